@@ -1,0 +1,209 @@
+"""What every channel adapter implements, and what it may ask of the gateway core."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from aiohttp import web
+
+from gateway.model import (
+    Author,
+    Button,
+    IdentityRef,
+    Kind,
+    Location,
+    Media,
+    Message,
+    MessageStatus,
+    SharedContact,
+    Template,
+)
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a channel knows about the person behind an identity."""
+
+    display_name: str | None = None
+    username: str | None = None
+    language: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    # The channel vouches that `phone` is this person's own number (WhatsApp sender,
+    # a Telegram share of the user's own contact).
+    phone_verified: bool = False
+    visitor: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message from a customer, normalised by its channel.
+
+    `message_id` is unique within (channel, account): Telegram ids are prefixed with the
+    chat id, because Telegram numbers messages per chat.
+    """
+
+    sender: IdentityRef
+    message_id: str
+    kind: Kind
+    text: str = ""
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+    shared_contact: SharedContact | None = None
+    profile: Profile = field(default_factory=Profile)
+    reply_to: str | None = None
+    edit_of: str | None = None
+    forwarded_from: str | None = None
+    payload: str | None = None
+    client_id: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A stored outbound message, handed to the channel of its recipient."""
+
+    message_id: str
+    thread_number: int
+    recipient: IdentityRef
+    kind: Kind = Kind.TEXT
+    text: str = ""
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+    buttons: tuple[Button, ...] = ()
+    reply_to: str | None = None
+    template: Template | None = None
+    author: Author = Author.OPERATOR
+    author_name: str | None = None
+    created_at: datetime | None = None
+    # When the customer last wrote on this identity (WhatsApp's 24-hour window).
+    last_inbound_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SentRef:
+    """What a channel reports after a successful hand-over."""
+
+    channel_message_id: str | None
+    status: MessageStatus = MessageStatus.SENT
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """A delivery report for an outbound message (Twilio status callback, widget read)."""
+
+    channel: str
+    account: str
+    channel_message_id: str
+    status: MessageStatus
+    error: str | None = None
+    error_code: str | None = None
+
+
+class SendError(Exception):
+    """A send that did not go through, with a reason an operator can act on.
+
+    `code` is short and stable (blocked, window_closed, too_large, rate_limited,
+    bad_request, unavailable, unsupported); `permanent` failures are not retried;
+    `unreachable` marks the identity as one we can no longer write to.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: str,
+        permanent: bool = False,
+        unreachable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.permanent = permanent
+        self.unreachable = unreachable
+        self.retry_after = retry_after
+
+
+class ChannelCapabilityError(SendError):
+    """The channel cannot do this at all (e.g. a voice note to a web page)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="unsupported", permanent=True)
+
+
+class ChannelHost(Protocol):
+    """The narrow part of the core a channel may call."""
+
+    async def on_inbound(self, message: InboundMessage) -> Message | None:
+        """Store an inbound message (idempotently) and route it; returns the stored message."""
+
+    async def on_delivery(self, update: DeliveryUpdate) -> None:
+        """Record a delivery report."""
+
+    async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
+        """Update what we know about a person; returns whether a contact exists for them."""
+
+    async def history(self, sender: IdentityRef, limit: int = 50) -> Sequence[Message]:
+        """The customer-visible messages of this identity's contact, oldest first."""
+
+    async def fetch_media(self, media: Media) -> bytes:
+        """The bytes of a file, fetched from whichever channel holds it."""
+
+
+class Channel(ABC):
+    """A messenger adapter: translates at the edge, hands inbound messages to the host."""
+
+    name: ClassVar[str]
+
+    def __init__(self, host: ChannelHost) -> None:
+        self.host = host
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings, host: ChannelHost) -> Channel | None:
+        """Build the channel from the settings, or None when its section is absent or disabled."""
+
+    def register(self, app: web.Application) -> None:
+        """Add this channel's HTTP routes (called once, before the app starts)."""
+
+    async def start(self) -> None:
+        """Open sessions, check credentials, register webhooks."""
+
+    async def close(self) -> None:
+        """Release everything `start` opened."""
+
+    def ready(self) -> bool:
+        """Whether the channel can currently receive and send."""
+        return True
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> SentRef:
+        """Deliver one outbound message or raise SendError."""
+
+    async def fetch_media(self, media: Media) -> bytes:
+        """Download a file this channel holds a reference to."""
+        raise ChannelCapabilityError(f"{self.name} cannot download files")
+
+
+def text_fallback(message: OutboundMessage) -> str:
+    """The message as plain text, for channels that cannot show a rich part of it."""
+    parts = [message.text] if message.text else []
+    if message.location:
+        loc = message.location
+        label = ", ".join(p for p in (loc.title, loc.address) if p)
+        link = f"https://maps.google.com/?q={loc.latitude},{loc.longitude}"
+        parts.append(f"📍 {label} {link}".replace("  ", " ") if label else f"📍 {link}")
+    for media in message.media:
+        parts.append(" ".join(p for p in (f"📎 {media.name or media.mime_type or 'file'}", media.url) if p))
+    for number, button in enumerate(message.buttons, 1):
+        parts.append(f"{number}. {button.text}")
+    return "\n".join(parts)
