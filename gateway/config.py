@@ -1,0 +1,279 @@
+"""TOML configuration with ${ENV} interpolation, validated into typed settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+logger = logging.getLogger(__name__)
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+_SECRET_TOKEN = r"^[A-Za-z0-9_-]{1,256}$"  # what Telegram accepts as a webhook secret
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    # Signs expiring media links; set it when several processes serve one public URL.
+    secret: Annotated[str, Field(min_length=16)] | None = None
+    # Proxies whose X-Forwarded-For we believe (addresses or networks).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("must be an http(s) URL such as https://support.example.com")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(ipaddress.ip_network(v, strict=False) for v in value)
+        return value
+
+
+class StorageSettings(_Section):
+    uri: str = "embedded"
+    database: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")] = "gateway"
+    data_dir: str = "./data"
+    snapshot_interval: Annotated[float, Field(gt=0)] = 300.0
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if value != "embedded" and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError('must be "embedded" or a mongodb:// URI')
+        return value
+
+
+class TelegramBotSettings(_Section):
+    name: Annotated[str, Field(pattern=_SLUG)]
+    token: Annotated[str, Field(pattern=r"^\d+:\S+$")]
+    webhook_secret: Annotated[str, Field(pattern=_SECRET_TOKEN)]
+
+
+class TelegramSettings(_Section):
+    api_base: str = "https://api.telegram.org"
+    mode: Literal["webhook", "polling"] = "webhook"
+    accept_groups: bool = False
+    bots: tuple[TelegramBotSettings, ...]
+
+    @field_validator("bots")
+    @classmethod
+    def _unique(cls, bots: tuple[TelegramBotSettings, ...]) -> tuple[TelegramBotSettings, ...]:
+        if not bots:
+            raise ValueError("at least one [[telegram.bots]] entry is required")
+        names = [b.name for b in bots]
+        if len(set(names)) != len(names):
+            raise ValueError("bot names must be unique")
+        return bots
+
+
+class OperatorBotSettings(_Section):
+    token: Annotated[str, Field(pattern=r"^\d+:\S+$")]
+    webhook_secret: Annotated[str, Field(pattern=_SECRET_TOKEN)]
+    supervisors_chat_id: int | None = None
+    default_language: Literal["en", "ru"] = "en"
+
+
+class WhatsAppTemplateSettings(_Section):
+    name: str
+    content_sid: Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
+    variables: tuple[str, ...] = ()
+
+
+class WhatsAppSettings(_Section):
+    account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    auth_token: Annotated[str, Field(min_length=8)]
+    sender: Annotated[str, Field(pattern=r"^whatsapp:\+[1-9]\d{6,14}$")]
+    api_base: str = "https://api.twilio.com"
+    window_hours: Annotated[float, Field(gt=0)] = 24.0
+    templates: tuple[WhatsAppTemplateSettings, ...] = ()
+
+
+class WebWidgetSettings(_Section):
+    enabled: bool = True
+    allowed_origins: tuple[str, ...] = ()
+    secret: Annotated[str, Field(min_length=16)]
+    max_frame_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16_384
+    max_text_length: Annotated[int, Field(ge=1, le=100_000)] = 4_000
+    messages_per_minute: Annotated[int, Field(ge=1)] = 30
+    history_limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class RoutingSettings(_Section):
+    max_chats_per_operator: Annotated[int, Field(ge=1)] = 5
+    offline_grace_seconds: Annotated[float, Field(ge=0)] = 300.0
+    busy_message: dict[str, str] = {
+        "en": "All our operators are busy right now. We will reply as soon as we can.",
+        "ru": "Все операторы сейчас заняты. Мы ответим, как только сможем.",
+    }
+    closing_message: dict[str, str] = {}
+    default_language: str = "en"
+
+
+class DeliverySettings(_Section):
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    retry_base_seconds: Annotated[float, Field(gt=0)] = 5.0
+    retry_max_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+
+class ApiSettings(_Section):
+    tokens: tuple[Annotated[str, Field(min_length=16)], ...]
+
+    @field_validator("tokens")
+    @classmethod
+    def _some(cls, tokens: tuple[str, ...]) -> tuple[str, ...]:
+        if not tokens:
+            raise ValueError("at least one token is required")
+        return tokens
+
+
+class OperatorEntry(_Section):
+    telegram_id: int
+    name: Annotated[str, Field(min_length=1)]
+    username: str | None = None
+    role: Literal["operator", "supervisor"] = "operator"
+    groups: tuple[str, ...] = ()
+    max_chats: Annotated[int, Field(ge=1)] | None = None
+
+
+class ContactSettings(_Section):
+    default_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
+    auto_merge_verified: bool = False
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Settings(_Section):
+    """Everything the gateway is configured with; absent optional sections are None."""
+
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    telegram: TelegramSettings | None = None
+    operator_bot: OperatorBotSettings | None = None
+    whatsapp: WhatsAppSettings | None = None
+    webwidget: WebWidgetSettings | None = None
+    routing: RoutingSettings = RoutingSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    api: ApiSettings | None = None
+    operators: tuple[OperatorEntry, ...] = ()
+    contacts: ContactSettings = ContactSettings()
+    logging: LoggingSettings = LoggingSettings()
+    source: str = "<settings>"
+
+    @field_validator("operators")
+    @classmethod
+    def _operators_unique(cls, operators: tuple[OperatorEntry, ...]) -> tuple[OperatorEntry, ...]:
+        ids = [o.telegram_id for o in operators]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each telegram_id may appear only once")
+        return operators
+
+    def log_disabled_parts(self) -> None:
+        """One log line for each optional part that is switched off."""
+        for section in ("telegram", "whatsapp", "operator_bot", "api"):
+            if getattr(self, section) is None:
+                logger.info("no [%s] section in %s: %s disabled", section, self.source, section)
+        if self.webwidget is None or not self.webwidget.enabled:
+            logger.info("[webwidget] absent or disabled in %s: web widget disabled", self.source)
+
+
+def load_settings(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate a TOML config file, or raise ConfigError naming the key."""
+    source = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from None
+    return parse_settings(raw, source=source, environ=os.environ if environ is None else environ)
+
+
+def parse_settings(raw: dict[str, Any], *, source: str = "<settings>", environ: dict[str, str] | None = None) -> Settings:
+    """Validate an already-parsed config mapping."""
+    data = _interpolate(raw, (), source, os.environ if environ is None else environ)
+    try:
+        return Settings.model_validate({**data, "source": source})
+    except ValidationError as err:
+        raise ConfigError("\n".join(_describe(source, e) for e in err.errors())) from None
+
+
+def _interpolate(value: Any, path: tuple[Any, ...], source: str, environ: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), source, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), source, environ) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: {_key(path)}: environment variable {name} is not set")
+
+    return _ENV.sub(replace, value)
+
+
+def _describe(source: str, error: Any) -> str:
+    loc = error["loc"]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against config.example.toml)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif error["type"] == "string_pattern_mismatch":
+        message = f"has the wrong format ({_FORMATS.get(loc[-1], 'see config.example.toml')})"
+    return f"{source}: {_key(loc)}: {message}"
+
+
+_FORMATS = {
+    "token": "a bot token looks like 123456789:AAE...",
+    "webhook_secret": "1-256 characters A-Z a-z 0-9 _ -",
+    "account_sid": "AC followed by 32 hex digits",
+    "sender": "whatsapp:+ and the number in E.164, e.g. whatsapp:+14155238886",
+    "content_sid": "HX followed by 32 hex digits",
+    "name": "lower-case letters, digits, '-' and '_'",
+    "default_region": "a two-letter country code such as US or DE",
+    "database": "letters, digits, '-' and '_'",
+}
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    """('telegram', 'bots', 0, 'token') -> 'telegram.bots[0].token'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-after", "function-before")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"

@@ -1,0 +1,114 @@
+"""Config loading: every error names its file and key; ${ENV} interpolation; check-config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.config import ConfigError, load_settings, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BOT = {"name": "support", "token": "123456:ABC-def", "webhook_secret": "s3cret"}
+WHATSAPP = {"account_sid": "AC" + "0" * 32, "auth_token": "tok-12345678", "sender": "whatsapp:+14155238886"}
+
+
+def error_for(raw: dict, environ: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(raw, source="gw.toml", environ=environ or {})
+    return str(caught.value)
+
+
+def test_example_config_is_valid() -> None:
+    settings = load_settings(ROOT / "config.example.toml", environ={})
+    assert settings.storage.uri == "embedded"
+    assert settings.webwidget is not None and settings.api is not None
+    assert settings.telegram is None and settings.whatsapp is None and settings.operator_bot is None
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"server": {"port": "eighty"}}, "server.port"),
+    ({"server": {"port": 70000}}, "server.port"),
+    ({"server": {"public_url": "gateway.example.com"}}, "server.public_url"),
+    ({"server": {"trusted_proxies": ["not-an-ip"]}}, "server.trusted_proxies"),
+    ({"server": {"prot": 8080}}, "server.prot"),
+    ({"storage": {"uri": "postgres://x"}}, "storage.uri"),
+    ({"storage": {"database": "has space"}}, "storage.database"),
+    ({"telegram": {}}, "telegram.bots"),
+    ({"telegram": {"bots": []}}, "telegram.bots"),
+    ({"telegram": {"bots": [BOT, BOT]}}, "telegram.bots"),
+    ({"telegram": {"bots": [BOT | {"token": "nope"}]}}, "telegram.bots[0].token"),
+    ({"telegram": {"bots": [BOT | {"webhook_secret": "has space"}]}}, "telegram.bots[0].webhook_secret"),
+    ({"telegram": {"bots": [BOT], "mode": "push"}}, "telegram.mode"),
+    ({"whatsapp": WHATSAPP | {"sender": "+14155238886"}}, "whatsapp.sender"),
+    ({"whatsapp": WHATSAPP | {"account_sid": "AB123"}}, "whatsapp.account_sid"),
+    ({"whatsapp": {k: v for k, v in WHATSAPP.items() if k != "auth_token"}}, "whatsapp.auth_token"),
+    ({"webwidget": {"secret": "short"}}, "webwidget.secret"),
+    ({"api": {"tokens": []}}, "api.tokens"),
+    ({"api": {"tokens": ["short"]}}, "api.tokens[0]"),
+    ({"operators": [{"telegram_id": 1}]}, "operators[0].name"),
+    ({"operators": [{"telegram_id": 1, "name": "A", "role": "boss"}]}, "operators[0].role"),
+    ({"operators": [{"telegram_id": 1, "name": "A"}, {"telegram_id": 1, "name": "B"}]}, "operators"),
+    ({"routing": {"max_chats_per_operator": 0}}, "routing.max_chats_per_operator"),
+    ({"contacts": {"default_region": "usa"}}, "contacts.default_region"),
+    ({"logging": {"level": "LOUD"}}, "logging.level"),
+    ({"unknown_section": {}}, "unknown_section"),
+])
+def test_every_config_error_names_file_and_key(raw: dict, key: str) -> None:
+    message = error_for(raw)
+    assert message.startswith(f"gw.toml: {key}: "), message
+
+
+def test_secrets_are_not_echoed_in_errors() -> None:
+    message = error_for({"telegram": {"bots": [BOT | {"token": "leaky-secret-value"}]}})
+    assert "leaky-secret-value" not in message
+
+
+def test_environment_interpolation() -> None:
+    settings = parse_settings(
+        {"whatsapp": WHATSAPP | {"auth_token": "${TWILIO_TOKEN}"}, "server": {"port": "${NO_PORT:-9090}"}},
+        environ={"TWILIO_TOKEN": "from-the-environment"},
+    )
+    assert settings.whatsapp.auth_token == "from-the-environment"
+    assert settings.server.port == 9090
+
+
+def test_missing_environment_variable_names_key_and_variable() -> None:
+    message = error_for({"whatsapp": WHATSAPP | {"auth_token": "${TWILIO_AUTH_TOKEN}"}})
+    assert message == "gw.toml: whatsapp.auth_token: environment variable TWILIO_AUTH_TOKEN is not set"
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\nport = 1")
+    with pytest.raises(ConfigError, match="broken.toml: not valid TOML"):
+        load_settings(broken)
+
+
+def test_absent_sections_are_logged_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    settings = parse_settings({}, source="gw.toml", environ={})
+    with caplog.at_level(logging.INFO, logger="gateway.config"):
+        settings.log_disabled_parts()
+    lines = [r.getMessage() for r in caplog.records]
+    for part in ("telegram", "whatsapp", "operator_bot", "api"):
+        assert sum(f"[{part}]" in line for line in lines) == 1
+    assert any("web widget disabled" in line for line in lines)
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[api]\ntokens = ["0123456789abcdef0"]\n')
+    main(["check-config", str(good)])
+    assert "good.toml: OK" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = -1\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check-config", str(bad)])
+    assert exit_info.value.code == 2
+    assert "bad.toml: server.port:" in capsys.readouterr().err
