@@ -1,0 +1,119 @@
+"""The `messages` collection: every message in and out, with its delivery status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from gateway.model import STATUS_RANK, Direction, Message, MessageStatus, from_doc, to_doc
+
+
+class MessageRepo:
+    """Reads and writes messages."""
+
+    def __init__(self, collection: AsyncCollection) -> None:
+        self.collection = collection
+
+    async def insert(self, message: Message) -> Message:
+        """Store a message; raises DuplicateKeyError when its channel id is already stored."""
+        await self.collection.insert_one(to_doc(message))
+        return message
+
+    async def get(self, message_id: ObjectId) -> Message | None:
+        doc = await self.collection.find_one({"_id": message_id})
+        return from_doc(Message, doc) if doc else None
+
+    async def by_channel_id(self, channel: str, account: str, channel_message_id: str) -> Message | None:
+        doc = await self.collection.find_one(
+            {"channel": channel, "account": account, "channel_message_id": channel_message_id}
+        )
+        return from_doc(Message, doc) if doc else None
+
+    async def for_thread(self, thread_id: ObjectId, *, limit: int = 100, skip: int = 0) -> list[Message]:
+        """A thread's messages, oldest first."""
+        cursor = self.collection.find(
+            {"thread_id": thread_id}, sort=[("created_at", ASCENDING), ("_id", ASCENDING)], skip=skip, limit=limit
+        )
+        return [from_doc(Message, d) async for d in cursor]
+
+    async def recent_for_contact(
+        self, contact_id: ObjectId, *, limit: int, directions: tuple[Direction, ...] = (Direction.IN, Direction.OUT)
+    ) -> list[Message]:
+        """The contact's latest messages across all their threads, returned oldest first."""
+        cursor = self.collection.find(
+            {"contact_id": contact_id, "direction": {"$in": [d.value for d in directions]}},
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+            limit=limit,
+        )
+        return list(reversed([from_doc(Message, d) async for d in cursor]))
+
+    async def update(self, message_id: ObjectId, fields: Mapping[str, Any], **ops: Any) -> Message | None:
+        update: dict[str, Any] = {"$set": dict(fields), **ops}
+        doc = await self.collection.find_one_and_update(
+            {"_id": message_id}, update, return_document=ReturnDocument.AFTER
+        )
+        return from_doc(Message, doc) if doc else None
+
+    async def record_edit(self, message_id: ObjectId, text: str, now: datetime) -> Message | None:
+        """Replace the text of a message, keeping earlier versions in `edits`."""
+        doc = await self.collection.find_one({"_id": message_id}, {"text": 1})
+        if doc is None:
+            return None
+        return await self.update(message_id, {"text": text, "edited_at": now}, **{"$push": {"edits": doc["text"]}})
+
+    async def advance_status(
+        self,
+        channel: str,
+        account: str,
+        channel_message_id: str,
+        status: MessageStatus,
+        *,
+        error: str | None,
+        error_code: str | None,
+        now: datetime,
+    ) -> Message | None:
+        """Move an outbound message's status forward; a late, lower status changes nothing."""
+        lower = [s.value for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+        fields: dict[str, Any] = {"status": status.value, "status_at": now}
+        if status is MessageStatus.FAILED:
+            fields |= {"error": error, "error_code": error_code}
+        doc = await self.collection.find_one_and_update(
+            {
+                "channel": channel,
+                "account": account,
+                "channel_message_id": channel_message_id,
+                "direction": Direction.OUT.value,
+                "status": {"$in": lower},
+            },
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Message, doc) if doc else None
+
+    async def claim_due(self, now: datetime, lease_until: datetime) -> Message | None:
+        """Take the oldest queued outbound message that is due, leasing it so no other worker sends it."""
+        doc = await self.collection.find_one_and_update(
+            {"status": MessageStatus.QUEUED.value, "next_attempt_at": {"$lte": now}},
+            {"$set": {"next_attempt_at": lease_until}},
+            sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Message, doc) if doc else None
+
+    async def older_pending(self, message: Message) -> bool:
+        """Whether an earlier outbound message of the same thread still waits to be sent."""
+        doc = await self.collection.find_one(
+            {
+                "thread_id": message.thread_id,
+                "status": MessageStatus.QUEUED.value,
+                # ObjectIds grow with creation time, and unlike created_at they never tie.
+                "_id": {"$lt": message.id},
+            },
+            {"_id": 1},
+        )
+        return doc is not None

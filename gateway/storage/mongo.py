@@ -1,0 +1,121 @@
+"""The MongoDB connection (real or embedded), its indexes and the repositories over it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from gateway.config import StorageSettings
+from gateway.storage.contacts import ContactRepo
+from gateway.storage.messages import MessageRepo
+from gateway.storage.operators import OperatorRepo
+from gateway.storage.threads import ThreadRepo
+
+logger = logging.getLogger(__name__)
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "contacts": [
+        # One contact per channel identity: the unique multikey index makes a
+        # concurrent first message from the same person create one card, not two.
+        IndexModel([("identities.key", ASCENDING)], unique=True, name="identity"),
+        IndexModel([("phones", ASCENDING)], name="phones"),
+        IndexModel([("emails", ASCENDING)], name="emails"),
+        IndexModel([("updated_at", DESCENDING)], name="recent"),
+    ],
+    "threads": [
+        IndexModel([("number", ASCENDING)], unique=True, name="number"),
+        # At most one open thread per contact, enforced by the server.
+        IndexModel(
+            [("contact_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"open": True},
+            name="one_open_per_contact",
+        ),
+        IndexModel([("contact_id", ASCENDING), ("created_at", DESCENDING)], name="by_contact"),
+        IndexModel([("status", ASCENDING), ("queued_at", ASCENDING)], name="queue"),
+        IndexModel([("operator_id", ASCENDING), ("open", ASCENDING)], name="by_operator"),
+        IndexModel([("last_message_at", DESCENDING)], name="recent"),
+    ],
+    "messages": [
+        # Idempotent ingestion: a re-delivered webhook hits this and stores nothing.
+        IndexModel(
+            [("channel", ASCENDING), ("account", ASCENDING), ("channel_message_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"channel_message_id": {"$type": "string"}},
+            name="channel_message",
+        ),
+        IndexModel([("thread_id", ASCENDING), ("created_at", ASCENDING)], name="by_thread"),
+        IndexModel([("contact_id", ASCENDING), ("created_at", ASCENDING)], name="by_contact"),
+        IndexModel(
+            [("next_attempt_at", ASCENDING)],
+            partialFilterExpression={"status": "queued"},
+            name="outbox",
+        ),
+    ],
+    "operators": [
+        IndexModel([("username", ASCENDING)], name="username"),
+    ],
+}
+
+
+class Store:
+    """Opens MongoDB (starting the embedded engine when asked) and holds the repositories."""
+
+    def __init__(self, settings: StorageSettings) -> None:
+        self.settings = settings
+        self.client: AsyncMongoClient | None = None
+        self._engine = None
+
+    async def open(self) -> None:
+        """Connect, create indexes and build the repositories."""
+        uri = self.settings.uri
+        if uri == "embedded":
+            from gateway.storage.embedded import EmbeddedMongo
+
+            data_dir = Path(self.settings.data_dir)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._engine = EmbeddedMongo(data_dir, snapshot_interval=self.settings.snapshot_interval)
+            await self._engine.start()
+            uri = self._engine.uri
+            logger.info("embedded MongoDB engine on %s, data in %s", uri, data_dir.resolve())
+        self.client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+        db = self.client[self.settings.database]
+        await ensure_indexes(db)
+        self.bind(db)
+
+    def bind(self, db: AsyncDatabase) -> None:
+        """Build the repositories over a database."""
+        self.db = db
+        self.contacts = ContactRepo(db["contacts"])
+        self.threads = ThreadRepo(db["threads"], db["counters"])
+        self.messages = MessageRepo(db["messages"])
+        self.operators = OperatorRepo(db["operators"], db["presence_log"])
+
+    async def close(self) -> None:
+        """Close the client, then stop the embedded engine (which writes a snapshot)."""
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self._engine is not None:
+            await self._engine.close()
+            self._engine = None
+
+    async def ping(self) -> bool:
+        """Whether the database answers."""
+        if self.client is None:
+            return False
+        try:
+            await self.client.admin.command("ping")
+        except Exception:  # any failure means "not ready"; the reason is logged
+            logger.warning("storage ping failed", exc_info=True)
+            return False
+        return True
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    """Create every index the gateway relies on (idempotent)."""
+    for collection, indexes in INDEXES.items():
+        await db[collection].create_indexes(indexes)

@@ -1,0 +1,141 @@
+"""The `threads` collection: conversations, numbered for humans (#17)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from gateway.model import Thread, ThreadStatus, from_doc
+
+
+class ThreadRepo:
+    """Reads and writes threads; numbers come from an atomic counter."""
+
+    def __init__(self, collection: AsyncCollection, counters: AsyncCollection) -> None:
+        self.collection = collection
+        self.counters = counters
+
+    async def get(self, thread_id: ObjectId) -> Thread | None:
+        doc = await self.collection.find_one({"_id": thread_id})
+        return from_doc(Thread, doc) if doc else None
+
+    async def by_number(self, number: int) -> Thread | None:
+        doc = await self.collection.find_one({"number": number})
+        return from_doc(Thread, doc) if doc else None
+
+    async def open_for(self, contact_id: ObjectId) -> Thread | None:
+        doc = await self.collection.find_one({"contact_id": contact_id, "open": True})
+        return from_doc(Thread, doc) if doc else None
+
+    async def latest_for(self, contact_id: ObjectId) -> Thread | None:
+        doc = await self.collection.find_one({"contact_id": contact_id}, sort=[("created_at", DESCENDING)])
+        return from_doc(Thread, doc) if doc else None
+
+    async def count_for(self, contact_id: ObjectId) -> int:
+        return await self.collection.count_documents({"contact_id": contact_id})
+
+    async def next_number(self) -> int:
+        doc = await self.counters.find_one_and_update(
+            {"_id": "thread_number"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return int(doc["seq"])
+
+    async def open(
+        self, contact_id: ObjectId, identity: str, channel: str, now: datetime, previous: Thread | None
+    ) -> tuple[Thread, bool]:
+        """Open a thread for the contact, or return the one a concurrent call opened.
+
+        Returns the thread and whether this call created it.
+        """
+        doc = {
+            "_id": ObjectId(),
+            "number": await self.next_number(),
+            "contact_id": contact_id,
+            "channel": channel,
+            "identity": identity,
+            "status": ThreadStatus.QUEUED.value,
+            "open": True,
+            "operator_id": None,
+            "group": previous.group if previous else None,
+            "unread": 0,
+            "created_at": now,
+            "queued_at": now,
+            "last_message_at": now,
+            "previous_thread_id": previous.id if previous else None,
+            "transfers": [],
+        }
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await self.open_for(contact_id)
+            if existing is None:
+                raise
+            return existing, False
+        return from_doc(Thread, doc), True
+
+    async def record_inbound(self, thread_id: ObjectId, identity: str, channel: str, now: datetime) -> Thread:
+        """Count an unread customer message and remember where the customer wrote from."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id},
+            {"$inc": {"unread": 1}, "$set": {"last_message_at": now, "identity": identity, "channel": channel}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Thread, doc)
+
+    async def record_outbound(self, thread_id: ObjectId, now: datetime, *, by_operator: bool) -> None:
+        """Note the time of a reply; the first operator reply sets first_response_at once."""
+        await self.collection.update_one({"_id": thread_id}, {"$set": {"last_message_at": now}})
+        if by_operator:
+            await self.collection.update_one(
+                {"_id": thread_id, "first_response_at": None}, {"$set": {"first_response_at": now}}
+            )
+
+    async def mark_read(self, thread_id: ObjectId) -> None:
+        await self.collection.update_one({"_id": thread_id}, {"$set": {"unread": 0}})
+
+    async def close(self, thread_id: ObjectId, now: datetime, by: int | None) -> Thread | None:
+        """Close an open thread; returns None when it was already closed."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id, "open": True},
+            {"$set": {"open": False, "status": ThreadStatus.CLOSED.value, "closed_at": now, "closed_by": by}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Thread, doc) if doc else None
+
+    async def update(self, thread_id: ObjectId, fields: Mapping[str, Any]) -> Thread | None:
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id}, {"$set": dict(fields)}, return_document=ReturnDocument.AFTER
+        )
+        return from_doc(Thread, doc) if doc else None
+
+    async def find(
+        self,
+        *,
+        status: ThreadStatus | None = None,
+        operator_id: int | None = None,
+        channel: str | None = None,
+        contact_id: ObjectId | None = None,
+        limit: int = 50,
+        skip: int = 0,
+    ) -> list[Thread]:
+        """Threads matching the filters, most recently active first."""
+        query: dict[str, Any] = {}
+        if status is not None:
+            query["status"] = status.value
+        if operator_id is not None:
+            query["operator_id"] = operator_id
+        if channel is not None:
+            query["channel"] = channel
+        if contact_id is not None:
+            query["contact_id"] = contact_id
+        cursor = self.collection.find(query, sort=[("last_message_at", DESCENDING)], skip=skip, limit=limit)
+        return [from_doc(Thread, d) async for d in cursor]
+
+    async def count_open(self) -> int:
+        return await self.collection.count_documents({"open": True})
