@@ -1,0 +1,136 @@
+"""The in-process event bus the hub publishes to; events of one thread are handled in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gateway.logs import log_context
+from gateway.model import Contact, Message, Thread
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all events; `key` orders events (one thread's events run one after another)."""
+
+    @property
+    def key(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class ThreadEvent(Event):
+    thread: Thread
+
+    @property
+    def key(self) -> str:
+        return f"thread:{self.thread.id}"
+
+
+@dataclass(frozen=True)
+class MessageReceived(ThreadEvent):
+    """A customer message was stored; `opened` says it started a new thread."""
+
+    message: Message
+    contact: Contact
+    opened: bool
+
+
+@dataclass(frozen=True)
+class MessageEdited(ThreadEvent):
+    """A customer edited a message we already stored."""
+
+    message: Message
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class MessageStatusChanged(ThreadEvent):
+    """An outbound message was sent, delivered, read or failed."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class ThreadClosed(ThreadEvent):
+    """A thread was closed; `by` is the operator who closed it, if any."""
+
+    by: int | None
+
+
+@dataclass(frozen=True)
+class ContactChanged(Event):
+    """A contact gained phone numbers or e-mail addresses."""
+
+    contact: Contact
+    new_phones: tuple[str, ...] = ()
+    new_emails: tuple[str, ...] = ()
+    phone_verified: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"contact:{self.contact.id}"
+
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class EventBus:
+    """Delivers events to subscribers in the background, in order per event key."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+        self._queues: dict[str, deque[Event]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        """Call `handler` for every event of this type (and its subclasses)."""
+        self._handlers[event_type].append(handler)
+
+    def publish(self, event: Event) -> None:
+        """Queue an event; it is handled after earlier events with the same key."""
+        queue = self._queues.get(event.key)
+        if queue is not None:
+            queue.append(event)
+            return
+        self._queues[event.key] = deque([event])
+        worker = asyncio.create_task(self._drain_key(event.key))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
+    async def drain(self) -> None:
+        """Wait until every queued event has been handled (tests and shutdown use this)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish queued work, then stop."""
+        await self.drain()
+
+    async def _drain_key(self, key: str) -> None:
+        queue = self._queues[key]
+        try:
+            while queue:
+                await self._dispatch(queue[0])
+                queue.popleft()
+        finally:
+            del self._queues[key]
+
+    async def _dispatch(self, event: Event) -> None:
+        context = {"thread": event.thread.number, "channel": event.thread.channel} if isinstance(event, ThreadEvent) else {}
+        with log_context(**context):
+            for event_type, handlers in list(self._handlers.items()):
+                if not isinstance(event, event_type):
+                    continue
+                for handler in handlers:
+                    try:
+                        await handler(event)
+                    except Exception:  # one failing subscriber must not stop the others
+                        logger.exception("%s failed on %s", getattr(handler, "__qualname__", handler), type(event).__name__)

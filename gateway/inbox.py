@@ -1,0 +1,333 @@
+"""The hub: stores inbound messages, records outbound ones, keeps delivery status."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from channels.base import Channel, DeliveryUpdate, InboundMessage, Profile
+from gateway.config import Settings
+from gateway.contacts import normalize_email, normalize_phone
+from gateway.events import ContactChanged, EventBus, MessageEdited, MessageReceived, ThreadClosed
+from gateway.logs import log_context
+from gateway.metrics import Metrics
+from gateway.model import (
+    Author,
+    Button,
+    Contact,
+    Direction,
+    Identity,
+    IdentityRef,
+    Kind,
+    Location,
+    Media,
+    Message,
+    MessageStatus,
+    Template,
+    Thread,
+    utcnow,
+)
+from gateway.outbox import Outbox
+from gateway.storage.mongo import Store
+
+logger = logging.getLogger(__name__)
+
+MediaFetcher = Callable[[Media], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an operator, the API or the system wants to send into a thread."""
+
+    text: str = ""
+    kind: Kind = Kind.TEXT
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+    buttons: tuple[Button, ...] = ()
+    template: Template | None = None
+    reply_to_id: ObjectId | None = None
+    author: Author = Author.OPERATOR
+    author_id: int | None = None
+    author_name: str | None = None
+
+
+class Inbox:
+    """Every customer message, reply and delivery report passes through here."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        outbox: Outbox,
+        channels: Mapping[str, Channel],
+        metrics: Metrics,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.outbox = outbox
+        self.channels = channels
+        self.metrics = metrics
+        self.settings = settings
+        self.media_sources: dict[str, MediaFetcher] = {}
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    async def on_inbound(self, inbound: InboundMessage) -> Message | None:
+        """Store a customer message once, open or reopen its thread, and publish it."""
+        started = time.perf_counter()
+        ref = inbound.sender
+        with log_context(channel=ref.channel):
+            existing = await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
+            if existing is not None:
+                logger.info("re-delivered message %s ignored", inbound.message_id)
+                return existing
+            if inbound.edit_of is not None:
+                edited = await self._apply_edit(inbound)
+                if edited is not None:
+                    return edited
+            now = utcnow()
+            contact = await self._contact_for(inbound, now)
+            thread, opened = await self._thread_for(contact, ref, now)
+            with log_context(thread=thread.number):
+                message = await self._store_inbound(inbound, contact, thread, now)
+                if message is None:  # a concurrent duplicate won the insert
+                    return await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
+                thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now)
+                if opened:
+                    logger.info("thread #%d opened for contact %s", thread.number, contact.id)
+                self.metrics.messages_in.labels(ref.channel).inc()
+                self.metrics.ingest_seconds.labels(ref.channel).observe(time.perf_counter() - started)
+                self.bus.publish(MessageReceived(thread=thread, message=message, contact=contact, opened=opened))
+                return message
+
+    async def _store_inbound(
+        self, inbound: InboundMessage, contact: Contact, thread: Thread, now: datetime
+    ) -> Message | None:
+        ref = inbound.sender
+        reply_to = None
+        if inbound.reply_to:
+            reply_to = await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.reply_to)
+        message = Message(
+            id=ObjectId(),
+            thread_id=thread.id,
+            contact_id=contact.id,
+            direction=Direction.IN,
+            kind=inbound.kind,
+            author=Author.CONTACT,
+            channel=ref.channel,
+            account=ref.account,
+            identity=ref.key,
+            channel_message_id=inbound.message_id,
+            created_at=now,
+            sent_at=inbound.sent_at,
+            status=MessageStatus.RECEIVED,
+            text=inbound.text,
+            media=inbound.media,
+            location=inbound.location,
+            shared_contact=inbound.shared_contact,
+            reply_to_id=reply_to.id if reply_to else None,
+            forwarded_from=inbound.forwarded_from,
+            payload=inbound.payload,
+            client_id=inbound.client_id,
+        )
+        try:
+            return await self.store.messages.insert(message)
+        except DuplicateKeyError:
+            return None
+
+    async def _apply_edit(self, inbound: InboundMessage) -> Message | None:
+        """Record an edit on the original message; None when we never stored the original."""
+        ref = inbound.sender
+        original = await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.edit_of or "")
+        if original is None:
+            return None
+        if original.text == inbound.text:
+            return original
+        edited = await self.store.messages.record_edit(original.id, inbound.text, utcnow())
+        thread = await self.store.threads.get(original.thread_id)
+        contact = await self.store.contacts.get(original.contact_id)
+        if edited and thread and contact:
+            self.bus.publish(MessageEdited(thread=thread, message=edited, contact=contact))
+        return edited
+
+    async def _contact_for(self, inbound: InboundMessage, now: datetime) -> Contact:
+        ref, profile = inbound.sender, inbound.profile
+        identity_fields: dict[str, Any] = {"last_inbound_at": now, "reachable": True, "unreachable_reason": None}
+        if profile.display_name:
+            identity_fields["display_name"] = profile.display_name
+        if profile.username:
+            identity_fields["username"] = profile.username
+        contact = await self.store.contacts.update_identity(ref.key, now, **identity_fields)
+        if contact is None:
+            identity = Identity(key=ref.key, channel=ref.channel, account=ref.account, external_id=ref.external_id,
+                                **identity_fields)
+            contact = await self.store.contacts.create(identity, now, language=profile.language)
+        return await self._learn(contact, profile, now)
+
+    async def _thread_for(self, contact: Contact, ref: IdentityRef, now: datetime) -> tuple[Thread, bool]:
+        thread = await self.store.threads.open_for(contact.id)
+        if thread is not None:
+            return thread, False
+        previous = await self.store.threads.latest_for(contact.id)
+        return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous)
+
+    # -- what we know about people -----------------------------------------------------------
+
+    async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
+        """Update the contact behind an identity; create it only when asked."""
+        contact = await self.store.contacts.by_identity(sender.key)
+        if contact is None:
+            if not create:
+                return False
+            contact = await self.contact_for(sender, profile)
+        await self._learn(contact, profile, utcnow())
+        return True
+
+    async def contact_for(self, sender: IdentityRef, profile: Profile | None = None) -> Contact:
+        """The contact behind an identity, created on first sight."""
+        contact = await self.store.contacts.by_identity(sender.key)
+        if contact is not None:
+            return contact
+        profile = profile or Profile()
+        identity = Identity(key=sender.key, channel=sender.channel, account=sender.account,
+                            external_id=sender.external_id, display_name=profile.display_name,
+                            username=profile.username)
+        return await self.store.contacts.create(identity, utcnow(), language=profile.language)
+
+    async def update_contact(
+        self,
+        contact: Contact,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Contact:
+        """Set customer info from the API or an operator."""
+        fields = {f"attributes.{k}": v for k, v in (attributes or {}).items()}
+        return await self._learn(contact, Profile(name=name, phone=phone, email=email), utcnow(), fields)
+
+    async def _learn(
+        self, contact: Contact, profile: Profile, now: datetime, extra: Mapping[str, Any] | None = None
+    ) -> Contact:
+        """Add what a profile tells us to the card; publish ContactChanged when phones or e-mails were added."""
+        set_fields: dict[str, Any] = dict(extra or {})
+        if profile.name:
+            set_fields["name"] = profile.name.strip()
+        if profile.language and not contact.language:
+            set_fields["language"] = profile.language
+        phones, other_phones, emails = [], [], []
+        if profile.phone:
+            phone = normalize_phone(profile.phone, self.settings.contacts.default_region)
+            if phone is None:
+                other_phones.append(profile.phone.strip())
+            elif phone not in contact.phones:
+                phones.append(phone)
+        if profile.email:
+            email = normalize_email(profile.email)
+            if email and email not in contact.emails:
+                emails.append(email)
+        push: dict[str, Any] = {}
+        if profile.visitor:
+            visitor = dict(profile.visitor)
+            page = visitor.get("url")
+            previous_page = (contact.visitor or {}).get("url")
+            set_fields |= {f"visitor.{k}": v for k, v in visitor.items() if v is not None}
+            set_fields["visitor.updated_at"] = now
+            if page and page != previous_page:
+                push["visitor.pages"] = {"$each": [{"url": page, "title": visitor.get("title"), "at": now}],
+                                         "$slice": -50}
+        if not (set_fields or phones or other_phones or emails or push):
+            return contact
+        updated = await self.store.contacts.update(
+            contact.id, now, set_fields=set_fields, add_phones=phones, add_emails=emails,
+            add_other_phones=other_phones, push=push,
+        )
+        if updated is None:
+            return contact
+        if phones or emails:
+            self.bus.publish(ContactChanged(contact=updated, new_phones=tuple(phones), new_emails=tuple(emails),
+                                            phone_verified=profile.phone_verified))
+        return updated
+
+    async def history(self, sender: IdentityRef, limit: int = 50) -> Sequence[Message]:
+        """What the customer may see again: messages in and out of their contact, oldest first."""
+        contact = await self.store.contacts.by_identity(sender.key)
+        if contact is None:
+            return []
+        return await self.store.messages.recent_for_contact(contact.id, limit=limit)
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    async def send(self, thread: Thread, draft: Draft) -> Message:
+        """Store an outbound message, then hand it to the thread's channel; returns it with its status."""
+        now = utcnow()
+        with log_context(thread=thread.number, channel=thread.channel):
+            message = Message(
+                id=ObjectId(),
+                thread_id=thread.id,
+                contact_id=thread.contact_id,
+                direction=Direction.OUT,
+                kind=draft.kind,
+                author=draft.author,
+                author_id=draft.author_id,
+                author_name=draft.author_name,
+                channel=thread.channel,
+                account=thread.identity_ref.account,
+                identity=thread.identity,
+                created_at=now,
+                status=MessageStatus.QUEUED,
+                text=draft.text,
+                media=draft.media,
+                location=draft.location,
+                buttons=draft.buttons,
+                template=draft.template,
+                reply_to_id=draft.reply_to_id,
+                next_attempt_at=self.outbox.lease_until(now),
+            )
+            await self.store.messages.insert(message)
+            await self.store.threads.record_outbound(thread.id, now, by_operator=draft.author is Author.OPERATOR)
+            return await self.outbox.submit(message)
+
+    async def note(self, thread: Thread, text: str, *, author: Author = Author.SYSTEM,
+                   author_id: int | None = None, author_name: str | None = None) -> Message:
+        """Store an internal message in a thread: seen by operators, never sent to the customer."""
+        message = Message(
+            id=ObjectId(), thread_id=thread.id, contact_id=thread.contact_id, direction=Direction.INTERNAL,
+            kind=Kind.EVENT, author=author, author_id=author_id, author_name=author_name, channel=thread.channel,
+            created_at=utcnow(), status=MessageStatus.RECEIVED, text=text,
+        )
+        return await self.store.messages.insert(message)
+
+    async def close(self, thread: Thread, *, by: int | None = None) -> Thread | None:
+        """Close a thread; the customer's next message opens a new one linked to it."""
+        closed = await self.store.threads.close(thread.id, utcnow(), by)
+        if closed is not None:
+            with log_context(thread=closed.number, channel=closed.channel):
+                logger.info("thread #%d closed", closed.number)
+            self.bus.publish(ThreadClosed(thread=closed, by=by))
+        return closed
+
+    async def on_delivery(self, update: DeliveryUpdate) -> None:
+        """Record a delivery report; reports that would move the status backwards are ignored."""
+        await self.outbox.record_delivery(update)
+
+    # -- media -------------------------------------------------------------------------------
+
+    async def fetch_media(self, media: Media) -> bytes:
+        """The bytes of a file, from the channel (or operator bot) that holds it."""
+        channel = self.channels.get(media.source)
+        if channel is not None:
+            return await channel.fetch_media(media)
+        fetch = self.media_sources.get(media.source)
+        if fetch is None:
+            raise LookupError(f"no source {media.source!r} can provide this file")
+        return await fetch(media)

@@ -1,0 +1,186 @@
+"""Sending stored outbound messages: in order per thread, retried with backoff, never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+
+from channels.base import Channel, DeliveryUpdate, OutboundMessage, SendError
+from gateway.config import DeliverySettings
+from gateway.events import EventBus, MessageStatusChanged
+from gateway.logs import log_context
+from gateway.metrics import Metrics
+from gateway.model import Media, Message, MessageStatus, utcnow
+from gateway.storage.mongo import Store
+
+logger = logging.getLogger(__name__)
+
+# How long a worker owns a message it is sending; after that another worker may retry it.
+LEASE = timedelta(seconds=120)
+
+
+class Outbox:
+    """Hands queued messages to their channel and keeps their delivery status."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        bus: EventBus,
+        metrics: Metrics,
+        settings: DeliverySettings,
+        media_url: Callable[[ObjectId, int], str] | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.bus = bus
+        self.metrics = metrics
+        self.settings = settings
+        self.media_url = media_url
+        self._wake = asyncio.Event()
+
+    @staticmethod
+    def lease_until(now: datetime) -> datetime:
+        return now + LEASE
+
+    async def submit(self, message: Message) -> Message:
+        """Send a freshly stored message now, unless an earlier one of its thread still waits."""
+        if await self.store.messages.older_pending(message):
+            self._wake.set()
+            return await self._reschedule(message, utcnow()) or message
+        return await self._attempt(message)
+
+    async def run(self) -> None:
+        """Retry due messages until cancelled; the queue lives in MongoDB, so it survives restarts."""
+        while True:
+            now = utcnow()
+            message = await self.store.messages.claim_due(now, self.lease_until(now))
+            if message is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                older = await self.store.messages.older_pending(message)
+                if older:
+                    # Keep the thread's order: wait behind the earlier message.
+                    await self._reschedule(message, now + timedelta(seconds=self.settings.poll_seconds))
+                else:
+                    await self._attempt(message)
+            except Exception:  # a broken message must not stop the worker
+                logger.exception("outbox failed on message %s", message.id)
+
+    async def record_delivery(self, update: DeliveryUpdate) -> None:
+        """Apply a delivery report, never moving a status backwards."""
+        message = await self.store.messages.advance_status(
+            update.channel, update.account, update.channel_message_id, update.status,
+            error=update.error, error_code=update.error_code, now=utcnow(),
+        )
+        if message is None:
+            logger.info("delivery report %s for %s ignored (unknown or older than the stored status)",
+                        update.status, update.channel_message_id)
+            return
+        if update.status is MessageStatus.FAILED:
+            self.metrics.send_failures.labels(update.channel, update.error_code or "failed").inc()
+        await self._publish(message)
+
+    async def _attempt(self, message: Message) -> Message:
+        with log_context(channel=message.channel):
+            channel = self.channels.get(message.channel)
+            if channel is None:
+                return await self._failed(message, SendError(
+                    f"the {message.channel} channel is not configured", code="unavailable", permanent=True))
+            try:
+                outbound = await self._outbound(message)
+                ref = await channel.send(outbound)
+            except SendError as err:
+                return await self._failed(message, err)
+            except Exception as err:  # network trouble and the like: worth another try
+                logger.warning("send of %s raised %r", message.id, err)
+                return await self._failed(message, SendError(f"could not reach {message.channel}: {err}",
+                                                             code="unavailable"))
+            now = utcnow()
+            sent = await self.store.messages.update(message.id, {
+                "status": ref.status.value, "channel_message_id": ref.channel_message_id, "sent_at": now,
+                "next_attempt_at": None, "error": None, "error_code": None, "attempts": message.attempts + 1,
+            })
+            self.metrics.messages_out.labels(message.channel).inc()
+            logger.info("message %s %s", message.id, ref.status)
+            await self._publish(sent)
+            return sent or message
+
+    async def _failed(self, message: Message, err: SendError) -> Message:
+        attempts = message.attempts + 1
+        self.metrics.send_failures.labels(message.channel, err.code).inc()
+        now = utcnow()
+        if err.unreachable and message.identity:
+            await self.store.contacts.update_identity(
+                message.identity, now, reachable=False, unreachable_reason=err.reason)
+        if err.permanent or attempts >= self.settings.max_attempts:
+            reason = err.reason if err.permanent else f"{err.reason} (gave up after {attempts} attempts)"
+            logger.warning("message %s failed: %s", message.id, reason)
+            fields = {"status": MessageStatus.FAILED.value, "next_attempt_at": None}
+        else:
+            delay = err.retry_after or min(self.settings.retry_base_seconds * 3 ** (attempts - 1),
+                                           self.settings.retry_max_seconds)
+            reason = err.reason
+            logger.info("message %s not sent (%s); retry %d in %.0fs", message.id, reason, attempts, delay)
+            fields = {"status": MessageStatus.QUEUED.value, "next_attempt_at": now + timedelta(seconds=delay)}
+            self._wake.set()
+        updated = await self.store.messages.update(
+            message.id, {**fields, "error": reason, "error_code": err.code, "attempts": attempts})
+        await self._publish(updated)
+        return updated or message
+
+    async def _reschedule(self, message: Message, at: datetime) -> Message | None:
+        return await self.store.messages.update(message.id, {"next_attempt_at": at})
+
+    async def _outbound(self, message: Message) -> OutboundMessage:
+        """The channel's view of a stored message: recipient, reply target, reachable media."""
+        contact = await self.store.contacts.get(message.contact_id)
+        identity = contact.identity(message.identity or "") if contact else None
+        if identity is None:
+            raise SendError("the customer's channel identity no longer exists", code="unavailable", permanent=True)
+        reply_to = None
+        if message.reply_to_id is not None:
+            original = await self.store.messages.get(message.reply_to_id)
+            if original is not None and original.identity == message.identity:
+                reply_to = original.channel_message_id
+        thread = await self.store.threads.get(message.thread_id)
+        return OutboundMessage(
+            message_id=str(message.id),
+            thread_number=thread.number if thread else 0,
+            recipient=identity.ref,
+            kind=message.kind,
+            text=message.text,
+            media=tuple(self._reachable(message, i, m) for i, m in enumerate(message.media)),
+            location=message.location,
+            buttons=message.buttons,
+            reply_to=reply_to,
+            template=message.template,
+            author=message.author,
+            author_name=message.author_name,
+            created_at=message.created_at,
+            last_inbound_at=identity.last_inbound_at,
+        )
+
+    def _reachable(self, message: Message, index: int, media: Media) -> Media:
+        """Give a file without a public URL a signed gateway link, for channels that fetch by URL."""
+        if media.url or self.media_url is None:
+            return media
+        return dataclasses.replace(media, url=self.media_url(message.id, index))
+
+    async def _publish(self, message: Message | None) -> None:
+        if message is None:
+            return
+        thread = await self.store.threads.get(message.thread_id)
+        if thread is not None:
+            self.bus.publish(MessageStatusChanged(thread=thread, message=message))
+
