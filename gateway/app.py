@@ -1,0 +1,136 @@
+"""The application factory: wires storage, channels, the hub and the HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from channels import build_channels
+from channels.base import Channel, SendError
+from gateway.api import create_api
+from gateway.config import Settings
+from gateway.events import EventBus
+from gateway.inbox import Inbox
+from gateway.keys import BUS, CHANNELS, INBOX, MEDIA, METRICS, OUTBOX, SETTINGS, STORE
+from gateway.logs import install_context
+from gateway.media import MediaLinks
+from gateway.metrics import Metrics
+from gateway.outbox import Outbox
+from gateway.storage.mongo import Store
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the gateway; resources are opened when the app starts and closed when it stops."""
+    install_context()
+    app = web.Application()
+    store = Store(settings.storage)
+    bus = EventBus()
+    metrics = Metrics()
+    if settings.server.secret is None:
+        logger.info("no server.secret set: media links are valid for this process only")
+    media = MediaLinks(settings.server.secret or secrets.token_urlsafe(32), settings.server.public_url)
+    channels: dict[str, Channel] = {}
+    outbox = Outbox(store, channels, bus, metrics, settings.delivery, media_url=media.url)
+    inbox = Inbox(store, bus, outbox, channels, metrics, settings)
+    channels.update(build_channels(settings, inbox))
+
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[BUS] = bus
+    app[METRICS] = metrics
+    app[MEDIA] = media
+    app[OUTBOX] = outbox
+    app[INBOX] = inbox
+    app[CHANNELS] = channels
+
+    for channel in channels.values():
+        channel.register(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/media/{token}", media_view)
+    if settings.api is not None:
+        app.add_subapp("/api/v1", create_api())
+
+    # Started in this order, stopped in reverse: the outbox stops first, queued events are
+    # handled while channels and storage are still open, storage closes last.
+    app.cleanup_ctx.extend([storage_ctx, channels_ctx, events_ctx, outbox_ctx])
+    return app
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = app[STORE]
+    await store.open()
+    await store.operators.sync_config(app[SETTINGS].operators)
+    yield
+    await store.close()
+
+
+async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
+    started: list[Channel] = []
+    try:
+        for channel in app[CHANNELS].values():
+            await channel.start()
+            started.append(channel)
+        yield
+    finally:
+        for channel in reversed(started):
+            await channel.close()
+
+
+async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[BUS].close()
+
+
+async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[OUTBOX].run(), name="outbox")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Storage answers and every channel is started; 503 otherwise."""
+    storage = await request.app[STORE].ping()
+    channels = {name: channel.ready() for name, channel in request.app[CHANNELS].items()}
+    ready = storage and all(channels.values())
+    return web.json_response({"ready": ready, "storage": storage, "channels": channels}, status=200 if ready else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus text format."""
+    metrics = request.app[METRICS]
+    metrics.open_threads.set(await request.app[STORE].threads.count_open())
+    return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def media_view(request: web.Request) -> web.Response:
+    """Serve a file through a signed, expiring link (Twilio fetches operator files this way)."""
+    resolved = request.app[MEDIA].resolve(request.match_info["token"])
+    message = await request.app[STORE].messages.get(resolved[0]) if resolved else None
+    if message is None or resolved is None or resolved[1] >= len(message.media):
+        raise web.HTTPNotFound(text="link expired or unknown")
+    media = message.media[resolved[1]]
+    try:
+        data = await request.app[INBOX].fetch_media(media)
+    except SendError as err:
+        raise web.HTTPBadGateway(text=err.reason) from None
+    headers = {"Cache-Control": "private, max-age=300"}
+    if media.name:
+        headers["Content-Disposition"] = f'inline; filename="{media.name.replace(chr(34), "")}"'
+    return web.Response(body=data, content_type=media.mime_type or "application/octet-stream", headers=headers)

@@ -1,0 +1,23 @@
+"""Every piece of application state, as a typed aiohttp AppKey."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from channels.base import Channel
+from gateway.config import Settings
+from gateway.events import EventBus
+from gateway.inbox import Inbox
+from gateway.media import MediaLinks
+from gateway.metrics import Metrics
+from gateway.outbox import Outbox
+from gateway.storage.mongo import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+STORE = web.AppKey("store", Store)
+BUS = web.AppKey("bus", EventBus)
+OUTBOX = web.AppKey("outbox", Outbox)
+INBOX = web.AppKey("inbox", Inbox)
+MEDIA = web.AppKey("media", MediaLinks)
+CHANNELS = web.AppKey("channels", dict[str, Channel])

@@ -1,0 +1,64 @@
+"""Shared fixtures: settings for a test, and the real app on the embedded engine (or MONGODB_URI)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from pymongo import AsyncMongoClient
+
+from gateway.app import create_app
+from gateway.config import Settings, parse_settings
+from tests.helpers import API_TOKEN, WIDGET_SECRET
+
+SettingsFactory = Callable[..., Settings]
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.fixture
+async def make_settings(tmp_path: Path) -> AsyncIterator[SettingsFactory]:
+    """Build Settings for one test: its own database (and data dir), plus any overrides."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    uri = os.environ.get("MONGODB_URI", "embedded")
+
+    def factory(**override: Any) -> Settings:
+        raw = {
+            "server": {"public_url": "http://gateway.test", "secret": "test-server-secret-0123456789"},
+            "storage": {"uri": uri, "database": database, "data_dir": str(tmp_path / "data")},
+            "webwidget": {"secret": WIDGET_SECRET, "allowed_origins": ["https://shop.example"]},
+            "api": {"tokens": [API_TOKEN]},
+            "delivery": {"retry_base_seconds": 0.05, "poll_seconds": 0.05},
+        }
+        return parse_settings(_merge(raw, override), source="test.toml", environ={})
+
+    yield factory
+    if uri != "embedded":
+        client: AsyncMongoClient = AsyncMongoClient(uri)
+        await client.drop_database(database)
+        await client.close()
+
+
+@pytest.fixture
+async def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def gateway(aiohttp_client: Any, settings: Settings) -> TestClient:
+    """The real app, started, behind a real HTTP server on localhost."""
+    return await aiohttp_client(create_app(settings))
+

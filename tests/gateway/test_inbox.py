@@ -1,0 +1,164 @@
+"""The hub: ingestion, idempotency, reopening, edits, outbound records."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestClient
+
+from channels.base import InboundMessage, Profile
+from gateway.events import MessageEdited, MessageReceived, ThreadClosed
+from gateway.inbox import Draft
+from gateway.keys import BUS, INBOX, STORE
+from gateway.model import Author, Direction, IdentityRef, Kind, MessageStatus, ThreadStatus
+from tests.helpers import settle
+
+ANN = IdentityRef("webwidget", "web", "visitor-ann")
+
+
+def text(message_id: str, body: str = "hello", sender: IdentityRef = ANN, **kw) -> InboundMessage:
+    return InboundMessage(sender=sender, message_id=message_id, kind=Kind.TEXT, text=body, **kw)
+
+
+def collect(gateway: TestClient, event_type: type) -> list:
+    seen: list = []
+
+    async def record(event) -> None:
+        seen.append(event)
+
+    gateway.app[BUS].subscribe(event_type, record)
+    return seen
+
+
+async def test_first_message_creates_contact_thread_and_message(gateway: TestClient) -> None:
+    received = collect(gateway, MessageReceived)
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    stored = await inbox.on_inbound(text("m1", "Where is my order?",
+                                         profile=Profile(display_name="Ann Lee", language="en")))
+    await settle(gateway.app)
+
+    contact = await store.contacts.by_identity(ANN.key)
+    assert contact.identities[0].display_name == "Ann Lee" and contact.language == "en"
+    assert contact.identities[0].last_inbound_at is not None
+    thread = await store.threads.open_for(contact.id)
+    assert thread.status is ThreadStatus.QUEUED and thread.unread == 1 and thread.number >= 1
+    assert thread.identity == ANN.key and thread.channel == "webwidget"
+    message = await store.messages.get(stored.id)
+    assert (message.direction, message.author, message.text, message.thread_id) == (
+        Direction.IN, Author.CONTACT, "Where is my order?", thread.id)
+    assert len(received) == 1 and received[0].opened and received[0].message.id == stored.id
+
+
+async def test_redelivery_stores_one_message(gateway: TestClient) -> None:
+    received = collect(gateway, MessageReceived)
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    first = await inbox.on_inbound(text("m1"))
+    again = await inbox.on_inbound(text("m1"))
+    concurrent = await asyncio.gather(*(inbox.on_inbound(text("m2")) for _ in range(10)))
+    await settle(gateway.app)
+
+    assert again.id == first.id
+    assert len({m.id for m in concurrent}) == 1
+    assert await store.messages.collection.count_documents({}) == 2
+    assert len(received) == 2
+    thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
+    assert thread.unread == 2
+
+
+async def test_concurrent_first_messages_make_one_contact_and_one_thread(gateway: TestClient) -> None:
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    await asyncio.gather(*(inbox.on_inbound(text(f"m{n}")) for n in range(20)))
+    assert await store.contacts.collection.count_documents({}) == 1
+    assert await store.threads.collection.count_documents({}) == 1
+    assert await store.messages.collection.count_documents({}) == 20
+
+
+async def test_message_after_close_opens_a_new_linked_thread(gateway: TestClient) -> None:
+    closed_events = collect(gateway, ThreadClosed)
+    received = collect(gateway, MessageReceived)
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    await inbox.on_inbound(text("m1", "first problem"))
+    contact = await store.contacts.by_identity(ANN.key)
+    first = await store.threads.open_for(contact.id)
+    assert (await inbox.close(first, by=7)).status is ThreadStatus.CLOSED
+    assert await inbox.close(first, by=7) is None  # closing twice changes nothing
+
+    await inbox.on_inbound(text("m2", "second problem"))
+    await settle(gateway.app)
+    second = await store.threads.open_for(contact.id)
+    assert second.id != first.id and second.number > first.number
+    assert second.previous_thread_id == first.id and second.status is ThreadStatus.QUEUED
+    closed = await store.threads.get(first.id)
+    assert closed.closed_by == 7 and closed.closed_at is not None and not closed.open
+    assert [e.thread.id for e in closed_events] == [first.id]
+    assert [e.opened for e in received] == [True, True]
+    history = await inbox.history(ANN)
+    assert [m.text for m in history] == ["first problem", "second problem"]
+
+
+async def test_edit_replaces_text_and_keeps_the_original(gateway: TestClient) -> None:
+    edits = collect(gateway, MessageEdited)
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    original = await inbox.on_inbound(text("m1", "I ordred two"))
+    await inbox.on_inbound(text("m1:edit:1", "I ordered two", edit_of="m1"))
+    await inbox.on_inbound(text("m1:edit:1", "I ordered two", edit_of="m1"))  # re-delivered edit
+    await settle(gateway.app)
+
+    message = await store.messages.get(original.id)
+    assert message.text == "I ordered two" and message.edits == ("I ordred two",) and message.edited_at
+    assert await store.messages.collection.count_documents({}) == 1
+    assert len(edits) == 1 and edits[0].message.text == "I ordered two"
+
+
+async def test_reply_links_to_the_replied_message(gateway: TestClient) -> None:
+    inbox = gateway.app[INBOX]
+    first = await inbox.on_inbound(text("m1", "photo attached"))
+    reply = await inbox.on_inbound(text("m2", "see above", reply_to="m1"))
+    unknown = await inbox.on_inbound(text("m3", "reply to something old", reply_to="m0"))
+    assert reply.reply_to_id == first.id and unknown.reply_to_id is None
+
+
+async def test_profile_phones_and_emails_are_normalised(gateway: TestClient) -> None:
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    await inbox.on_inbound(text("m1", profile=Profile(phone="(415) 555-2671", email=" Ann@Example.com")))
+    await inbox.on_inbound(text("m2", profile=Profile(phone="+1 415 555 2671")))  # same number again
+    await inbox.on_inbound(text("m3", profile=Profile(phone="12345")))  # not a valid number
+    contact = await store.contacts.by_identity(ANN.key)
+    assert contact.phones == ("+14155552671",)
+    assert contact.emails == ("ann@example.com",)
+    assert contact.other_phones == ("12345",)
+    assert [c.id for c in await store.contacts.by_phone("+14155552671")] == [contact.id]
+
+
+async def test_outbound_is_stored_with_its_status_and_first_response(gateway: TestClient) -> None:
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    await inbox.on_inbound(text("m1"))
+    thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
+    sent = await inbox.send(thread, Draft(text="We are on it", author_id=5, author_name="Maria"))
+
+    stored = await store.messages.get(sent.id)
+    # Nobody has the widget open, so the reply waits in the visitor's history.
+    assert stored.status is MessageStatus.SENT and stored.direction is Direction.OUT
+    assert stored.author_name == "Maria" and stored.attempts == 1 and stored.next_attempt_at is None
+    assert (await store.threads.get(thread.id)).first_response_at is not None
+    assert [m.text for m in await inbox.history(ANN)] == ["hello", "We are on it"]
+
+
+async def test_send_on_an_unconfigured_channel_fails_with_the_reason(gateway: TestClient) -> None:
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    telegram_user = IdentityRef("telegram", "support", "4242")
+    await inbox.on_inbound(text("4242:1", sender=telegram_user))
+    thread = await store.threads.open_for((await store.contacts.by_identity(telegram_user.key)).id)
+    failed = await inbox.send(thread, Draft(text="hi"))
+    assert failed.status is MessageStatus.FAILED
+    assert failed.error == "the telegram channel is not configured" and failed.error_code == "unavailable"
+    assert (await store.messages.get(failed.id)).status is MessageStatus.FAILED
+
+
+async def test_internal_notes_never_reach_the_customer(gateway: TestClient) -> None:
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    await inbox.on_inbound(text("m1"))
+    thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
+    await inbox.note(thread, "VIP customer, be nice", author=Author.OPERATOR, author_id=5)
+    assert [m.text for m in await inbox.history(ANN)] == ["hello"]
+    assert [m.direction for m in await store.messages.for_thread(thread.id)] == [Direction.IN, Direction.INTERNAL]

@@ -1,0 +1,70 @@
+"""Small helpers shared by tests: API auth, waiting for events, a widget socket client."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse, web
+from aiohttp.test_utils import TestClient
+
+from gateway.keys import BUS
+
+API_TOKEN = "test-api-token-0123456789"
+WIDGET_SECRET = "test-widget-secret-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+async def settle(app: web.Application) -> None:
+    """Wait until every published event has been handled."""
+    await app[BUS].drain()
+
+
+class Widget:
+    """A widget visitor speaking the WebSocket protocol, as the browser script does."""
+
+    def __init__(self, ws: ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.token: str | None = None
+        self.history: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, client: TestClient, token: str | None = None, **hello: Any) -> Widget:
+        headers = hello.pop("headers", {"Origin": "https://shop.example"})
+        widget = cls(await client.ws_connect("/channels/webwidget/ws", headers=headers))
+        await widget.hello(token, **hello)
+        return widget
+
+    async def hello(self, token: str | None = None, page: dict[str, Any] | None = None, **extra: Any) -> dict:
+        frame: dict[str, Any] = {"type": "hello", "page": page or {
+            "url": "https://shop.example/pricing", "title": "Pricing", "referrer": "https://search.example/"}}
+        if token is not None:
+            frame["visitor_token"] = token
+        await self.ws.send_json(frame | extra)
+        welcome = await self.expect("welcome")
+        self.token = welcome["visitor_token"]
+        self.history = welcome["history"]
+        return welcome
+
+    async def say(self, text: str, client_id: str) -> dict:
+        await self.ws.send_json({"type": "message", "text": text, "client_id": client_id})
+        return await self.expect("ack")
+
+    async def expect(self, frame_type: str, timeout: float = 5.0) -> dict:
+        """The next frame of this type (frames of other types before it are dropped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.ws.receive_json()
+                if frame.get("type") == frame_type:
+                    return frame
+
+    async def frames_until(self, frame_type: str, timeout: float = 5.0) -> list[dict]:
+        """Every frame received up to and including the next one of this type."""
+        frames = []
+        async with asyncio.timeout(timeout):
+            while not frames or frames[-1].get("type") != frame_type:
+                frames.append(await self.ws.receive_json())
+        return frames
+
+    async def close(self) -> None:
+        await self.ws.close()
