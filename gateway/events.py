@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway.logs import log_context
-from gateway.model import Contact, Message, Thread
+from gateway.model import Contact, Message, Operator, OperatorStatus, Thread
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,32 @@ class ThreadClosed(ThreadEvent):
     """A thread was closed; `by` is the operator who closed it, if any."""
 
     by: int | None
+
+
+@dataclass(frozen=True)
+class ThreadAssigned(ThreadEvent):
+    """A thread got an operator (or, with operator_id None, went back to the queue).
+
+    `reason` is one of new, reopened, queue, next, transfer, assign, released.
+    """
+
+    operator_id: int | None
+    previous_operator_id: int | None = None
+    reason: str = "new"
+    comment: str | None = None
+    by: int | None = None
+
+
+@dataclass(frozen=True)
+class OperatorStatusChanged(Event):
+    """An operator went online, away or offline."""
+
+    operator: Operator
+    previous: OperatorStatus
+
+    @property
+    def key(self) -> str:
+        return f"operator:{self.operator.id}"
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,9 @@ class Inbox:
         if thread is not None:
             return thread, False
         previous = await self.store.threads.latest_for(contact.id)
+        if contact.blocked and previous is not None:
+            # A blocked customer's messages are kept on their last thread, which stays closed.
+            return previous, False
         return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous)
 
     # -- what we know about people -----------------------------------------------------------

@@ -298,6 +298,11 @@ class Operator:
     language: str | None = None
     active_thread_id: ObjectId | None = None
     active: bool = True
+    # Open threads assigned to this operator; its length is the operator's load.
+    chats: tuple[ObjectId, ...] = ()
+
+    def capacity(self, default: int) -> int:
+        return self.max_chats or default
 
     @property
     def is_supervisor(self) -> bool:

@@ -57,6 +57,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "operators": [
         IndexModel([("username", ASCENDING)], name="username"),
+        IndexModel([("status", ASCENDING)], name="status"),
+    ],
+    "presence_log": [
+        IndexModel([("operator_id", ASCENDING), ("at", ASCENDING)], name="by_operator"),
     ],
 }
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -107,6 +107,50 @@ class ThreadRepo:
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(Thread, doc) if doc else None
+
+    async def claim(
+        self, thread_id: ObjectId, operator_id: int, now: datetime, *, current: int | None = None
+    ) -> Thread | None:
+        """Give an open thread to an operator if its operator is still `current` (None: unassigned)."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id, "open": True, "operator_id": current},
+            {"$set": {"operator_id": operator_id, "status": ThreadStatus.ASSIGNED.value, "assigned_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Thread, doc) if doc else None
+
+    async def requeue(self, thread_id: ObjectId, current: int | None, group: str | None = None) -> Thread | None:
+        """Put an open thread back in the queue if its operator is still `current`.
+
+        The thread keeps its first queue time, so a conversation that was already being
+        handled does not go to the back of the line.
+        """
+        fields: dict[str, Any] = {"operator_id": None, "status": ThreadStatus.QUEUED.value}
+        if group is not None:
+            fields["group"] = group
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id, "open": True, "operator_id": current},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Thread, doc) if doc else None
+
+    async def queued(self, limit: int = 100) -> list[Thread]:
+        """Waiting threads, longest wait first."""
+        cursor = self.collection.find(
+            {"open": True, "operator_id": None}, sort=[("queued_at", ASCENDING), ("number", ASCENDING)], limit=limit
+        )
+        return [from_doc(Thread, d) async for d in cursor]
+
+    async def flag_busy_notice(self, thread_id: ObjectId) -> bool:
+        """Set the busy-notice flag once; True only for the caller that set it."""
+        result = await self.collection.update_one(
+            {"_id": thread_id, "busy_notice_sent": {"$ne": True}}, {"$set": {"busy_notice_sent": True}}
+        )
+        return result.modified_count == 1
+
+    async def add_transfer(self, thread_id: ObjectId, transfer: Mapping[str, Any]) -> None:
+        await self.collection.update_one({"_id": thread_id}, {"$push": {"transfers": dict(transfer)}})
 
     async def update(self, thread_id: ObjectId, fields: Mapping[str, Any]) -> Thread | None:
         doc = await self.collection.find_one_and_update(
