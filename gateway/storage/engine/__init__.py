@@ -1,0 +1,1 @@
+"""The embedded engine's internals: MongoDB wire protocol, commands, indexes and durability."""
