@@ -1,0 +1,82 @@
+"""The widget in a real browser: headless Chromium opens the demo page and holds a conversation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, unused_port
+
+from gateway.app import create_app
+from gateway.keys import STORE
+from tests.helpers import AUTH, settle
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium found (Debian: apt-get install chromium; .ci/run installs it)")
+
+# Chromium as root in a container, with no network beyond localhost and no first-run noise.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def server(aiohttp_client: Any, make_settings: Any) -> TestClient:
+    port = unused_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(server={"public_url": base}, webwidget={"allowed_origins": [base]})
+    return await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+
+
+@pytest.fixture
+async def page(tmp_path: Any) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context()
+        yield await context.new_page()
+        await browser.close()
+
+
+async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClient, page: Any) -> None:
+    from playwright.async_api import expect
+
+    await page.goto(str(server.make_url("/widget/demo")))
+    widget = page.locator("#gw-widget-root")
+    await widget.locator("#gw-launcher").click()
+    await expect(widget.locator("#gw-panel")).to_be_visible()
+    await expect(widget.locator("#gw-status")).to_have_attribute("data-state", "online")
+
+    await widget.locator("#gw-input").fill("Hello from a real browser")
+    await widget.locator("#gw-send").click()
+    sent = widget.locator(".gw-msg.gw-visitor")
+    await expect(sent).to_have_count(1)
+    await expect(sent.first).not_to_have_class(re.compile(r"\bgw-pending\b"))  # acknowledged
+
+    store = server.app[STORE]
+    threads = await store.threads.find()
+    assert len(threads) == 1
+    stored = await store.messages.for_thread(threads[0].id)
+    assert [m.text for m in stored] == ["Hello from a real browser"]
+    visitor = (await store.contacts.get(threads[0].contact_id)).visitor
+    assert "Chrome" in visitor["browser"] and visitor["os"] == "Linux"  # headless Chromium says HeadlessChrome
+    assert visitor["url"].endswith("/widget/demo")
+
+    reply = await server.post(f"/api/v1/threads/{threads[0].number}/messages", headers=AUTH,
+                              json={"text": "Hi! How can I help?", "author_name": "Maria"})
+    assert reply.status == 201
+    answer = widget.locator(".gw-msg.gw-operator")
+    await expect(answer).to_have_count(1)
+    await expect(answer.locator(".gw-text")).to_have_text("Hi! How can I help?")
+    await expect(answer.locator(".gw-author")).to_have_text("Maria")
+
+    # History comes back after a reload.
+    await page.reload()
+    await widget.locator("#gw-launcher").click()
+    await expect(widget.locator(".gw-msg")).to_have_count(2)
+    await settle(server.app)
