@@ -15,14 +15,29 @@ from channels import build_channels
 from channels.base import Channel, SendError
 from gateway.api import create_api
 from gateway.config import Settings
+from gateway.contacts import Duplicates
 from gateway.events import EventBus
 from gateway.inbox import Inbox
-from gateway.keys import BUS, CHANNELS, INBOX, MEDIA, METRICS, OUTBOX, SETTINGS, STORE
+from gateway.keys import (
+    BACKGROUND,
+    BUS,
+    CHANNELS,
+    DUPLICATES,
+    INBOX,
+    MEDIA,
+    MERGER,
+    METRICS,
+    OUTBOX,
+    SETTINGS,
+    STORE,
+)
 from gateway.logs import install_context
 from gateway.media import MediaLinks
+from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
+from operators.setup import setup_operators
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +65,9 @@ def create_app(settings: Settings) -> web.Application:
     app[OUTBOX] = outbox
     app[INBOX] = inbox
     app[CHANNELS] = channels
+    app[MERGER] = Merger(store, bus, inbox, settings)
+    app[DUPLICATES] = Duplicates(store, bus, settings, app[MERGER])
+    app[DUPLICATES].subscribe()
 
     for channel in channels.values():
         channel.register(app)
@@ -60,9 +78,12 @@ def create_app(settings: Settings) -> web.Application:
     if settings.api is not None:
         app.add_subapp("/api/v1", create_api())
 
-    # Started in this order, stopped in reverse: the outbox stops first, queued events are
-    # handled while channels and storage are still open, storage closes last.
-    app.cleanup_ctx.extend([storage_ctx, channels_ctx, events_ctx, outbox_ctx])
+    app[BACKGROUND] = [outbox.run]
+    # Started in this order, stopped in reverse: background loops stop first, queued events are
+    # handled while the operator bot, channels and storage are still open, storage closes last.
+    app.cleanup_ctx.extend([storage_ctx, merges_ctx, channels_ctx])
+    setup_operators(app)
+    app.cleanup_ctx.extend([events_ctx, background_ctx])
     return app
 
 
@@ -72,6 +93,12 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.operators.sync_config(app[SETTINGS].operators)
     yield
     await store.close()
+
+
+async def merges_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Finish merges a stopped process left half done (each step is safe to repeat)."""
+    await app[MERGER].recover()
+    yield
 
 
 async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -91,12 +118,15 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[BUS].close()
 
 
-async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[OUTBOX].run(), name="outbox")
+async def background_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Every long-running loop (outbox retries, routing rounds), cancelled and awaited on shutdown."""
+    tasks = [asyncio.create_task(loop(), name=getattr(loop, "__qualname__", "loop")) for loop in app[BACKGROUND]]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def healthz(request: web.Request) -> web.Response:

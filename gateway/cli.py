@@ -9,7 +9,7 @@ import sys
 
 from aiohttp import web
 
-from gateway.config import ConfigError, LoggingSettings, load_settings
+from gateway.config import ConfigError, load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,11 +45,15 @@ def main(argv: list[str] | None = None) -> None:
     from gateway.app import create_app
     from gateway.logs import setup_logging
 
-    setup_logging(settings.logging or LoggingSettings())
+    setup_logging(settings.logging)
     settings.log_disabled_parts()
     logging.getLogger("gateway").info("listening on http://%s:%d (public URL %s)", settings.server.host,
                                       settings.server.port, settings.server.public_url)
-    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port, print=None)
+    try:
+        web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port, print=None)
+    except ConfigError as err:  # found at start-up, e.g. a bot token Telegram rejects
+        print(f"configuration error:\n{err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

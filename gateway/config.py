@@ -93,6 +93,9 @@ class OperatorBotSettings(_Section):
     webhook_secret: Annotated[str, Field(pattern=_SECRET_TOKEN)]
     supervisors_chat_id: int | None = None
     default_language: Literal["en", "ru"] = "en"
+    # Default to the [telegram] section's values (or Telegram's own API and webhooks).
+    api_base: str | None = None
+    mode: Literal["webhook", "polling"] | None = None
 
 
 class WhatsAppTemplateSettings(_Section):

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from gateway.logs import log_context
 from gateway.model import Contact, Message, Operator, OperatorStatus, Thread
+from gateway.storage.candidates import Candidate
+from gateway.storage.merges import MergeRecord
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,13 @@ class MessageEdited(ThreadEvent):
 
     message: Message
     contact: Contact
+
+
+@dataclass(frozen=True)
+class MessageStored(ThreadEvent):
+    """An outbound or internal message (a reply, a system message, a note) was stored."""
+
+    message: Message
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,64 @@ class ContactChanged(Event):
     @property
     def key(self) -> str:
         return f"contact:{self.contact.id}"
+
+
+@dataclass(frozen=True)
+class DuplicateFound(Event):
+    """Two live cards share a phone or e-mail: offer the merge to whoever handles either conversation.
+
+    `contact` is the card that just gained the phone or e-mail; each thread is the card's open
+    conversation, or its latest one ("last conversation"), or None.
+    """
+
+    candidate: Candidate
+    contact: Contact
+    other: Contact
+    contact_thread: Thread | None
+    other_thread: Thread | None
+
+    @property
+    def key(self) -> str:
+        return f"candidate:{self.candidate.id}"
+
+
+@dataclass(frozen=True)
+class ContactsMerged(Event):
+    """Two cards became one (`contact`, the kept card, as it is now).
+
+    When both had an open conversation, `closed_thread` was joined into `kept_thread` (its messages
+    moved there); `dropped_operator_id` handled the closed one and no longer does: tell them.
+    """
+
+    merge: MergeRecord
+    contact: Contact
+    kept_thread: Thread | None
+    closed_thread: Thread | None
+    dropped_operator_id: int | None
+
+    @property
+    def key(self) -> str:
+        return f"contact:{self.merge.kept_id}"
+
+
+@dataclass(frozen=True)
+class ContactsUnmerged(Event):
+    """A merge was undone: `restored` is the merged-away card again, `contact` the card it was merged into.
+
+    Each thread is that card's open conversation after the split (None when it has none); a
+    reopened or new one waits in the queue without an operator.
+    """
+
+    merge: MergeRecord
+    contact: Contact
+    restored: Contact
+    contact_thread: Thread | None
+    restored_thread: Thread | None
+    by: int | None
+
+    @property
+    def key(self) -> str:
+        return f"contact:{self.merge.kept_id}"
 
 
 E = TypeVar("E", bound=Event)

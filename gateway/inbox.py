@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from channels.base import Channel, DeliveryUpdate, InboundMessage, Profile
 from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
-from gateway.events import ContactChanged, EventBus, MessageEdited, MessageReceived, ThreadClosed
+from gateway.events import ContactChanged, EventBus, MessageEdited, MessageReceived, MessageStored, ThreadClosed
 from gateway.logs import log_context
 from gateway.metrics import Metrics
 from gateway.model import (
@@ -47,6 +47,7 @@ class Draft:
     """What an operator, the API or the system wants to send into a thread."""
 
     text: str = ""
+    id: ObjectId | None = None
     kind: Kind = Kind.TEXT
     media: tuple[Media, ...] = ()
     location: Location | None = None
@@ -101,6 +102,10 @@ class Inbox:
                 if message is None:  # a concurrent duplicate won the insert
                     return await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
                 thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now)
+                # A merge or unmerge may have moved this identity or thread while the message was in flight.
+                owner = await self.store.contacts.owner(ref.key) or await self._live(contact)
+                if owner.id != contact.id or thread.contact_id != contact.id or thread.joined_into is not None:
+                    contact, thread, message, opened = await self._relocate(message, thread, opened, contact, owner)
                 if opened:
                     logger.info("thread #%d opened for contact %s", thread.number, contact.id)
                 self.metrics.messages_in.labels(ref.channel).inc()
@@ -170,7 +175,30 @@ class Inbox:
             identity = Identity(key=ref.key, channel=ref.channel, account=ref.account, external_id=ref.external_id,
                                 **identity_fields)
             contact = await self.store.contacts.create(identity, now, language=profile.language)
-        return await self._learn(contact, profile, now)
+        # A card merged away still holds its identities for a moment: use the card it went into.
+        return await self._learn(await self.store.contacts.live(contact), profile, now)
+
+    async def _live(self, contact: Contact) -> Contact:
+        return await self.store.contacts.live(await self.store.contacts.get(contact.id) or contact)
+
+    async def _relocate(
+        self, message: Message, thread: Thread, opened: bool, contact: Contact, owner: Contact
+    ) -> tuple[Contact, Thread, Message, bool]:
+        """Move a message that raced a merge or unmerge to the card and thread that now answer for it."""
+        now, ref = utcnow(), IdentityRef.parse(message.identity or "")
+        logger.info("message %s raced a merge: moving it from contact %s to %s", message.id, contact.id, owner.id)
+        target, target_opened = await self._thread_for(owner, ref, now)
+        message = await self.store.messages.update(message.id, {"thread_id": target.id,
+                                                                "contact_id": owner.id}) or message
+        if opened and target.id != thread.id and (await self._live(contact)).id != contact.id:
+            # We opened this thread for a card merged away meanwhile; nobody else knows to join it.
+            joined = await self.store.merges.join_thread(thread.id, contact.id, target.id, owner.id, now)
+            if joined is not None:
+                await self.store.merges.move_thread_messages(joined.id, target.id, owner.id)
+                self.bus.publish(ThreadClosed(thread=joined, by=None))
+        if target.id != thread.id:
+            thread = await self.store.threads.record_inbound(target.id, ref.key, ref.channel, now)
+        return owner, thread, message, target_opened
 
     async def _thread_for(self, contact: Contact, ref: IdentityRef, now: datetime) -> tuple[Thread, bool]:
         thread = await self.store.threads.open_for(contact.id)
@@ -186,7 +214,7 @@ class Inbox:
 
     async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update the contact behind an identity; create it only when asked."""
-        contact = await self.store.contacts.by_identity(sender.key)
+        contact = await self.store.contacts.owner(sender.key)
         if contact is None:
             if not create:
                 return False
@@ -196,7 +224,7 @@ class Inbox:
 
     async def contact_for(self, sender: IdentityRef, profile: Profile | None = None) -> Contact:
         """The contact behind an identity, created on first sight."""
-        contact = await self.store.contacts.by_identity(sender.key)
+        contact = await self.store.contacts.owner(sender.key)
         if contact is not None:
             return contact
         profile = profile or Profile()
@@ -227,13 +255,15 @@ class Inbox:
             set_fields["name"] = profile.name.strip()
         if profile.language and not contact.language:
             set_fields["language"] = profile.language
-        phones, other_phones, emails = [], [], []
+        phones, other_phones, emails, verified = [], [], [], []
         if profile.phone:
             phone = normalize_phone(profile.phone, self.settings.contacts.default_region)
             if phone is None:
                 other_phones.append(profile.phone.strip())
             elif phone not in contact.phones:
                 phones.append(phone)
+            if phone and profile.phone_verified and phone not in contact.verified_phones:
+                verified.append(phone)
         if profile.email:
             email = normalize_email(profile.email)
             if email and email not in contact.emails:
@@ -248,7 +278,7 @@ class Inbox:
             if page and page != previous_page:
                 push["visitor.pages"] = {"$each": [{"url": page, "title": visitor.get("title"), "at": now}],
                                          "$slice": -50}
-        if not (set_fields or phones or other_phones or emails or push):
+        if not (set_fields or phones or other_phones or emails or push or verified):
             return contact
         updated = await self.store.contacts.update(
             contact.id, now, set_fields=set_fields, add_phones=phones, add_emails=emails,
@@ -256,14 +286,18 @@ class Inbox:
         )
         if updated is None:
             return contact
-        if phones or emails:
-            self.bus.publish(ContactChanged(contact=updated, new_phones=tuple(phones), new_emails=tuple(emails),
-                                            phone_verified=profile.phone_verified))
+        if updated.merged_into is not None and (live := await self.store.contacts.live(updated)).id != updated.id:
+            return await self._learn(live, profile, now, extra)  # merged away meanwhile: teach the kept card
+        if verified:
+            updated = await self.store.contacts.add_verified_phone(updated.id, verified[0], now) or updated
+        if phones or emails or verified:
+            self.bus.publish(ContactChanged(contact=updated, new_phones=tuple(dict.fromkeys(phones + verified)),
+                                            new_emails=tuple(emails), phone_verified=profile.phone_verified))
         return updated
 
     async def history(self, sender: IdentityRef, limit: int = 50) -> Sequence[Message]:
         """What the customer may see again: messages in and out of their contact, oldest first."""
-        contact = await self.store.contacts.by_identity(sender.key)
+        contact = await self.store.contacts.owner(sender.key)
         if contact is None:
             return []
         return await self.store.messages.recent_for_contact(contact.id, limit=limit)
@@ -275,7 +309,7 @@ class Inbox:
         now = utcnow()
         with log_context(thread=thread.number, channel=thread.channel):
             message = Message(
-                id=ObjectId(),
+                id=draft.id or ObjectId(),
                 thread_id=thread.id,
                 contact_id=thread.contact_id,
                 direction=Direction.OUT,
@@ -298,6 +332,7 @@ class Inbox:
             )
             await self.store.messages.insert(message)
             await self.store.threads.record_outbound(thread.id, now, by_operator=draft.author is Author.OPERATOR)
+            self.bus.publish(MessageStored(thread=thread, message=message))
             return await self.outbox.submit(message)
 
     async def note(self, thread: Thread, text: str, *, author: Author = Author.SYSTEM,
@@ -308,7 +343,9 @@ class Inbox:
             kind=Kind.EVENT, author=author, author_id=author_id, author_name=author_name, channel=thread.channel,
             created_at=utcnow(), status=MessageStatus.RECEIVED, text=text,
         )
-        return await self.store.messages.insert(message)
+        await self.store.messages.insert(message)
+        self.bus.publish(MessageStored(thread=thread, message=message))
+        return message
 
     async def close(self, thread: Thread, *, by: int | None = None) -> Thread | None:
         """Close a thread; the customer's next message opens a new one linked to it."""

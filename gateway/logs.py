@@ -79,4 +79,6 @@ def setup_logging(settings: LoggingSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Both log every request at INFO; the gateway logs what matters about each message itself.
+    for noisy in ("aiohttp.access", "twilio.async_http_client", "twilio.http_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

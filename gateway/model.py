@@ -193,6 +193,10 @@ class Contact:
     merged_into: ObjectId | None = None
     language: str | None = None
     visitor: Mapping[str, Any] | None = None
+    # Phones a channel vouched for (the WhatsApp sender, a Telegram share of the user's own number).
+    verified_phones: tuple[str, ...] = ()
+    # Attribute values that disagreed when cards were merged: name -> every value (this card's first).
+    attribute_conflicts: Mapping[str, Any] = field(default_factory=dict)
 
     def identity(self, key: str) -> Identity | None:
         return next((i for i in self.identities if i.key == key), None)
@@ -236,6 +240,7 @@ class Thread:
     group: str | None = None
     unread: int = 0
     assigned_at: datetime | None = None
+    first_assigned_at: datetime | None = None
     queued_at: datetime | None = None
     first_response_at: datetime | None = None
     closed_at: datetime | None = None
@@ -243,6 +248,11 @@ class Thread:
     previous_thread_id: ObjectId | None = None
     busy_notice_sent: bool = False
     transfers: tuple[Transfer, ...] = ()
+    # Set when a merge closed this thread and moved its messages into another one.
+    joined_into: ObjectId | None = None
+    # Its topic in the supervisors' forum supergroup, once the conversation is mirrored there.
+    topic_chat_id: int | None = None
+    topic_id: int | None = None
 
     @property
     def identity_ref(self) -> IdentityRef:

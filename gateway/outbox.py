@@ -59,7 +59,12 @@ class Outbox:
         """Retry due messages until cancelled; the queue lives in MongoDB, so it survives restarts."""
         while True:
             now = utcnow()
-            message = await self.store.messages.claim_due(now, self.lease_until(now))
+            try:
+                message = await self.store.messages.claim_due(now, self.lease_until(now))
+            except Exception:  # storage trouble: keep the worker alive and look again shortly
+                logger.exception("outbox could not read the queue")
+                await asyncio.sleep(self.settings.poll_seconds)
+                continue
             if message is None:
                 self._wake.clear()
                 try:
@@ -77,6 +82,15 @@ class Outbox:
             except Exception:  # a broken message must not stop the worker
                 logger.exception("outbox failed on message %s", message.id)
 
+    async def retry(self, message: Message) -> bool:
+        """Queue a failed message for another round of attempts; False if it has not failed."""
+        retried = await self.store.messages.requeue_failed(message.id, utcnow())
+        if retried is None:
+            return False
+        self._wake.set()
+        await self._publish(retried)
+        return True
+
     async def record_delivery(self, update: DeliveryUpdate) -> None:
         """Apply a delivery report, never moving a status backwards."""
         message = await self.store.messages.advance_status(
@@ -84,8 +98,14 @@ class Outbox:
             error=update.error, error_code=update.error_code, now=utcnow(),
         )
         if message is None:
-            logger.info("delivery report %s for %s ignored (unknown or older than the stored status)",
-                        update.status, update.channel_message_id)
+            stored = await self.store.messages.by_channel_id(update.channel, update.account,
+                                                             update.channel_message_id)
+            if stored is None:
+                # The provider can call back before we have stored the id its send returned.
+                await self.store.messages.park_report({**dataclasses.asdict(update), "at": utcnow()})
+            else:
+                logger.info("delivery report %s for %s ignored: the message is already %s",
+                            update.status, update.channel_message_id, stored.status)
             return
         if update.status is MessageStatus.FAILED:
             self.metrics.send_failures.labels(update.channel, update.error_code or "failed").inc()
@@ -114,6 +134,11 @@ class Outbox:
             self.metrics.messages_out.labels(message.channel).inc()
             logger.info("message %s %s", message.id, ref.status)
             await self._publish(sent)
+            if ref.channel_message_id:
+                for report in await self.store.messages.take_reports(message.channel, message.account or "",
+                                                                     ref.channel_message_id):
+                    await self.record_delivery(_update(report))
+                sent = await self.store.messages.get(message.id)
             return sent or message
 
     async def _failed(self, message: Message, err: SendError) -> Message:
@@ -184,3 +209,9 @@ class Outbox:
         if thread is not None:
             self.bus.publish(MessageStatusChanged(thread=thread, message=message))
 
+
+
+def _update(report: dict) -> DeliveryUpdate:
+    return DeliveryUpdate(channel=report["channel"], account=report["account"],
+                          channel_message_id=report["channel_message_id"], status=MessageStatus(report["status"]),
+                          error=report.get("error"), error_code=report.get("error_code"))

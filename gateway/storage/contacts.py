@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from gateway.model import Contact, Identity, Note, from_doc, to_doc
-
 
 class ContactRepo:
     """Reads and writes contact cards."""
@@ -104,3 +104,131 @@ class ContactRepo:
 
     async def set_blocked(self, contact_id: ObjectId, blocked: bool, now: datetime) -> None:
         await self.collection.update_one({"_id": contact_id}, {"$set": {"blocked": blocked, "updated_at": now}})
+
+    # -- search ------------------------------------------------------------------------------
+
+    async def search(self, text: str, *, phone: str | None = None, among: list[ObjectId] | None = None,
+                     limit: int = 10) -> list[Contact]:
+        """Live cards whose names, usernames, phones or e-mails contain `text` (any case), recently updated first.
+
+        `phone` (E.164) also matches exactly; `among` limits the search to these cards.
+        """
+        pattern = {"$regex": re.escape(text), "$options": "i"}
+        fields = ("name", "identities.display_name", "identities.username", "phones", "other_phones", "emails")
+        either: list[dict[str, Any]] = [{name: pattern} for name in fields]
+        if phone:
+            either.append({"phones": phone})
+        query: dict[str, Any] = {"merged_into": None, "$or": either}
+        if among is not None:
+            query["_id"] = {"$in": among}
+        cursor = self.collection.find(query, sort=[("updated_at", DESCENDING)], limit=limit)
+        return [from_doc(Contact, d) async for d in cursor]
+
+    # -- merges ------------------------------------------------------------------------------
+
+    async def live(self, contact: Contact) -> Contact:
+        """The card this contact was merged into (following merges), or the contact itself."""
+        seen = {contact.id}
+        while contact.merged_into is not None:
+            target = await self.get(contact.merged_into)
+            if target is None or target.id in seen:
+                break
+            seen.add(target.id)
+            contact = target
+        return contact
+
+    async def owner(self, key: str) -> Contact | None:
+        """The live card that answers for a channel identity."""
+        contact = await self.by_identity(key)
+        return await self.live(contact) if contact is not None else None
+
+    async def add_verified_phone(self, contact_id: ObjectId, phone: str, now: datetime) -> Contact | None:
+        """Record that a channel vouched for this phone (it is added to the phones as well)."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": contact_id},
+            {"$addToSet": {"phones": phone, "verified_phones": phone}, "$set": {"updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Contact, doc) if doc else None
+
+    @staticmethod
+    def _free(contact_id: ObjectId, token: ObjectId, stale_before: datetime) -> dict[str, Any]:
+        """A live card that no merge holds (or only `token`, or a merge that died long ago)."""
+        return {"_id": contact_id, "merged_into": None,
+                "$or": [{"merge_lock": None}, {"merge_lock": token}, {"merge_lock_at": {"$lt": stale_before}}]}
+
+    async def lock(
+        self, contact_id: ObjectId, token: ObjectId, now: datetime, stale_before: datetime
+    ) -> Contact | None:
+        """Reserve a live card for the merge `token`; None when it is merged away or another merge holds it."""
+        doc = await self.collection.find_one_and_update(
+            self._free(contact_id, token, stale_before),
+            {"$set": {"merge_lock": token, "merge_lock_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Contact, doc) if doc else None
+
+    async def unlock(self, contact_id: ObjectId, token: ObjectId) -> None:
+        await self.collection.update_one({"_id": contact_id, "merge_lock": token},
+                                         {"$set": {"merge_lock": None, "merge_lock_at": None}})
+
+    async def mark_merged(
+        self, contact_id: ObjectId, into: ObjectId, token: ObjectId, now: datetime, stale_before: datetime
+    ) -> Contact | None:
+        """Point a live, unreserved card at the card it is merged into; None when it is not free."""
+        doc = await self.collection.find_one_and_update(
+            self._free(contact_id, token, stale_before),
+            {"$set": {"merged_into": into, "merge_id": token, "merge_lock": None, "merge_lock_at": None,
+                      "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Contact, doc) if doc else None
+
+    async def unmark_merged(
+        self, contact_id: ObjectId, token: ObjectId, fields: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Make a card merged by `token` live again, setting `fields` in the same update."""
+        result = await self.collection.update_one(
+            {"_id": contact_id, "merge_id": token},
+            {"$set": {**(fields or {}), "merged_into": None, "merge_id": None}},
+        )
+        return result.modified_count == 1
+
+    async def pull_identity(self, contact_id: ObjectId, key: str) -> Identity | None:
+        """Take an identity off a card; returns it, or None when the card does not hold it."""
+        before = await self.collection.find_one_and_update(
+            {"_id": contact_id, "identities.key": key}, {"$pull": {"identities": {"key": key}}}
+        )
+        if before is None:
+            return None
+        return from_doc(Identity, next(i for i in before["identities"] if i["key"] == key))
+
+    async def push_identity(self, contact_id: ObjectId, identity: Identity, now: datetime) -> None:
+        """Put an identity on a card; raises DuplicateKeyError when another card holds it."""
+        await self.collection.update_one(
+            {"_id": contact_id, "identities.key": {"$ne": identity.key}},
+            {"$push": {"identities": to_doc(identity)}, "$set": {"updated_at": now}},
+        )
+
+    async def absorb(
+        self,
+        contact_id: ObjectId,
+        now: datetime,
+        *,
+        set_fields: Mapping[str, Any] | None = None,
+        add: Mapping[str, list[Any]] | None = None,
+        pull: Mapping[str, list[Any]] | None = None,
+        unset: list[str] | None = None,
+    ) -> Contact | None:
+        """Set, add to sets, remove from lists and unset fields of a card in one atomic update."""
+        update: dict[str, Any] = {"$set": {**(set_fields or {}), "updated_at": now}}
+        if add := {name: {"$each": values} for name, values in (add or {}).items() if values}:
+            update["$addToSet"] = add
+        if pull := {name: values for name, values in (pull or {}).items() if values}:
+            update["$pullAll"] = pull
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
+        doc = await self.collection.find_one_and_update(
+            {"_id": contact_id}, update, return_document=ReturnDocument.AFTER
+        )
+        return from_doc(Contact, doc) if doc else None

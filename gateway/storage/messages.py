@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,9 @@ from gateway.model import STATUS_RANK, Direction, Message, MessageStatus, from_d
 class MessageRepo:
     """Reads and writes messages."""
 
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: AsyncCollection, reports: AsyncCollection) -> None:
         self.collection = collection
+        self.reports = reports
 
     async def insert(self, message: Message) -> Message:
         """Store a message; raises DuplicateKeyError when its channel id is already stored."""
@@ -41,6 +43,13 @@ class MessageRepo:
         )
         return [from_doc(Message, d) async for d in cursor]
 
+    async def latest_for_thread(self, thread_id: ObjectId, *, limit: int) -> list[Message]:
+        """A thread's latest messages, returned oldest first."""
+        cursor = self.collection.find(
+            {"thread_id": thread_id}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], limit=limit
+        )
+        return list(reversed([from_doc(Message, d) async for d in cursor]))
+
     async def recent_for_contact(
         self, contact_id: ObjectId, *, limit: int, directions: tuple[Direction, ...] = (Direction.IN, Direction.OUT)
     ) -> list[Message]:
@@ -51,6 +60,24 @@ class MessageRepo:
             limit=limit,
         )
         return list(reversed([from_doc(Message, d) async for d in cursor]))
+
+    async def page_for_contact(self, contact_id: ObjectId, *, skip: int, limit: int) -> list[Message]:
+        """One page of the contact's messages across all their threads (notes too), newest first."""
+        cursor = self.collection.find(
+            {"contact_id": contact_id}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=skip, limit=limit
+        )
+        return [from_doc(Message, d) async for d in cursor]
+
+    async def count_for_contact(self, contact_id: ObjectId) -> int:
+        return await self.collection.count_documents({"contact_id": contact_id})
+
+    async def search(self, text: str, *, threads: list[ObjectId] | None = None, limit: int = 10) -> list[Message]:
+        """Messages whose text contains `text` (any case), newest first; `threads` limits where to look."""
+        query: dict[str, Any] = {"text": {"$regex": re.escape(text), "$options": "i"}}
+        if threads is not None:
+            query["thread_id"] = {"$in": threads}
+        cursor = self.collection.find(query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], limit=limit)
+        return [from_doc(Message, d) async for d in cursor]
 
     async def update(self, message_id: ObjectId, fields: Mapping[str, Any], **ops: Any) -> Message | None:
         update: dict[str, Any] = {"$set": dict(fields), **ops}
@@ -95,6 +122,28 @@ class MessageRepo:
         )
         return from_doc(Message, doc) if doc else None
 
+    async def park_report(self, update: Mapping[str, Any]) -> None:
+        """Keep a delivery report that arrived before its message's channel id was stored."""
+        await self.reports.insert_one(dict(update))
+
+    async def take_reports(self, channel: str, account: str, channel_message_id: str) -> list[dict[str, Any]]:
+        """The parked reports of a message, removed from the parking lot."""
+        query = {"channel": channel, "account": account, "channel_message_id": channel_message_id}
+        reports = await self.reports.find(query).to_list()
+        if reports:
+            await self.reports.delete_many({"_id": {"$in": [r["_id"] for r in reports]}})
+        return reports
+
+    async def requeue_failed(self, message_id: ObjectId, now: datetime) -> Message | None:
+        """Give a failed outbound message a fresh set of attempts."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": message_id, "direction": Direction.OUT.value, "status": MessageStatus.FAILED.value},
+            {"$set": {"status": MessageStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
+                      "error": None, "error_code": None}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Message, doc) if doc else None
+
     async def claim_due(self, now: datetime, lease_until: datetime) -> Message | None:
         """Take the oldest queued outbound message that is due, leasing it so no other worker sends it."""
         doc = await self.collection.find_one_and_update(
@@ -111,6 +160,8 @@ class MessageRepo:
             {
                 "thread_id": message.thread_id,
                 "status": MessageStatus.QUEUED.value,
+                # Only messages still in the outbox wait to be sent (they have a next attempt).
+                "next_attempt_at": {"$ne": None},
                 # ObjectIds grow with creation time, and unlike created_at they never tie.
                 "_id": {"$lt": message.id},
             },

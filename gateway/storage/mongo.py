@@ -9,9 +9,13 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway.config import StorageSettings
+from gateway.storage.candidates import CandidateRepo
+from gateway.storage.canned import CannedRepo
 from gateway.storage.contacts import ContactRepo
+from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
+from gateway.storage.relay import RelayRepo
 from gateway.storage.threads import ThreadRepo
 
 logger = logging.getLogger(__name__)
@@ -20,7 +24,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "contacts": [
         # One contact per channel identity: the unique multikey index makes a
         # concurrent first message from the same person create one card, not two.
-        IndexModel([("identities.key", ASCENDING)], unique=True, name="identity"),
+        # Partial, so cards merged away (left with no identities) do not collide on a null key.
+        IndexModel([("identities.key", ASCENDING)], unique=True,
+                   partialFilterExpression={"identities.key": {"$type": "string"}}, name="identity"),
         IndexModel([("phones", ASCENDING)], name="phones"),
         IndexModel([("emails", ASCENDING)], name="emails"),
         IndexModel([("updated_at", DESCENDING)], name="recent"),
@@ -38,6 +44,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("queued_at", ASCENDING)], name="queue"),
         IndexModel([("operator_id", ASCENDING), ("open", ASCENDING)], name="by_operator"),
         IndexModel([("last_message_at", DESCENDING)], name="recent"),
+        # Supervisor KPIs select threads by when they were opened, assigned or closed.
+        IndexModel([("created_at", ASCENDING)], name="created"),
+        IndexModel([("first_assigned_at", ASCENDING)], name="first_assigned"),
+        IndexModel([("closed_at", ASCENDING)], name="closed"),
+        IndexModel([("topic_id", ASCENDING), ("topic_chat_id", ASCENDING)], name="topic"),
+        # Who may see a thread in /search: operators it was transferred from or to.
+        IndexModel([("transfers.from_operator", ASCENDING)], name="transferred_from"),
+        IndexModel([("transfers.to_operator", ASCENDING)], name="transferred_to"),
     ],
     "messages": [
         # Idempotent ingestion: a re-delivered webhook hits this and stores nothing.
@@ -55,12 +69,37 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="outbox",
         ),
     ],
+    "early_reports": [
+        IndexModel([("channel", ASCENDING), ("account", ASCENDING), ("channel_message_id", ASCENDING)],
+                   name="channel_message"),
+        # Reports for messages that never got their id stored are dropped after a day.
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=86400, name="expiry"),
+    ],
     "operators": [
         IndexModel([("username", ASCENDING)], name="username"),
         IndexModel([("status", ASCENDING)], name="status"),
     ],
+    "relay": [
+        IndexModel([("chat_id", ASCENDING), ("message_id", ASCENDING)], unique=True, name="chat_message"),
+        IndexModel([("chat_id", ASCENDING), ("gateway_message_id", ASCENDING)], name="copies"),
+    ],
+    "canned": [
+        IndexModel([("name", ASCENDING)], unique=True, name="name"),
+    ],
     "presence_log": [
         IndexModel([("operator_id", ASCENDING), ("at", ASCENDING)], name="by_operator"),
+    ],
+    "duplicates": [
+        # One candidate per pair of cards, ever: a dismissal is remembered and never offered again.
+        IndexModel([("pair", ASCENDING)], unique=True, name="pair"),
+        IndexModel([("status", ASCENDING), ("rank", DESCENDING)], name="pending"),
+        IndexModel([("contact_ids", ASCENDING)], name="by_contact"),
+    ],
+    "merges": [
+        IndexModel([("number", ASCENDING)], unique=True, name="number"),
+        IndexModel([("kept_id", ASCENDING), ("created_at", DESCENDING)], name="by_kept"),
+        IndexModel([("other_id", ASCENDING), ("created_at", DESCENDING)], name="by_other"),
+        IndexModel([("status", ASCENDING)], name="status"),
     ],
 }
 
@@ -71,6 +110,7 @@ class Store:
     def __init__(self, settings: StorageSettings) -> None:
         self.settings = settings
         self.client: AsyncMongoClient | None = None
+        self.uri: str | None = None
         self._engine = None
 
     async def open(self) -> None:
@@ -85,6 +125,7 @@ class Store:
             await self._engine.start()
             uri = self._engine.uri
             logger.info("embedded MongoDB engine on %s, data in %s", uri, data_dir.resolve())
+        self.uri = uri
         self.client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
         db = self.client[self.settings.database]
         await ensure_indexes(db)
@@ -95,8 +136,12 @@ class Store:
         self.db = db
         self.contacts = ContactRepo(db["contacts"])
         self.threads = ThreadRepo(db["threads"], db["counters"])
-        self.messages = MessageRepo(db["messages"])
+        self.messages = MessageRepo(db["messages"], db["early_reports"])
         self.operators = OperatorRepo(db["operators"], db["presence_log"])
+        self.candidates = CandidateRepo(db["duplicates"])
+        self.merges = MergeRepo(db["merges"], db["counters"], db["threads"], db["messages"])
+        self.relay = RelayRepo(db["relay"])
+        self.canned = CannedRepo(db["canned"])
 
     async def close(self) -> None:
         """Close the client, then stop the embedded engine (which writes a snapshot)."""

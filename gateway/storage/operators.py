@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from gateway.config import OperatorEntry
 from gateway.model import Operator, OperatorStatus, from_doc
@@ -40,10 +42,24 @@ class OperatorRepo:
         return [from_doc(Operator, d) async for d in self.collection.find(query)]
 
     async def sync_config(self, entries: tuple[OperatorEntry, ...]) -> None:
-        """Make the configured operators exist; their status, load and history are kept."""
+        """Create configured operators, and apply an entry again only when the file changed it.
+
+        A supervisor's changes in the bot (role, capacity, removal) survive restarts; editing the
+        entry in the config file wins over them. Status, load and history are always kept.
+        """
         for entry in entries:
-            await self.upsert(entry.telegram_id, name=entry.name, username=entry.username, role=entry.role,
-                              groups=list(entry.groups), max_chats=entry.max_chats)
+            config = {"name": entry.name, "username": entry.username.lstrip("@").lower() if entry.username else None,
+                      "role": entry.role, "groups": list(entry.groups), "max_chats": entry.max_chats}
+            current = await self.collection.find_one({"_id": entry.telegram_id}, {"config": 1})
+            if current is None:
+                with contextlib.suppress(DuplicateKeyError):  # another process created it just now
+                    await self.collection.insert_one({
+                        "_id": entry.telegram_id, **config, "config": config, "active": True,
+                        "status": OperatorStatus.OFFLINE.value, "status_since": None, "chats": [],
+                    })
+            elif current.get("config") != config:
+                await self.collection.update_one(
+                    {"_id": entry.telegram_id}, {"$set": {**config, "config": config, "active": True}})
 
     async def upsert(self, operator_id: int, **fields: Any) -> Operator:
         """Create or update an operator; new operators start offline."""

@@ -117,6 +117,11 @@ class ThreadRepo:
             {"$set": {"operator_id": operator_id, "status": ThreadStatus.ASSIGNED.value, "assigned_at": now}},
             return_document=ReturnDocument.AFTER,
         )
+        if doc is not None and doc.get("first_assigned_at") is None:
+            # Queue wait ends at the first assignment; later transfers do not extend it.
+            await self.collection.update_one({"_id": thread_id, "first_assigned_at": None},
+                                             {"$set": {"first_assigned_at": now}})
+            doc["first_assigned_at"] = now
         return from_doc(Thread, doc) if doc else None
 
     async def requeue(self, thread_id: ObjectId, current: int | None, group: str | None = None) -> Thread | None:
@@ -181,5 +186,39 @@ class ThreadRepo:
         cursor = self.collection.find(query, sort=[("last_message_at", DESCENDING)], skip=skip, limit=limit)
         return [from_doc(Thread, d) async for d in cursor]
 
+    async def many(self, thread_ids: list[ObjectId]) -> dict[ObjectId, Thread]:
+        """Threads by id (missing ones left out)."""
+        cursor = self.collection.find({"_id": {"$in": thread_ids}}, limit=len(thread_ids))
+        return {d["_id"]: from_doc(Thread, d) async for d in cursor}
+
+    async def handled_by(self, operator_id: int, *, limit: int = 1000) -> list[Thread]:
+        """Threads that are or were assigned to an operator (now, or by a transfer), most recently active first."""
+        query = {"$or": [{"operator_id": operator_id}, {"transfers.from_operator": operator_id},
+                         {"transfers.to_operator": operator_id}]}
+        cursor = self.collection.find(query, sort=[("last_message_at", DESCENDING)], limit=limit)
+        return [from_doc(Thread, d) async for d in cursor]
+
     async def count_open(self) -> int:
         return await self.collection.count_documents({"open": True})
+
+    async def open_threads(self, limit: int = 200) -> list[Thread]:
+        """Every open thread, lowest number first."""
+        cursor = self.collection.find({"open": True}, sort=[("number", ASCENDING)], limit=limit)
+        return [from_doc(Thread, d) async for d in cursor]
+
+    async def by_topic(self, chat_id: int, topic_id: int) -> Thread | None:
+        """The thread mirrored into a forum topic of the supervisors' chat."""
+        doc = await self.collection.find_one({"topic_id": topic_id, "topic_chat_id": chat_id})
+        return from_doc(Thread, doc) if doc else None
+
+    async def count_between(self, field: str, start: datetime, end: datetime) -> int:
+        """Threads whose timestamp `field` (created_at, closed_at, ...) falls in [start, end)."""
+        return await self.collection.count_documents({field: {"$gte": start, "$lt": end}})
+
+    async def spans(self, within: str, since: str, until: str, start: datetime, end: datetime,
+                    limit: int = 100_000) -> list[float]:
+        """Seconds from `since` to `until` of threads whose `within` time falls in [start, end) and that have both."""
+        query: dict[str, Any] = {since: {"$ne": None}, until: {"$ne": None}}
+        query[within] = {"$gte": start, "$lt": end}  # may replace one of the above: a time in range is set
+        cursor = self.collection.find(query, {since: 1, until: 1, "_id": 0}, limit=limit)
+        return [(doc[until] - doc[since]).total_seconds() async for doc in cursor]

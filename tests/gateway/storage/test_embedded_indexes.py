@@ -158,3 +158,14 @@ async def test_indexed_lookups_agree_with_scans(db):
         [i for i in range(200) if i % 7 == 3])
     await db.l.delete_many({"k": 30})
     assert await db.l.count_documents({"k": 30}) == 0
+
+
+async def test_partial_unique_multikey_index_skips_documents_without_the_key(db):
+    await db.cards.create_index("identities.key", unique=True,
+                                partialFilterExpression={"identities.key": {"$type": "string"}})
+    await db.cards.insert_many([{"identities": []}, {"identities": []}, {"identities": [{"key": "a"}]}])
+    with pytest.raises(DuplicateKeyError):
+        await db.cards.insert_one({"identities": [{"key": "b"}, {"key": "a"}]})
+    await db.cards.update_one({"identities.key": "a"}, {"$set": {"identities": []}})
+    await db.cards.insert_one({"identities": [{"key": "a"}]})  # free again once its holder let go
+    assert await db.cards.count_documents({}) == 4

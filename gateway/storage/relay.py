@@ -1,0 +1,51 @@
+"""The `relay` collection: which operator-chat message belongs to which thread and message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+
+
+@dataclass(frozen=True)
+class RelayEntry:
+    """A message in an operator's (or the supervisors') chat, tied to a thread."""
+
+    chat_id: int
+    message_id: int
+    thread_id: ObjectId
+    gateway_message_id: ObjectId | None = None
+
+
+class RelayRepo:
+    """Maps bot and operator messages in Telegram chats to threads, for reply routing."""
+
+    def __init__(self, collection: AsyncCollection) -> None:
+        self.collection = collection
+
+    async def add(self, chat_id: int, message_id: int, thread_id: ObjectId,
+                  gateway_message_id: ObjectId | None, now: datetime) -> None:
+        await self.collection.update_one(
+            {"chat_id": chat_id, "message_id": message_id},
+            {"$set": {"thread_id": thread_id, "gateway_message_id": gateway_message_id, "at": now}},
+            upsert=True,
+        )
+
+    async def find(self, chat_id: int, message_id: int) -> RelayEntry | None:
+        doc = await self.collection.find_one({"chat_id": chat_id, "message_id": message_id})
+        return _entry(doc)
+
+    async def copy_of(self, chat_id: int, gateway_message_id: ObjectId) -> RelayEntry | None:
+        """The latest message in a chat that shows (or is) a given stored message."""
+        doc = await self.collection.find_one(
+            {"chat_id": chat_id, "gateway_message_id": gateway_message_id}, sort=[("at", -1)]
+        )
+        return _entry(doc)
+
+
+def _entry(doc: dict | None) -> RelayEntry | None:
+    if doc is None:
+        return None
+    return RelayEntry(doc["chat_id"], doc["message_id"], doc["thread_id"], doc.get("gateway_message_id"))

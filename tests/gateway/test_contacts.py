@@ -1,0 +1,233 @@
+"""Normalisation of phones and e-mails, and duplicate candidates found through the real hub."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+from bson import ObjectId
+
+from channels.base import InboundMessage, Profile
+from gateway.contacts import DismissOutcome, name_similarity, normalize_email, normalize_phone
+from gateway.events import DuplicateFound
+from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
+from gateway.model import Contact, IdentityRef, Kind, OperatorStatus, SharedContact, utcnow
+from gateway.storage.candidates import CandidateStatus
+from operators.presence import Presence
+from operators.routing import Router
+from tests.helpers import AUTH, Widget, settle
+
+PHONE = "+14155552671"
+FIVE_WAYS = ["+1 (415) 555-2671", "14155552671", "(415) 555-2671", "001 415 555 2671", "+1.415.555.2671"]
+TELEGRAM = IdentityRef("telegram", "support", "5001")
+WHATSAPP = IdentityRef("whatsapp", "+14155550000", "+14155552671")
+
+
+def collect(gateway: TestClient, event_type: type) -> list:
+    seen: list = []
+
+    async def record(event) -> None:
+        seen.append(event)
+
+    gateway.app[BUS].subscribe(event_type, record)
+    return seen
+
+
+async def writes(gateway: TestClient, sender: IdentityRef, message_id: str, text: str = "hello", **kw):
+    """A customer message, handed to the hub exactly as a channel does."""
+    message = await gateway.app[INBOX].on_inbound(
+        InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw))
+    await settle(gateway.app)
+    return message
+
+
+async def telegram_shares_own_number(gateway: TestClient, phone: str = "14155552671") -> None:
+    """What the Telegram channel hands over when a user shares their own contact."""
+    await writes(gateway, TELEGRAM, "5001:1", "", kind=Kind.CONTACT,
+                 shared_contact=SharedContact(name="Ann Lee", phones=(phone,), user_id=TELEGRAM.external_id),
+                 profile=Profile(display_name="Ann Lee", phone=phone, phone_verified=True))
+
+
+async def whatsapp_writes(gateway: TestClient, message_id: str = "SM1", text: str = "hi from WhatsApp") -> None:
+    """What the WhatsApp channel hands over for an inbound message (the sender's WaId is verified)."""
+    await writes(gateway, WHATSAPP, message_id, text,
+                 profile=Profile(display_name="Ann", phone="+14155552671", phone_verified=True))
+
+
+@pytest.fixture
+async def desk(gateway: TestClient):
+    """Routing and presence over the running app, with one online operator (id 1)."""
+    app = gateway.app
+    router = Router(app[STORE], app[BUS], app[INBOX], app[SETTINGS])
+    router.subscribe()
+    presence = Presence(app[STORE], app[BUS])
+    await app[STORE].operators.upsert(1, name="Maria")
+    await presence.set_status(1, OperatorStatus.ONLINE)
+    return router
+
+
+# -- normalisation ---------------------------------------------------------------------------
+
+
+def test_the_same_number_written_five_ways_is_one_number() -> None:
+    assert {normalize_phone(raw) for raw in FIVE_WAYS} == {PHONE}
+    assert normalize_phone("whatsapp:+14155552671") == PHONE
+    assert normalize_phone("030 1234567", "DE") == "+49301234567"  # national form in the configured region
+    assert normalize_phone("12345") is None and normalize_phone("+1 555 555 0100") is None
+
+
+def test_emails_are_trimmed_lower_cased_and_idna_normalised_without_provider_tricks() -> None:
+    assert normalize_email("  Ann.Lee@Example.COM ") == "ann.lee@example.com"
+    assert normalize_email("ann@Bücher.de") == "ann@xn--bcher-kva.de"
+    # Gmail ignores dots and +tags, but that is a provider's rule, not an address's: no match.
+    assert normalize_email("a.n.n+shop@gmail.com") == "a.n.n+shop@gmail.com"
+    assert normalize_email("not-an-email") is None and normalize_email("a@b") is None
+
+
+def test_names_compare_without_case_accents_punctuation_or_word_order() -> None:
+    def card(name: str | None) -> Contact:
+        return Contact(id=ObjectId(), created_at=utcnow(), updated_at=utcnow(), name=name)
+
+    assert name_similarity(card("María-José García"), card("garcia, maria jose")) == 100
+    assert name_similarity(card("Ann"), card("Ann Lee")) == 90  # a first name only still ranks high
+    assert name_similarity(card("Ann Lee"), card("Bob Stone")) == 25
+    assert name_similarity(card("Ann Lee"), card(None)) is None
+
+
+async def test_the_same_number_written_five_ways_matches(gateway: TestClient) -> None:
+    found = collect(gateway, DuplicateFound)
+    store = gateway.app[STORE]
+    for n, raw in enumerate(FIVE_WAYS):
+        await writes(gateway, IdentityRef("webwidget", "web", f"v{n}"), f"v{n}:1", profile=Profile(phone=raw))
+
+    cards = await store.contacts.by_phone(PHONE)
+    assert len(cards) == 5 and {c.phones for c in cards} == {(PHONE,)}
+    # Every card matches every earlier one: 4 + 3 + 2 + 1 pairs, each offered once.
+    candidates = await store.candidates.pending()
+    assert len(candidates) == 10 and len(found) == 10
+    assert {c.reason for c in candidates} == {f"same phone {PHONE}"}
+
+
+async def test_invalid_numbers_are_kept_as_typed_but_never_matched(gateway: TestClient) -> None:
+    store = gateway.app[STORE]
+    for who in ("a", "b"):
+        await writes(gateway, IdentityRef("webwidget", "web", who), f"{who}:1", profile=Profile(phone="555-0100 ext 7"))
+    contacts = await store.contacts.collection.find().to_list()
+    assert [c["other_phones"] for c in contacts] == [["555-0100 ext 7"]] * 2
+    assert [c["phones"] for c in contacts] == [[], []]
+    assert await store.candidates.collection.count_documents({}) == 0
+
+
+# -- candidates from every source ------------------------------------------------------------
+
+
+async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_merge(gateway: TestClient) -> None:
+    found = collect(gateway, DuplicateFound)
+    store = gateway.app[STORE]
+    await writes(gateway, TELEGRAM, "5001:1", profile=Profile(display_name="Ann Lee"))
+    telegram_card = await store.contacts.by_identity(TELEGRAM.key)
+    await writes(gateway, IdentityRef("webwidget", "web", "v1"), "v1:1")
+    web_card = await store.contacts.by_identity("webwidget:web:v1")
+    await gateway.app[INBOX].update_contact(telegram_card, email="ann@example.com")
+
+    response = await gateway.patch(f"/api/v1/contacts/{web_card.id}", headers=AUTH,
+                                   json={"name": "Ann Lee", "email": " ANN@example.com"})
+    assert response.status == 200
+    await settle(gateway.app)
+
+    assert len(found) == 1
+    offer = found[0]
+    assert offer.contact.id == web_card.id and offer.other.id == telegram_card.id
+    assert offer.candidate.reason == "same e-mail ann@example.com; names 100% alike"
+    assert offer.other_thread.channel == "telegram" and offer.contact_thread.channel == "webwidget"
+    # Never a silent merge: both cards are still live and separate.
+    assert {c.id for c in await store.contacts.by_email("ann@example.com")} == {web_card.id, telegram_card.id}
+
+
+async def test_widget_identify_with_a_known_phone_creates_a_candidate(gateway: TestClient) -> None:
+    found = collect(gateway, DuplicateFound)
+    store = gateway.app[STORE]
+    await whatsapp_writes(gateway)
+    widget = await Widget.connect(gateway)
+    await widget.ws.send_json({"type": "identify", "name": "Ann Lee", "phone": "(415) 555-2671"})
+    await widget.say("hello from the website", "c-1")  # frames are handled in order: identify is done
+    await settle(gateway.app)
+    await widget.close()
+
+    assert len(found) == 1
+    assert found[0].other.id == (await store.contacts.by_identity(WHATSAPP.key)).id
+    assert found[0].candidate.reason == f"same phone {PHONE}; names 90% alike"
+    assert found[0].candidate.status is CandidateStatus.OPEN
+
+
+async def test_telegram_share_and_whatsapp_number_make_one_candidate_offered_to_the_operator(
+    gateway: TestClient, desk: Router
+) -> None:
+    found = collect(gateway, DuplicateFound)
+    store = gateway.app[STORE]
+    await whatsapp_writes(gateway)
+    await telegram_shares_own_number(gateway)
+    await whatsapp_writes(gateway, "SM2", "still there?")  # the same number again adds nothing
+
+    assert len(found) == 1 and await store.candidates.collection.count_documents({}) == 1
+    offer = found[0]
+    telegram_card = await store.contacts.by_identity(TELEGRAM.key)
+    whatsapp_card = await store.contacts.by_identity(WHATSAPP.key)
+    assert {offer.contact.id, offer.other.id} == {telegram_card.id, whatsapp_card.id}
+    # Both numbers were vouched for by their channel, but auto_merge_verified is off: an offer, no merge.
+    assert offer.candidate.reason == f"same phone {PHONE} (verified on both); names 90% alike"
+    assert telegram_card.verified_phones == (PHONE,) and whatsapp_card.verified_phones == (PHONE,)
+    assert telegram_card.merged_into is None and whatsapp_card.merged_into is None
+    # The offer names both conversations; whoever handles either one gets it.
+    threads = [await store.threads.open_for(c) for c in (telegram_card.id, whatsapp_card.id)]
+    assert {offer.contact_thread.id, offer.other_thread.id} == {t.id for t in threads}
+    assert {t.operator_id for t in threads} == {1}
+    assert [o.candidate.id for o in await gateway.app[DUPLICATES].for_contact(telegram_card.id)] == [
+        offer.candidate.id]
+
+
+async def test_names_rank_and_explain_candidates_but_never_match(gateway: TestClient) -> None:
+    store = gateway.app[STORE]
+    inbox = gateway.app[INBOX]
+    ann = await inbox.contact_for(IdentityRef("webwidget", "web", "ann"))
+    await inbox.update_contact(ann, name="Ann Lee", phone=PHONE, email="ann@example.com")
+    other_ann = await inbox.contact_for(IdentityRef("webwidget", "web", "ann2"))
+    await inbox.update_contact(other_ann, name="Anne Lee", phone=PHONE, email="ann@example.com")
+    bob = await inbox.contact_for(IdentityRef("webwidget", "web", "bob"))
+    await inbox.update_contact(bob, name="Bob Stone", phone=PHONE)
+    namesake = await inbox.contact_for(IdentityRef("webwidget", "web", "namesake"))
+    await inbox.update_contact(namesake, name="Ann Lee", phone="+1 212 555 0123")
+    await settle(gateway.app)
+
+    offers = await gateway.app[DUPLICATES].pending()
+    assert [o.candidate.reason for o in offers] == [
+        f"same phone {PHONE}; same e-mail ann@example.com; names 93% alike",
+        f"same phone {PHONE}; names 25% alike",
+        f"same phone {PHONE}; names 24% alike",
+    ]
+    # The namesake shares nothing but a name: no candidate at all.
+    assert await store.candidates.for_contact(namesake.id) == []
+
+
+async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, desk: Router) -> None:
+    found = collect(gateway, DuplicateFound)
+    store, duplicates = gateway.app[STORE], gateway.app[DUPLICATES]
+    await whatsapp_writes(gateway)
+    await telegram_shares_own_number(gateway)
+    candidate = found[0].candidate
+
+    assert (await duplicates.dismiss(candidate.id, by=2)).outcome is DismissOutcome.NOT_ALLOWED  # not their chat
+    result = await duplicates.dismiss(candidate.id, by=1)
+    assert result.outcome is DismissOutcome.DISMISSED and result.candidate.decided_by == 1
+    assert (await duplicates.dismiss(candidate.id, by=1)).outcome is DismissOutcome.ALREADY_DECIDED
+
+    # The same pair matches again on a new e-mail, from either side: still dismissed, nothing offered.
+    inbox = gateway.app[INBOX]
+    await inbox.update_contact(await store.contacts.by_identity(TELEGRAM.key), email="ann@example.com")
+    await inbox.update_contact(await store.contacts.by_identity(WHATSAPP.key), email="ann@example.com")
+    await settle(gateway.app)
+    assert len(found) == 1
+    stored = await store.candidates.get(candidate.id)
+    assert stored.status is CandidateStatus.DISMISSED and len(stored.matches) == 2
+    assert await duplicates.pending() == []
+    # Pressing Merge on the old offer does nothing either.
+    assert not (await gateway.app[MERGER].merge_candidate(candidate.id, by=1)).ok
