@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from channels.base import Channel, ChannelHost
+from channels.telegram import TelegramChannel
 from channels.webwidget import WebWidgetChannel
+from channels.whatsapp import WhatsAppChannel
 from gateway.config import Settings
 
 logger = logging.getLogger(__name__)
 
-CHANNELS: dict[str, type[Channel]] = {c.name: c for c in (WebWidgetChannel,)}
+CHANNELS: dict[str, type[Channel]] = {c.name: c for c in (TelegramChannel, WhatsAppChannel, WebWidgetChannel)}
 
 
 def build_channels(settings: Settings, host: ChannelHost) -> dict[str, Channel]:

@@ -1,0 +1,138 @@
+"""Turning an OutboundMessage into the Bot API calls that deliver it, in order."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiogram.methods import (
+    SendAudio,
+    SendDocument,
+    SendLocation,
+    SendMessage,
+    SendPhoto,
+    SendSticker,
+    SendVenue,
+    SendVideo,
+    SendVoice,
+)
+from aiogram.methods.base import TelegramMethod
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
+
+from channels.base import ChannelCapabilityError, OutboundMessage, SendError
+from channels.telegram.inbound import parse_message_ref
+from gateway.model import Button, Kind, Media
+
+TEXT_LIMIT: Final = 4096
+CAPTION_LIMIT: Final = 1024
+CALLBACK_DATA_LIMIT: Final = 64  # bytes
+
+SendMethod = type[TelegramMethod[Message]]
+# method, and the parameter that carries the file
+_BY_KIND: Final[dict[Kind, tuple[SendMethod, str]]] = {
+    Kind.IMAGE: (SendPhoto, "photo"),
+    Kind.FILE: (SendDocument, "document"),
+    Kind.VOICE: (SendVoice, "voice"),
+    Kind.AUDIO: (SendAudio, "audio"),
+    Kind.VIDEO: (SendVideo, "video"),
+    Kind.STICKER: (SendSticker, "sticker"),
+}
+_NO_CAPTION: Final = frozenset({SendSticker})
+
+
+@dataclass
+class Part:
+    """One Bot API call of an outbound message; its file is resolved only when the part is sent."""
+
+    method: SendMethod
+    params: dict[str, Any] = field(default_factory=dict)
+    media: Media | None = None
+    file_field: str | None = None
+
+
+def plan(message: OutboundMessage) -> list[Part]:
+    """The calls for a message: files (the first captioned), the location, then text, split to fit."""
+    chat_id = int(message.recipient.external_id)
+    text = message.text if message.text.strip() else ""
+    parts: list[Part] = []
+    captioned = False
+    for media in message.media:
+        method, file_field = _media_method(message.kind, media)
+        params: dict[str, Any] = {"chat_id": chat_id}
+        if text and not captioned and len(text) <= CAPTION_LIMIT and method not in _NO_CAPTION:
+            params["caption"] = text
+            captioned = True
+        parts.append(Part(method, params, media, file_field))
+    if message.location is not None:
+        loc = message.location
+        coordinates = {"chat_id": chat_id, "latitude": loc.latitude, "longitude": loc.longitude}
+        if loc.title and loc.address:
+            parts.append(Part(SendVenue, coordinates | {"title": loc.title, "address": loc.address}))
+        else:
+            parts.append(Part(SendLocation, coordinates))
+    if text and not captioned:
+        parts.extend(Part(SendMessage, {"chat_id": chat_id, "text": chunk}) for chunk in split_text(text))
+    if not parts:
+        what = "a WhatsApp template" if message.template is not None else "an empty message"
+        raise ChannelCapabilityError(f"Telegram cannot deliver {what}")
+    target = parse_message_ref(message.reply_to) if message.reply_to else None
+    if target is not None and target[0] == chat_id:
+        parts[0].params["reply_parameters"] = ReplyParameters(message_id=target[1], allow_sending_without_reply=True)
+    if message.buttons:
+        parts[-1].params["reply_markup"] = keyboard(message.buttons)
+    return parts
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
+    """One inline button per row; a press comes back as the button's payload."""
+    for button in buttons:
+        if not 1 <= len(button.payload.encode()) <= CALLBACK_DATA_LIMIT:
+            raise SendError(f"the payload of button {button.text!r} must be 1-64 bytes for Telegram",
+                            code="bad_request", permanent=True)
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=b.text, callback_data=b.payload)] for b in buttons
+    ])
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Pieces of at most `limit` characters, cut at a line break or space when one is near the end."""
+    chunks = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit + 1)
+        if cut < limit // 2:
+            cut = text.rfind(" ", 0, limit + 1)
+        if cut < limit // 2:
+            chunks.append(text[:limit])
+            text = text[limit:]
+        else:
+            chunks.append(text[:cut])
+            text = text[cut + 1:]
+    chunks.append(text)
+    return [c for c in chunks if c.strip()]
+
+
+def upload_name(media: Media, file_field: str) -> str:
+    """The file name an upload goes out with (Telegram shows it for documents)."""
+    if media.name:
+        return media.name
+    extension = mimetypes.guess_extension(media.mime_type or "") or ""
+    return f"{file_field}{extension}"
+
+
+def _media_method(kind: Kind, media: Media) -> tuple[SendMethod, str]:
+    if kind in _BY_KIND:
+        return _BY_KIND[kind]
+    mime = (media.mime_type or "").lower()
+    if mime in ("image/jpeg", "image/png"):
+        return _BY_KIND[Kind.IMAGE]
+    if mime.startswith("video/"):
+        return _BY_KIND[Kind.VIDEO]
+    if mime.startswith("audio/"):
+        return _BY_KIND[Kind.AUDIO]
+    return _BY_KIND[Kind.FILE]

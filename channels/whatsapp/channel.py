@@ -1,0 +1,261 @@
+"""WhatsApp through Twilio: signed webhooks in, the Messages API out, media fetched with account auth."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from datetime import UTC, timedelta
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, encode_basic_auth, web
+from multidict import MultiDict
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from yarl import URL
+
+from channels.base import (
+    Channel,
+    ChannelCapabilityError,
+    ChannelHost,
+    InboundMessage,
+    OutboundMessage,
+    SendError,
+    SentRef,
+    text_fallback,
+)
+from channels.whatsapp.errors import failure_reason, last_inbound_text, rest_error, window_reason
+from channels.whatsapp.vcard import parse_vcard
+from channels.whatsapp.webhooks import CHANNEL, MalformedWebhook, media_kind, parse_inbound, parse_status
+from gateway.config import Settings, WhatsAppSettings
+from gateway.logs import log_context
+from gateway.model import Kind, Media, MessageStatus, utcnow
+
+logger = logging.getLogger(__name__)
+
+INBOUND_PATH = "/channels/whatsapp/inbound"
+STATUS_PATH = "/channels/whatsapp/status"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# WhatsApp's own limit for audio and video; larger files are refused with a reason.
+MAX_MEDIA_BYTES = 16 * 1024 * 1024
+MAX_VCARD_BYTES = 256 * 1024
+# The SDK's async client sends no timeout to aiohttp, so a hung connection would stall the outbox.
+REST_TIMEOUT = 30.0
+MEDIA_TIMEOUT = ClientTimeout(total=120, sock_connect=10)
+# Twilio gives up on a webhook after 15 s; the contact card must arrive well before that.
+VCARD_TIMEOUT = ClientTimeout(total=5)
+
+
+class WhatsAppChannel(Channel):
+    """Customers write from WhatsApp; replies go out through Twilio, within WhatsApp's 24-hour rule."""
+
+    name = CHANNEL
+
+    def __init__(self, host: ChannelHost, settings: WhatsAppSettings, public_url: str, region: str) -> None:
+        super().__init__(host)
+        self.settings = settings
+        self.account = settings.sender.removeprefix("whatsapp:")
+        self.public_url = public_url.rstrip("/")
+        self.region = region
+        self._validator = RequestValidator(settings.auth_token)
+        self._authorization = {"Authorization": encode_basic_auth(settings.account_sid, settings.auth_token)}
+        self._api_origin = URL(settings.api_base).origin()
+        self._http: AsyncTwilioHttpClient | None = None
+        self._twilio: Client | None = None
+        self._downloads: ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, host: ChannelHost) -> WhatsAppChannel | None:
+        if settings.whatsapp is None:
+            return None
+        return cls(host, settings.whatsapp, settings.server.public_url, settings.contacts.default_region)
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post(INBOUND_PATH, self.inbound)
+        app.router.add_post(STATUS_PATH, self.status)
+
+    async def start(self) -> None:
+        """Open the Twilio REST client and the session that downloads customers' files."""
+        # No max_retries: the SDK would retry POSTs on 5xx and could send a message twice;
+        # the outbox retries instead, with its own record of attempts.
+        self._http = AsyncTwilioHttpClient()
+        client = Client(self.settings.account_sid, self.settings.auth_token, http_client=self._http)
+        # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite api_base's host.
+        client.edge = None
+        client.region = None
+        client.api.base_url = self.settings.api_base.rstrip("/")
+        self._twilio = client
+        self._downloads = ClientSession(timeout=MEDIA_TIMEOUT)
+        logger.info("WhatsApp sender %s ready (Twilio API at %s)", self.account, client.api.base_url)
+
+    async def close(self) -> None:
+        self._twilio = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._downloads is not None:
+            await self._downloads.close()
+            self._downloads = None
+
+    def ready(self) -> bool:
+        return self._twilio is not None
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    async def inbound(self, request: web.Request) -> web.Response:
+        """Twilio's incoming-message webhook: authenticate, normalise, store, then acknowledge."""
+        with log_context(channel=self.name):
+            form = await self._signed_form(request, INBOUND_PATH)
+            try:
+                message = parse_inbound(form, self.account)
+            except MalformedWebhook as err:
+                logger.warning("inbound WhatsApp webhook refused: %s", err)
+                raise web.HTTPBadRequest(text=str(err)) from None
+            if message.kind is Kind.CONTACT:
+                message = await self._with_contact_card(message)
+            try:
+                await self.host.on_inbound(message)
+            except Exception:
+                # Not acknowledged, so the failure shows in Twilio's debugger and may be retried.
+                logger.exception("could not store WhatsApp message %s", message.message_id)
+                return web.Response(status=500, text="the message could not be stored")
+            return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    async def status(self, request: web.Request) -> web.Response:
+        """Twilio's status callback: record sent, delivered, read or failed."""
+        with log_context(channel=self.name):
+            form = await self._signed_form(request, STATUS_PATH)
+            try:
+                update = parse_status(form, self.account, self.settings.templates)
+            except MalformedWebhook as err:
+                logger.warning("WhatsApp status callback refused: %s", err)
+                raise web.HTTPBadRequest(text=str(err)) from None
+            if update is not None:
+                await self.host.on_delivery(update)
+            return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    async def _signed_form(self, request: web.Request, path: str) -> MultiDict[str]:
+        """The form, if X-Twilio-Signature covers our public URL and every parameter; else 403."""
+        posted = await request.post()
+        form = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
+        # Twilio signs the URL it was configured with, never the one a proxy hands us.
+        url = self.public_url + path
+        if request.rel_url.raw_query_string:
+            url += "?" + request.rel_url.raw_query_string
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not self._validator.validate(url, form, signature):
+            logger.warning("WhatsApp webhook from %s refused: %s X-Twilio-Signature for %s",
+                           request.remote, "invalid" if signature else "missing", url)
+            raise web.HTTPForbidden(text="invalid Twilio signature")
+        return form
+
+    async def _with_contact_card(self, message: InboundMessage) -> InboundMessage:
+        card = next(m for m in message.media if media_kind(m.mime_type or "") is Kind.CONTACT)
+        try:
+            data = await self._download(card.ref, MAX_VCARD_BYTES, VCARD_TIMEOUT)
+        except SendError as err:
+            logger.warning("contact card of message %s not read: %s", message.message_id, err.reason)
+            return message
+        contact = parse_vcard(data, self.region)
+        if contact is None:
+            logger.warning("contact card of message %s is not a readable vCard", message.message_id)
+            return message
+        return dataclasses.replace(message, shared_contact=contact)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> SentRef:
+        """Hand one message to Twilio; free-form messages only within WhatsApp's 24-hour window."""
+        if self._twilio is None:
+            raise SendError("the WhatsApp channel is not started", code="unavailable")
+        params = self._create_params(message)
+        try:
+            async with asyncio.timeout(REST_TIMEOUT):
+                created = await self._twilio.messages.create_async(**params)
+        except (TwilioRestException, TwilioServiceException) as err:
+            raise rest_error(err, self.settings.templates) from err
+        except TimeoutError:
+            raise SendError(f"Twilio did not answer within {REST_TIMEOUT:.0f} s", code="unavailable") from None
+        except (ClientError, OSError) as err:
+            raise SendError(f"could not reach Twilio: {err}", code="unavailable") from err
+        if created.status in ("failed", "undelivered", "canceled"):
+            code = str(created.error_code) if created.error_code else None
+            raise SendError(failure_reason(code, created.error_message, created.status, self.settings.templates),
+                            code="window_closed" if code == "63016" else "bad_request", permanent=True)
+        logger.info("message %s handed to Twilio as %s (%s)", message.message_id, created.sid, created.status)
+        # Accepted by Twilio counts as sent: QUEUED means "still in our outbox" to the core, and a
+        # message left there would hold back the rest of its thread until a callback arrived.
+        return SentRef(channel_message_id=created.sid, status=MessageStatus.SENT)
+
+    def _create_params(self, message: OutboundMessage) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "from_": self.settings.sender,
+            "to": "whatsapp:" + message.recipient.external_id,
+            "status_callback": self.public_url + STATUS_PATH,
+        }
+        if message.template is not None:
+            params["content_sid"] = message.template.content_sid
+            if message.template.variables:
+                params["content_variables"] = json.dumps(dict(message.template.variables), ensure_ascii=False)
+            return params
+        self._check_window(message)
+        if len(message.media) > 1:
+            # Twilio would silently drop every attachment after the first.
+            raise ChannelCapabilityError("WhatsApp delivers one file per message: send the files one at a time")
+        rich = message.location is not None or bool(message.buttons)
+        body = text_fallback(dataclasses.replace(message, media=())) if rich else message.text
+        if body:
+            params["body"] = body
+        if message.media:
+            url = message.media[0].url
+            if url is None:
+                raise SendError("the file has no link Twilio could fetch it from", code="unsupported", permanent=True)
+            params["media_url"] = [url]
+        return params
+
+    def _check_window(self, message: OutboundMessage) -> None:
+        now = utcnow()
+        last = message.last_inbound_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        if last is not None and now - last < timedelta(hours=self.settings.window_hours):
+            return
+        reason = window_reason(self.settings.templates, last_inbound_text(last, now))
+        raise SendError(reason, code="window_closed", permanent=True)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def fetch_media(self, media: Media) -> bytes:
+        """A customer's file from Twilio, refused when larger than WhatsApp's 16 MB."""
+        return await self._download(media.ref, MAX_MEDIA_BYTES, MEDIA_TIMEOUT)
+
+    async def _download(self, url: str, limit: int, timeout: ClientTimeout) -> bytes:
+        if self._downloads is None:
+            raise SendError("the WhatsApp channel is not started", code="unavailable")
+        # Account credentials go to Twilio's API host only; aiohttp drops them on a redirect
+        # to another origin (Twilio serves media from a storage host).
+        headers = self._authorization if URL(url).origin() == self._api_origin else None
+        try:
+            async with self._downloads.get(url, headers=headers, timeout=timeout) as response:
+                if response.status != 200:
+                    raise SendError(f"Twilio answered HTTP {response.status} for the file",
+                                    code="unavailable", permanent=response.status in (401, 403, 404, 410))
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > limit:
+                        raise _too_large(limit)
+                return bytes(data)
+        except TimeoutError:
+            raise SendError("Twilio did not deliver the file in time", code="unavailable") from None
+        except (ClientError, ValueError) as err:  # ValueError: a malformed URL
+            raise SendError(f"could not download the file from Twilio: {err}", code="unavailable") from err
+
+
+def _too_large(limit: int) -> SendError:
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return SendError(f"the file is larger than {size}, the most the gateway takes from WhatsApp",
+                     code="too_large", permanent=True)
