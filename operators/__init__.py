@@ -1,0 +1,1 @@
+"""The operator side: presence, routing, and the operator bot."""

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.config import Settings
-from gateway.events import EventBus, MessageReceived, OperatorStatusChanged, ThreadAssigned, ThreadClosed
+from gateway.events import (
+    ContactsUnmerged,
+    EventBus,
+    MessageReceived,
+    OperatorStatusChanged,
+    ThreadAssigned,
+    ThreadClosed,
+)
 from gateway.inbox import Draft, Inbox
 from gateway.logs import log_context
 from gateway.model import Author, Contact, Operator, OperatorStatus, Thread, utcnow
@@ -41,8 +48,10 @@ class Router:
         self.bus.subscribe(MessageReceived, self._on_message)
         self.bus.subscribe(OperatorStatusChanged, self._on_status)
         self.bus.subscribe(ThreadClosed, self._on_closed)
+        self.bus.subscribe(ContactsUnmerged, self._on_unmerged)
 
-    async def assign(self, thread: Thread, *, prefer: int | None = None, reason: str = "new") -> Operator | None:
+    async def assign(self, thread: Thread, *, prefer: int | None = None, reason: str = "new",
+                     comment: str | None = None, by: int | None = None) -> Operator | None:
         """Give an unassigned thread to the best online operator with room; None when nobody qualifies."""
         now = utcnow()
         for operator in await self._candidates(thread, prefer):
@@ -55,7 +64,8 @@ class Router:
                 return None
             with log_context(thread=claimed.number, channel=claimed.channel):
                 logger.info("assigned to operator %s (%s)", operator.id, reason)
-            self.bus.publish(ThreadAssigned(thread=claimed, operator_id=operator.id, reason=reason))
+            self.bus.publish(ThreadAssigned(thread=claimed, operator_id=operator.id, reason=reason,
+                                            comment=comment, by=by))
             return operator
         return None
 
@@ -121,7 +131,8 @@ class Router:
         self.bus.publish(ThreadAssigned(thread=moved, operator_id=to_operator.id if to_operator else None,
                                         previous_operator_id=previous, reason=reason, comment=comment, by=by))
         if to_operator is None:
-            await self.assign(moved, reason=reason)
+            # The group's operator gets the card with the comment, like a direct transfer.
+            await self.assign(moved, reason=reason, comment=comment, by=by)
         if previous is not None:
             await self.drain()
         return Outcome(await self.store.threads.get(thread.id))
@@ -133,7 +144,11 @@ class Router:
             await self.store.operators.release_slot(operator.id, thread_id)
             if thread is None:
                 continue
-            await self.inbox.note(thread, f"{operator.name} {why}; the conversation went back to the queue.")
+            note = f"{operator.name} {why}; the conversation went back to the queue."
+            await self.store.threads.add_transfer(thread_id, {
+                "from_operator": operator.id, "to_operator": None, "to_group": None, "comment": note, "by": None,
+                "at": utcnow()})
+            await self.inbox.note(thread, note)
             self.bus.publish(ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=operator.id,
                                             reason="released"))
         await self.drain()
@@ -180,6 +195,13 @@ class Router:
         if event.thread.operator_id is not None:
             await self.store.operators.release_slot(event.thread.operator_id, event.thread.id)
             await self.drain()
+
+    async def _on_unmerged(self, event: ContactsUnmerged) -> None:
+        """A split can leave a reopened or new thread waiting: route it now, not at the next round."""
+        for snapshot in (event.contact_thread, event.restored_thread):
+            thread = await self.store.threads.get(snapshot.id) if snapshot else None
+            if thread is not None and thread.open and thread.operator_id is None:
+                await self.assign(thread, reason="unmerged")
 
     async def _candidates(self, thread: Thread, prefer: int | None) -> list[Operator]:
         """Online operators of the thread's group with room: the preferred one, then least busy, then

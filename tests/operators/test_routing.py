@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage
 from gateway.events import ThreadAssigned
+from gateway.config import OperatorEntry
 from gateway.keys import BUS, INBOX, SETTINGS, STORE
 from gateway.model import Author, Direction, IdentityRef, Kind, OperatorStatus, ThreadStatus, utcnow
 from operators.presence import Presence
@@ -215,3 +216,29 @@ async def test_take_next_and_blocked_customers(gateway, desk) -> None:
     assert again.id == blocked.id and not again.open and again.operator_id is None
     assert [m.text for m in await store.messages.for_thread(blocked.id) if m.direction is Direction.IN] == [
         "hello", "more spam"]
+
+
+async def test_queue_wait_ends_at_the_first_assignment(gateway, desk) -> None:
+    router, presence, store, _ = desk
+    await add_operator(store, presence, 1)
+    thread = await store.threads.get((await customer_writes(gateway, "ann")).id)
+    await add_operator(store, presence, 2)
+    moved = (await router.transfer(thread, to_operator=await store.operators.get(2), by=1)).thread
+    assert moved.assigned_at > thread.assigned_at
+    assert moved.first_assigned_at == thread.assigned_at == thread.first_assigned_at
+
+
+async def test_config_sync_keeps_changes_made_in_the_bot_until_the_file_changes(gateway) -> None:
+    store = gateway.app[STORE]
+    settings = gateway.app[SETTINGS]
+    entry = OperatorEntry(telegram_id=7, name="Vera", username="@Vera", max_chats=2)
+    await store.operators.sync_config((entry,))
+    await store.operators.update(7, {"max_chats": 6, "role": "supervisor"})  # a supervisor's /operator commands
+    await store.operators.sync_config((entry,))  # a restart with the same file
+    vera = await store.operators.get(7)
+    assert (vera.max_chats, vera.role.value, vera.username) == (6, "supervisor", "vera")
+
+    await store.operators.sync_config((entry.model_copy(update={"max_chats": 3}),))  # the file was edited
+    vera = await store.operators.get(7)
+    assert (vera.max_chats, vera.role.value) == (3, "operator")
+    assert settings.operators == ()

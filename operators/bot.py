@@ -1,0 +1,125 @@
+"""The operator bot: a Telegram bot operators work in; webhook or long polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from gateway.config import Settings
+from gateway.inbox import Inbox
+from gateway.logs import log_context
+from gateway.outbox import Outbox
+from gateway.storage.mongo import Store
+from operators import commands as supervisor_commands
+from operators import mirror
+from operators.access import OperatorsOnly
+from operators.handlers import canned, chats, customers, duplicates, replies, transfer
+from operators.handlers import help as help_commands
+from operators.handlers import presence as presence_commands
+from operators.presence import Presence
+from operators.relay import Relay
+from operators.routing import Router as Routing
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API = "https://api.telegram.org"
+WEBHOOK_PATH = "/operators/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class OperatorBot:
+    """Owns the operator bot's session, dispatcher and webhook; handlers get services by name."""
+
+    def __init__(self, settings: Settings, store: Store, inbox: Inbox, outbox: Outbox, presence: Presence,
+                 routing: Routing, relay: Relay) -> None:
+        assert settings.operator_bot is not None
+        self.settings = settings
+        self.config = settings.operator_bot
+        telegram = settings.telegram
+        self.api_base = self.config.api_base or (telegram.api_base if telegram else DEFAULT_API)
+        self.mode = self.config.mode or (telegram.mode if telegram else "webhook")
+        self.store = store
+        self.relay = relay
+        self.bot: Bot | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self.dispatcher = Dispatcher(store=store, inbox=inbox, outbox=outbox, presence=presence, routing=routing,
+                                     relay=relay, settings=settings)
+        self.dispatcher.update.outer_middleware(OperatorsOnly(store, self.config))
+        # Commands first; then the help router answers any command nobody handled; the replies
+        # router catches every other message, so it comes last.
+        self.dispatcher.include_routers(
+            mirror.build_router(),
+            presence_commands.build_router(),
+            chats.build_router(),
+            transfer.build_router(),
+            customers.build_router(),
+            canned.build_router(),
+            supervisor_commands.build_router(),
+            duplicates.build_router(),
+            help_commands.build_router(),
+            replies.build_router(),
+        )
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post(WEBHOOK_PATH, self.webhook)
+
+    async def start(self) -> None:
+        """Check the token, publish the menu, then register the webhook or start polling."""
+        self.bot = Bot(self.config.token, session=AiohttpSession(api=TelegramAPIServer.from_base(self.api_base)))
+        try:
+            me = await self.bot.get_me()
+        except TelegramUnauthorizedError:
+            await self.bot.session.close()
+            raise RuntimeError("operator_bot.token was rejected by Telegram (getMe: Unauthorized)") from None
+        self.relay.bot = self.bot
+        logger.info("operator bot @%s ready (%s mode)", me.username, self.mode)
+        await help_commands.set_menu(self.bot, await self.store.operators.all())
+        if self.mode == "webhook":
+            await self.bot.set_webhook(self.settings.server.public_url + WEBHOOK_PATH,
+                                       secret_token=self.config.webhook_secret,
+                                       allowed_updates=["message", "edited_message", "callback_query"])
+        else:
+            await self.bot.delete_webhook()
+            self._polling = asyncio.create_task(self.dispatcher.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False), name="operator-bot-polling")
+
+    async def close(self) -> None:
+        if self._polling is not None:
+            with contextlib.suppress(RuntimeError):
+                await self.dispatcher.stop_polling()
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+        if self.bot is not None:
+            await self.bot.session.close()
+
+    def ready(self) -> bool:
+        return self.bot is not None
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Telegram's POST: the secret is checked before the body is read."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if self.bot is None or not secrets.compare_digest(given.encode(), self.config.webhook_secret.encode()):
+            return web.Response(status=401, text="Unauthorized")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except (ValueError, ValidationError):
+            return web.Response(status=400, text="not a Telegram update")
+        with log_context(channel="operator_bot"):
+            try:
+                await self.dispatcher.feed_update(self.bot, update)
+            except TelegramAPIError:
+                # Answering the operator failed; Telegram re-sending the update would repeat what was done.
+                logger.exception("operator bot could not answer update %s", update.update_id)
+        return web.Response(text=json.dumps({}), content_type="application/json")

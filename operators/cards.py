@@ -1,0 +1,112 @@
+"""How a conversation looks in the operator bot: the card, and each message tagged with #N."""
+
+from __future__ import annotations
+
+import phonenumbers
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from gateway.model import Author, Contact, Direction, Kind, Message, Thread
+from operators.texts import CATALOG, t
+
+
+def channel_label(lang: str, contact: Contact, thread: Thread) -> str:
+    """`WhatsApp +1 415-555-2671`, `Telegram @annlee`, `Web chat`."""
+    identity = contact.identity(thread.identity)
+    label = t(lang, f"channel.{thread.channel}") if f"channel.{thread.channel}" in CATALOG["en"] else thread.channel
+    if identity is None:
+        return label
+    if thread.channel == "whatsapp":
+        return f"{label} {pretty_phone(identity.external_id)}"
+    if thread.channel == "telegram" and identity.username:
+        return f"{label} @{identity.username}"
+    return label
+
+
+def pretty_phone(e164: str) -> str:
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None),
+                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def card_text(lang: str, thread: Thread, contact: Contact, *, earlier: int, comment: str | None = None,
+              comment_author: str | None = None, previous_number: int | None = None) -> str:
+    """The card an operator gets with a new conversation: who, where from, and context."""
+    lines = [t(lang, "card.title", number=thread.number, name=contact.display_name,
+               channel=channel_label(lang, contact, thread))]
+    for email in contact.emails:
+        lines.append(t(lang, "card.email", value=email))
+    identity = contact.identity(thread.identity)
+    in_title = identity.external_id if identity and thread.channel == "whatsapp" else None
+    for phone in contact.phones:
+        if phone != in_title:
+            lines.append(t(lang, "card.phone", value=pretty_phone(phone)))
+    visitor = contact.visitor or {}
+    language = contact.language or visitor.get("language")
+    if language:
+        lines.append(t(lang, "card.language", value=language))
+    browser = " / ".join(v for v in (visitor.get("browser"), visitor.get("os")) if v)
+    if browser:
+        lines.append(t(lang, "card.browser", value=browser))
+    if visitor.get("location"):
+        lines.append(t(lang, "card.location", value=visitor["location"]))
+    if visitor.get("url"):
+        page = " — ".join(v for v in (visitor.get("title"), visitor["url"]) if v)
+        lines.append(t(lang, "card.page", value=page))
+    if earlier:
+        lines.append(t(lang, "card.earlier", count=earlier))
+    for note in contact.notes[-3:]:
+        lines.append(t(lang, "card.notes", value=f"{note.text} ({note.author_name or '?'}, "
+                                                f"{note.created_at:%d %b})"))
+    if contact.blocked:
+        lines.append(t(lang, "card.blocked"))
+    if previous_number:
+        lines.append(t(lang, "card.reopened", previous=previous_number))
+    if comment:
+        lines.append(t(lang, "card.comment", author=comment_author or "?", comment=comment))
+    lines.append(t(lang, "card.hint", number=thread.number))
+    return "\n".join(lines)
+
+
+def card_keyboard(lang: str, number: int) -> InlineKeyboardMarkup:
+    """Close, Transfer, History, Info, Block for one thread."""
+    def button(action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=t(lang, f"button.{action}"), callback_data=f"{action}:{number}")
+
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [button("close"), button("transfer"), button("history")],
+        [button("info"), button("block")],
+    ])
+
+
+def message_text(lang: str, thread: Thread, message: Message) -> str:
+    """A stored message as one line of an operator chat, tagged with its thread number."""
+    body = _body(lang, message)
+    if message.direction is Direction.INTERNAL:
+        body = t(lang, "relay.note", text=body)
+    elif message.direction is Direction.OUT:
+        if message.author is Author.SYSTEM:
+            body = t(lang, "relay.system", text=body)
+        else:
+            body = t(lang, "relay.operator", author=message.author_name or "?", text=body)
+    elif message.forwarded_from:
+        body = f"{t(lang, 'relay.forwarded', origin=message.forwarded_from)}\n{body}"
+    return f"#{thread.number} · {body}"
+
+
+def _body(lang: str, message: Message) -> str:
+    if message.kind is Kind.UNSUPPORTED:
+        return t(lang, "relay.unsupported", what=message.text or "unsupported")
+    if message.kind is Kind.STICKER:
+        return t(lang, "relay.sticker", emoji=message.text)
+    if message.kind is Kind.CONTACT and message.shared_contact:
+        shared = message.shared_contact
+        return t(lang, "relay.contact", name=shared.name or "", phones=", ".join(shared.phones)).strip()
+    if message.kind is Kind.LOCATION and message.location:
+        loc = message.location
+        parts = [p for p in (loc.title, loc.address) if p] or [f"{loc.latitude:.5f}, {loc.longitude:.5f}"]
+        return t(lang, "relay.location", text=" — ".join(parts))
+    if message.media and not message.text:
+        return t(lang, "relay.file", name=message.media[0].name or message.kind.value)
+    return message.text

@@ -1,0 +1,1 @@
+"""The operator bot's routers, one per feature."""

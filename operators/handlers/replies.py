@@ -1,0 +1,189 @@
+"""Operator messages to customers: by Telegram reply, or to the one active conversation; otherwise ask."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import Message as TgMessage
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from gateway.config import Settings
+from gateway.inbox import Draft, Inbox
+from gateway.model import Author, Kind, Location, Media, Operator, Template, Thread, utcnow
+from gateway.outbox import Outbox
+from gateway.storage.mongo import Store
+from operators.handlers import canned
+from operators.relay import SOURCE
+from operators.texts import t
+
+logger = logging.getLogger(__name__)
+
+
+def build_router() -> Router:
+    """Catches every non-command message in the operator's private chat, so it must be included last."""
+    router = Router(name="replies")
+    router.message.register(reply_to_customer, F.chat.type == "private", ~F.text.startswith("/"))
+    router.callback_query.register(pick, F.data.startswith("pick:"))
+    router.callback_query.register(retry, F.data.startswith("retry:"))
+    router.callback_query.register(send_template, F.data.startswith("tpl:"))
+    return router
+
+
+async def reply_to_customer(message: TgMessage, operator: Operator, lang: str, store: Store, inbox: Inbox) -> None:
+    """Send what the operator wrote to the customer of the conversation it unambiguously belongs to."""
+    thread, reply_to_id = await _target(message, operator, lang, store)
+    if thread is None:
+        return
+    draft = _draft(message, operator, reply_to_id)
+    if draft is None:
+        await message.reply(t(lang, "reply.unsupported"))
+        return
+    text, unknown = await canned.expand(draft.text, store)
+    if unknown:
+        await message.reply(t(lang, "canned.unknown", names=", ".join(f"!{name}" for name in unknown)))
+        return
+    draft = replace(draft, text=text)
+    # The relay entry exists before the send, so a failure report can always find the operator's message.
+    await store.relay.add(message.chat.id, message.message_id, thread.id, draft.id, utcnow())
+    await inbox.send(thread, draft)
+    await store.threads.mark_read(thread.id)
+
+
+async def _target(message: TgMessage, operator: Operator, lang: str,
+                  store: Store) -> tuple[Thread | None, ObjectId | None]:
+    """The thread the message is for, and the customer message it answers; tells the operator when unclear."""
+    reply_to_id = None
+    if message.reply_to_message is not None:
+        entry = await store.relay.find(message.chat.id, message.reply_to_message.message_id)
+        if entry is None:
+            await message.reply(t(lang, "reply.unknown"))
+            return None, None
+        thread = await store.threads.get(entry.thread_id)
+        original = await store.messages.get(entry.gateway_message_id) if entry.gateway_message_id else None
+        if original is not None and original.author is Author.CONTACT:
+            reply_to_id = original.id
+    else:
+        thread = await active_thread(operator, store)
+        if thread is None:
+            await _ask(message, operator, lang, store)
+            return None, None
+    if thread is None:
+        await message.reply(t(lang, "reply.unknown"))
+        return None, None
+    if not thread.open:
+        await message.reply(t(lang, "reply.closed", number=thread.number))
+        return None, None
+    if thread.operator_id != operator.id and not operator.is_supervisor:
+        await message.reply(t(lang, "reply.not_yours", number=thread.number))
+        return None, None
+    return thread, reply_to_id
+
+
+async def active_thread(operator: Operator, store: Store) -> Thread | None:
+    """The conversation a plain message goes to: the one selected with /chat, or the only one open."""
+    if operator.active_thread_id is not None:
+        thread = await store.threads.get(operator.active_thread_id)
+        if thread is not None and thread.open and (thread.operator_id == operator.id or operator.is_supervisor):
+            return thread
+    if len(operator.chats) == 1:
+        thread = await store.threads.get(operator.chats[0])
+        if thread is not None and thread.open and thread.operator_id == operator.id:
+            return thread
+    return None
+
+
+async def select_thread(operator: Operator, number: int, store: Store) -> Thread | None:
+    """Make a conversation the operator's active one (theirs, or any open one for a supervisor)."""
+    thread = await store.threads.by_number(number)
+    if thread is None or not thread.open or (thread.operator_id != operator.id and not operator.is_supervisor):
+        return None
+    await store.operators.update(operator.id, {"active_thread_id": thread.id})
+    return thread
+
+
+async def _ask(message: TgMessage, operator: Operator, lang: str, store: Store) -> None:
+    threads = [th for th in [await store.threads.get(i) for i in operator.chats] if th is not None and th.open]
+    if not threads:
+        await message.reply(t(lang, "reply.none"))
+        return
+    buttons = [[InlineKeyboardButton(text=f"#{th.number}", callback_data=f"pick:{th.number}")] for th in threads]
+    await message.reply(t(lang, "reply.ambiguous", count=len(threads)),
+                        reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons))
+
+
+def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None) -> Draft | None:
+    """The operator's Telegram message as something the gateway can send on any channel."""
+    text = message.text or message.caption or ""
+    kind, media, location = Kind.TEXT, (), None
+    if message.photo:
+        photo = message.photo[-1]
+        kind, media = Kind.IMAGE, (_media(photo.file_id, "image/jpeg", photo.file_size, "photo.jpg"),)
+    elif message.document:
+        doc = message.document
+        kind, media = Kind.FILE, (_media(doc.file_id, doc.mime_type, doc.file_size, doc.file_name),)
+    elif message.voice:
+        kind, media = Kind.VOICE, (_media(message.voice.file_id, message.voice.mime_type or "audio/ogg",
+                                          message.voice.file_size, "voice.ogg"),)
+    elif message.audio:
+        audio = message.audio
+        kind, media = Kind.AUDIO, (_media(audio.file_id, audio.mime_type, audio.file_size, audio.file_name),)
+    elif message.video:
+        video = message.video
+        kind, media = Kind.VIDEO, (_media(video.file_id, video.mime_type or "video/mp4", video.file_size,
+                                          video.file_name or "video.mp4"),)
+    elif message.location:
+        kind, location = Kind.LOCATION, Location(message.location.latitude, message.location.longitude)
+    elif not text:
+        return None
+    return Draft(id=ObjectId(), text=text, kind=kind, media=media, location=location, reply_to_id=reply_to_id,
+                 author=Author.OPERATOR, author_id=operator.id, author_name=operator.name)
+
+
+def _media(file_id: str, mime_type: str | None, size: int | None, name: str | None) -> Media:
+    return Media(source=SOURCE, ref=file_id, mime_type=mime_type, size=size, name=name)
+
+
+async def pick(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
+    """A thread chosen from the ambiguity prompt becomes the active one."""
+    number = int(query.data.split(":", 1)[1])
+    thread = await select_thread(operator, number, store)
+    await query.answer(t(lang, "chat.selected", number=number) if thread else t(lang, "reply.not_yours",
+                                                                               number=number))
+
+
+async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Store, outbox: Outbox) -> None:
+    """Send a failed message again."""
+    try:
+        message_id = ObjectId(query.data.split(":", 1)[1])
+    except InvalidId:
+        await query.answer()
+        return
+    message = await store.messages.get(message_id)
+    if message is None or message.author_id != operator.id or not await outbox.retry(message):
+        await query.answer(t(lang, "delivery.not_retryable"))
+        return
+    await query.answer(t(lang, "delivery.retrying"))
+
+
+async def send_template(query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox,
+                        settings: Settings) -> None:
+    """Send a configured WhatsApp template into a thread whose 24-hour window has closed."""
+    _, number, index = query.data.split(":")
+    templates = settings.whatsapp.templates if settings.whatsapp else ()
+    thread = await store.threads.by_number(int(number))
+    if thread is None or not int(index) < len(templates) or (
+            thread.operator_id != operator.id and not operator.is_supervisor):
+        await query.answer()
+        return
+    template = templates[int(index)]
+    contact = await store.contacts.get(thread.contact_id)
+    known = {"name": contact.display_name if contact else ""}
+    variables = {str(i): known.get(name, "") for i, name in enumerate(template.variables, 1)}
+    await inbox.send(thread, Draft(text=f"[template {template.name}]", template=Template(
+        content_sid=template.content_sid, variables=variables, name=template.name), author=Author.OPERATOR,
+        author_id=operator.id, author_name=operator.name))
+    await query.answer(t(lang, "template.sent", name=template.name, number=thread.number))

@@ -1,0 +1,262 @@
+"""Shows conversations to operators: a card on assignment, then the customer's messages as they come."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from aiogram.types import Message as TgMessage
+from bson import ObjectId
+
+from channels.base import SendError
+from gateway.config import Settings
+from gateway.events import (
+    EventBus,
+    MessageEdited,
+    MessageReceived,
+    MessageStatusChanged,
+    ThreadAssigned,
+    ThreadClosed,
+)
+from gateway.inbox import Inbox
+from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, utcnow
+from gateway.storage.mongo import Store
+from operators.cards import card_keyboard, card_text, message_text
+from operators.texts import language, t
+
+logger = logging.getLogger(__name__)
+
+BACKLOG = 10
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what Telegram lets a bot download
+CAPTION_LIMIT = 1024
+# Failures an operator can sensibly try again (the customer may unblock the bot, a network may recover).
+RETRYABLE = {"blocked", "unavailable", "rate_limited"}
+SOURCE = "operator_bot"
+
+
+class Relay:
+    """Sends cards and messages into operator chats and remembers which thread each belongs to."""
+
+    def __init__(self, store: Store, inbox: Inbox, settings: Settings) -> None:
+        self.store = store
+        self.inbox = inbox
+        self.settings = settings
+        self.bot: Bot | None = None
+        self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(ThreadAssigned, self._on_assigned)
+        bus.subscribe(MessageReceived, self._on_message)
+        bus.subscribe(MessageEdited, self._on_edited)
+        bus.subscribe(MessageStatusChanged, self._on_status)
+        bus.subscribe(ThreadClosed, self._on_closed)
+
+    def lang(self, operator: Operator) -> str:
+        assert self.settings.operator_bot is not None
+        return language(operator.language, self.settings.operator_bot.default_language)
+
+    async def show_thread(self, operator: Operator, thread: Thread, *, comment: str | None = None,
+                          by: int | None = None, chat_id: int | None = None, topic_id: int | None = None) -> None:
+        """The card, then the latest messages of the thread (into a forum topic when topic_id is given)."""
+        chat_id = chat_id or operator.id
+        lang = self.lang(operator)
+        contact = await self.store.contacts.get(thread.contact_id)
+        if contact is None:
+            return
+        previous = await self.store.threads.get(thread.previous_thread_id) if thread.previous_thread_id else None
+        author = await self.store.operators.get(by) if by else None
+        text = card_text(lang, thread, contact, earlier=await self.store.threads.count_for(contact.id) - 1,
+                         comment=comment, comment_author=author.name if author else None,
+                         previous_number=previous.number if previous else None)
+        await self.send(chat_id, thread, None, lambda bot: bot.send_message(
+            chat_id, text, reply_markup=card_keyboard(lang, thread.number), message_thread_id=topic_id))
+        for message in await self.store.messages.latest_for_thread(thread.id, limit=BACKLOG):
+            await self.show_message(chat_id, lang, thread, message, topic_id=topic_id)
+
+    async def show_message(self, chat_id: int, lang: str, thread: Thread, message: Message,
+                           reply_to: int | None = None, topic_id: int | None = None) -> None:
+        """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
+        caption = message_text(lang, thread, message)
+        if message.kind is Kind.LOCATION and message.location:
+            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
+                chat_id, caption, message_thread_id=topic_id))
+            loc = message.location
+            await self.send(chat_id, thread, message.id, lambda bot: bot.send_location(
+                chat_id, loc.latitude, loc.longitude, message_thread_id=topic_id))
+            return
+        if message.media:
+            for media in message.media:
+                await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id)
+                caption = f"#{thread.number}"  # the tag, not the text, on the second file
+            return
+        await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
+            chat_id, caption, reply_parameters=_reply(reply_to), message_thread_id=topic_id))
+
+    async def _show_media(self, chat_id: int, lang: str, thread: Thread, message: Message, media: Media,
+                          caption: str, reply_to: int | None, topic_id: int | None = None) -> None:
+        name = media.name or message.kind.value
+        try:
+            data = await self.inbox.fetch_media(media)
+        except SendError as err:
+            key = "relay.too_big" if err.code == "too_large" else "relay.media_failed"
+            text = f"{caption}\n{t(lang, key, name=name, reason=err.reason)}"
+            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
+                chat_id, text, message_thread_id=topic_id))
+            return
+        except Exception as err:  # a file we cannot fetch must not hide the message
+            logger.warning("could not fetch %s for the operator: %r", media.ref, err)
+            text = f"{caption}\n{t(lang, 'relay.media_failed', name=name, reason=type(err).__name__)}"
+            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
+                chat_id, text, message_thread_id=topic_id))
+            return
+        upload = BufferedInputFile(data, filename=media.name or _default_name(message.kind, media))
+        short = caption if len(caption) <= CAPTION_LIMIT else f"#{thread.number}"
+        common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to),
+                                  "message_thread_id": topic_id}
+        senders: dict[Kind, Callable[[Bot], Awaitable[TgMessage]]] = {
+            Kind.IMAGE: lambda bot: bot.send_photo(chat_id, upload, **common),
+            Kind.VOICE: lambda bot: bot.send_voice(chat_id, upload, **common),
+            Kind.AUDIO: lambda bot: bot.send_audio(chat_id, upload, **common),
+            Kind.VIDEO: lambda bot: bot.send_video(chat_id, upload, **common),
+        }
+        default = lambda bot: bot.send_document(chat_id, upload, **common)  # noqa: E731
+        await self.send(chat_id, thread, message.id, senders.get(message.kind, default))
+        if short != caption:
+            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
+                chat_id, caption, message_thread_id=topic_id))
+
+    async def send(self, chat_id: int, thread: Thread, message_id: ObjectId | None,
+                   call: Callable[[Bot], Awaitable[Any]]) -> TgMessage | None:
+        """Send into an operator chat, waiting out flood limits, and remember the thread of what was sent."""
+        assert self.bot is not None
+        async with self._locks[chat_id]:
+            for _ in range(5):
+                try:
+                    sent = await call(self.bot)
+                    break
+                except TelegramRetryAfter as err:
+                    await asyncio.sleep(min(err.retry_after, 60))
+                except TelegramForbiddenError:
+                    logger.warning("chat %s blocked the operator bot; #%d not shown there", chat_id, thread.number)
+                    return None
+                except TelegramAPIError:
+                    logger.exception("could not show #%d in chat %s", thread.number, chat_id)
+                    return None
+            else:
+                return None
+        if isinstance(sent, TgMessage):
+            await self.store.relay.add(chat_id, sent.message_id, thread.id, message_id, utcnow())
+            return sent
+        return None
+
+    async def fetch_media(self, media: Media) -> bytes:
+        """Bytes of a file an operator sent to the bot (the operator bot as a media source)."""
+        assert self.bot is not None
+        if media.size and media.size > DOWNLOAD_LIMIT:
+            raise SendError(_too_big(media.size), code="too_large", permanent=True)
+        file = await self.bot.get_file(media.ref)
+        if file.file_size and file.file_size > DOWNLOAD_LIMIT:
+            raise SendError(_too_big(file.file_size), code="too_large", permanent=True)
+        assert file.file_path is not None
+        buffer = await self.bot.download_file(file.file_path)
+        assert buffer is not None
+        return buffer.read()
+
+    async def _on_assigned(self, event: ThreadAssigned) -> None:
+        if event.operator_id is not None:
+            operator = await self.store.operators.get(event.operator_id)
+            if operator is not None:
+                await self.show_thread(operator, event.thread, comment=event.comment, by=event.by)
+        previous = event.previous_operator_id
+        if previous is not None and previous != event.operator_id and event.reason in ("transfer", "assign"):
+            operator = await self.store.operators.get(previous)
+            new = await self.store.operators.get(event.operator_id) if event.operator_id else None
+            if operator is not None:
+                target = new.name if new else (event.thread.group or "queue")
+                text = t(self.lang(operator), "moved.away", number=event.thread.number, target=target)
+                await self.send(operator.id, event.thread, None, lambda bot: bot.send_message(operator.id, text))
+
+    async def _on_message(self, event: MessageReceived) -> None:
+        # A thread that was not assigned when the message arrived is shown with its backlog on assignment.
+        if event.contact.blocked or event.thread.operator_id is None:
+            return
+        operator = await self.store.operators.get(event.thread.operator_id)
+        if operator is not None:
+            await self.show_message(operator.id, self.lang(operator), event.thread, event.message)
+
+    async def _on_edited(self, event: MessageEdited) -> None:
+        thread = await self.store.threads.get(event.thread.id)
+        if thread is None or thread.operator_id is None:
+            return
+        operator = await self.store.operators.get(thread.operator_id)
+        if operator is None:
+            return
+        copy = await self.store.relay.copy_of(operator.id, event.message.id)
+        text = f"#{thread.number} · {t(self.lang(operator), 'relay.edited', text=event.message.text)}"
+        await self.send(operator.id, thread, event.message.id, lambda bot: bot.send_message(
+            operator.id, text, reply_parameters=_reply(copy.message_id if copy else None)))
+
+    async def _on_status(self, event: MessageStatusChanged) -> None:
+        message = event.message
+        if message.status is not MessageStatus.FAILED or message.author is not Author.OPERATOR:
+            return
+        if message.author_id is None:
+            return
+        operator = await self.store.operators.get(message.author_id)
+        if operator is None:
+            return
+        lang = self.lang(operator)
+        text, keyboard = self._failure(lang, event.thread, message)
+        copy = await self.store.relay.copy_of(operator.id, message.id)
+        await self.send(operator.id, event.thread, message.id, lambda bot: bot.send_message(
+            operator.id, text, reply_markup=keyboard, reply_parameters=_reply(copy.message_id if copy else None)))
+
+    def _failure(self, lang: str, thread: Thread, message: Message) -> tuple[str, InlineKeyboardMarkup | None]:
+        """What to tell the operator about a failed message, and what they can do about it."""
+        code = message.error_code
+        buttons: list[list[InlineKeyboardButton]] = []
+        if code == "window_closed" or code == "63016":
+            templates = self.settings.whatsapp.templates if self.settings.whatsapp else ()
+            text = t(lang, "delivery.window" if templates else "delivery.window_no_templates")
+            buttons = [[InlineKeyboardButton(text=t(lang, "button.template", name=tpl.name),
+                                             callback_data=f"tpl:{thread.number}:{i}")]
+                       for i, tpl in enumerate(templates)]
+        elif code == "blocked":
+            text = t(lang, "delivery.blocked", number=thread.number)
+        elif code == "too_large":
+            text = t(lang, "delivery.too_large", number=thread.number, reason=message.error)
+        else:
+            text = t(lang, "delivery.failed", number=thread.number, reason=message.error or code or "?")
+        if code in RETRYABLE:
+            buttons.append([InlineKeyboardButton(text=t(lang, "button.retry"), callback_data=f"retry:{message.id}")])
+        return text, InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
+
+    async def _on_closed(self, event: ThreadClosed) -> None:
+        owner = event.thread.operator_id
+        if owner is None or owner == event.by:
+            return
+        operator = await self.store.operators.get(owner)
+        closer = await self.store.operators.get(event.by) if event.by else None
+        if operator is not None:
+            text = t(self.lang(operator), "moved.closed", number=event.thread.number,
+                     who=closer.name if closer else "system")
+            await self.send(operator.id, event.thread, None, lambda bot: bot.send_message(operator.id, text))
+
+
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True) if message_id else None
+
+
+def _default_name(kind: Kind, media: Media) -> str:
+    extension = (media.mime_type or "application/octet-stream").split("/")[-1].split(";")[0]
+    return f"{kind.value}.{extension}"
+
+
+def _too_big(size: int) -> str:
+    return f"the file is {size / 1024 / 1024:.1f} MB; Telegram bots can only download files up to 20 MB"

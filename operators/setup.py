@@ -1,0 +1,46 @@
+"""Wires presence, routing and the operator bot into the app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.keys import BACKGROUND, BUS, INBOX, OPERATOR_BOT, OUTBOX, PRESENCE, ROUTING, SETTINGS, STORE
+from operators.bot import OperatorBot
+from operators.mirror import Mirror
+from operators.presence import Presence
+from operators.relay import SOURCE, Relay
+from operators.routing import Router
+
+logger = logging.getLogger(__name__)
+
+
+def setup_operators(app: web.Application) -> None:
+    """Presence, routing and the operator bot; without [operator_bot] conversations wait for the API."""
+    settings, store, bus, inbox = app[SETTINGS], app[STORE], app[BUS], app[INBOX]
+    if settings.operator_bot is None:
+        return
+    presence = Presence(store, bus)
+    routing = Router(store, bus, inbox, settings)
+    relay = Relay(store, inbox, settings)
+    bot = OperatorBot(settings, store, inbox, app[OUTBOX], presence, routing, relay)
+    # Routing runs before the relay for each event, so a message that gets its thread
+    # assigned is shown once, with the card.
+    routing.subscribe()
+    relay.subscribe(bus)
+    if settings.operator_bot.supervisors_chat_id is not None:
+        Mirror(store, relay, settings).subscribe(bus)
+    inbox.media_sources[SOURCE] = relay.fetch_media
+    app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
+    app[BACKGROUND].append(routing.run)
+    bot.register(app)
+    app.cleanup_ctx.append(_bot_ctx)
+
+
+async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
+    bot = app[OPERATOR_BOT]
+    await bot.start()
+    yield
+    await bot.close()

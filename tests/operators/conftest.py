@@ -1,0 +1,87 @@
+"""The running gateway with its operator bot on the Telegram emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, unused_port
+
+from gateway.app import create_app
+from gateway.keys import STORE
+from tests.emulators.telegram import SentMessage, TelegramEmulator
+from tests.helpers import Widget, settle
+
+OPERATOR_BOT = "7000001:operator-bot-token"
+OLGA, SAM, BOSS, EVE = 1001, 1002, 1003, 6666
+
+
+class Desk:
+    """Operators working in the bot, customers on the widget, one running gateway."""
+
+    def __init__(self, client: TestClient, tg: TelegramEmulator) -> None:
+        self.client = client
+        self.tg = tg
+        self.app = client.app
+        self.store = client.app[STORE]
+
+    async def say(self, operator_id: int, text: str, *, reply_to: int | None = None) -> int:
+        """An operator writes to the operator bot (a reply when reply_to is given); returns its message id."""
+        update = self.tg.text_update(OPERATOR_BOT, operator_id, text, reply_to=reply_to)
+        assert await self.send(update) == 200
+        return update["message"]["message_id"]
+
+    async def send(self, update: dict[str, Any]) -> int:
+        status = await self.tg.deliver(OPERATOR_BOT, update)
+        await settle(self.app)
+        return status
+
+    async def press(self, operator_id: int, message_id: int, data: str) -> int:
+        return await self.send(self.tg.callback_update(OPERATOR_BOT, operator_id, message_id, data))
+
+    def chat(self, chat_id: int) -> list[SentMessage]:
+        """Everything the operator bot sent into a chat, oldest first."""
+        return self.tg.sent(chat_id=chat_id, token=OPERATOR_BOT)
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [m.text or m.caption or "" for m in self.chat(chat_id)]
+
+    async def visitor(self, text: str | None = None, client_id: str = "c-1") -> Widget:
+        widget = await Widget.connect(self.client)
+        if text is not None:
+            await widget.say(text, client_id)
+            await settle(self.app)
+        return widget
+
+    async def online(self, *operator_ids: int) -> None:
+        for operator_id in operator_ids:
+            await self.say(operator_id, "/online")
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramEmulator]:
+    async with TelegramEmulator() as emulator:
+        emulator.add_bot(OPERATOR_BOT, "desk_bot", first_name="Support desk")
+        emulator.user(OLGA, "Olga", username="olga")
+        emulator.user(SAM, "Sam", username="sam", language_code="ru")
+        emulator.user(BOSS, "Boss", username="boss")
+        emulator.user(EVE, "Eve", username="eve")
+        yield emulator
+
+
+@pytest.fixture
+async def desk(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any) -> Desk:
+    port = unused_port()
+    settings = make_settings(
+        server={"public_url": f"http://127.0.0.1:{port}"},
+        operator_bot={"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": tg.base_url},
+        operators=[
+            {"telegram_id": OLGA, "name": "Olga", "username": "olga"},
+            {"telegram_id": SAM, "name": "Sam", "username": "sam"},
+            {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
+        ],
+        routing={"max_chats_per_operator": 3},
+    )
+    client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+    return Desk(client, tg)

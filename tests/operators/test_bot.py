@@ -1,0 +1,181 @@
+"""The operator bot on the Telegram emulator: access, presence, cards, replies to the right customer."""
+
+from __future__ import annotations
+
+from yarl import URL
+
+from channels.base import InboundMessage
+from gateway.keys import INBOX, ROUTING
+from gateway.model import Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
+from tests.emulators.telegram import SECRET_HEADER
+from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
+from tests.helpers import settle
+
+
+async def test_webhook_and_menu_are_registered_at_start(desk: Desk) -> None:
+    webhook = desk.tg.webhook(OPERATOR_BOT)
+    assert webhook.url.endswith("/operators/telegram") and webhook.secret_token == "desk-secret"
+    everyone = [c["command"] for c in desk.tg.commands(OPERATOR_BOT)]
+    assert "chats" in everyone and "queue" not in everyone
+    supervisor = [c["command"] for c in desk.tg.commands(OPERATOR_BOT, scope={"type": "chat", "chat_id": BOSS})]
+    assert {"chats", "queue", "assign", "stats"} <= set(supervisor)
+    russian = desk.tg.commands(OPERATOR_BOT, language_code="ru")
+    assert any("диалог" in c["description"] for c in russian)
+
+
+async def test_wrong_or_missing_secret_is_refused(desk: Desk) -> None:
+    update = desk.tg.text_update(OPERATOR_BOT, OLGA, "/online")
+    assert await desk.tg.deliver(OPERATOR_BOT, update, secret="wrong") == 401
+    assert await desk.tg.deliver(OPERATOR_BOT, update, secret=None) == 401
+    assert (await desk.store.operators.get(OLGA)).status is OperatorStatus.OFFLINE
+    response = await desk.client.post("/operators/telegram", data="not json",
+                                      headers={SECRET_HEADER: "desk-secret"})
+    assert response.status == 400
+
+
+async def test_strangers_get_one_polite_refusal_and_nothing_else(desk: Desk) -> None:
+    for text in ("/start", "/online", "hello?", "/queue"):
+        await desk.say(EVE, text)
+    assert len(desk.chat(EVE)) == 1
+    assert "only for the support team" in desk.texts(EVE)[0]
+
+
+async def test_presence_commands_and_buttons(desk: Desk) -> None:
+    await desk.say(OLGA, "/start")
+    assert "offline" in desk.texts(OLGA)[-1]  # operators start offline
+    await desk.say(OLGA, "/online")
+    assert (await desk.store.operators.get(OLGA)).status is OperatorStatus.ONLINE
+    assert "online" in desk.texts(OLGA)[-1] and "0/3" in desk.texts(OLGA)[-1]
+    await desk.say(SAM, "🟡 Отошёл")  # the Russian keyboard button
+    assert (await desk.store.operators.get(SAM)).status is OperatorStatus.AWAY
+    assert "отошёл" in desk.texts(SAM)[-1]
+    await desk.say(OLGA, "⚫ Offline")
+    assert (await desk.store.operators.get(OLGA)).status is OperatorStatus.OFFLINE
+    log = await desk.store.operators.presence_log.find({"operator_id": OLGA}).to_list()
+    assert [entry["status"] for entry in log] == ["online", "offline"]
+
+
+async def test_card_then_messages_reach_the_assigned_operator_only(desk: Desk) -> None:
+    await desk.online(OLGA)
+    widget = await desk.visitor("Hello, my parcel is late", "c-1")
+    await widget.say("Order 1234", "c-2")
+    await settle(desk.app)
+
+    thread = (await desk.store.threads.find())[0]
+    assert thread.operator_id == OLGA
+    texts = desk.texts(OLGA)
+    card = next(text for text in texts if text.startswith(f"#{thread.number} · "))
+    assert "Web chat" in card
+    assert texts[-2:] == [f"#{thread.number} · Hello, my parcel is late", f"#{thread.number} · Order 1234"]
+    card_message = next(m for m in desk.chat(OLGA) if m.reply_markup)
+    buttons = [b["callback_data"] for row in card_message.reply_markup["inline_keyboard"] for b in row]
+    assert buttons == [f"{a}:{thread.number}" for a in ("close", "transfer", "history", "info", "block")]
+    assert desk.chat(SAM) == []
+
+
+async def test_reply_by_telegram_reply_reaches_the_right_visitor(desk: Desk) -> None:
+    await desk.online(OLGA)
+    ann = await desk.visitor("I'm Ann", "a-1")
+    bob = await desk.visitor("I'm Bob", "b-1")
+    ann_copy = next(m for m in desk.chat(OLGA) if m.text and m.text.endswith("I'm Ann"))
+    bob_copy = next(m for m in desk.chat(OLGA) if m.text and m.text.endswith("I'm Bob"))
+
+    await desk.say(OLGA, "Hi Ann!", reply_to=ann_copy.message_id)
+    await desk.say(OLGA, "Hi Bob!", reply_to=bob_copy.message_id)
+    assert (await ann.expect("message"))["text"] == "Hi Ann!"
+    got = await bob.expect("message")
+    assert got["text"] == "Hi Bob!" and got["author"] == {"type": "operator", "name": "Olga"}
+
+    stored = await desk.store.messages.collection.find({"direction": "out", "author": "operator"}).to_list()
+    ann_in = await desk.store.messages.collection.find_one({"text": "I'm Ann"})
+    reply = next(m for m in stored if m["text"] == "Hi Ann!")
+    assert reply["reply_to_id"] == ann_in["_id"] and reply["author_id"] == OLGA
+    thread = await desk.store.threads.get(ann_in["thread_id"])
+    assert thread.first_response_at is not None and thread.unread == 0
+
+
+async def test_plain_message_goes_to_the_only_conversation_and_is_refused_when_ambiguous(desk: Desk) -> None:
+    await desk.online(OLGA)
+    ann = await desk.visitor("first customer", "a-1")
+    await desk.say(OLGA, "Plain answer")
+    assert (await ann.expect("message"))["text"] == "Plain answer"
+
+    bob = await desk.visitor("second customer", "b-1")
+    sent_before = await desk.store.messages.collection.count_documents({"direction": "out"})
+    await desk.say(OLGA, "Which one gets this?")
+    assert await desk.store.messages.collection.count_documents({"direction": "out"}) == sent_before
+    question = desk.chat(OLGA)[-1]
+    assert "2 open conversations" in question.text and "nothing was sent" in question.text
+    picks = [b["callback_data"] for row in question.reply_markup["inline_keyboard"] for b in row]
+    assert len(picks) == 2
+
+    bob_thread = (await desk.store.threads.open_for(
+        (await desk.store.messages.collection.find_one({"text": "second customer"}))["contact_id"]))
+    await desk.press(OLGA, question.message_id, f"pick:{bob_thread.number}")
+    assert desk.tg.callback_answers[-1].text.startswith(f"#{bob_thread.number}")
+    await desk.say(OLGA, "Now this goes to Bob")
+    assert (await bob.expect("message"))["text"] == "Now this goes to Bob"
+    # Anything sent to Ann since would arrive before the ack of her next message.
+    await ann.ws.send_json({"type": "message", "text": "sync", "client_id": "a-2"})
+    assert [f["type"] for f in await ann.frames_until("ack")] == ["ack"]
+
+
+async def test_reply_to_an_unknown_message_or_someone_elses_thread_sends_nothing(desk: Desk) -> None:
+    await desk.online(OLGA, SAM)
+    await desk.visitor("for Olga", "a-1")
+    thread = (await desk.store.threads.find())[0]
+    olga_copy = next(m for m in desk.chat(OLGA) if m.text and m.text.endswith("for Olga"))
+
+    await desk.say(OLGA, "/status")
+    status_answer = desk.chat(OLGA)[-1]  # a bot message that belongs to no conversation
+    await desk.say(OLGA, "which customer is this for?", reply_to=status_answer.message_id)
+    assert "can't tell which conversation" in desk.texts(OLGA)[-1]
+
+    await desk.app[ROUTING].transfer(thread, to_operator=await desk.store.operators.get(SAM), by=BOSS)
+    await settle(desk.app)
+    await desk.say(OLGA, "late answer", reply_to=olga_copy.message_id)
+    assert f"#{thread.number} is not your conversation" in desk.texts(OLGA)[-1]
+    await desk.say(OLGA, "plain answer")  # no conversation left
+    assert "no open conversations" in desk.texts(OLGA)[-1]
+    assert await desk.store.messages.collection.count_documents({"direction": "out", "author": "operator"}) == 0
+
+
+async def test_failed_delivery_comes_back_as_a_reply_with_the_reason(desk: Desk) -> None:
+    await desk.online(OLGA)
+    telegram_customer = IdentityRef("telegram", "support", "4242")  # no [telegram] channel configured
+    await desk.app[INBOX].on_inbound(InboundMessage(sender=telegram_customer, message_id="4242:1",
+                                                    kind=Kind.TEXT, text="anyone there?"))
+    await settle(desk.app)
+    copy = next(m for m in desk.chat(OLGA) if m.text and m.text.endswith("anyone there?"))
+    answer = await desk.say(OLGA, "Yes, hello!", reply_to=copy.message_id)
+
+    failed = await desk.store.messages.collection.find_one({"direction": "out", "text": "Yes, hello!"})
+    assert failed["status"] == MessageStatus.FAILED.value
+    report = desk.chat(OLGA)[-1]
+    assert "Not delivered" in report.text and "not configured" in report.text
+    assert report.reply_to_message_id == answer
+
+
+async def test_operator_photo_reaches_a_widget_visitor_as_a_signed_link(desk: Desk) -> None:
+    await desk.online(OLGA)
+    widget = await desk.visitor("can you show me?", "a-1")
+    photo = b"\xff\xd8\xff\xe0" + b"fake-jpeg-bytes" * 20
+    await desk.send(desk.tg.photo_update(OPERATOR_BOT, OLGA, photo, caption="Here it is"))
+    frame = await widget.expect("message")
+    assert frame["text"].startswith("Here it is")
+    link = URL(next(word for word in frame["text"].split() if "/media/" in word))
+    response = await desk.client.get(link.path)
+    assert response.status == 200 and await response.read() == photo
+    assert (await desk.client.get(link.path[:-3] + "xyz")).status == 404
+
+
+async def test_assignment_after_operator_comes_online_shows_the_backlog_once(desk: Desk) -> None:
+    await desk.visitor("waiting one", "a-1")
+    await desk.visitor("waiting two", "b-1")
+    assert desk.chat(OLGA) == []
+    await desk.online(OLGA)
+    texts = desk.texts(OLGA)
+    assert sum(text.endswith("waiting one") for text in texts) == 1
+    assert sum(text.endswith("waiting two") for text in texts) == 1
+    busy = await desk.store.messages.collection.find({"author": "system"}).to_list()
+    assert len(busy) == 2 and all(m["direction"] == Direction.OUT.value for m in busy)

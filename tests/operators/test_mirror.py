@@ -1,0 +1,216 @@
+"""The supervisors' forum mirror: a topic per conversation, both sides in order, supervisors answering there."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import unused_port
+
+from channels.base import InboundMessage, Profile
+from gateway.app import create_app
+from gateway.keys import INBOX
+from gateway.model import Author, IdentityRef, Kind, Thread
+from tests.emulators.telegram import SentMessage, TelegramEmulator
+from tests.helpers import settle
+from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk
+
+SUPERVISORS = -1001234567890
+NOT_A_FORUM = -1009999999999
+
+
+def desk_settings(make_settings: Any, port: int, tg: TelegramEmulator, chat_id: int) -> Any:
+    return make_settings(
+        server={"public_url": f"http://127.0.0.1:{port}"},
+        operator_bot={"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": tg.base_url,
+                      "supervisors_chat_id": chat_id},
+        operators=[
+            {"telegram_id": OLGA, "name": "Olga", "username": "olga"},
+            {"telegram_id": SAM, "name": "Sam", "username": "sam"},
+            {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
+        ],
+        routing={"max_chats_per_operator": 3},
+    )
+
+
+@pytest.fixture
+async def forum(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any) -> Desk:
+    """The desk with a supervisors' forum supergroup that Boss and Olga are in."""
+    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
+    port = unused_port()
+    app = create_app(desk_settings(make_settings, port, tg, SUPERVISORS))
+    return Desk(await aiohttp_client(app, server_kwargs={"port": port}), tg)
+
+
+def topic_messages(desk: Desk, topic_id: int) -> list[SentMessage]:
+    return [m for m in desk.chat(SUPERVISORS) if m.message_thread_id == topic_id]
+
+
+def topic_texts(desk: Desk, topic_id: int) -> list[str]:
+    return [m.text or m.caption or "" for m in topic_messages(desk, topic_id)]
+
+
+async def thread_of(desk: Desk, text: str) -> Thread:
+    message = await desk.store.messages.collection.find_one({"text": text})
+    thread = await desk.store.threads.get(message["thread_id"])
+    assert thread is not None
+    return thread
+
+
+async def write_in_topic(desk: Desk, who: int, topic_id: int | None, text: str) -> int:
+    update = desk.tg.text_update(OPERATOR_BOT, who, text, chat_id=SUPERVISORS, message_thread_id=topic_id)
+    assert await desk.send(update) == 200
+    return update["message"]["message_id"]
+
+
+async def test_each_conversation_gets_a_topic_with_the_card_then_both_sides_in_order(forum: Desk) -> None:
+    await forum.online(OLGA)
+    await forum.visitor("Hello, my parcel is late", "a-1")
+    thread = await thread_of(forum, "Hello, my parcel is late")
+    topics = forum.tg.topics(SUPERVISORS)
+    assert [topic.name for topic in topics.values()] == [f"#{thread.number} · Visitor"]
+    topic_id = next(iter(topics))
+    assert (await forum.store.threads.get(thread.id)).topic_id == topic_id
+
+    await forum.say(OLGA, "We are looking into it")
+    await forum.app[INBOX].note(thread, "Customer is a VIP", author=Author.OPERATOR, author_id=OLGA,
+                                author_name="Olga")
+    await settle(forum.app)
+    await forum.visitor("Order 1234", "a-2")  # another visitor: their own topic
+    n = thread.number
+    texts = topic_texts(forum, topic_id)
+    assert texts[0].startswith(f"#{n} · Visitor · Web chat")  # the card, with its buttons
+    assert topic_messages(forum, topic_id)[0].reply_markup is not None
+    assert texts[1:] == [
+        f"#{n} · Hello, my parcel is late",
+        f"👤 #{n} is now with Olga.",
+        f"#{n} · → Olga: We are looking into it",
+        f"#{n} · 📝 Customer is a VIP",
+    ]
+    assert len(forum.tg.topics(SUPERVISORS)) == 2
+    other = await thread_of(forum, "Order 1234")
+    other_topic = (await forum.store.threads.get(other.id)).topic_id
+    assert other_topic != topic_id and topic_texts(forum, other_topic)[1] == f"#{other.number} · Order 1234"
+    # Nothing goes to the General topic.
+    assert all(m.message_thread_id is not None for m in forum.chat(SUPERVISORS))
+
+
+async def test_queued_conversation_is_mirrored_with_the_busy_notice_and_its_assignment(forum: Desk) -> None:
+    await forum.visitor("anyone there?", "a-1")
+    thread = await thread_of(forum, "anyone there?")
+    topic_id = (await forum.store.threads.get(thread.id)).topic_id
+    n = thread.number
+    assert topic_texts(forum, topic_id)[1:] == [
+        f"#{n} · anyone there?",
+        f"#{n} · 🤖 All our operators are busy right now. We will reply as soon as we can.",
+    ]
+    await forum.online(OLGA)
+    await forum.online(SAM)
+    await forum.say(BOSS, f"/assign {n} @sam")
+    assert topic_texts(forum, topic_id)[3:] == [f"👤 #{n} is now with Olga.", f"👤 #{n} is now with Sam."]
+    assert len(forum.tg.topics(SUPERVISORS)) == 1
+
+
+async def test_customer_edits_are_mirrored_as_replies(forum: Desk) -> None:
+    inbox, ref = forum.app[INBOX], IdentityRef("telegram", "support", "4242")
+    await inbox.on_inbound(InboundMessage(sender=ref, message_id="4242:1", kind=Kind.TEXT, text="I ordered 3",
+                                          profile=Profile(display_name="Ann")))
+    await settle(forum.app)
+    await inbox.on_inbound(InboundMessage(sender=ref, message_id="4242:1:e1", kind=Kind.TEXT, text="I ordered 4",
+                                          edit_of="4242:1"))
+    await settle(forum.app)
+    thread = await thread_of(forum, "I ordered 4")
+    messages = topic_messages(forum, thread.topic_id)
+    original = next(m for m in messages if m.text == f"#{thread.number} · I ordered 3")
+    assert messages[-1].text == f"#{thread.number} · ✏️ edited: I ordered 4"
+    assert messages[-1].reply_to_message_id == original.message_id
+
+
+async def test_a_supervisor_writing_in_the_topic_answers_the_customer(forum: Desk) -> None:
+    await forum.online(OLGA)
+    widget = await forum.visitor("Can I get a refund?", "a-1")
+    thread = await thread_of(forum, "Can I get a refund?")
+    topic_id = (await forum.store.threads.get(thread.id)).topic_id
+    in_topic = len(topic_messages(forum, topic_id))
+
+    await write_in_topic(forum, BOSS, topic_id, "Yes, I approved it")
+    frame = await widget.expect("message")
+    assert frame["text"] == "Yes, I approved it" and frame["author"] == {"type": "operator", "name": "Boss"}
+    stored = await forum.store.messages.collection.find_one({"text": "Yes, I approved it"})
+    assert stored["direction"] == "out" and stored["author"] == "operator" and stored["author_id"] == BOSS
+    assert stored["thread_id"] == thread.id
+    assert len(topic_messages(forum, topic_id)) == in_topic  # the topic already shows it, as Boss wrote it
+    assert forum.texts(OLGA)[-1] == f"#{thread.number} · → Boss: Yes, I approved it"  # the operator sees it
+
+    # A Telegram reply to the customer's message in the topic answers that message.
+    customer_copy = next(m for m in topic_messages(forum, topic_id) if m.text == f"#{thread.number} · Can I get a "
+                                                                                  "refund?")
+    update = forum.tg.text_update(OPERATOR_BOT, BOSS, "About that refund", chat_id=SUPERVISORS,
+                                  reply_to=customer_copy.message_id)
+    await forum.send(update)
+    assert (await widget.expect("message"))["text"] == "About that refund"
+    reply = await forum.store.messages.collection.find_one({"text": "About that refund"})
+    question = await forum.store.messages.collection.find_one({"text": "Can I get a refund?"})
+    assert reply["reply_to_id"] == question["_id"]
+
+
+async def test_operators_general_topic_and_commands_in_the_forum_send_nothing(forum: Desk) -> None:
+    await forum.online(OLGA)
+    await forum.visitor("hello", "a-1")
+    thread = await thread_of(forum, "hello")
+    topic_id = (await forum.store.threads.get(thread.id)).topic_id
+
+    olga_note = await write_in_topic(forum, OLGA, topic_id, "I'll take this one")
+    await write_in_topic(forum, OLGA, topic_id, "really")
+    refusals = [m for m in forum.chat(SUPERVISORS) if m.text and "Only supervisors" in m.text]
+    assert len(refusals) == 1 and refusals[0].reply_to_message_id == olga_note  # told once
+    await write_in_topic(forum, BOSS, None, "General chatter")  # the General topic
+    assert await forum.store.messages.collection.count_documents({"direction": "out", "author": "operator"}) == 0
+    assert not any(m.text and "General chatter" in m.text for m in forum.chat(SUPERVISORS))
+
+    await write_in_topic(forum, BOSS, topic_id, "/queue")  # a command, answered in the topic
+    assert forum.chat(SUPERVISORS)[-1].message_thread_id == topic_id
+    assert forum.texts(SUPERVISORS)[-1] == "The queue is empty."
+    assert await forum.store.messages.collection.count_documents({"direction": "out", "author": "operator"}) == 0
+
+
+async def test_topic_closes_with_the_thread_and_a_new_thread_gets_a_new_topic(forum: Desk) -> None:
+    await forum.online(OLGA)
+    widget = await forum.visitor("first problem", "a-1")
+    thread = await thread_of(forum, "first problem")
+    topic_id = (await forum.store.threads.get(thread.id)).topic_id
+
+    await forum.app[INBOX].close(await forum.store.threads.get(thread.id), by=OLGA)
+    await settle(forum.app)
+    assert forum.tg.topics(SUPERVISORS)[topic_id].closed
+    assert topic_texts(forum, topic_id)[-1] == f"🔒 #{thread.number} was closed by Olga."
+
+    await write_in_topic(forum, BOSS, topic_id, "late answer")
+    assert forum.texts(SUPERVISORS)[-1] == f"#{thread.number} is closed. Nothing was sent."
+    assert await forum.store.messages.collection.count_documents({"text": "late answer", "direction": "out"}) == 0
+
+    await widget.say("second problem", "a-2")
+    await settle(forum.app)
+    again = await thread_of(forum, "second problem")
+    assert again.id != thread.id and again.topic_id not in (None, topic_id)
+    assert not forum.tg.topics(SUPERVISORS)[again.topic_id].closed
+    assert forum.tg.topics(SUPERVISORS)[topic_id].closed
+    assert topic_texts(forum, again.topic_id)[1:3] == [f"#{again.number} · second problem",
+                                                       f"👤 #{again.number} is now with Olga."]
+
+
+async def test_a_chat_without_topics_is_not_mirrored(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    tg.supergroup(NOT_A_FORUM, "Supervisors", is_forum=False, members=[BOSS])
+    port = unused_port()
+    app = create_app(desk_settings(make_settings, port, tg, NOT_A_FORUM))
+    desk = Desk(await aiohttp_client(app, server_kwargs={"port": port}), tg)
+    await desk.online(OLGA)
+    with caplog.at_level(logging.WARNING, logger="operators.mirror"):
+        await desk.visitor("hello", "a-1")
+        await desk.visitor("hello again", "b-1")
+    assert desk.chat(NOT_A_FORUM) == []
+    assert len([r for r in caplog.records if "not a forum" in r.message]) == 1
+    assert sum(text.endswith("· hello") for text in desk.texts(OLGA)) == 1  # operators work as before
+    assert tg.calls("createForumTopic") == []
