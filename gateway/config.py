@@ -217,7 +217,9 @@ def load_settings(path: str | os.PathLike[str], environ: dict[str, str] | None =
     return parse_settings(raw, source=source, environ=os.environ if environ is None else environ)
 
 
-def parse_settings(raw: dict[str, Any], *, source: str = "<settings>", environ: dict[str, str] | None = None) -> Settings:
+def parse_settings(
+    raw: dict[str, Any], *, source: str = "<settings>", environ: dict[str, str] | None = None
+) -> Settings:
     """Validate an already-parsed config mapping."""
     data = _interpolate(raw, (), source, os.environ if environ is None else environ)
     try:

@@ -217,7 +217,9 @@ class EventBus:
             del self._queues[key]
 
     async def _dispatch(self, event: Event) -> None:
-        context = {"thread": event.thread.number, "channel": event.thread.channel} if isinstance(event, ThreadEvent) else {}
+        context = {}
+        if isinstance(event, ThreadEvent):
+            context = {"thread": event.thread.number, "channel": event.thread.channel}
         with log_context(**context):
             for event_type, handlers in list(self._handlers.items()):
                 if not isinstance(event, event_type):
@@ -226,4 +228,5 @@ class EventBus:
                     try:
                         await handler(event)
                     except Exception:  # one failing subscriber must not stop the others
-                        logger.exception("%s failed on %s", getattr(handler, "__qualname__", handler), type(event).__name__)
+                        name = getattr(handler, "__qualname__", handler)
+                        logger.exception("%s failed on %s", name, type(event).__name__)

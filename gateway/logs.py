@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from gateway.config import LoggingSettings
 
-_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})
+_context: ContextVar[Mapping[str, Any]] = ContextVar("log_context", default=MappingProxyType({}))
 
 
 @contextlib.contextmanager

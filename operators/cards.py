@@ -9,10 +9,15 @@ from gateway.model import Author, Contact, Direction, Kind, Message, Thread
 from operators.texts import CATALOG, t
 
 
+def channel_name(lang: str, channel: str) -> str:
+    """`Web chat`, `WhatsApp`, ... in the operator's language."""
+    return t(lang, f"channel.{channel}") if f"channel.{channel}" in CATALOG["en"] else channel
+
+
 def channel_label(lang: str, contact: Contact, thread: Thread) -> str:
     """`WhatsApp +1 415-555-2671`, `Telegram @annlee`, `Web chat`."""
     identity = contact.identity(thread.identity)
-    label = t(lang, f"channel.{thread.channel}") if f"channel.{thread.channel}" in CATALOG["en"] else thread.channel
+    label = channel_name(lang, thread.channel)
     if identity is None:
         return label
     if thread.channel == "whatsapp":
@@ -42,18 +47,10 @@ def card_text(lang: str, thread: Thread, contact: Contact, *, earlier: int, comm
     for phone in contact.phones:
         if phone != in_title:
             lines.append(t(lang, "card.phone", value=pretty_phone(phone)))
-    visitor = contact.visitor or {}
-    language = contact.language or visitor.get("language")
+    language = contact.language or (contact.visitor or {}).get("language")
     if language:
         lines.append(t(lang, "card.language", value=language))
-    browser = " / ".join(v for v in (visitor.get("browser"), visitor.get("os")) if v)
-    if browser:
-        lines.append(t(lang, "card.browser", value=browser))
-    if visitor.get("location"):
-        lines.append(t(lang, "card.location", value=visitor["location"]))
-    if visitor.get("url"):
-        page = " — ".join(v for v in (visitor.get("title"), visitor["url"]) if v)
-        lines.append(t(lang, "card.page", value=page))
+    lines += visitor_lines(lang, contact)
     if earlier:
         lines.append(t(lang, "card.earlier", count=earlier))
     for note in contact.notes[-3:]:
@@ -67,6 +64,35 @@ def card_text(lang: str, thread: Thread, contact: Contact, *, earlier: int, comm
         lines.append(t(lang, "card.comment", author=comment_author or "?", comment=comment))
     lines.append(t(lang, "card.hint", number=thread.number))
     return "\n".join(lines)
+
+
+def visitor_lines(lang: str, contact: Contact, *, full: bool = False) -> list[str]:
+    """What the widget told us: browser and OS, location, current page; with `full`, also the IP,
+    referrer and the last pages visited."""
+    visitor = contact.visitor or {}
+    lines = []
+    browser = " / ".join(v for v in (visitor.get("browser"), visitor.get("os")) if v)
+    if browser:
+        lines.append(t(lang, "card.browser", value=browser))
+    if visitor.get("location"):
+        lines.append(t(lang, "card.location", value=visitor["location"]))
+    if full and visitor.get("ip"):
+        lines.append(t(lang, "info.ip", value=visitor["ip"]))
+    if full and visitor.get("referrer"):
+        lines.append(t(lang, "info.referrer", value=visitor["referrer"]))
+    if visitor.get("url"):
+        lines.append(t(lang, "card.page", value=_page(visitor)))
+    pages = [p for p in visitor.get("pages") or [] if isinstance(p, dict) and p.get("url")][-5:]
+    if full and pages:
+        lines.append(t(lang, "info.pages"))
+        for page in reversed(pages):
+            at = page.get("at")
+            lines.append(t(lang, "info.page", page=_page(page), time=f"{at:%d.%m %H:%M}" if at else "?"))
+    return lines
+
+
+def _page(page: dict) -> str:
+    return " — ".join(v for v in (page.get("title"), page["url"]) if v)
 
 
 def card_keyboard(lang: str, number: int) -> InlineKeyboardMarkup:

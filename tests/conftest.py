@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, unused_port
 from pymongo import AsyncMongoClient
 
 from gateway.app import create_app
 from gateway.config import Settings, parse_settings
-from tests.helpers import API_TOKEN, WIDGET_SECRET
+from tests.helpers import API_TOKEN, WIDGET_SECRET, merged
 
 SettingsFactory = Callable[..., Settings]
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+Serve = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
@@ -43,7 +34,7 @@ async def make_settings(tmp_path: Path) -> AsyncIterator[SettingsFactory]:
             "api": {"tokens": [API_TOKEN]},
             "delivery": {"retry_base_seconds": 0.05, "poll_seconds": 0.05},
         }
-        return parse_settings(_merge(raw, override), source="test.toml", environ={})
+        return parse_settings(merged(raw, override), source="test.toml", environ={})
 
     yield factory
     if uri != "embedded":
@@ -62,3 +53,15 @@ async def gateway(aiohttp_client: Any, settings: Settings) -> TestClient:
     """The real app, started, behind a real HTTP server on localhost."""
     return await aiohttp_client(create_app(settings))
 
+
+
+@pytest.fixture
+def serve(aiohttp_client: Any, make_settings: SettingsFactory) -> Serve:
+    """Start the real app on a free port that is also its public URL, so webhooks and callbacks reach it."""
+
+    async def start(**override: Any) -> TestClient:
+        port = unused_port()
+        settings = make_settings(**merged({"server": {"public_url": f"http://127.0.0.1:{port}"}}, override))
+        return await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+
+    return start

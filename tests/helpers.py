@@ -15,6 +15,25 @@ WIDGET_SECRET = "test-widget-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` merged in, nested tables key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def collect(app: web.Application, event_type: type) -> list[Any]:
+    """Every event of this type published from now on, in order."""
+    seen: list[Any] = []
+
+    async def record(event: Any) -> None:
+        seen.append(event)
+
+    app[BUS].subscribe(event_type, record)
+    return seen
+
+
 async def settle(app: web.Application) -> None:
     """Wait until every published event has been handled."""
     await app[BUS].drain()

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from gateway.model import Contact, Identity, Note, from_doc, to_doc
 
+
 class ContactRepo:
     """Reads and writes contact cards."""
 

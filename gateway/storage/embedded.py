@@ -15,8 +15,8 @@ import signal
 import sys
 from types import TracebackType
 
-from .engine.durability import Durability
 from .engine.commands import CommandContext, Engine
+from .engine.durability import Durability
 from .engine.errors import CommandError
 from .engine.journal import JournalFailedError
 from .engine.store import Store

@@ -15,11 +15,11 @@ from gateway.contacts import normalize_email, normalize_phone
 from gateway.inbox import Draft, Inbox
 from gateway.model import Author, Contact, Identity, Operator, OperatorStatus, Thread, ThreadStatus, utcnow
 from gateway.storage.mongo import Store
-from operators.cards import message_text, pretty_phone
+from operators.cards import channel_name, message_text, pretty_phone, visitor_lines
 from operators.handlers.replies import active_thread, select_thread
 from operators.lookup import may_handle, parse_number
 from operators.routing import Router as Routing
-from operators.texts import CATALOG, t
+from operators.texts import t
 
 PAGE = 10  # history messages per page
 LINE_LIMIT = 300  # characters of one message shown in a history page
@@ -102,11 +102,6 @@ def chunks(lines: Iterable[str], limit: int = TEXT_LIMIT) -> list[str]:
 def short(text: str, limit: int = LINE_LIMIT) -> str:
     """The text cut to `limit` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def channel_name(lang: str, channel: str) -> str:
-    """`Web chat`, `WhatsApp`, ... in the operator's language."""
-    return t(lang, f"channel.{channel}") if f"channel.{channel}" in CATALOG["en"] else channel
 
 
 async def live_contact(store: Store, thread: Thread) -> Contact | None:
@@ -380,29 +375,8 @@ def _attribute_lines(lang: str, contact: Contact) -> list[str]:
 
 
 def _visitor_lines(lang: str, contact: Contact) -> list[str]:
-    visitor = contact.visitor or {}
-    if not visitor:
-        return []
-    lines = [t(lang, "info.visitor")]
-    browser = " / ".join(v for v in (visitor.get("browser"), visitor.get("os")) if v)
-    if browser:
-        lines.append(t(lang, "card.browser", value=browser))
-    if visitor.get("location"):
-        lines.append(t(lang, "card.location", value=visitor["location"]))
-    if visitor.get("ip"):
-        lines.append(t(lang, "info.ip", value=visitor["ip"]))
-    if visitor.get("referrer"):
-        lines.append(t(lang, "info.referrer", value=visitor["referrer"]))
-    if visitor.get("url"):
-        lines.append(t(lang, "card.page", value=" — ".join(v for v in (visitor.get("title"), visitor["url"]) if v)))
-    pages = [p for p in visitor.get("pages") or [] if isinstance(p, dict) and p.get("url")][-5:]
-    if pages:
-        lines.append(t(lang, "info.pages"))
-        for page in reversed(pages):
-            at = page.get("at")
-            lines.append(t(lang, "info.page", page=" — ".join(v for v in (page.get("title"), page["url"]) if v),
-                           time=f"{at:%d.%m %H:%M}" if at else "?"))
-    return lines
+    lines = visitor_lines(lang, contact, full=True)
+    return [t(lang, "info.visitor"), *lines] if lines else []
 
 
 async def _thread_lines(store: Store, lang: str, contact: Contact) -> list[str]:

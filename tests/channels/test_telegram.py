@@ -137,17 +137,13 @@ async def tg() -> AsyncIterator[TelegramEmulator]:
 
 
 @pytest.fixture
-async def start_gateway(aiohttp_client: Any, make_settings: Any, tg: TelegramEmulator,
-                        unused_tcp_port_factory: Callable[[], int]) -> StartGateway:
+async def start_gateway(serve: Any, tg: TelegramEmulator) -> StartGateway:
     """Start the app on a known port whose address is its public URL, so the emulator's webhooks reach it."""
 
     async def start(bots: list[dict[str, str]] | None = None, **telegram: Any) -> Gateway:
-        port = unused_tcp_port_factory()
-        public_url = f"http://127.0.0.1:{port}"
-        settings = make_settings(server={"public_url": public_url}, telegram={
-            "api_base": tg.base_url, "mode": "webhook", "bots": bots or [SUPPORT]} | telegram)
-        client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
-        return Gateway(client, tg, public_url)
+        client = await serve(telegram={"api_base": tg.base_url, "mode": "webhook", "bots": bots or [SUPPORT]}
+                             | telegram)
+        return Gateway(client, tg, str(client.make_url("")).rstrip("/"))
 
     return start
 

@@ -16,7 +16,6 @@ from bson import ObjectId
 from twilio.request_validator import RequestValidator
 
 from channels.base import InboundMessage
-
 from gateway.app import create_app
 from gateway.inbox import Draft
 from gateway.keys import CHANNELS, INBOX, MEDIA, STORE
@@ -118,21 +117,14 @@ async def emulator() -> AsyncIterator[TwilioEmulator]:
 
 
 @pytest.fixture
-async def start_gateway(aiohttp_client: Any, make_settings: Any, emulator: TwilioEmulator,
-                        unused_tcp_port_factory: Callable[[], int]) -> StartGateway:
+async def start_gateway(serve: Any, emulator: TwilioEmulator) -> StartGateway:
     """Start the app on a known port whose address is its public URL, so Twilio's callbacks reach it."""
 
     async def start(whatsapp: dict[str, Any] | None = None, **override: Any) -> Gateway:
-        port = unused_tcp_port_factory()
-        public_url = f"http://127.0.0.1:{port}"
-        settings = make_settings(
-            server={"public_url": public_url},
-            whatsapp={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": SENDER,
-                      "api_base": emulator.base_url, "templates": TEMPLATES} | (whatsapp or {}),
-            **override,
-        )
-        client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
-        return Gateway(client, emulator, public_url)
+        client = await serve(whatsapp={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": SENDER,
+                                       "api_base": emulator.base_url, "templates": TEMPLATES} | (whatsapp or {}),
+                             **override)
+        return Gateway(client, emulator, str(client.make_url("")).rstrip("/"))
 
     return start
 

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, unused_port
+from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
 from gateway.keys import STORE
 from tests.helpers import AUTH, settle
 
@@ -25,11 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.fixture
-async def server(aiohttp_client: Any, make_settings: Any) -> TestClient:
-    port = unused_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = make_settings(server={"public_url": base}, webwidget={"allowed_origins": [base]})
-    return await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+async def server(serve: Any) -> TestClient:
+    client = await serve()
+    return client
 
 
 @pytest.fixture

@@ -7,29 +7,32 @@ from aiohttp.test_utils import TestClient
 from bson import ObjectId
 
 from channels.base import InboundMessage, Profile
-from gateway.contacts import DismissOutcome, name_similarity, normalize_email, normalize_phone
+from gateway.contacts import (
+    DismissOutcome,
+    name_similarity,
+    normalize_email,
+    normalize_phone,
+)
 from gateway.events import DuplicateFound
 from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
-from gateway.model import Contact, IdentityRef, Kind, OperatorStatus, SharedContact, utcnow
+from gateway.model import (
+    Contact,
+    IdentityRef,
+    Kind,
+    OperatorStatus,
+    SharedContact,
+    utcnow,
+)
 from gateway.storage.candidates import CandidateStatus
 from operators.presence import Presence
 from operators.routing import Router
-from tests.helpers import AUTH, Widget, settle
+from tests.helpers import AUTH, Widget, collect, settle
 
 PHONE = "+14155552671"
 FIVE_WAYS = ["+1 (415) 555-2671", "14155552671", "(415) 555-2671", "001 415 555 2671", "+1.415.555.2671"]
 TELEGRAM = IdentityRef("telegram", "support", "5001")
 WHATSAPP = IdentityRef("whatsapp", "+14155550000", "+14155552671")
 
-
-def collect(gateway: TestClient, event_type: type) -> list:
-    seen: list = []
-
-    async def record(event) -> None:
-        seen.append(event)
-
-    gateway.app[BUS].subscribe(event_type, record)
-    return seen
 
 
 async def writes(gateway: TestClient, sender: IdentityRef, message_id: str, text: str = "hello", **kw):
@@ -94,7 +97,7 @@ def test_names_compare_without_case_accents_punctuation_or_word_order() -> None:
 
 
 async def test_the_same_number_written_five_ways_matches(gateway: TestClient) -> None:
-    found = collect(gateway, DuplicateFound)
+    found = collect(gateway.app, DuplicateFound)
     store = gateway.app[STORE]
     for n, raw in enumerate(FIVE_WAYS):
         await writes(gateway, IdentityRef("webwidget", "web", f"v{n}"), f"v{n}:1", profile=Profile(phone=raw))
@@ -121,7 +124,7 @@ async def test_invalid_numbers_are_kept_as_typed_but_never_matched(gateway: Test
 
 
 async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_merge(gateway: TestClient) -> None:
-    found = collect(gateway, DuplicateFound)
+    found = collect(gateway.app, DuplicateFound)
     store = gateway.app[STORE]
     await writes(gateway, TELEGRAM, "5001:1", profile=Profile(display_name="Ann Lee"))
     telegram_card = await store.contacts.by_identity(TELEGRAM.key)
@@ -144,7 +147,7 @@ async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_me
 
 
 async def test_widget_identify_with_a_known_phone_creates_a_candidate(gateway: TestClient) -> None:
-    found = collect(gateway, DuplicateFound)
+    found = collect(gateway.app, DuplicateFound)
     store = gateway.app[STORE]
     await whatsapp_writes(gateway)
     widget = await Widget.connect(gateway)
@@ -162,7 +165,7 @@ async def test_widget_identify_with_a_known_phone_creates_a_candidate(gateway: T
 async def test_telegram_share_and_whatsapp_number_make_one_candidate_offered_to_the_operator(
     gateway: TestClient, desk: Router
 ) -> None:
-    found = collect(gateway, DuplicateFound)
+    found = collect(gateway.app, DuplicateFound)
     store = gateway.app[STORE]
     await whatsapp_writes(gateway)
     await telegram_shares_own_number(gateway)
@@ -209,7 +212,7 @@ async def test_names_rank_and_explain_candidates_but_never_match(gateway: TestCl
 
 
 async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, desk: Router) -> None:
-    found = collect(gateway, DuplicateFound)
+    found = collect(gateway.app, DuplicateFound)
     store, duplicates = gateway.app[STORE], gateway.app[DUPLICATES]
     await whatsapp_writes(gateway)
     await telegram_shares_own_number(gateway)

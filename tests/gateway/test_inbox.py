@@ -9,9 +9,16 @@ from aiohttp.test_utils import TestClient
 from channels.base import InboundMessage, Profile
 from gateway.events import MessageEdited, MessageReceived, ThreadClosed
 from gateway.inbox import Draft
-from gateway.keys import BUS, INBOX, STORE
-from gateway.model import Author, Direction, IdentityRef, Kind, MessageStatus, ThreadStatus
-from tests.helpers import settle
+from gateway.keys import INBOX, STORE
+from gateway.model import (
+    Author,
+    Direction,
+    IdentityRef,
+    Kind,
+    MessageStatus,
+    ThreadStatus,
+)
+from tests.helpers import collect, settle
 
 ANN = IdentityRef("webwidget", "web", "visitor-ann")
 
@@ -20,18 +27,9 @@ def text(message_id: str, body: str = "hello", sender: IdentityRef = ANN, **kw) 
     return InboundMessage(sender=sender, message_id=message_id, kind=Kind.TEXT, text=body, **kw)
 
 
-def collect(gateway: TestClient, event_type: type) -> list:
-    seen: list = []
-
-    async def record(event) -> None:
-        seen.append(event)
-
-    gateway.app[BUS].subscribe(event_type, record)
-    return seen
-
 
 async def test_first_message_creates_contact_thread_and_message(gateway: TestClient) -> None:
-    received = collect(gateway, MessageReceived)
+    received = collect(gateway.app, MessageReceived)
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     stored = await inbox.on_inbound(text("m1", "Where is my order?",
                                          profile=Profile(display_name="Ann Lee", language="en")))
@@ -50,7 +48,7 @@ async def test_first_message_creates_contact_thread_and_message(gateway: TestCli
 
 
 async def test_redelivery_stores_one_message(gateway: TestClient) -> None:
-    received = collect(gateway, MessageReceived)
+    received = collect(gateway.app, MessageReceived)
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     first = await inbox.on_inbound(text("m1"))
     again = await inbox.on_inbound(text("m1"))
@@ -74,8 +72,8 @@ async def test_concurrent_first_messages_make_one_contact_and_one_thread(gateway
 
 
 async def test_message_after_close_opens_a_new_linked_thread(gateway: TestClient) -> None:
-    closed_events = collect(gateway, ThreadClosed)
-    received = collect(gateway, MessageReceived)
+    closed_events = collect(gateway.app, ThreadClosed)
+    received = collect(gateway.app, MessageReceived)
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     await inbox.on_inbound(text("m1", "first problem"))
     contact = await store.contacts.by_identity(ANN.key)
@@ -97,7 +95,7 @@ async def test_message_after_close_opens_a_new_linked_thread(gateway: TestClient
 
 
 async def test_edit_replaces_text_and_keeps_the_original(gateway: TestClient) -> None:
-    edits = collect(gateway, MessageEdited)
+    edits = collect(gateway.app, MessageEdited)
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     original = await inbox.on_inbound(text("m1", "I ordred two"))
     await inbox.on_inbound(text("m1:edit:1", "I ordered two", edit_of="m1"))

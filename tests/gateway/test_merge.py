@@ -11,31 +11,37 @@ from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage, Profile
 from gateway.app import create_app
-from gateway.events import ContactsMerged, ContactsUnmerged, DuplicateFound, ThreadClosed
+from gateway.events import (
+    ContactsMerged,
+    ContactsUnmerged,
+    DuplicateFound,
+    ThreadClosed,
+)
 from gateway.inbox import Draft
 from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
 from gateway.merge import LOCK_TTL, MergeOutcome
-from gateway.model import Direction, IdentityRef, Kind, Note, OperatorStatus, Role, SharedContact, to_doc, utcnow
+from gateway.model import (
+    Direction,
+    IdentityRef,
+    Kind,
+    Note,
+    OperatorStatus,
+    Role,
+    SharedContact,
+    to_doc,
+    utcnow,
+)
 from gateway.storage.candidates import CandidateStatus
 from gateway.storage.merges import MergeStatus
 from operators.presence import Presence
 from operators.routing import Router
-from tests.helpers import settle
+from tests.helpers import collect, settle
 
 PHONE = "+14155552671"
 TELEGRAM = IdentityRef("telegram", "support", "5001")
 WHATSAPP = IdentityRef("whatsapp", "+14155550000", PHONE)
 SUPERVISOR = 9
 
-
-def collect(gateway: TestClient, event_type: type) -> list:
-    seen: list = []
-
-    async def record(event) -> None:
-        seen.append(event)
-
-    gateway.app[BUS].subscribe(event_type, record)
-    return seen
 
 
 def inbound(sender: IdentityRef, message_id: str, text: str = "hello", **kw: Any) -> InboundMessage:
@@ -91,7 +97,7 @@ async def desk(gateway: TestClient) -> Desk:
 
 async def two_cards(gateway: TestClient, desk: Desk):
     """Ann on WhatsApp (older card, operator 1) and on Telegram (operator 2), found as duplicates."""
-    found = collect(gateway, DuplicateFound)
+    found = collect(gateway.app, DuplicateFound)
     await desk.operator(1)
     await writes(gateway, from_whatsapp("SM1", "my order is late"))
     await desk.operator(2)
@@ -102,7 +108,7 @@ async def two_cards(gateway: TestClient, desk: Desk):
 
 
 async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClient, desk: Desk) -> None:
-    merged_events, closed_events = collect(gateway, ContactsMerged), collect(gateway, ThreadClosed)
+    merged_events, closed_events = collect(gateway.app, ContactsMerged), collect(gateway.app, ThreadClosed)
     store, inbox = desk.store, desk.inbox
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     await inbox.update_contact(whatsapp_card, email="ann@example.com", attributes={"plan": "pro", "city": "SF"})
@@ -229,7 +235,7 @@ async def test_merge_by_thread_numbers_checks_who_asks_and_may_keep_the_newer_ca
 
 
 async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: TestClient, desk: Desk) -> None:
-    unmerged = collect(gateway, ContactsUnmerged)
+    unmerged = collect(gateway.app, ContactsUnmerged)
     store, inbox = desk.store, desk.inbox
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     await inbox.update_contact(whatsapp_card, attributes={"plan": "pro"})
@@ -294,7 +300,7 @@ async def test_auto_merge_verified_merges_a_phone_both_channels_vouch_for(
 ) -> None:
     gateway = await aiohttp_client(create_app(make_settings(contacts={"auto_merge_verified": True})))
     desk = Desk(gateway)
-    offers, merged = collect(gateway, DuplicateFound), collect(gateway, ContactsMerged)
+    offers, merged = collect(gateway.app, DuplicateFound), collect(gateway.app, ContactsMerged)
     await writes(gateway, from_whatsapp("SM1"))
     await writes(gateway, inbound(IdentityRef("webwidget", "web", "v1"), "v1:1", profile=Profile(phone=PHONE)))
     assert len(offers) == 1 and merged == []  # typed into the widget: not verified, only a candidate

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, unused_port
+from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
 from gateway.keys import STORE
 from tests.emulators.telegram import SentMessage, TelegramEmulator
-from tests.helpers import Widget, settle
+from tests.helpers import Widget, merged, settle
 
 OPERATOR_BOT = "7000001:operator-bot-token"
 OLGA, SAM, BOSS, EVE = 1001, 1002, 1003, 6666
@@ -70,18 +69,28 @@ async def tg() -> AsyncIterator[TelegramEmulator]:
         yield emulator
 
 
+OpenDesk = Callable[..., Awaitable[Desk]]
+
+
 @pytest.fixture
-async def desk(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any) -> Desk:
-    port = unused_port()
-    settings = make_settings(
-        server={"public_url": f"http://127.0.0.1:{port}"},
-        operator_bot={"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": tg.base_url},
-        operators=[
-            {"telegram_id": OLGA, "name": "Olga", "username": "olga"},
-            {"telegram_id": SAM, "name": "Sam", "username": "sam"},
-            {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
-        ],
-        routing={"max_chats_per_operator": 3},
-    )
-    client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
-    return Desk(client, tg)
+def open_desk(tg: TelegramEmulator, serve: Any) -> OpenDesk:
+    """Start the gateway with its operator bot on the emulator: Olga, Sam (Russian) and Boss (supervisor)."""
+
+    async def start(**override: Any) -> Desk:
+        settings = {
+            "operator_bot": {"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": tg.base_url},
+            "operators": [
+                {"telegram_id": OLGA, "name": "Olga", "username": "olga"},
+                {"telegram_id": SAM, "name": "Sam", "username": "sam"},
+                {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
+            ],
+            "routing": {"max_chats_per_operator": 3},
+        }
+        return Desk(await serve(**merged(settings, override)), tg)
+
+    return start
+
+
+@pytest.fixture
+async def desk(open_desk: OpenDesk) -> Desk:
+    return await open_desk()

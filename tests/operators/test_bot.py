@@ -8,8 +8,8 @@ from channels.base import InboundMessage
 from gateway.keys import INBOX, ROUTING
 from gateway.model import Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
 from tests.emulators.telegram import SECRET_HEADER
-from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
 from tests.helpers import settle
+from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
 
 
 async def test_webhook_and_menu_are_registered_at_start(desk: Desk) -> None:

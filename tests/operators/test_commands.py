@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import string
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import unused_port
 
-from gateway.app import create_app
 from gateway.model import Author, Direction, Thread, ThreadStatus, utcnow
 from operators.texts import commands
-from tests.emulators.telegram import SentMessage, TelegramEmulator
+from tests.emulators.telegram import SentMessage
 from tests.helpers import AUTH, Widget, settle
-from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk
+from tests.operators.conftest import BOSS, OLGA, SAM, Desk, OpenDesk
 
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/120.0.0.0 Safari/537.36")
 
 
 @pytest.fixture
-async def closing_desk(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any) -> Desk:
+async def closing_desk(open_desk: OpenDesk) -> Desk:
     """The desk with a closing message configured in English and Russian."""
-    port = unused_port()
-    settings = make_settings(
-        server={"public_url": f"http://127.0.0.1:{port}"},
-        operator_bot={"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": tg.base_url},
-        operators=[
-            {"telegram_id": OLGA, "name": "Olga", "username": "olga"},
-            {"telegram_id": SAM, "name": "Sam", "username": "sam"},
-            {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
-        ],
-        routing={"max_chats_per_operator": 3,
-                 "closing_message": {"en": "Thanks for contacting us!", "ru": "Спасибо за обращение!"}},
-    )
-    client = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
-    return Desk(client, tg)
+    return await open_desk(routing={"closing_message": {"en": "Thanks for contacting us!",
+                                                       "ru": "Спасибо за обращение!"}})
 
 
 async def thread_of(desk: Desk, text: str) -> Thread:

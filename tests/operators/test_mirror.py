@@ -3,44 +3,25 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import unused_port
 
 from channels.base import InboundMessage, Profile
-from gateway.app import create_app
 from gateway.keys import INBOX
 from gateway.model import Author, IdentityRef, Kind, Thread
 from tests.emulators.telegram import SentMessage, TelegramEmulator
 from tests.helpers import settle
-from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk
+from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 SUPERVISORS = -1001234567890
 NOT_A_FORUM = -1009999999999
 
 
-def desk_settings(make_settings: Any, port: int, tg: TelegramEmulator, chat_id: int) -> Any:
-    return make_settings(
-        server={"public_url": f"http://127.0.0.1:{port}"},
-        operator_bot={"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": tg.base_url,
-                      "supervisors_chat_id": chat_id},
-        operators=[
-            {"telegram_id": OLGA, "name": "Olga", "username": "olga"},
-            {"telegram_id": SAM, "name": "Sam", "username": "sam"},
-            {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
-        ],
-        routing={"max_chats_per_operator": 3},
-    )
-
-
 @pytest.fixture
-async def forum(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any) -> Desk:
+async def forum(tg: TelegramEmulator, open_desk: OpenDesk) -> Desk:
     """The desk with a supervisors' forum supergroup that Boss and Olga are in."""
     tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
-    port = unused_port()
-    app = create_app(desk_settings(make_settings, port, tg, SUPERVISORS))
-    return Desk(await aiohttp_client(app, server_kwargs={"port": port}), tg)
+    return await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS})
 
 
 def topic_messages(desk: Desk, topic_id: int) -> list[SentMessage]:
@@ -200,12 +181,10 @@ async def test_topic_closes_with_the_thread_and_a_new_thread_gets_a_new_topic(fo
                                                        f"👤 #{again.number} is now with Olga."]
 
 
-async def test_a_chat_without_topics_is_not_mirrored(tg: TelegramEmulator, make_settings: Any, aiohttp_client: Any,
+async def test_a_chat_without_topics_is_not_mirrored(tg: TelegramEmulator, open_desk: OpenDesk,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     tg.supergroup(NOT_A_FORUM, "Supervisors", is_forum=False, members=[BOSS])
-    port = unused_port()
-    app = create_app(desk_settings(make_settings, port, tg, NOT_A_FORUM))
-    desk = Desk(await aiohttp_client(app, server_kwargs={"port": port}), tg)
+    desk = await open_desk(operator_bot={"supervisors_chat_id": NOT_A_FORUM})
     await desk.online(OLGA)
     with caplog.at_level(logging.WARNING, logger="operators.mirror"):
         await desk.visitor("hello", "a-1")

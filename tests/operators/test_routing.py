@@ -9,10 +9,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage
-from gateway.events import ThreadAssigned
 from gateway.config import OperatorEntry
+from gateway.events import ThreadAssigned
 from gateway.keys import BUS, INBOX, SETTINGS, STORE
-from gateway.model import Author, Direction, IdentityRef, Kind, OperatorStatus, ThreadStatus, utcnow
+from gateway.model import (
+    Author,
+    Direction,
+    IdentityRef,
+    Kind,
+    OperatorStatus,
+    ThreadStatus,
+    utcnow,
+)
 from operators.presence import Presence
 from operators.routing import Router
 from tests.helpers import settle

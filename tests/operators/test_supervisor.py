@@ -8,7 +8,16 @@ from datetime import timedelta
 
 from channels.base import InboundMessage, Profile
 from gateway.keys import INBOX
-from gateway.model import Direction, IdentityRef, Kind, OperatorStatus, Role, Thread, ThreadStatus, utcnow
+from gateway.model import (
+    Direction,
+    IdentityRef,
+    Kind,
+    OperatorStatus,
+    Role,
+    Thread,
+    ThreadStatus,
+    utcnow,
+)
 from operators.texts import supervisor
 from tests.helpers import settle
 from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk

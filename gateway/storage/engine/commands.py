@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from mongomock.filtering import filter_applies
 
@@ -93,7 +94,7 @@ def _ok(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
 
 
 def _hello(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     reply: dict[str, Any] = {
         "ismaster" if next(iter(command)) != "hello" else "isWritablePrimary": True,
         "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable
+from typing import Any
 
 from mongomock.filtering import filter_applies
 
@@ -97,7 +98,7 @@ class Index:
                 raise translate(exc) from exc
         per_field: list[list[Any]] = []
         array_fields: list[str] = []
-        for path, parts in zip(spec.fields, self._parts):
+        for path, parts in zip(spec.fields, self._parts, strict=True):
             values, through_array = _key_values(doc, parts)
             per_field.append(values)
             if through_array:
@@ -124,7 +125,7 @@ class Index:
 
     def duplicate_error(self, raw: tuple) -> CommandError:
         """The E11000 error MongoDB reports for a duplicate key."""
-        key_value = {path: (None if v is MISSING else v) for path, v in zip(self.spec.fields, raw)}
+        key_value = {path: (None if v is MISSING else v) for path, v in zip(self.spec.fields, raw, strict=True)}
         shown = ", ".join(f"{path}: {format_value(v)}" for path, v in key_value.items())
         message = (f"E11000 duplicate key error collection: {self.namespace} "
                    f"index: {self.spec.name} dup key: {{ {shown} }}")

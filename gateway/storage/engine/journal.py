@@ -16,8 +16,9 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import AsyncIterator, BinaryIO, Iterator
+from typing import BinaryIO
 
 import bson
 

@@ -9,7 +9,7 @@ fsync'd, so a reader only ever sees a complete snapshot.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import bson
 

@@ -282,7 +282,7 @@ def _bit(current: Any, arg: Any, path: str) -> Any:
 
 
 def _current_date(arg: Any) -> Any:
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     if arg is True or arg == {"$type": "date"}:
         return now

@@ -64,7 +64,7 @@ def sort_key(value: Any) -> tuple:
         return (_OBJECTID, value.binary)
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
         return (_DATE, value, 0)
     if isinstance(value, DatetimeMS):
         # Only dates outside Python's datetime range are decoded as DatetimeMS.
@@ -160,7 +160,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, ObjectId):
         return f"ObjectId('{value}')"
     if isinstance(value, datetime.datetime):
-        return f"new Date({int(value.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)})"
+        return f"new Date({int(value.replace(tzinfo=datetime.UTC).timestamp() * 1000)})"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):

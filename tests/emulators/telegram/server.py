@@ -14,9 +14,9 @@ import aiohttp
 from aiohttp import web
 
 from . import errors as e
+from .call import Call, files_by_param
 from .customers import UpdateBuilders
 from .errors import ApiError
-from .call import Call, files_by_param
 from .methods import METHODS_BY_LOWER, SEND_METHODS, BotApi, commands_key
 from .records import (
     CallbackAnswer,

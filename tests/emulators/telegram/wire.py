@@ -5,8 +5,8 @@ from __future__ import annotations
 import email.policy
 import json
 import re
-from email.parser import BytesParser
 from collections.abc import Mapping
+from email.parser import BytesParser
 from typing import Any, Final
 from urllib.parse import parse_qsl
 

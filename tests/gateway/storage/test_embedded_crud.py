@@ -11,7 +11,7 @@ from bson import Binary, Decimal128, Int64, ObjectId
 from pymongo import ASCENDING, DESCENDING, DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, OperationFailure
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 async def test_insert_find_update_delete(db):

@@ -89,7 +89,7 @@ async def test_current_date(db):
     await db.o.update_one({"_id": 1}, {"$currentDate": {"at": True}})
     at = (await _doc(db.o))["at"]
     assert isinstance(at, datetime.datetime)
-    assert abs(at - datetime.datetime.now(datetime.timezone.utc)) < datetime.timedelta(hours=1)
+    assert abs(at - datetime.datetime.now(datetime.UTC)) < datetime.timedelta(hours=1)
 
 
 async def test_array_operators(db):
