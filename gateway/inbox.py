@@ -270,13 +270,15 @@ class Inbox:
                 emails.append(email)
         push: dict[str, Any] = {}
         if profile.visitor:
-            visitor = dict(profile.visitor)
-            page = visitor.get("url")
-            previous_page = (contact.visitor or {}).get("url")
-            set_fields |= {f"visitor.{k}": v for k, v in visitor.items() if v is not None}
-            set_fields["visitor.updated_at"] = now
-            if page and page != previous_page:
-                push["visitor.pages"] = {"$each": [{"url": page, "title": visitor.get("title"), "at": now}],
+            known = contact.visitor or {}
+            # Only what changed: every widget message carries the visitor's details again.
+            changed = {k: v for k, v in profile.visitor.items() if v is not None and known.get(k) != v}
+            page = changed.get("url")
+            if changed:
+                set_fields |= {f"visitor.{k}": v for k, v in changed.items()}
+                set_fields["visitor.updated_at"] = now
+            if page:
+                push["visitor.pages"] = {"$each": [{"url": page, "title": profile.visitor.get("title"), "at": now}],
                                          "$slice": -50}
         if not (set_fields or phones or other_phones or emails or push or verified):
             return contact

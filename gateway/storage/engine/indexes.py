@@ -241,16 +241,72 @@ class CollectionIndexes:
             index.add(id_key, keys)
         return index
 
-    def lookup(self, path: str, values: list[Any]) -> list[Hashable] | None:
-        """Ids possibly matching {path: {$in: values}} via an index on path, or None if no index."""
+    def lookup(self, terms: dict[str, list[Any]]) -> list[Hashable] | None:
+        """Ids possibly matching equality terms ({path: allowed values}), through the index that
+        covers the most of them; None when no index can answer."""
+        best: tuple[tuple[bool, int], Index] | None = None
         for index in self.indexes.values():
             spec = index.spec
-            if spec.fields[0] != path or spec.partial is not None or spec.sparse:
+            if not all(isinstance(direction, (int, float)) for _, direction in spec.key):
                 continue
-            if not isinstance(spec.key[0][1], (int, float)):
+            covered = 0
+            for path in spec.fields:
+                if path not in terms:
+                    break
+                covered += 1
+            if covered == 0 or not _implies_partial(spec, terms):
                 continue
-            found: dict[Hashable, None] = {}
-            for value in values:
+            # A sparse index holds every document with any indexed field: equality on one suffices.
+            rank = (covered == len(spec.fields), covered)
+            if best is None or rank > best[0]:
+                best = (rank, index)
+        if best is None:
+            return None
+        (full, _), index = best
+        found: dict[Hashable, None] = {}
+        if full:
+            for combo in itertools.product(*(terms[path] for path in index.spec.fields)):
+                found.update(index.entries.get(tuple(sort_key(v) for v in combo), {}))
+        else:
+            for value in terms[index.spec.fields[0]]:
                 found.update(index.lookup_leading(value))
-            return list(found)
-        return None
+        return list(found)
+
+
+def _implies_partial(spec: IndexSpec, terms: dict[str, list[Any]]) -> bool:
+    """Whether every document matching the terms is in the index (always so without a partial filter).
+
+    Conservative: the filter may only test plain paths the terms fix; it must accept each
+    combination of their values. Filter operators use any-element semantics on arrays, so a
+    document holding the value passes the filter too.
+    """
+    partial = spec.partial
+    if partial is None:
+        return True
+    paths = list(partial)
+    if any(path.startswith("$") or path not in terms for path in paths):
+        return False
+    for combo in itertools.product(*(terms[path] for path in paths)):
+        probe: dict[str, Any] = {}
+        for path, value in zip(paths, combo, strict=True):
+            if not _put(probe, path.split("."), value):
+                return False
+        try:
+            if not filter_applies(partial, probe):
+                return False
+        except Exception:  # an expression the probe cannot answer: do not use the index
+            return False
+    return True
+
+
+def _put(doc: dict[str, Any], parts: list[str], value: Any) -> bool:
+    """Set a dotted path in a nested probe document; False when paths overlap."""
+    for part in parts[:-1]:
+        node = doc.setdefault(part, {})
+        if not isinstance(node, dict):
+            return False
+        doc = node
+    if parts[-1] in doc:
+        return False
+    doc[parts[-1]] = value
+    return True

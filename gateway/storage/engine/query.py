@@ -70,15 +70,17 @@ def find(store: Store, db: str, coll: str, query: Any, *, sort: list[tuple[str, 
 
 def candidates(store: Store, db: str, coll: str, query: dict) -> list[dict]:
     """Documents that may match: found through _id or an index when the filter allows it."""
+    terms: dict[str, list[Any]] = {}
     for path, values in equality_terms(query):
-        if path == "_id":
-            found = (store.get(db, coll, id_key(v)) for v in values)
-            return list({id(d): d for d in found if d is not None}.values())
-        ids = store.indexes(db, coll).lookup(path, values)
-        if ids is not None:
-            found = (store.get(db, coll, key) for key in ids)
-            return [d for d in found if d is not None]
-    return store.documents(db, coll)
+        terms.setdefault(path, values)  # any one of repeated terms (from $and) restricts enough
+    if "_id" in terms:
+        found = (store.get(db, coll, id_key(v)) for v in terms["_id"])
+        return list({id(d): d for d in found if d is not None}.values())
+    ids = store.indexes(db, coll).lookup(terms) if terms else None
+    if ids is None:
+        return store.documents(db, coll)
+    found = (store.get(db, coll, key) for key in ids)
+    return [d for d in found if d is not None]
 
 
 def equality_terms(query: dict) -> list[tuple[str, list[Any]]]:

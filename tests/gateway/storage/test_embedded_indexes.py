@@ -169,3 +169,46 @@ async def test_partial_unique_multikey_index_skips_documents_without_the_key(db)
     await db.cards.update_one({"identities.key": "a"}, {"$set": {"identities": []}})
     await db.cards.insert_one({"identities": [{"key": "a"}]})  # free again once its holder let go
     assert await db.cards.count_documents({}) == 4
+
+
+async def test_queries_outside_a_partial_index_still_find_everything(db):
+    await db.threads.create_index("contact_id", unique=True, partialFilterExpression={"open": True})
+    await db.threads.insert_many([{"contact_id": 1, "open": True, "n": 1}, {"contact_id": 1, "open": False, "n": 2},
+                                  {"contact_id": 1, "open": False, "n": 3}])
+    assert [d["n"] async for d in db.threads.find({"contact_id": 1, "open": True})] == [1]
+    assert sorted([d["n"] async for d in db.threads.find({"contact_id": 1, "open": False})]) == [2, 3]
+    assert sorted([d["n"] async for d in db.threads.find({"contact_id": 1})]) == [1, 2, 3]
+
+    await db.cards.create_index("identities.key", unique=True,
+                                partialFilterExpression={"identities.key": {"$type": "string"}})
+    await db.cards.insert_many([{"identities": [{"key": "a"}]}, {"identities": [{"key": 5}]}])
+    assert await db.cards.count_documents({"identities.key": "a"}) == 1
+    assert await db.cards.count_documents({"identities.key": 5}) == 1  # not in the index, still found
+    assert await db.cards.count_documents({"identities.key": {"$in": ["a", 5]}}) == 2
+
+
+async def test_sparse_and_compound_indexes_answer_equality_queries_correctly(db):
+    await db.messages.create_index([("channel", 1), ("account", 1), ("mid", 1)], unique=True,
+                                   partialFilterExpression={"mid": {"$type": "string"}})
+    await db.messages.create_index("tag", sparse=True)
+    await db.messages.insert_many([
+        {"channel": "tg", "account": "a", "mid": "1", "tag": "x"},
+        {"channel": "tg", "account": "b", "mid": "1"},
+        {"channel": "wa", "account": "a", "mid": "1", "tag": "y"},
+        {"channel": "tg", "account": "a", "mid": None},
+        {"channel": "tg", "account": "a"},
+    ])
+    assert await db.messages.count_documents({"channel": "tg", "account": "a", "mid": "1"}) == 1
+    assert await db.messages.count_documents({"channel": "tg", "account": {"$in": ["a", "b"]}, "mid": "1"}) == 2
+    assert await db.messages.count_documents({"channel": "tg", "account": "a", "mid": None}) == 2
+    assert await db.messages.count_documents({"channel": "tg", "account": "a"}) == 3
+    assert await db.messages.count_documents({"tag": "x"}) == 1
+    assert await db.messages.count_documents({"tag": None}) == 3
+
+
+async def test_compound_multikey_equality_matches_any_elements(db):
+    await db.contacts.create_index([("ids.channel", 1), ("ids.key", 1)])
+    await db.contacts.insert_one({"ids": [{"channel": "tg", "key": "1"}, {"channel": "wa", "key": "2"}]})
+    # Conditions on one array's fields may be met by different elements.
+    assert await db.contacts.count_documents({"ids.channel": "tg", "ids.key": "2"}) == 1
+    assert await db.contacts.count_documents({"ids": {"$elemMatch": {"channel": "tg", "key": "2"}}}) == 0
