@@ -53,6 +53,11 @@ _CARD_FIELDS = ("name", "phones", "emails", "other_phones", "verified_phones", "
                 "attribute_conflicts", "notes", "blocked", "language", "visitor")
 
 
+def older(first: Contact, second: Contact) -> Contact:
+    """The card a merge keeps unless told otherwise: the older one."""
+    return min((first, second), key=lambda c: (c.created_at, str(c.id)))
+
+
 class MergeOutcome(StrEnum):
     MERGED = "merged"
     UNMERGED = "unmerged"
@@ -171,10 +176,10 @@ class Merger:
         """The card to keep: `keep` when it is one of the two, else the older card."""
         if keep is not None:
             return keep if keep in (first_id, second_id) else None
-        cards = [await self.store.contacts.get(i) for i in (first_id, second_id)]
-        if cards[0] is None or cards[1] is None:
+        first, second = [await self.store.contacts.get(i) for i in (first_id, second_id)]
+        if first is None or second is None:
             return None
-        return min(cards, key=lambda c: (c.created_at, str(c.id))).id  # type: ignore[union-attr]
+        return older(first, second).id
 
     async def _run(self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str, *,
                    check: bool) -> MergeResult:

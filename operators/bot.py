@@ -17,14 +17,17 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from gateway.config import Settings
+from gateway.contacts import Duplicates
 from gateway.inbox import Inbox
 from gateway.logs import log_context
+from gateway.merge import Merger
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
 from operators import commands as supervisor_commands
 from operators import mirror
 from operators.access import OperatorsOnly
-from operators.handlers import canned, chats, customers, duplicates, replies, transfer
+from operators.handlers import canned, chats, customers, replies, transfer
+from operators.handlers import duplicates as duplicate_commands
 from operators.handlers import help as help_commands
 from operators.handlers import presence as presence_commands
 from operators.presence import Presence
@@ -42,7 +45,7 @@ class OperatorBot:
     """Owns the operator bot's session, dispatcher and webhook; handlers get services by name."""
 
     def __init__(self, settings: Settings, store: Store, inbox: Inbox, outbox: Outbox, presence: Presence,
-                 routing: Routing, relay: Relay) -> None:
+                 routing: Routing, relay: Relay, merger: Merger, duplicates: Duplicates) -> None:
         assert settings.operator_bot is not None
         self.settings = settings
         self.config = settings.operator_bot
@@ -54,7 +57,7 @@ class OperatorBot:
         self.bot: Bot | None = None
         self._polling: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(store=store, inbox=inbox, outbox=outbox, presence=presence, routing=routing,
-                                     relay=relay, settings=settings)
+                                     relay=relay, settings=settings, merger=merger, duplicates=duplicates)
         self.dispatcher.update.outer_middleware(OperatorsOnly(store, self.config))
         # Commands first; then the help router answers any command nobody handled; the replies
         # router catches every other message, so it comes last.
@@ -66,7 +69,7 @@ class OperatorBot:
             customers.build_router(),
             canned.build_router(),
             supervisor_commands.build_router(),
-            duplicates.build_router(),
+            duplicate_commands.build_router(),
             help_commands.build_router(),
             replies.build_router(),
         )

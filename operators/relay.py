@@ -239,13 +239,15 @@ class Relay:
 
     async def _on_closed(self, event: ThreadClosed) -> None:
         owner = event.thread.operator_id
-        if owner is None or owner == event.by:
+        # A thread joined into another by a merge is announced with the merge itself.
+        if owner is None or owner == event.by or event.thread.joined_into is not None:
             return
         operator = await self.store.operators.get(owner)
         closer = await self.store.operators.get(event.by) if event.by else None
         if operator is not None:
-            text = t(self.lang(operator), "moved.closed", number=event.thread.number,
-                     who=closer.name if closer else "system")
+            lang = self.lang(operator)
+            text = t(lang, "moved.closed", number=event.thread.number,
+                     who=closer.name if closer else t(lang, "moved.by_system"))
             await self.send(operator.id, event.thread, None, lambda bot: bot.send_message(operator.id, text))
 
 

@@ -7,8 +7,21 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.keys import BACKGROUND, BUS, INBOX, OPERATOR_BOT, OUTBOX, PRESENCE, ROUTING, SETTINGS, STORE
+from gateway.keys import (
+    BACKGROUND,
+    BUS,
+    DUPLICATES,
+    INBOX,
+    MERGER,
+    OPERATOR_BOT,
+    OUTBOX,
+    PRESENCE,
+    ROUTING,
+    SETTINGS,
+    STORE,
+)
 from operators.bot import OperatorBot
+from operators.duplicates import DuplicateOffers
 from operators.mirror import Mirror
 from operators.presence import Presence
 from operators.relay import SOURCE, Relay
@@ -25,11 +38,12 @@ def setup_operators(app: web.Application) -> None:
     presence = Presence(store, bus)
     routing = Router(store, bus, inbox, settings)
     relay = Relay(store, inbox, settings)
-    bot = OperatorBot(settings, store, inbox, app[OUTBOX], presence, routing, relay)
+    bot = OperatorBot(settings, store, inbox, app[OUTBOX], presence, routing, relay, app[MERGER], app[DUPLICATES])
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
     routing.subscribe()
     relay.subscribe(bus)
+    DuplicateOffers(store, relay, app[DUPLICATES]).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
     inbox.media_sources[SOURCE] = relay.fetch_media

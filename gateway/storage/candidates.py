@@ -120,6 +120,12 @@ class CandidateRepo:
             existing = await self.collection.find_one({"pair": doc["pair"]})
         return from_doc(Candidate, existing), False
 
+    async def mark_offered(self, candidate_id: ObjectId, operator_id: int) -> bool:
+        """Note that an operator was shown the candidate; False if they had been already."""
+        result = await self.collection.update_one(
+            {"_id": candidate_id, "offered_to": {"$ne": operator_id}}, {"$push": {"offered_to": operator_id}})
+        return result.modified_count == 1
+
     async def pending(self, limit: int = 50) -> list[Candidate]:
         """Open candidates, strongest first."""
         cursor = self.collection.find({"status": CandidateStatus.OPEN.value},

@@ -50,6 +50,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "relay.forwarded": "(forwarded from {origin})",
         "moved.away": "#{number} was moved to {target}.",
         "moved.closed": "#{number} was closed by {who}.",
+        "moved.by_system": "the system",
         "reply.unknown": "I can't tell which conversation that message belongs to. Reply to a message tagged "
                          "#N, or choose one with /chat N.",
         "reply.none": "You have no open conversations. Nothing was sent.",
@@ -150,6 +151,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "relay.forwarded": "(переслано от {origin})",
         "moved.away": "#{number} передан: {target}.",
         "moved.closed": "#{number} закрыт ({who}).",
+        "moved.by_system": "системой",
         "reply.unknown": "Не понимаю, к какому диалогу относится это сообщение. Ответьте на сообщение с меткой "
                          "#N или выберите диалог командой /chat N.",
         "reply.none": "У вас нет открытых диалогов. Ничего не отправлено.",

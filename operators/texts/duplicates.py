@@ -2,10 +2,11 @@
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
-        "dup.offer.title": "🔁 #{number} · {name} may be the same person as:",
+        "dup.offer.title": "🔁 {card} may be the same person as:",
         "dup.offer.card": "👤 {name} · {channel}",
         "dup.offer.last": "🗂 Last conversation: #{number} · {when} · {status}",
         "dup.offer.no_conversation": "🗂 No conversations yet",
+        "dup.offer.open": "open",
         "dup.offer.why": "🔎 Why: {reason}",
         "dup.offer.keeps": "Merge keeps the older card, {card}.",
         "dup.why.phone": "same phone {value}",
@@ -47,15 +48,16 @@ TEXTS: dict[str, dict[str, str]] = {
                       "(merge #{merge}). {name} has it now.",
         "dup.joined_queued": "🔗 Your conversation #{closed} was joined into #{kept}: the customers were merged "
                              "(merge #{merge}). It waits in the queue.",
-        "dup.merged_in": "🔗 #{number}: {other} was merged into this customer (merge #{merge}).",
+        "dup.merged_in": "🔗 #{number}: {other} and {kept} are one customer card now (merge #{merge}).",
         "dup.merged_in_joined": "Their conversation #{closed} was joined into this one.",
         "dup.unmerged": "↩️ Merge #{merge} was undone: {restored} and {kept} are separate customers again.",
     },
     "ru": {
-        "dup.offer.title": "🔁 #{number} · {name} — возможно, тот же человек, что и:",
+        "dup.offer.title": "🔁 {card} — возможно, тот же человек, что и:",
         "dup.offer.card": "👤 {name} · {channel}",
         "dup.offer.last": "🗂 Последний диалог: #{number} · {when} · {status}",
         "dup.offer.no_conversation": "🗂 Диалогов ещё не было",
+        "dup.offer.open": "открыт",
         "dup.offer.why": "🔎 Почему: {reason}",
         "dup.offer.keeps": "При объединении остаётся более старая карточка, {card}.",
         "dup.why.phone": "тот же телефон {value}",
@@ -97,7 +99,7 @@ TEXTS: dict[str, dict[str, str]] = {
                       "Теперь его ведёт {name}.",
         "dup.joined_queued": "🔗 Ваш диалог #{closed} присоединён к #{kept}: клиенты объединены "
                              "(объединение #{merge}). Он ждёт в очереди.",
-        "dup.merged_in": "🔗 #{number}: {other} — объединено с этим клиентом (объединение #{merge}).",
+        "dup.merged_in": "🔗 #{number}: {other} и {kept} — теперь одна карточка клиента (объединение #{merge}).",
         "dup.merged_in_joined": "Его диалог #{closed} присоединён к этому.",
         "dup.unmerged": "↩️ Объединение #{merge} отменено: {restored} и {kept} снова разные клиенты.",
     },
