@@ -4,7 +4,7 @@ CONFIG ?= config.example.toml
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required"; exit 1; }
@@ -20,6 +20,9 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check gateway channels operators tests bench
 
 bench: install
 	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done
