@@ -3,8 +3,8 @@
 There are no multi-document transactions, so a merge is a sequence of guarded single-document
 writes, each safe to repeat, in an order that lets the hub follow along:
 
-1. lock the kept card, then mark the other card `merged_into` the kept one (only if it is live and
-   unlocked). From here on the hub resolves the other card's identities to the kept card.
+1. reserve both cards in one global order (by id), then mark the other card `merged_into` the kept
+   one. From here on the hub resolves the other card's identities to the kept card.
 2. join or move the other card's open thread, re-point its closed threads, then its messages.
 3. move its identities one by one; a message arriving in the gap between "off one card" and "on the
    other" creates a fresh card for that identity, which is folded in as well (a "stray").

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, web
@@ -32,6 +33,16 @@ def collect(app: web.Application, event_type: type) -> list[Any]:
 
     app[BUS].subscribe(event_type, record)
     return seen
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """Poll until `check` returns something truthy (background retries, callbacks); a bound, not a timing."""
+    for _ in range(1000):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
 
 
 async def settle(app: web.Application) -> None:

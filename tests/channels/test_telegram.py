@@ -33,7 +33,7 @@ from gateway.model import (
 )
 from gateway.storage.mongo import Store
 from tests.emulators.telegram import SECRET_HEADER, TelegramEmulator
-from tests.helpers import AUTH
+from tests.helpers import AUTH, eventually
 
 TOKEN = "123456789:TEST_token-xyz"
 SALES_TOKEN = "555000111:SALES_token-abc"
@@ -157,15 +157,6 @@ async def gateway(start_gateway: StartGateway) -> Gateway:
 async def two_bots(start_gateway: StartGateway) -> Gateway:
     return await start_gateway([SUPPORT, SALES])
 
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll until `check` returns something truthy; a bound, never a timing assertion."""
-    for _ in range(1000):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 # -- start-up ----------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from gateway.model import (
 from gateway.storage.mongo import Store
 from tests.emulators import twilio as twilio_emulator
 from tests.emulators.twilio import SAMPLE_JPEG, SAMPLE_OGG, SAMPLE_PDF, InboundMedia, TwilioEmulator, new_sid
-from tests.helpers import AUTH, settle
+from tests.helpers import AUTH, eventually, settle
 
 ACCOUNT_SID = "AC" + "5f0e" * 8
 AUTH_TOKEN = "whatsapp-test-auth-token"
@@ -133,15 +132,6 @@ async def start_gateway(serve: Any, emulator: TwilioEmulator) -> StartGateway:
 async def gateway(start_gateway: StartGateway) -> Gateway:
     return await start_gateway()
 
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll the database until `check` returns something truthy; a bound, never a timing assertion."""
-    for _ in range(1000):
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 # -- inbound ---------------------------------------------------------------------------------
