@@ -9,11 +9,35 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse, web
 from aiohttp.test_utils import TestClient
 
+from channels.base import InboundMessage, Profile
 from gateway.keys import BUS
+from gateway.model import IdentityRef, Kind, SharedContact
 
 API_TOKEN = "test-api-token-0123456789"
 WIDGET_SECRET = "test-widget-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
+# Ann, one person writing from two channels (a valid number: phonenumbers rejects +1 555 numbers).
+PHONE = "+14155552671"
+TELEGRAM = IdentityRef("telegram", "support", "5001")
+WHATSAPP = IdentityRef("whatsapp", "+14155550000", PHONE)
+
+
+def inbound(sender: IdentityRef, message_id: str, text: str = "hello", **kw: Any) -> InboundMessage:
+    """A customer message as a channel hands it to the hub."""
+    return InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw)
+
+
+def from_whatsapp(message_id: str, text: str = "hi from WhatsApp") -> InboundMessage:
+    """What the WhatsApp channel hands over: the sender's number, verified."""
+    return inbound(WHATSAPP, message_id, text, profile=Profile(display_name="Ann", phone=PHONE, phone_verified=True))
+
+
+def telegram_share(message_id: str = "5001:share") -> InboundMessage:
+    """What the Telegram channel hands over when a user shares their own contact."""
+    return inbound(TELEGRAM, message_id, "", kind=Kind.CONTACT,
+                   shared_contact=SharedContact(name="Ann Lee", phones=("14155552671",), user_id="5001"),
+                   profile=Profile(display_name="Ann Lee", phone="14155552671", phone_verified=True))
 
 
 def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

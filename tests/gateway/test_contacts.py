@@ -26,13 +26,9 @@ from gateway.model import (
 from gateway.storage.candidates import CandidateStatus
 from operators.presence import Presence
 from operators.routing import Router
-from tests.helpers import AUTH, Widget, collect, settle
+from tests.helpers import AUTH, PHONE, TELEGRAM, WHATSAPP, Widget, collect, settle
 
-PHONE = "+14155552671"
 FIVE_WAYS = ["+1 (415) 555-2671", "14155552671", "(415) 555-2671", "001 415 555 2671", "+1.415.555.2671"]
-TELEGRAM = IdentityRef("telegram", "support", "5001")
-WHATSAPP = IdentityRef("whatsapp", "+14155550000", "+14155552671")
-
 
 
 async def writes(gateway: TestClient, sender: IdentityRef, message_id: str, text: str = "hello", **kw):

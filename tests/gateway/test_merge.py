@@ -23,11 +23,9 @@ from gateway.merge import LOCK_TTL, MergeOutcome
 from gateway.model import (
     Direction,
     IdentityRef,
-    Kind,
     Note,
     OperatorStatus,
     Role,
-    SharedContact,
     to_doc,
     utcnow,
 )
@@ -35,29 +33,9 @@ from gateway.storage.candidates import CandidateStatus
 from gateway.storage.merges import MergeStatus
 from operators.presence import Presence
 from operators.routing import Router
-from tests.helpers import collect, settle
+from tests.helpers import PHONE, TELEGRAM, WHATSAPP, collect, from_whatsapp, inbound, settle, telegram_share
 
-PHONE = "+14155552671"
-TELEGRAM = IdentityRef("telegram", "support", "5001")
-WHATSAPP = IdentityRef("whatsapp", "+14155550000", PHONE)
 SUPERVISOR = 9
-
-
-
-def inbound(sender: IdentityRef, message_id: str, text: str = "hello", **kw: Any) -> InboundMessage:
-    return InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw)
-
-
-def from_whatsapp(message_id: str, text: str = "hi from WhatsApp") -> InboundMessage:
-    """What the WhatsApp channel hands over: the sender's number, verified."""
-    return inbound(WHATSAPP, message_id, text, profile=Profile(display_name="Ann", phone=PHONE, phone_verified=True))
-
-
-def telegram_share(message_id: str = "5001:share") -> InboundMessage:
-    """What the Telegram channel hands over when a user shares their own contact."""
-    return inbound(TELEGRAM, message_id, "", kind=Kind.CONTACT,
-                   shared_contact=SharedContact(name="Ann Lee", phones=("14155552671",), user_id="5001"),
-                   profile=Profile(display_name="Ann Lee", phone="14155552671", phone_verified=True))
 
 
 async def writes(gateway: TestClient, message: InboundMessage):

@@ -6,39 +6,20 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from channels.base import InboundMessage, Profile
+from channels.base import InboundMessage
 from gateway.keys import INBOX
-from gateway.model import Contact, Direction, IdentityRef, Kind, SharedContact, Thread
+from gateway.model import Contact, Direction, IdentityRef, Thread
 from gateway.storage.candidates import Candidate, CandidateStatus
 from operators.texts import CATALOG
 from operators.texts import duplicates as duplicate_texts
 from tests.emulators.telegram import SentMessage
-from tests.helpers import settle
+from tests.helpers import PHONE, TELEGRAM, WHATSAPP, from_whatsapp, inbound, settle, telegram_share
 from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
 
-PHONE = "+14155552671"
 PRETTY = "+1 415-555-2671"
-TELEGRAM = IdentityRef("telegram", "support", "5001")
-WHATSAPP = IdentityRef("whatsapp", "+14155550000", PHONE)
 REASON = f"🔎 Why: same phone {PRETTY} (verified on both); names 90% alike"
 NOT_ALLOWED_RU = ("Решить это может только супервизор или оператор одного из этих диалогов. "
                   "Ничего не изменено.")
-
-
-def inbound(sender: IdentityRef, message_id: str, text: str = "hello", **kw: Any) -> InboundMessage:
-    return InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw)
-
-
-def from_whatsapp(message_id: str, text: str = "hi from WhatsApp") -> InboundMessage:
-    """What the WhatsApp channel hands over: the sender's number, verified."""
-    return inbound(WHATSAPP, message_id, text, profile=Profile(display_name="Ann", phone=PHONE, phone_verified=True))
-
-
-def telegram_share(message_id: str = "5001:share") -> InboundMessage:
-    """What the Telegram channel hands over when a user shares their own contact."""
-    return inbound(TELEGRAM, message_id, "", kind=Kind.CONTACT,
-                   shared_contact=SharedContact(name="Ann Lee", phones=("14155552671",), user_id="5001"),
-                   profile=Profile(display_name="Ann Lee", phone="14155552671", phone_verified=True))
 
 
 async def writes(desk: Desk, message: InboundMessage) -> None:
