@@ -39,11 +39,25 @@ def person(rng: random.Random, n: int) -> dict:
     raw_email = f" {first}.{last}{n}@{rng.choice(DOMAINS)} "
     now = datetime.now(UTC)
     return {
-        "_id": ObjectId(), "name": f"{first} {last}", "created_at": now, "updated_at": now,
-        "phones": [normalize_phone(raw_phone)], "emails": [normalize_email(raw_email)], "other_phones": [],
-        "identities": [{"key": f"webwidget:web:visitor-{n}", "channel": "webwidget", "account": "web",
-                        "external_id": f"visitor-{n}"}],
-        "attributes": {}, "notes": [], "blocked": False, "merged_into": None,
+        "_id": ObjectId(),
+        "name": f"{first} {last}",
+        "created_at": now,
+        "updated_at": now,
+        "phones": [normalize_phone(raw_phone)],
+        "emails": [normalize_email(raw_email)],
+        "other_phones": [],
+        "identities": [
+            {
+                "key": f"webwidget:web:visitor-{n}",
+                "channel": "webwidget",
+                "account": "web",
+                "external_id": f"visitor-{n}",
+            }
+        ],
+        "attributes": {},
+        "notes": [],
+        "blocked": False,
+        "merged_into": None,
     }
 
 
@@ -69,7 +83,7 @@ async def run(uri: str, total: int, lookups: int) -> None:
         people = [person(rng, n) for n in range(total)]
         start = time.perf_counter()
         for at in range(0, total, 5000):
-            await db.contacts.insert_many(people[at:at + 5000], ordered=False)
+            await db.contacts.insert_many(people[at : at + 5000], ordered=False)
         print(f"loaded {total} contacts in {time.perf_counter() - start:.1f} s (with every gateway index)")
 
         repo = ContactRepo(db["contacts"])
@@ -85,8 +99,11 @@ async def run(uri: str, total: int, lookups: int) -> None:
 
         for field, value in (("phones", known_phones[0]), ("emails", known_emails[0])):
             try:
-                plan = await db.command("explain", {"find": "contacts", "filter": {field: value, "merged_into": None}},
-                                        verbosity="executionStats")
+                plan = await db.command(
+                    "explain",
+                    {"find": "contacts", "filter": {field: value, "merged_into": None}},
+                    verbosity="executionStats",
+                )
             except OperationFailure as err:
                 print(f"explain {field}: not available here ({err.details.get('errmsg', err)}); timings above only")
                 continue
@@ -97,8 +114,10 @@ async def run(uri: str, total: int, lookups: int) -> None:
                 stages.append(winning.get("stage", "?") + index)
                 winning = winning.get("inputStage")
             stats = plan.get("executionStats", {})
-            print(f"explain {field}: {' <- '.join(stages)}; keys examined {stats.get('totalKeysExamined')}, "
-                  f"documents examined {stats.get('totalDocsExamined')}")
+            print(
+                f"explain {field}: {' <- '.join(stages)}; keys examined {stats.get('totalKeysExamined')}, "
+                f"documents examined {stats.get('totalDocsExamined')}"
+            )
     finally:
         await client.drop_database(db.name)
         await client.close()

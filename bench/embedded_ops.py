@@ -32,20 +32,28 @@ async def run(docs: int, ops: int, data_dir: str | None) -> None:
         await coll.create_index("phone")
         batch = 10_000
         for start in range(0, docs, batch):
-            await coll.insert_many([{"_id": i, "phone": f"+1{i:09d}",
-                                     "identities": [{"key": f"tg:{i}"}], "n": 0}
-                                    for i in range(start, min(start + batch, docs))])
+            await coll.insert_many(
+                [
+                    {"_id": i, "phone": f"+1{i:09d}", "identities": [{"key": f"tg:{i}"}], "n": 0}
+                    for i in range(start, min(start + batch, docs))
+                ]
+            )
         print(f"loaded {docs} documents")
-        await _rate("insert_one", ops, lambda i: coll.insert_one(
-            {"phone": f"+2{i:09d}", "identities": [{"key": f"wa:{i}"}]}))
-        await _rate("find_one by indexed field", ops,
-                    lambda i: coll.find_one({"phone": f"+1{(i * 7919) % docs:09d}"}))
-        await _rate("find_one by multikey index", ops,
-                    lambda i: coll.find_one({"identities.key": f"tg:{(i * 31) % docs}"}))
-        await _rate("update_one by _id ($inc)", ops,
-                    lambda i: coll.update_one({"_id": (i * 13) % docs}, {"$inc": {"n": 1}}))
-        await _rate("update_one by indexed field ($set)", ops, lambda i: coll.update_one(
-            {"phone": f"+1{(i * 17) % docs:09d}"}, {"$set": {"seen": i}}))
+        await _rate(
+            "insert_one", ops, lambda i: coll.insert_one({"phone": f"+2{i:09d}", "identities": [{"key": f"wa:{i}"}]})
+        )
+        await _rate("find_one by indexed field", ops, lambda i: coll.find_one({"phone": f"+1{(i * 7919) % docs:09d}"}))
+        await _rate(
+            "find_one by multikey index", ops, lambda i: coll.find_one({"identities.key": f"tg:{(i * 31) % docs}"})
+        )
+        await _rate(
+            "update_one by _id ($inc)", ops, lambda i: coll.update_one({"_id": (i * 13) % docs}, {"$inc": {"n": 1}})
+        )
+        await _rate(
+            "update_one by indexed field ($set)",
+            ops,
+            lambda i: coll.update_one({"phone": f"+1{(i * 17) % docs:09d}"}, {"$set": {"seen": i}}),
+        )
         await client.close()
 
 

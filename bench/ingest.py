@@ -36,11 +36,17 @@ async def visitor(session: ClientSession, url: str, messages: int, latencies: li
 
 async def main(visitors: int, messages: int) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = parse_settings({
-            "storage": {"uri": os.environ.get("MONGODB_URI", "embedded"), "data_dir": data_dir,
-                        "database": "bench_ingest"},
-            "webwidget": {"secret": "bench-widget-secret-0123456789", "messages_per_minute": 100_000},
-        }, environ={})
+        settings = parse_settings(
+            {
+                "storage": {
+                    "uri": os.environ.get("MONGODB_URI", "embedded"),
+                    "data_dir": data_dir,
+                    "database": "bench_ingest",
+                },
+                "webwidget": {"secret": "bench-widget-secret-0123456789", "messages_per_minute": 100_000},
+            },
+            environ={},
+        )
         server = TestServer(create_app(settings))
         await server.start_server()
         url = str(server.make_url("/channels/webwidget/ws"))
@@ -56,10 +62,12 @@ async def main(visitors: int, messages: int) -> None:
     latencies.sort()
     print(f"ingest over WebSockets, {settings.storage.uri} storage, {visitors} visitors x {messages} messages")
     print(f"  {total} messages in {elapsed:.2f} s = {total / elapsed:,.0f} messages/s")
-    print(f"  ack latency p50={statistics.median(latencies) * 1000:.1f} ms "
-          f"p99={latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
+    print(
+        f"  ack latency p50={statistics.median(latencies) * 1000:.1f} ms "
+        f"p99={latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:3]]
-    asyncio.run(main(*(args + [50, 40][len(args):])))
+    asyncio.run(main(*(args + [50, 40][len(args) :])))

@@ -215,8 +215,9 @@ async def _load_contact(request: web.Request) -> Contact:
     return contact
 
 
-def _int(query: Any, name: str, *, default: int | None = None, low: int | None = None,
-         high: int | None = None) -> int | None:
+def _int(
+    query: Any, name: str, *, default: int | None = None, low: int | None = None, high: int | None = None
+) -> int | None:
     if name not in query:
         return default
     try:

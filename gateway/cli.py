@@ -47,8 +47,12 @@ def main(argv: list[str] | None = None) -> None:
 
     setup_logging(settings.logging)
     settings.log_disabled_parts()
-    logging.getLogger("gateway").info("listening on http://%s:%d (public URL %s)", settings.server.host,
-                                      settings.server.port, settings.server.public_url)
+    logging.getLogger("gateway").info(
+        "listening on http://%s:%d (public URL %s)",
+        settings.server.host,
+        settings.server.port,
+        settings.server.public_url,
+    )
     try:
         web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port, print=None)
     except ConfigError as err:  # found at start-up, e.g. a bot token Telegram rejects

@@ -154,24 +154,36 @@ class Duplicates:
             for other in await lookup(value):
                 if other.id == contact.id:
                     continue
-                both_verified = (kind == "phone" and verified and value in contact.verified_phones
-                                 and value in other.verified_phones)
+                both_verified = (
+                    kind == "phone" and verified and value in contact.verified_phones and value in other.verified_phones
+                )
                 candidate, created = await self.store.candidates.record(
-                    contact.id, other.id, Match(kind, value, both_verified), name_similarity(contact, other), now)
+                    contact.id, other.id, Match(kind, value, both_verified), name_similarity(contact, other), now
+                )
                 found.append(candidate)
-                if both_verified and self.settings.contacts.auto_merge_verified \
-                        and candidate.status is CandidateStatus.OPEN:
-                    result = await self.merger.merge_pair(contact.id, other.id, by=None,
-                                                          reason="verified phone on both channels")
+                if (
+                    both_verified
+                    and self.settings.contacts.auto_merge_verified
+                    and candidate.status is CandidateStatus.OPEN
+                ):
+                    result = await self.merger.merge_pair(
+                        contact.id, other.id, by=None, reason="verified phone on both channels"
+                    )
                     if result.outcome in (MergeOutcome.MERGED, MergeOutcome.ALREADY_MERGED):
                         return found  # this card may be merged away now; the kept card is checked on its own
                 if created:
                     logger.info("possible duplicate: contacts %s and %s (%s)", contact.id, other.id, candidate.reason)
                     offer = await self.offer(candidate, contact.id)
                     if offer is not None:
-                        self.bus.publish(DuplicateFound(candidate=offer.candidate, contact=offer.contact,
-                                                        other=offer.other, contact_thread=offer.contact_thread,
-                                                        other_thread=offer.other_thread))
+                        self.bus.publish(
+                            DuplicateFound(
+                                candidate=offer.candidate,
+                                contact=offer.contact,
+                                other=offer.other,
+                                contact_thread=offer.contact_thread,
+                                other_thread=offer.other_thread,
+                            )
+                        )
         return found
 
     async def offer(self, candidate: Candidate, contact_id: ObjectId | None = None) -> Offer | None:
@@ -181,8 +193,10 @@ class Duplicates:
         other = await self.store.contacts.get(candidate.other(first))
         if contact is None or other is None:
             return None
-        threads = [await self.store.threads.open_for(c.id) or await self.store.threads.latest_for(c.id)
-                   for c in (contact, other)]
+        threads = [
+            await self.store.threads.open_for(c.id) or await self.store.threads.latest_for(c.id)
+            for c in (contact, other)
+        ]
         return Offer(candidate, contact, other, threads[0], threads[1])
 
     async def pending(self, limit: int = 20) -> list[Offer]:
@@ -197,7 +211,7 @@ class Duplicates:
         return [o for o in offers if o is not None]
 
     async def dismiss(self, candidate_id: ObjectId, *, by: int | None) -> DismissResult:
-        """"Not the same person": remembered for the pair, never offered again."""
+        """ "Not the same person": remembered for the pair, never offered again."""
         candidate = await self.store.candidates.get(candidate_id)
         if candidate is None:
             return DismissResult(DismissOutcome.UNKNOWN)

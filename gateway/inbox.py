@@ -172,8 +172,9 @@ class Inbox:
             identity_fields["username"] = profile.username
         contact = await self.store.contacts.update_identity(ref.key, now, **identity_fields)
         if contact is None:
-            identity = Identity(key=ref.key, channel=ref.channel, account=ref.account, external_id=ref.external_id,
-                                **identity_fields)
+            identity = Identity(
+                key=ref.key, channel=ref.channel, account=ref.account, external_id=ref.external_id, **identity_fields
+            )
             contact = await self.store.contacts.create(identity, now, language=profile.language)
         # A card merged away still holds its identities for a moment: use the card it went into.
         return await self._learn(await self.store.contacts.live(contact), profile, now)
@@ -188,8 +189,9 @@ class Inbox:
         now, ref = utcnow(), IdentityRef.parse(message.identity or "")
         logger.info("message %s raced a merge: moving it from contact %s to %s", message.id, contact.id, owner.id)
         target, target_opened = await self._thread_for(owner, ref, now)
-        message = await self.store.messages.update(message.id, {"thread_id": target.id,
-                                                                "contact_id": owner.id}) or message
+        message = (
+            await self.store.messages.update(message.id, {"thread_id": target.id, "contact_id": owner.id}) or message
+        )
         if opened and target.id != thread.id and (await self._live(contact)).id != contact.id:
             # We opened this thread for a card merged away meanwhile; nobody else knows to join it.
             joined = await self.store.merges.join_thread(thread.id, contact.id, target.id, owner.id, now)
@@ -228,9 +230,14 @@ class Inbox:
         if contact is not None:
             return contact
         profile = profile or Profile()
-        identity = Identity(key=sender.key, channel=sender.channel, account=sender.account,
-                            external_id=sender.external_id, display_name=profile.display_name,
-                            username=profile.username)
+        identity = Identity(
+            key=sender.key,
+            channel=sender.channel,
+            account=sender.account,
+            external_id=sender.external_id,
+            display_name=profile.display_name,
+            username=profile.username,
+        )
         return await self.store.contacts.create(identity, utcnow(), language=profile.language)
 
     async def update_contact(
@@ -278,13 +285,20 @@ class Inbox:
                 set_fields |= {f"visitor.{k}": v for k, v in changed.items()}
                 set_fields["visitor.updated_at"] = now
             if page:
-                push["visitor.pages"] = {"$each": [{"url": page, "title": profile.visitor.get("title"), "at": now}],
-                                         "$slice": -50}
+                push["visitor.pages"] = {
+                    "$each": [{"url": page, "title": profile.visitor.get("title"), "at": now}],
+                    "$slice": -50,
+                }
         if not (set_fields or phones or other_phones or emails or push or verified):
             return contact
         updated = await self.store.contacts.update(
-            contact.id, now, set_fields=set_fields, add_phones=phones, add_emails=emails,
-            add_other_phones=other_phones, push=push,
+            contact.id,
+            now,
+            set_fields=set_fields,
+            add_phones=phones,
+            add_emails=emails,
+            add_other_phones=other_phones,
+            push=push,
         )
         if updated is None:
             return contact
@@ -293,8 +307,14 @@ class Inbox:
         if verified:
             updated = await self.store.contacts.add_verified_phone(updated.id, verified[0], now) or updated
         if phones or emails or verified:
-            self.bus.publish(ContactChanged(contact=updated, new_phones=tuple(dict.fromkeys(phones + verified)),
-                                            new_emails=tuple(emails), phone_verified=profile.phone_verified))
+            self.bus.publish(
+                ContactChanged(
+                    contact=updated,
+                    new_phones=tuple(dict.fromkeys(phones + verified)),
+                    new_emails=tuple(emails),
+                    phone_verified=profile.phone_verified,
+                )
+            )
         return updated
 
     async def history(self, sender: IdentityRef, limit: int = 50) -> Sequence[Message]:
@@ -337,13 +357,29 @@ class Inbox:
             self.bus.publish(MessageStored(thread=thread, message=message))
             return await self.outbox.submit(message)
 
-    async def note(self, thread: Thread, text: str, *, author: Author = Author.SYSTEM,
-                   author_id: int | None = None, author_name: str | None = None) -> Message:
+    async def note(
+        self,
+        thread: Thread,
+        text: str,
+        *,
+        author: Author = Author.SYSTEM,
+        author_id: int | None = None,
+        author_name: str | None = None,
+    ) -> Message:
         """Store an internal message in a thread: seen by operators, never sent to the customer."""
         message = Message(
-            id=ObjectId(), thread_id=thread.id, contact_id=thread.contact_id, direction=Direction.INTERNAL,
-            kind=Kind.EVENT, author=author, author_id=author_id, author_name=author_name, channel=thread.channel,
-            created_at=utcnow(), status=MessageStatus.RECEIVED, text=text,
+            id=ObjectId(),
+            thread_id=thread.id,
+            contact_id=thread.contact_id,
+            direction=Direction.INTERNAL,
+            kind=Kind.EVENT,
+            author=author,
+            author_id=author_id,
+            author_name=author_name,
+            channel=thread.channel,
+            created_at=utcnow(),
+            status=MessageStatus.RECEIVED,
+            text=text,
         )
         await self.store.messages.insert(message)
         self.bus.publish(MessageStored(thread=thread, message=message))

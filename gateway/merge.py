@@ -49,8 +49,19 @@ WAIT_SECONDS = 0.05
 MAX_STRAY_DEPTH = 5
 # Fields of a card that unmerge restores from the merge record.
 _NOT_ALLOWED = "Only a supervisor or the operator of one of these conversations can merge them."
-_CARD_FIELDS = ("name", "phones", "emails", "other_phones", "verified_phones", "attributes",
-                "attribute_conflicts", "notes", "blocked", "language", "visitor")
+_CARD_FIELDS = (
+    "name",
+    "phones",
+    "emails",
+    "other_phones",
+    "verified_phones",
+    "attributes",
+    "attribute_conflicts",
+    "notes",
+    "blocked",
+    "language",
+    "visitor",
+)
 
 
 def older(first: Contact, second: Contact) -> Contact:
@@ -86,8 +97,9 @@ class MergeResult:
         return self.outcome in (MergeOutcome.MERGED, MergeOutcome.UNMERGED)
 
 
-async def may_decide(store: Store, operator_id: int, contact_ids: Iterable[ObjectId],
-                     threads: Iterable[Thread] = ()) -> bool:
+async def may_decide(
+    store: Store, operator_id: int, contact_ids: Iterable[ObjectId], threads: Iterable[Thread] = ()
+) -> bool:
     """Whether an operator may merge (or keep apart) these cards: a supervisor, or whoever handles
     (or last handled) a conversation of one of them."""
     operator = await store.operators.get(operator_id)
@@ -132,8 +144,9 @@ class Merger:
         """
         return await self._run(kept_id, other_id, by, reason, check=by is not None)
 
-    async def merge_pair(self, first_id: ObjectId, second_id: ObjectId, *, by: int | None, reason: str,
-                         keep: ObjectId | None = None) -> MergeResult:
+    async def merge_pair(
+        self, first_id: ObjectId, second_id: ObjectId, *, by: int | None, reason: str, keep: ObjectId | None = None
+    ) -> MergeResult:
         """Merge two cards keeping the older one, unless `keep` names the other."""
         kept = await self._kept(first_id, second_id, keep)
         if kept is None:
@@ -141,15 +154,18 @@ class Merger:
         other = second_id if kept == first_id else first_id
         return await self.merge(kept, other, by=by, reason=reason)
 
-    async def merge_candidate(self, candidate_id: ObjectId, *, by: int | None,
-                              keep: ObjectId | None = None) -> MergeResult:
+    async def merge_candidate(
+        self, candidate_id: ObjectId, *, by: int | None, keep: ObjectId | None = None
+    ) -> MergeResult:
         """The Merge button of a duplicate offer: the older card is kept unless `keep` names the other."""
         candidate = await self.store.candidates.get(candidate_id)
         if candidate is None:
             return MergeResult(MergeOutcome.UNKNOWN, text="No such duplicate.")
         if candidate.status is CandidateStatus.DISMISSED:
-            return MergeResult(MergeOutcome.NOT_ALLOWED, text="These were marked as not the same person; "
-                                                              "use /merge to merge them anyway.")
+            return MergeResult(
+                MergeOutcome.NOT_ALLOWED,
+                text="These were marked as not the same person; use /merge to merge them anyway.",
+            )
         first, second = candidate.contact_ids
         return await self.merge_pair(first, second, by=by, reason=candidate.reason or "duplicate", keep=keep)
 
@@ -181,8 +197,9 @@ class Merger:
             return None
         return older(first, second).id
 
-    async def _run(self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str, *,
-                   check: bool) -> MergeResult:
+    async def _run(
+        self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str, *, check: bool
+    ) -> MergeResult:
         if kept_id == other_id:
             return MergeResult(MergeOutcome.SAME_CONTACT, text="That is the same card; nothing to merge.")
         for _ in range(WAIT_ROUNDS):
@@ -191,8 +208,9 @@ class Merger:
                 return MergeResult(MergeOutcome.UNKNOWN, text="No such contact.")
             kept, other = await self.store.contacts.live(kept), await self.store.contacts.live(other)
             if kept.id == other.id:
-                return MergeResult(MergeOutcome.ALREADY_MERGED, contact=kept,
-                                   text=f"Already merged: both are {kept.display_name} now.")
+                return MergeResult(
+                    MergeOutcome.ALREADY_MERGED, contact=kept, text=f"Already merged: both are {kept.display_name} now."
+                )
             if check and by is not None and not await may_decide(self.store, by, (kept.id, other.id)):
                 return MergeResult(MergeOutcome.NOT_ALLOWED, text=_NOT_ALLOWED)
             result = await self._try_merge(kept, other, by, reason)
@@ -231,7 +249,8 @@ class Merger:
         fields: dict[str, Any] = {
             "identities": list(dict.fromkeys([*record.identities, *fold.identities])),
             "threads": list(dict.fromkeys([*record.threads, *fold.threads])),
-            "messages_moved": record.messages_moved + fold.messages, "finished_at": now,
+            "messages_moved": record.messages_moved + fold.messages,
+            "finished_at": now,
         }
         if fold.kept_thread is not None:
             fields["kept_thread_id"] = fold.kept_thread.id
@@ -241,16 +260,37 @@ class Merger:
         await self.store.contacts.unlock(kept.id, record.id)
         record = done or await self.store.merges.get(record.id) or record
         contact = await self.store.contacts.get(kept.id) or kept
-        logger.info("merge #%d: contact %s merged into %s (%s, by %s): %d identities, %d threads, %d messages",
-                    record.number, other.id, kept.id, record.reason, record.by, len(record.identities),
-                    len(record.threads), record.messages_moved)
+        logger.info(
+            "merge #%d: contact %s merged into %s (%s, by %s): %d identities, %d threads, %d messages",
+            record.number,
+            other.id,
+            kept.id,
+            record.reason,
+            record.by,
+            len(record.identities),
+            len(record.threads),
+            record.messages_moved,
+        )
         kept_thread = await self.store.threads.get(fold.kept_thread.id) if fold.kept_thread else None
-        self.bus.publish(ContactsMerged(merge=record, contact=contact, kept_thread=kept_thread,
-                                        closed_thread=fold.closed_thread,
-                                        dropped_operator_id=fold.dropped_operator_id))
-        return MergeResult(MergeOutcome.MERGED, record, contact, other, text=(
-            f"Merged (merge #{record.number}): {other.display_name} is now part of {contact.display_name}. "
-            f"A supervisor can undo it with /unmerge {record.number}."))
+        self.bus.publish(
+            ContactsMerged(
+                merge=record,
+                contact=contact,
+                kept_thread=kept_thread,
+                closed_thread=fold.closed_thread,
+                dropped_operator_id=fold.dropped_operator_id,
+            )
+        )
+        return MergeResult(
+            MergeOutcome.MERGED,
+            record,
+            contact,
+            other,
+            text=(
+                f"Merged (merge #{record.number}): {other.display_name} is now part of {contact.display_name}. "
+                f"A supervisor can undo it with /unmerge {record.number}."
+            ),
+        )
 
     async def _fold(self, record: MergeRecord, kept: Contact, other: Contact, *, depth: int) -> _Fold:
         """Move everything of `other` (already marked merged into `kept`) onto `kept`."""
@@ -259,7 +299,8 @@ class Merger:
         # Threads first, then messages: a message stored in the other card's thread after this step
         # sees the thread moved when the hub records it, and relocates itself.
         fold.kept_thread, fold.closed_thread, fold.dropped_operator_id, joined = await self._join_threads(
-            record, kept.id, other.id)
+            record, kept.id, other.id
+        )
         fold.messages += joined
         await self.store.merges.repoint_threads(fold.threads, other.id, kept.id)
         fold.messages += await self.store.merges.repoint_messages(other.id, kept.id)
@@ -300,10 +341,14 @@ class Merger:
             count = await self.store.merges.move_thread_messages(closed.id, ours.id, kept_id)
             await self.store.merges.add_unread(ours.id, closed.unread, closed.last_message_at)
             ours, dropped = await self._keep_one_operator(ours, closed, now)
-            await self.inbox.note(ours, f"Conversation #{closed.number} was joined into this one: "
-                                        f"the contacts were merged (merge #{record.number}).")
-            await self.inbox.note(closed, f"Joined into conversation #{ours.number}: the contacts were merged "
-                                          f"(merge #{record.number}).")
+            await self.inbox.note(
+                ours,
+                f"Conversation #{closed.number} was joined into this one: "
+                f"the contacts were merged (merge #{record.number}).",
+            )
+            await self.inbox.note(
+                closed, f"Joined into conversation #{ours.number}: the contacts were merged (merge #{record.number})."
+            )
             # Routing frees the operator's slot and serves the queue on ThreadClosed.
             self.bus.publish(ThreadClosed(thread=closed, by=None))
             return ours, closed, dropped, count
@@ -329,8 +374,9 @@ class Merger:
         self.bus.publish(ThreadAssigned(thread=claimed, operator_id=operator_id, reason="merged"))
         return claimed, None
 
-    async def _move_identity(self, record: MergeRecord, kept_id: ObjectId, other_id: ObjectId,
-                             identity: Identity, fold: _Fold, depth: int) -> None:
+    async def _move_identity(
+        self, record: MergeRecord, kept_id: ObjectId, other_id: ObjectId, identity: Identity, fold: _Fold, depth: int
+    ) -> None:
         """Take one identity off the other card and put it on the kept card."""
         now = utcnow()
         # None when a repeated step already took it off (or a stopped process did, then lost it).
@@ -351,14 +397,16 @@ class Merger:
             await self._fold_stray(record, kept_id, stray, fold, depth)
         logger.error("merge #%d: could not move identity %s", record.number, identity.key)
 
-    async def _fold_stray(self, record: MergeRecord, kept_id: ObjectId, stray: Contact, fold: _Fold,
-                          depth: int) -> None:
+    async def _fold_stray(
+        self, record: MergeRecord, kept_id: ObjectId, stray: Contact, fold: _Fold, depth: int
+    ) -> None:
         now = utcnow()
         marked = await self.store.contacts.mark_merged(stray.id, kept_id, record.id, now, now - LOCK_TTL)
         if marked is None:
             return  # another merge holds it; the push is retried
-        logger.info("merge #%d: folding in card %s, created for a message that arrived mid-merge",
-                    record.number, stray.id)
+        logger.info(
+            "merge #%d: folding in card %s, created for a message that arrived mid-merge", record.number, stray.id
+        )
         await self.store.merges.update(record.id, {}, **{"$addToSet": {"strays": stray.id}})
         kept = await self.store.contacts.get(kept_id)
         inner = await self._fold(record, kept or marked, marked, depth=depth + 1)
@@ -373,8 +421,10 @@ class Merger:
         kept = await self.store.contacts.get(kept_id)
         if kept is None:
             return {}
-        lists = {name: [v for v in getattr(other, name) if v not in getattr(kept, name)]
-                 for name in ("phones", "emails", "other_phones", "verified_phones")}
+        lists = {
+            name: [v for v in getattr(other, name) if v not in getattr(kept, name)]
+            for name in ("phones", "emails", "other_phones", "verified_phones")
+        }
         lists["notes"] = [to_doc(n) for n in other.notes if n not in kept.notes]
         set_fields: dict[str, Any] = {}
         added_attributes, conflicts_before = [], {}
@@ -396,16 +446,19 @@ class Merger:
         if not (set_fields or any(lists.values())):
             return {}
         await self.store.contacts.absorb(kept_id, now, set_fields=set_fields, add=lists)
-        return {**{k: v for k, v in lists.items() if v}, "attributes": added_attributes,
-                "conflicts": conflicts_before, "taken": taken}
+        return {
+            **{k: v for k, v in lists.items() if v},
+            "attributes": added_attributes,
+            "conflicts": conflicts_before,
+            "taken": taken,
+        }
 
     # -- unmerging ---------------------------------------------------------------------------
 
     async def unmerge(self, merge: ObjectId | int, *, by: int | None) -> MergeResult:
         """Undo a merge (by id or number): both cards as they were, plus what arrived since on each
         identity. Only supervisors (or the system, by=None) may."""
-        record = await (self.store.merges.by_number(merge) if isinstance(merge, int)
-                        else self.store.merges.get(merge))
+        record = await (self.store.merges.by_number(merge) if isinstance(merge, int) else self.store.merges.get(merge))
         if record is None:
             return MergeResult(MergeOutcome.UNKNOWN, text=f"There is no merge {merge}.")
         if by is not None:
@@ -420,21 +473,34 @@ class Merger:
         if kept is None:
             return MergeResult(MergeOutcome.UNKNOWN, record, text="The kept card no longer exists.")
         if kept.merged_into is not None:
-            later = next((m for m in await self.store.merges.for_contact(kept.id)
-                          if m.other_id == kept.id and m.status is MergeStatus.DONE), None)
+            later = next(
+                (
+                    m
+                    for m in await self.store.merges.for_contact(kept.id)
+                    if m.other_id == kept.id and m.status is MergeStatus.DONE
+                ),
+                None,
+            )
             hint = f" Undo merge #{later.number} first." if later else ""
-            return MergeResult(MergeOutcome.NOT_UNDOABLE, record, kept, text=(
-                f"{kept.display_name} has since been merged into another card.{hint}"))
+            return MergeResult(
+                MergeOutcome.NOT_UNDOABLE,
+                record,
+                kept,
+                text=(f"{kept.display_name} has since been merged into another card.{hint}"),
+            )
         now = utcnow()
-        claimed = await self.store.merges.transition(record.id, MergeStatus.DONE, MergeStatus.UNDOING,
-                                                     {"undone_by": by, "undone_at": now})
+        claimed = await self.store.merges.transition(
+            record.id, MergeStatus.DONE, MergeStatus.UNDOING, {"undone_by": by, "undone_at": now}
+        )
         if claimed is None:
             return await self.unmerge(record.id, by=by)  # someone else moved it; answer from its new state
         if await self.store.contacts.lock(kept.id, record.id, now, now - LOCK_TTL) is None:
-            await self.store.merges.transition(record.id, MergeStatus.UNDOING, MergeStatus.DONE,
-                                               {"undone_by": None, "undone_at": None})
-            return MergeResult(MergeOutcome.BUSY, record, text=f"{kept.display_name} is being merged right now; "
-                                                               "try again.")
+            await self.store.merges.transition(
+                record.id, MergeStatus.UNDOING, MergeStatus.DONE, {"undone_by": None, "undone_at": None}
+            )
+            return MergeResult(
+                MergeOutcome.BUSY, record, text=f"{kept.display_name} is being merged right now; try again."
+            )
         return await self._split(claimed)
 
     async def _split(self, record: MergeRecord) -> MergeResult:
@@ -457,8 +523,9 @@ class Merger:
         await self._sort_messages(kept_id, other_id, keys, now)
         await self._sort_messages(other_id, kept_id, kept_keys, now)
         await self._take_back(kept_id, record.added, now)
-        await self.store.candidates.settle_pair(kept_id, other_id, CandidateStatus.DISMISSED, record.undone_by, now,
-                                                record.id)
+        await self.store.candidates.settle_pair(
+            kept_id, other_id, CandidateStatus.DISMISSED, record.undone_by, now, record.id
+        )
         done = await self.store.merges.transition(record.id, MergeStatus.UNDOING, MergeStatus.UNDONE)
         await self.store.contacts.unlock(kept_id, record.id)
         record = done or record
@@ -467,12 +534,28 @@ class Merger:
         assert kept is not None and restored is not None
         kept_thread = await self.store.threads.open_for(kept_id)
         restored_thread = await self.store.threads.open_for(other_id)
-        logger.info("merge #%d undone by %s: contact %s split from %s", record.number, record.undone_by,
-                    other_id, kept_id)
-        self.bus.publish(ContactsUnmerged(merge=record, contact=kept, restored=restored, contact_thread=kept_thread,
-                                          restored_thread=restored_thread, by=record.undone_by))
-        return MergeResult(MergeOutcome.UNMERGED, record, kept, restored, text=(
-            f"Merge #{record.number} undone: {restored.display_name} and {kept.display_name} are separate again."))
+        logger.info(
+            "merge #%d undone by %s: contact %s split from %s", record.number, record.undone_by, other_id, kept_id
+        )
+        self.bus.publish(
+            ContactsUnmerged(
+                merge=record,
+                contact=kept,
+                restored=restored,
+                contact_thread=kept_thread,
+                restored_thread=restored_thread,
+                by=record.undone_by,
+            )
+        )
+        return MergeResult(
+            MergeOutcome.UNMERGED,
+            record,
+            kept,
+            restored,
+            text=(
+                f"Merge #{record.number} undone: {restored.display_name} and {kept.display_name} are separate again."
+            ),
+        )
 
     async def _return_threads(self, record: MergeRecord, now: datetime) -> None:
         """The merged card's threads go back to it; the joined one reopens if its conversation goes on."""
@@ -487,8 +570,9 @@ class Merger:
             await self.store.merges.return_joined_messages(record.closed_thread_id, record.kept_thread_id, other_id)
         await self.store.merges.align_internal(record.threads, other_id)
 
-    async def _move_identity_back(self, record: MergeRecord, other_id: ObjectId, identity: Identity,
-                                  fold: _Fold) -> None:
+    async def _move_identity_back(
+        self, record: MergeRecord, other_id: ObjectId, identity: Identity, fold: _Fold
+    ) -> None:
         now = utcnow()
         for _ in range(10):
             try:
@@ -532,8 +616,9 @@ class Merger:
 
     async def _take_back(self, kept_id: ObjectId, added: Mapping[str, Any], now: datetime) -> None:
         """Remove from the kept card exactly what the merge added to it."""
-        pull = {name: list(added.get(name, [])) for name in ("phones", "emails", "other_phones", "verified_phones",
-                                                               "notes")}
+        pull = {
+            name: list(added.get(name, [])) for name in ("phones", "emails", "other_phones", "verified_phones", "notes")
+        }
         unset = [f"attributes.{key}" for key in added.get("attributes", [])]
         unset += [name for name in added.get("taken", []) if name != "blocked"]
         set_fields: dict[str, Any] = {"blocked": False} if "blocked" in added.get("taken", []) else {}
@@ -568,8 +653,9 @@ class Merger:
 
 def _combine(previous: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
     """Two `added` records as one (a stray folded into the same merge adds to the first)."""
-    combined: dict[str, Any] = {k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v
-                                for k, v in previous.items()}
+    combined: dict[str, Any] = {
+        k: list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v for k, v in previous.items()
+    }
     for key, value in added.items():
         if isinstance(value, list):
             combined[key] = [*combined.get(key, []), *[v for v in value if v not in combined.get(key, [])]]

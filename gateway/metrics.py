@@ -17,12 +17,16 @@ class Metrics:
             "gateway_messages_out_total", "Outbound messages handed to a channel", ["channel"], registry=self.registry
         )
         self.send_failures = Counter(
-            "gateway_send_failures_total", "Outbound send attempts that failed", ["channel", "reason"],
+            "gateway_send_failures_total",
+            "Outbound send attempts that failed",
+            ["channel", "reason"],
             registry=self.registry,
         )
         self.open_threads = Gauge("gateway_open_threads", "Threads not closed", registry=self.registry)
         self.ingest_seconds = Histogram(
-            "gateway_ingest_seconds", "Time to store and route one inbound message", ["channel"],
+            "gateway_ingest_seconds",
+            "Time to store and route one inbound message",
+            ["channel"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )

@@ -94,18 +94,26 @@ class Outbox:
     async def record_delivery(self, update: DeliveryUpdate) -> None:
         """Apply a delivery report, never moving a status backwards."""
         message = await self.store.messages.advance_status(
-            update.channel, update.account, update.channel_message_id, update.status,
-            error=update.error, error_code=update.error_code, now=utcnow(),
+            update.channel,
+            update.account,
+            update.channel_message_id,
+            update.status,
+            error=update.error,
+            error_code=update.error_code,
+            now=utcnow(),
         )
         if message is None:
-            stored = await self.store.messages.by_channel_id(update.channel, update.account,
-                                                             update.channel_message_id)
+            stored = await self.store.messages.by_channel_id(update.channel, update.account, update.channel_message_id)
             if stored is None:
                 # The provider can call back before we have stored the id its send returned.
                 await self.store.messages.park_report({**dataclasses.asdict(update), "at": utcnow()})
             else:
-                logger.info("delivery report %s for %s ignored: the message is already %s",
-                            update.status, update.channel_message_id, stored.status)
+                logger.info(
+                    "delivery report %s for %s ignored: the message is already %s",
+                    update.status,
+                    update.channel_message_id,
+                    stored.status,
+                )
             return
         if update.status is MessageStatus.FAILED:
             self.metrics.send_failures.labels(update.channel, update.error_code or "failed").inc()
@@ -115,8 +123,10 @@ class Outbox:
         with log_context(channel=message.channel):
             channel = self.channels.get(message.channel)
             if channel is None:
-                return await self._failed(message, SendError(
-                    f"the {message.channel} channel is not configured", code="unavailable", permanent=True))
+                return await self._failed(
+                    message,
+                    SendError(f"the {message.channel} channel is not configured", code="unavailable", permanent=True),
+                )
             try:
                 outbound = await self._outbound(message)
                 ref = await channel.send(outbound)
@@ -124,19 +134,29 @@ class Outbox:
                 return await self._failed(message, err)
             except Exception as err:  # network trouble and the like: worth another try
                 logger.warning("send of %s raised %r", message.id, err)
-                return await self._failed(message, SendError(f"could not reach {message.channel}: {err}",
-                                                             code="unavailable"))
+                return await self._failed(
+                    message, SendError(f"could not reach {message.channel}: {err}", code="unavailable")
+                )
             now = utcnow()
-            sent = await self.store.messages.update(message.id, {
-                "status": ref.status.value, "channel_message_id": ref.channel_message_id, "sent_at": now,
-                "next_attempt_at": None, "error": None, "error_code": None, "attempts": message.attempts + 1,
-            })
+            sent = await self.store.messages.update(
+                message.id,
+                {
+                    "status": ref.status.value,
+                    "channel_message_id": ref.channel_message_id,
+                    "sent_at": now,
+                    "next_attempt_at": None,
+                    "error": None,
+                    "error_code": None,
+                    "attempts": message.attempts + 1,
+                },
+            )
             self.metrics.messages_out.labels(message.channel).inc()
             logger.info("message %s %s", message.id, ref.status)
             await self._publish(sent)
             if ref.channel_message_id:
-                for report in await self.store.messages.take_reports(message.channel, message.account or "",
-                                                                     ref.channel_message_id):
+                for report in await self.store.messages.take_reports(
+                    message.channel, message.account or "", ref.channel_message_id
+                ):
                     await self.record_delivery(_update(report))
                 sent = await self.store.messages.get(message.id)
             return sent or message
@@ -147,20 +167,23 @@ class Outbox:
         now = utcnow()
         if err.unreachable and message.identity:
             await self.store.contacts.update_identity(
-                message.identity, now, reachable=False, unreachable_reason=err.reason)
+                message.identity, now, reachable=False, unreachable_reason=err.reason
+            )
         if err.permanent or attempts >= self.settings.max_attempts:
             reason = err.reason if err.permanent else f"{err.reason} (gave up after {attempts} attempts)"
             logger.warning("message %s failed: %s", message.id, reason)
             fields = {"status": MessageStatus.FAILED.value, "next_attempt_at": None}
         else:
-            delay = err.retry_after or min(self.settings.retry_base_seconds * 3 ** (attempts - 1),
-                                           self.settings.retry_max_seconds)
+            delay = err.retry_after or min(
+                self.settings.retry_base_seconds * 3 ** (attempts - 1), self.settings.retry_max_seconds
+            )
             reason = err.reason
             logger.info("message %s not sent (%s); retry %d in %.0fs", message.id, reason, attempts, delay)
             fields = {"status": MessageStatus.QUEUED.value, "next_attempt_at": now + timedelta(seconds=delay)}
             self._wake.set()
         updated = await self.store.messages.update(
-            message.id, {**fields, "error": reason, "error_code": err.code, "attempts": attempts})
+            message.id, {**fields, "error": reason, "error_code": err.code, "attempts": attempts}
+        )
         await self._publish(updated)
         return updated or message
 
@@ -210,8 +233,12 @@ class Outbox:
             self.bus.publish(MessageStatusChanged(thread=thread, message=message))
 
 
-
 def _update(report: dict) -> DeliveryUpdate:
-    return DeliveryUpdate(channel=report["channel"], account=report["account"],
-                          channel_message_id=report["channel_message_id"], status=MessageStatus(report["status"]),
-                          error=report.get("error"), error_code=report.get("error_code"))
+    return DeliveryUpdate(
+        channel=report["channel"],
+        account=report["account"],
+        channel_message_id=report["channel_message_id"],
+        status=MessageStatus(report["status"]),
+        error=report.get("error"),
+        error_code=report.get("error_code"),
+    )

@@ -44,8 +44,18 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 class OperatorBot:
     """Owns the operator bot's session, dispatcher and webhook; handlers get services by name."""
 
-    def __init__(self, settings: Settings, store: Store, inbox: Inbox, outbox: Outbox, presence: Presence,
-                 routing: Routing, relay: Relay, merger: Merger, duplicates: Duplicates) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        inbox: Inbox,
+        outbox: Outbox,
+        presence: Presence,
+        routing: Routing,
+        relay: Relay,
+        merger: Merger,
+        duplicates: Duplicates,
+    ) -> None:
         assert settings.operator_bot is not None
         self.settings = settings
         self.config = settings.operator_bot
@@ -56,8 +66,17 @@ class OperatorBot:
         self.relay = relay
         self.bot: Bot | None = None
         self._polling: asyncio.Task[None] | None = None
-        self.dispatcher = Dispatcher(store=store, inbox=inbox, outbox=outbox, presence=presence, routing=routing,
-                                     relay=relay, settings=settings, merger=merger, duplicates=duplicates)
+        self.dispatcher = Dispatcher(
+            store=store,
+            inbox=inbox,
+            outbox=outbox,
+            presence=presence,
+            routing=routing,
+            relay=relay,
+            settings=settings,
+            merger=merger,
+            duplicates=duplicates,
+        )
         self.dispatcher.update.outer_middleware(OperatorsOnly(store, self.config))
         # Commands first; then the help router answers any command nobody handled; the replies
         # router catches every other message, so it comes last.
@@ -89,13 +108,17 @@ class OperatorBot:
         logger.info("operator bot @%s ready (%s mode)", me.username, self.mode)
         await help_commands.set_menu(self.bot, await self.store.operators.all())
         if self.mode == "webhook":
-            await self.bot.set_webhook(self.settings.server.public_url + WEBHOOK_PATH,
-                                       secret_token=self.config.webhook_secret,
-                                       allowed_updates=["message", "edited_message", "callback_query"])
+            await self.bot.set_webhook(
+                self.settings.server.public_url + WEBHOOK_PATH,
+                secret_token=self.config.webhook_secret,
+                allowed_updates=["message", "edited_message", "callback_query"],
+            )
         else:
             await self.bot.delete_webhook()
-            self._polling = asyncio.create_task(self.dispatcher.start_polling(
-                self.bot, handle_signals=False, close_bot_session=False), name="operator-bot-polling")
+            self._polling = asyncio.create_task(
+                self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False),
+                name="operator-bot-polling",
+            )
 
     async def close(self) -> None:
         if self._polling is not None:

@@ -29,17 +29,31 @@ def channel_label(lang: str, contact: Contact, thread: Thread) -> str:
 
 def pretty_phone(e164: str) -> str:
     try:
-        return phonenumbers.format_number(phonenumbers.parse(e164, None),
-                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     except phonenumbers.NumberParseException:
         return e164
 
 
-def card_text(lang: str, thread: Thread, contact: Contact, *, earlier: int, comment: str | None = None,
-              comment_author: str | None = None, previous_number: int | None = None) -> str:
+def card_text(
+    lang: str,
+    thread: Thread,
+    contact: Contact,
+    *,
+    earlier: int,
+    comment: str | None = None,
+    comment_author: str | None = None,
+    previous_number: int | None = None,
+) -> str:
     """The card an operator gets with a new conversation: who, where from, and context."""
-    lines = [t(lang, "card.title", number=thread.number, name=contact.display_name,
-               channel=channel_label(lang, contact, thread))]
+    lines = [
+        t(
+            lang,
+            "card.title",
+            number=thread.number,
+            name=contact.display_name,
+            channel=channel_label(lang, contact, thread),
+        )
+    ]
     for email in contact.emails:
         lines.append(t(lang, "card.email", value=email))
     identity = contact.identity(thread.identity)
@@ -54,8 +68,7 @@ def card_text(lang: str, thread: Thread, contact: Contact, *, earlier: int, comm
     if earlier:
         lines.append(t(lang, "card.earlier", count=earlier))
     for note in contact.notes[-3:]:
-        lines.append(t(lang, "card.notes", value=f"{note.text} ({note.author_name or '?'}, "
-                                                f"{note.created_at:%d %b})"))
+        lines.append(t(lang, "card.notes", value=f"{note.text} ({note.author_name or '?'}, {note.created_at:%d %b})"))
     if contact.blocked:
         lines.append(t(lang, "card.blocked"))
     if previous_number:
@@ -97,13 +110,16 @@ def _page(page: dict) -> str:
 
 def card_keyboard(lang: str, number: int) -> InlineKeyboardMarkup:
     """Close, Transfer, History, Info, Block for one thread."""
+
     def button(action: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(text=t(lang, f"button.{action}"), callback_data=f"{action}:{number}")
 
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [button("close"), button("transfer"), button("history")],
-        [button("info"), button("block")],
-    ])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [button("close"), button("transfer"), button("history")],
+            [button("info"), button("block")],
+        ]
+    )
 
 
 def message_text(lang: str, thread: Thread, message: Message) -> str:

@@ -55,8 +55,12 @@ def build_router() -> Router:
     router.message.register(show_all, Command("all"), SupervisorOnly())
     router.message.register(assign, Command("assign"), SupervisorOnly())
     router.message.register(show_stats, Command("stats"), SupervisorOnly())
-    for name, handler in (("add", add_operator), ("remove", remove_operator), ("role", set_role),
-                          ("capacity", set_capacity)):
+    for name, handler in (
+        ("add", add_operator),
+        ("remove", remove_operator),
+        ("role", set_role),
+        ("capacity", set_capacity),
+    ):
         router.message.register(handler, Command("operator"), SupervisorOnly(), Subcommand(name))
     router.message.register(operator_usage, Command("operator"), SupervisorOnly())
     router.message.register(refuse, Command(*COMMANDS))
@@ -70,6 +74,7 @@ async def refuse(message: TgMessage, lang: str) -> None:
 
 
 # -- looking -----------------------------------------------------------------------------------
+
 
 async def show_queue(message: TgMessage, lang: str, store: Store) -> None:
     """/queue: waiting conversations, longest wait first."""
@@ -107,14 +112,16 @@ async def show_all(message: TgMessage, lang: str, store: Store) -> None:
     lines = [t(lang, "sup.all.title")]
     for thread in threads:
         name, channel = await _who(store, lang, thread)
-        owner = t(lang, "sup.all.queue") if thread.operator_id is None else names.get(
-            thread.operator_id, str(thread.operator_id))
+        owner = (
+            t(lang, "sup.all.queue")
+            if thread.operator_id is None
+            else names.get(thread.operator_id, str(thread.operator_id))
+        )
         lines.append(t(lang, "sup.all.line", number=thread.number, name=name, channel=channel, owner=owner))
     await _answer(message, lang, lines, len(threads))
 
 
-async def show_stats(message: TgMessage, command: CommandObject, lang: str, store: Store,
-                     presence: Presence) -> None:
+async def show_stats(message: TgMessage, command: CommandObject, lang: str, store: Store, presence: Presence) -> None:
     """/stats [today|7d|YYYY-MM-DD]: the KPIs of a period."""
     period = parse_period(command.args, utcnow())
     if period is None:
@@ -127,8 +134,16 @@ async def show_stats(message: TgMessage, command: CommandObject, lang: str, stor
 
 # -- reassigning -------------------------------------------------------------------------------
 
-async def assign(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                 routing: Routing, settings: Settings) -> None:
+
+async def assign(
+    message: TgMessage,
+    command: CommandObject,
+    operator: Operator,
+    lang: str,
+    store: Store,
+    routing: Routing,
+    settings: Settings,
+) -> None:
     """/assign N @operator: move a conversation to an online operator with room."""
     words = (command.args or "").split(maxsplit=1)
     number = parse_number(words[0]) if len(words) == 2 else None
@@ -155,8 +170,9 @@ async def assign(message: TgMessage, command: CommandObject, operator: Operator,
     await message.answer(t(lang, "sup.assign.done", number=number, name=target.name, previous=before))
 
 
-async def _assign_error(lang: str, error: str, thread: Thread, target: Operator, store: Store,
-                        settings: Settings) -> str:
+async def _assign_error(
+    lang: str, error: str, thread: Thread, target: Operator, store: Store, settings: Settings
+) -> str:
     if error == "closed":
         return t(lang, "sup.assign.closed", number=thread.number)
     if error == "same_operator":
@@ -165,12 +181,18 @@ async def _assign_error(lang: str, error: str, thread: Thread, target: Operator,
         now = await store.operators.get(target.id) or target
         if now.status is not OperatorStatus.ONLINE:
             return t(lang, "sup.assign.offline", name=now.name, status=t(lang, f"status.{now.status.value}"))
-        return t(lang, "sup.assign.full", name=now.name, load=len(now.chats),
-                 capacity=now.capacity(settings.routing.max_chats_per_operator))
+        return t(
+            lang,
+            "sup.assign.full",
+            name=now.name,
+            load=len(now.chats),
+            capacity=now.capacity(settings.routing.max_chats_per_operator),
+        )
     return t(lang, "sup.assign.changed", number=thread.number)
 
 
 # -- managing operators ------------------------------------------------------------------------
+
 
 async def operator_usage(message: TgMessage, lang: str) -> None:
     await message.answer(t(lang, "sup.operator.usage"))
@@ -197,8 +219,16 @@ async def add_operator(message: TgMessage, words: list[str], lang: str, store: S
     await message.answer(t(lang, "sup.operator.added", name=added.name))
 
 
-async def remove_operator(message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store,
-                          routing: Routing, presence: Presence, bot: Bot) -> None:
+async def remove_operator(
+    message: TgMessage,
+    words: list[str],
+    operator: Operator,
+    lang: str,
+    store: Store,
+    routing: Routing,
+    presence: Presence,
+    bot: Bot,
+) -> None:
     """/operator remove <operator>: no more access; their open conversations go back to the queue."""
     target = await _subject(message, words, operator, lang, store)
     if target is None:
@@ -211,8 +241,7 @@ async def remove_operator(message: TgMessage, words: list[str], operator: Operat
     await message.answer(t(lang, "sup.operator.removed", name=target.name, count=len(removed.chats)))
 
 
-async def set_role(message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store,
-                   bot: Bot) -> None:
+async def set_role(message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store, bot: Bot) -> None:
     """/operator role <operator> operator|supervisor."""
     if len(words) < 2 or words[-1].lower() not in {r.value for r in Role}:
         await message.answer(t(lang, "sup.operator.usage"))
@@ -230,8 +259,9 @@ async def set_role(message: TgMessage, words: list[str], operator: Operator, lan
     await message.answer(t(lang, "sup.operator.role_set", name=target.name, role=role_name))
 
 
-async def set_capacity(message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store,
-                       routing: Routing) -> None:
+async def set_capacity(
+    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store, routing: Routing
+) -> None:
     """/operator capacity <operator> <n>: how many conversations they may have at once."""
     if len(words) < 2 or not words[-1].isdigit() or not 1 <= int(words[-1]) <= MAX_CAPACITY:
         await message.answer(t(lang, "sup.operator.usage"))
@@ -242,12 +272,14 @@ async def set_capacity(message: TgMessage, words: list[str], operator: Operator,
         return
     updated = await store.operators.update(target.id, {"max_chats": int(words[-1])}) or target
     await routing.drain()  # more room lets waiting conversations in
-    await message.answer(t(lang, "sup.operator.capacity_set", name=updated.name, capacity=int(words[-1]),
-                           load=len(updated.chats)))
+    await message.answer(
+        t(lang, "sup.operator.capacity_set", name=updated.name, capacity=int(words[-1]), load=len(updated.chats))
+    )
 
 
-async def _subject(message: TgMessage, words: list[str], operator: Operator, lang: str,
-                   store: Store) -> Operator | None:
+async def _subject(
+    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store
+) -> Operator | None:
     """The operator a removal or role change is about; None (after saying why) when there is none."""
     ref = " ".join(words)
     if not ref:
@@ -274,8 +306,9 @@ async def _refresh_menu(bot: Bot, store: Store, *, dropped: int | None = None) -
     try:
         if dropped is not None:
             for lang in LANGUAGES:
-                await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=dropped),
-                                             language_code=None if lang == "en" else lang)
+                await bot.delete_my_commands(
+                    scope=BotCommandScopeChat(chat_id=dropped), language_code=None if lang == "en" else lang
+                )
         await set_menu(bot, await store.operators.all())
     except TelegramAPIError:
         # The change itself is stored; the menu catches up at the next start.
@@ -283,6 +316,7 @@ async def _refresh_menu(bot: Bot, store: Store, *, dropped: int | None = None) -
 
 
 # -- formatting --------------------------------------------------------------------------------
+
 
 async def _who(store: Store, lang: str, thread: Thread) -> tuple[str, str]:
     """The customer's name and channel, as on the card."""
@@ -302,9 +336,17 @@ def _operator_line(lang: str, operator: Operator, default_capacity: int, now: da
         moment = f"{at:%H:%M}" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M}"
         since = t(lang, "sup.operators.since", time=moment)
     groups = t(lang, "sup.operators.groups", groups=", ".join(operator.groups)) if operator.groups else ""
-    return t(lang, "sup.operators.line", icon=STATUS_ICONS[operator.status], name=name,
-             status=t(lang, f"status.{operator.status.value}"), since=since, load=len(operator.chats),
-             capacity=operator.capacity(default_capacity), groups=groups)
+    return t(
+        lang,
+        "sup.operators.line",
+        icon=STATUS_ICONS[operator.status],
+        name=name,
+        status=t(lang, f"status.{operator.status.value}"),
+        since=since,
+        load=len(operator.chats),
+        capacity=operator.capacity(default_capacity),
+        groups=groups,
+    )
 
 
 async def _answer(message: TgMessage, lang: str, lines: list[str], shown: int) -> None:

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 # -- how an offer looks ---------------------------------------------------------------------------
 
+
 def card_ref(contact: Contact, thread: Thread | None) -> str:
     """`#17` when the card has a conversation, else its name."""
     return f"#{thread.number}" if thread is not None else contact.display_name
@@ -57,8 +58,10 @@ def reason(lang: str, candidate: Candidate) -> str:
 def offer_text(lang: str, offer: Offer) -> str:
     """`offer.contact` (the reader's customer) may be `offer.other`: who that is, their last conversation, why."""
     other, thread = offer.other, offer.other_thread
-    lines = [t(lang, "dup.offer.title", card=card_line(lang, offer.contact, offer.contact_thread)),
-             t(lang, "dup.offer.card", name=other.display_name, channel=channel_of(lang, other, thread))]
+    lines = [
+        t(lang, "dup.offer.title", card=card_line(lang, offer.contact, offer.contact_thread)),
+        t(lang, "dup.offer.card", name=other.display_name, channel=channel_of(lang, other, thread)),
+    ]
     lines += [t(lang, "card.phone", value=pretty_phone(phone)) for phone in other.phones]
     lines += [t(lang, "card.email", value=email) for email in other.emails]
     if thread is None:
@@ -66,8 +69,15 @@ def offer_text(lang: str, offer: Offer) -> str:
     else:
         # Open or closed, not who has it: routing may be assigning it right now.
         status = t(lang, "dup.offer.open" if thread.open else "info.thread_closed")
-        lines.append(t(lang, "dup.offer.last", number=thread.number, status=status,
-                       when=f"{thread.last_message_at:%d.%m.%Y %H:%M} UTC"))
+        lines.append(
+            t(
+                lang,
+                "dup.offer.last",
+                number=thread.number,
+                status=status,
+                when=f"{thread.last_message_at:%d.%m.%Y %H:%M} UTC",
+            )
+        )
     lines.append(t(lang, "dup.offer.why", reason=reason(lang, offer.candidate)))
     kept = older(offer.contact, offer.other)
     kept_thread = offer.contact_thread if kept is offer.contact else offer.other_thread
@@ -78,14 +88,25 @@ def offer_text(lang: str, offer: Offer) -> str:
 def offer_keyboard(lang: str, offer: Offer) -> InlineKeyboardMarkup:
     """Merge (the older card stays), Not the same person, and Merge keeping the newer card."""
     candidate = offer.candidate.id
-    newer, newer_thread = ((offer.other, offer.other_thread) if older(offer.contact, offer.other) is offer.contact
-                           else (offer.contact, offer.contact_thread))
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=t(lang, "dup.button.merge"), callback_data=f"dup:m:{candidate}:0"),
-         InlineKeyboardButton(text=t(lang, "dup.button.dismiss"), callback_data=f"dup:n:{candidate}")],
-        [InlineKeyboardButton(text=t(lang, "dup.button.keep", card=card_ref(newer, newer_thread)),
-                              callback_data=f"dup:m:{candidate}:{newer.id}")],
-    ])
+    newer, newer_thread = (
+        (offer.other, offer.other_thread)
+        if older(offer.contact, offer.other) is offer.contact
+        else (offer.contact, offer.contact_thread)
+    )
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=t(lang, "dup.button.merge"), callback_data=f"dup:m:{candidate}:0"),
+                InlineKeyboardButton(text=t(lang, "dup.button.dismiss"), callback_data=f"dup:n:{candidate}"),
+            ],
+            [
+                InlineKeyboardButton(
+                    text=t(lang, "dup.button.keep", card=card_ref(newer, newer_thread)),
+                    callback_data=f"dup:m:{candidate}:{newer.id}",
+                )
+            ],
+        ]
+    )
 
 
 def merge_text(lang: str, result: MergeResult, first: int | None = None, second: int | None = None) -> str:
@@ -93,20 +114,27 @@ def merge_text(lang: str, result: MergeResult, first: int | None = None, second:
     merge = result.merge.number if result.merge is not None else None
     match result.outcome:
         case MergeOutcome.MERGED if result.contact and result.other and merge:
-            return t(lang, "dup.merged", merge=merge, other=result.other.display_name,
-                     kept=result.contact.display_name)
+            return t(lang, "dup.merged", merge=merge, other=result.other.display_name, kept=result.contact.display_name)
         case MergeOutcome.ALREADY_MERGED if result.contact:
             return t(lang, "dup.already_merged", name=result.contact.display_name)
         case MergeOutcome.SAME_CONTACT:
-            return (t(lang, "dup.same_threads", first=first, second=second) if first and second and first != second
-                    else t(lang, "dup.same_card"))
+            return (
+                t(lang, "dup.same_threads", first=first, second=second)
+                if first and second and first != second
+                else t(lang, "dup.same_card")
+            )
         case MergeOutcome.NOT_ALLOWED:
             return t(lang, "dup.unmerge.not_allowed" if merge else "dup.not_allowed")
         case MergeOutcome.BUSY:
             return t(lang, "dup.unmerge.busy", merge=merge) if merge else t(lang, "dup.busy")
         case MergeOutcome.UNMERGED if result.contact and result.other:
-            return t(lang, "dup.unmerge.done", merge=merge, restored=result.other.display_name,
-                     kept=result.contact.display_name)
+            return t(
+                lang,
+                "dup.unmerge.done",
+                merge=merge,
+                restored=result.other.display_name,
+                kept=result.contact.display_name,
+            )
         case MergeOutcome.ALREADY_UNDONE:
             return t(lang, "dup.unmerge.already", merge=merge)
         case MergeOutcome.NOT_UNDOABLE if result.contact:
@@ -121,11 +149,17 @@ def decided_text(lang: str, candidate: Candidate) -> str:
 
 def flipped(offer: Offer) -> Offer:
     """The same offer, read from the other card's side."""
-    return replace(offer, contact=offer.other, other=offer.contact, contact_thread=offer.other_thread,
-                   other_thread=offer.contact_thread)
+    return replace(
+        offer,
+        contact=offer.other,
+        other=offer.contact,
+        contact_thread=offer.other_thread,
+        other_thread=offer.contact_thread,
+    )
 
 
 # -- who is told ----------------------------------------------------------------------------------
+
 
 class DuplicateOffers:
     """Offers possible duplicates to the operators of either conversation, and tells them about merges."""
@@ -188,21 +222,31 @@ class DuplicateOffers:
             if dropped is not None:
                 lang = self.relay.lang(dropped)
                 values = {"closed": closed.number, "kept": kept_thread.number, "merge": record.number}
-                text = (t(lang, "dup.joined", name=keeper.name, **values) if keeper is not None
-                        else t(lang, "dup.joined_queued", **values))
+                text = (
+                    t(lang, "dup.joined", name=keeper.name, **values)
+                    if keeper is not None
+                    else t(lang, "dup.joined_queued", **values)
+                )
                 await self._tell(dropped, closed, text)
         if keeper is not None and kept_thread is not None and keeper.id != event.dropped_operator_id:
             lang = self.relay.lang(keeper)
-            text = t(lang, "dup.merged_in", number=kept_thread.number, other=other, kept=event.contact.display_name,
-                     merge=record.number)
+            text = t(
+                lang,
+                "dup.merged_in",
+                number=kept_thread.number,
+                other=other,
+                kept=event.contact.display_name,
+                merge=record.number,
+            )
             if closed is not None:
                 text += " " + t(lang, "dup.merged_in_joined", closed=closed.number)
             await self._tell(keeper, kept_thread, text)
 
     async def _on_unmerged(self, event: ContactsUnmerged) -> None:
         # Routing handles the event first, so a reopened conversation already has its operator here.
-        threads = [await self.store.threads.get(th.id) if th else None
-                   for th in (event.contact_thread, event.restored_thread)]
+        threads = [
+            await self.store.threads.get(th.id) if th else None for th in (event.contact_thread, event.restored_thread)
+        ]
         told = {event.by}  # whoever undid it has the answer to their command
         for thread in threads:
             operator = await self._operator_of(thread)
@@ -210,19 +254,29 @@ class DuplicateOffers:
                 continue
             told.add(operator.id)
             lang = self.relay.lang(operator)
-            await self._tell(operator, thread, t(
-                lang, "dup.unmerged", merge=event.merge.number,
-                restored=_named(event.restored, threads[1]), kept=_named(event.contact, threads[0])))
+            await self._tell(
+                operator,
+                thread,
+                t(
+                    lang,
+                    "dup.unmerged",
+                    merge=event.merge.number,
+                    restored=_named(event.restored, threads[1]),
+                    kept=_named(event.contact, threads[0]),
+                ),
+            )
 
     async def _operator_of(self, thread: Thread | None) -> Operator | None:
         if thread is None or not thread.open or thread.operator_id is None:
             return None
         return await self.store.operators.get(thread.operator_id)
 
-    async def _tell(self, operator: Operator, thread: Thread, text: str,
-                    keyboard: InlineKeyboardMarkup | None = None) -> None:
-        await self.relay.send(operator.id, thread, None,
-                              lambda bot: bot.send_message(operator.id, text, reply_markup=keyboard))
+    async def _tell(
+        self, operator: Operator, thread: Thread, text: str, keyboard: InlineKeyboardMarkup | None = None
+    ) -> None:
+        await self.relay.send(
+            operator.id, thread, None, lambda bot: bot.send_message(operator.id, text, reply_markup=keyboard)
+        )
 
 
 def _named(contact: Contact, thread: Thread | None) -> str:

@@ -31,9 +31,19 @@ logger = logging.getLogger(__name__)
 
 TOPIC_NAME_LIMIT = 128
 # What a supervisor can write in a topic; anything else there (service messages, ...) is not for customers.
-CONTENT = {ContentType.TEXT, ContentType.PHOTO, ContentType.DOCUMENT, ContentType.VOICE, ContentType.AUDIO,
-           ContentType.VIDEO, ContentType.LOCATION, ContentType.STICKER, ContentType.ANIMATION,
-           ContentType.VIDEO_NOTE, ContentType.CONTACT}
+CONTENT = {
+    ContentType.TEXT,
+    ContentType.PHOTO,
+    ContentType.DOCUMENT,
+    ContentType.VOICE,
+    ContentType.AUDIO,
+    ContentType.VIDEO,
+    ContentType.LOCATION,
+    ContentType.STICKER,
+    ContentType.ANIMATION,
+    ContentType.VIDEO_NOTE,
+    ContentType.CONTACT,
+}
 
 
 class Mirror:
@@ -72,8 +82,12 @@ class Mirror:
         copy = await self.store.relay.copy_of(self.chat_id, event.message.id)
         text = t(self.lang, "mirror.edited", number=event.thread.number, text=event.message.text)
         reply = ReplyParameters(message_id=copy.message_id, allow_sending_without_reply=True) if copy else None
-        await self.relay.send(self.chat_id, event.thread, event.message.id, lambda bot: bot.send_message(
-            self.chat_id, text, message_thread_id=topic, reply_parameters=reply))
+        await self.relay.send(
+            self.chat_id,
+            event.thread,
+            event.message.id,
+            lambda bot: bot.send_message(self.chat_id, text, message_thread_id=topic, reply_parameters=reply),
+        )
 
     async def _on_assigned(self, event: ThreadAssigned) -> None:
         topic = await self._topic(event.thread)
@@ -81,8 +95,11 @@ class Mirror:
             return
         number = event.thread.number
         operator = await self.store.operators.get(event.operator_id) if event.operator_id is not None else None
-        text = (t(self.lang, "mirror.assigned", number=number, name=operator.name) if operator
-                else t(self.lang, "mirror.queued", number=number))
+        text = (
+            t(self.lang, "mirror.assigned", number=number, name=operator.name)
+            if operator
+            else t(self.lang, "mirror.queued", number=number)
+        )
         await self._say(event.thread, topic, text)
 
     async def _on_closed(self, event: ThreadClosed) -> None:
@@ -90,8 +107,16 @@ class Mirror:
         if thread.topic_id is None or thread.topic_chat_id != self.chat_id:
             return
         closer = await self.store.operators.get(event.by) if event.by is not None else None
-        await self._say(thread, thread.topic_id, t(self.lang, "mirror.closed", number=thread.number,
-                                                   who=closer.name if closer else t(self.lang, "mirror.system")))
+        await self._say(
+            thread,
+            thread.topic_id,
+            t(
+                self.lang,
+                "mirror.closed",
+                number=thread.number,
+                who=closer.name if closer else t(self.lang, "mirror.system"),
+            ),
+        )
         topic = thread.topic_id
         await self.relay.send(self.chat_id, thread, None, lambda bot: bot.close_forum_topic(self.chat_id, topic))
 
@@ -143,32 +168,42 @@ class Mirror:
                 return False
             self._forum = bool(chat.is_forum)
             if not self._forum:
-                logger.warning("operator_bot.supervisors_chat_id %s is not a forum supergroup: conversations are "
-                               "not mirrored there", self.chat_id)
+                logger.warning(
+                    "operator_bot.supervisors_chat_id %s is not a forum supergroup: conversations are "
+                    "not mirrored there",
+                    self.chat_id,
+                )
         return self._forum
 
     async def _say(self, thread: Thread, topic: int, text: str) -> None:
-        await self.relay.send(self.chat_id, thread, None, lambda bot: bot.send_message(
-            self.chat_id, text, message_thread_id=topic))
+        await self.relay.send(
+            self.chat_id, thread, None, lambda bot: bot.send_message(self.chat_id, text, message_thread_id=topic)
+        )
 
 
 def build_router() -> Router:
     """Messages in the conversation topics of the supervisors' chat; included first, before the commands."""
     router = Router(name="mirror")
-    router.message.register(answer_from_topic, in_conversation_topic, F.content_type.in_(CONTENT),
-                            ~F.text.startswith("/"))
+    router.message.register(
+        answer_from_topic, in_conversation_topic, F.content_type.in_(CONTENT), ~F.text.startswith("/")
+    )
     return router
 
 
 def in_conversation_topic(message: TgMessage, settings: Settings) -> bool:
     """A message in a topic of the supervisors' chat (the General topic is not one)."""
     config = settings.operator_bot
-    return (config is not None and config.supervisors_chat_id == message.chat.id
-            and bool(message.is_topic_message) and message.message_thread_id is not None)
+    return (
+        config is not None
+        and config.supervisors_chat_id == message.chat.id
+        and bool(message.is_topic_message)
+        and message.message_thread_id is not None
+    )
 
 
-async def answer_from_topic(message: TgMessage, operator: Operator, lang: str, store: Store, inbox: Inbox,
-                            relay: Relay) -> None:
+async def answer_from_topic(
+    message: TgMessage, operator: Operator, lang: str, store: Store, inbox: Inbox, relay: Relay
+) -> None:
     """A supervisor writing in a conversation's topic answers its customer, as its operator would."""
     if not operator.is_supervisor:
         await _refuse_once(message, operator, lang, store)

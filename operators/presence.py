@@ -39,8 +39,9 @@ class Presence:
             before = await log.find_one({"operator_id": operator.id, "at": {"$lt": start}}, sort=[("at", -1)])
             status = OperatorStatus(before["status"]) if before else OperatorStatus.OFFLINE
             since = start
-            async for change in log.find({"operator_id": operator.id, "at": {"$gte": start, "$lt": end}},
-                                         sort=[("at", 1)]):
+            async for change in log.find(
+                {"operator_id": operator.id, "at": {"$gte": start, "$lt": end}}, sort=[("at", 1)]
+            ):
                 totals[operator.id][status] += (change["at"] - since).total_seconds()
                 status, since = OperatorStatus(change["status"]), change["at"]
             totals[operator.id][status] += (end - since).total_seconds()

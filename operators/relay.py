@@ -61,8 +61,16 @@ class Relay:
         assert self.settings.operator_bot is not None
         return language(operator.language, self.settings.operator_bot.default_language)
 
-    async def show_thread(self, operator: Operator, thread: Thread, *, comment: str | None = None,
-                          by: int | None = None, chat_id: int | None = None, topic_id: int | None = None) -> None:
+    async def show_thread(
+        self,
+        operator: Operator,
+        thread: Thread,
+        *,
+        comment: str | None = None,
+        by: int | None = None,
+        chat_id: int | None = None,
+        topic_id: int | None = None,
+    ) -> None:
         """The card, then the latest messages of the thread (into a forum topic when topic_id is given)."""
         chat_id = chat_id or operator.id
         lang = self.lang(operator)
@@ -71,54 +79,94 @@ class Relay:
             return
         previous = await self.store.threads.get(thread.previous_thread_id) if thread.previous_thread_id else None
         author = await self.store.operators.get(by) if by else None
-        text = card_text(lang, thread, contact, earlier=await self.store.threads.count_for(contact.id) - 1,
-                         comment=comment, comment_author=author.name if author else None,
-                         previous_number=previous.number if previous else None)
-        await self.send(chat_id, thread, None, lambda bot: bot.send_message(
-            chat_id, text, reply_markup=card_keyboard(lang, thread.number), message_thread_id=topic_id))
+        text = card_text(
+            lang,
+            thread,
+            contact,
+            earlier=await self.store.threads.count_for(contact.id) - 1,
+            comment=comment,
+            comment_author=author.name if author else None,
+            previous_number=previous.number if previous else None,
+        )
+        await self.send(
+            chat_id,
+            thread,
+            None,
+            lambda bot: bot.send_message(
+                chat_id, text, reply_markup=card_keyboard(lang, thread.number), message_thread_id=topic_id
+            ),
+        )
         for message in await self.store.messages.latest_for_thread(thread.id, limit=BACKLOG):
             await self.show_message(chat_id, lang, thread, message, topic_id=topic_id)
 
-    async def show_message(self, chat_id: int, lang: str, thread: Thread, message: Message,
-                           reply_to: int | None = None, topic_id: int | None = None) -> None:
+    async def show_message(
+        self,
+        chat_id: int,
+        lang: str,
+        thread: Thread,
+        message: Message,
+        reply_to: int | None = None,
+        topic_id: int | None = None,
+    ) -> None:
         """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
         caption = message_text(lang, thread, message)
         if message.kind is Kind.LOCATION and message.location:
-            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
-                chat_id, caption, message_thread_id=topic_id))
+            await self.send(
+                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, caption, message_thread_id=topic_id)
+            )
             loc = message.location
-            await self.send(chat_id, thread, message.id, lambda bot: bot.send_location(
-                chat_id, loc.latitude, loc.longitude, message_thread_id=topic_id))
+            await self.send(
+                chat_id,
+                thread,
+                message.id,
+                lambda bot: bot.send_location(chat_id, loc.latitude, loc.longitude, message_thread_id=topic_id),
+            )
             return
         if message.media:
             for media in message.media:
                 await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id)
                 caption = f"#{thread.number}"  # the tag, not the text, on the second file
             return
-        await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
-            chat_id, caption, reply_parameters=_reply(reply_to), message_thread_id=topic_id))
+        await self.send(
+            chat_id,
+            thread,
+            message.id,
+            lambda bot: bot.send_message(
+                chat_id, caption, reply_parameters=_reply(reply_to), message_thread_id=topic_id
+            ),
+        )
 
-    async def _show_media(self, chat_id: int, lang: str, thread: Thread, message: Message, media: Media,
-                          caption: str, reply_to: int | None, topic_id: int | None = None) -> None:
+    async def _show_media(
+        self,
+        chat_id: int,
+        lang: str,
+        thread: Thread,
+        message: Message,
+        media: Media,
+        caption: str,
+        reply_to: int | None,
+        topic_id: int | None = None,
+    ) -> None:
         name = media.name or message.kind.value
         try:
             data = await self.inbox.fetch_media(media)
         except SendError as err:
             key = "relay.too_big" if err.code == "too_large" else "relay.media_failed"
             text = f"{caption}\n{t(lang, key, name=name, reason=err.reason)}"
-            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
-                chat_id, text, message_thread_id=topic_id))
+            await self.send(
+                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, text, message_thread_id=topic_id)
+            )
             return
         except Exception as err:  # a file we cannot fetch must not hide the message
             logger.warning("could not fetch %s for the operator: %r", media.ref, err)
             text = f"{caption}\n{t(lang, 'relay.media_failed', name=name, reason=type(err).__name__)}"
-            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
-                chat_id, text, message_thread_id=topic_id))
+            await self.send(
+                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, text, message_thread_id=topic_id)
+            )
             return
         upload = BufferedInputFile(data, filename=media.name or _default_name(message.kind, media))
         short = caption if len(caption) <= CAPTION_LIMIT else f"#{thread.number}"
-        common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to),
-                                  "message_thread_id": topic_id}
+        common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to), "message_thread_id": topic_id}
         senders: dict[Kind, Callable[[Bot], Awaitable[TgMessage]]] = {
             Kind.IMAGE: lambda bot: bot.send_photo(chat_id, upload, **common),
             Kind.VOICE: lambda bot: bot.send_voice(chat_id, upload, **common),
@@ -128,11 +176,13 @@ class Relay:
         default = lambda bot: bot.send_document(chat_id, upload, **common)  # noqa: E731
         await self.send(chat_id, thread, message.id, senders.get(message.kind, default))
         if short != caption:
-            await self.send(chat_id, thread, message.id, lambda bot: bot.send_message(
-                chat_id, caption, message_thread_id=topic_id))
+            await self.send(
+                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, caption, message_thread_id=topic_id)
+            )
 
-    async def send(self, chat_id: int, thread: Thread, message_id: ObjectId | None,
-                   call: Callable[[Bot], Awaitable[Any]]) -> TgMessage | None:
+    async def send(
+        self, chat_id: int, thread: Thread, message_id: ObjectId | None, call: Callable[[Bot], Awaitable[Any]]
+    ) -> TgMessage | None:
         """Send into an operator chat, waiting out flood limits, and remember the thread of what was sent."""
         assert self.bot is not None
         async with self._locks[chat_id]:
@@ -199,8 +249,12 @@ class Relay:
             return
         copy = await self.store.relay.copy_of(operator.id, event.message.id)
         text = f"#{thread.number} · {t(self.lang(operator), 'relay.edited', text=event.message.text)}"
-        await self.send(operator.id, thread, event.message.id, lambda bot: bot.send_message(
-            operator.id, text, reply_parameters=_reply(copy.message_id if copy else None)))
+        await self.send(
+            operator.id,
+            thread,
+            event.message.id,
+            lambda bot: bot.send_message(operator.id, text, reply_parameters=_reply(copy.message_id if copy else None)),
+        )
 
     async def _on_status(self, event: MessageStatusChanged) -> None:
         message = event.message
@@ -214,8 +268,14 @@ class Relay:
         lang = self.lang(operator)
         text, keyboard = self._failure(lang, event.thread, message)
         copy = await self.store.relay.copy_of(operator.id, message.id)
-        await self.send(operator.id, event.thread, message.id, lambda bot: bot.send_message(
-            operator.id, text, reply_markup=keyboard, reply_parameters=_reply(copy.message_id if copy else None)))
+        await self.send(
+            operator.id,
+            event.thread,
+            message.id,
+            lambda bot: bot.send_message(
+                operator.id, text, reply_markup=keyboard, reply_parameters=_reply(copy.message_id if copy else None)
+            ),
+        )
 
     def _failure(self, lang: str, thread: Thread, message: Message) -> tuple[str, InlineKeyboardMarkup | None]:
         """What to tell the operator about a failed message, and what they can do about it."""
@@ -224,9 +284,14 @@ class Relay:
         if code == "window_closed" or code == "63016":
             templates = self.settings.whatsapp.templates if self.settings.whatsapp else ()
             text = t(lang, "delivery.window" if templates else "delivery.window_no_templates")
-            buttons = [[InlineKeyboardButton(text=t(lang, "button.template", name=tpl.name),
-                                             callback_data=f"tpl:{thread.number}:{i}")]
-                       for i, tpl in enumerate(templates)]
+            buttons = [
+                [
+                    InlineKeyboardButton(
+                        text=t(lang, "button.template", name=tpl.name), callback_data=f"tpl:{thread.number}:{i}"
+                    )
+                ]
+                for i, tpl in enumerate(templates)
+            ]
         elif code == "blocked":
             text = t(lang, "delivery.blocked", number=thread.number)
         elif code == "too_large":
@@ -246,8 +311,12 @@ class Relay:
         closer = await self.store.operators.get(event.by) if event.by else None
         if operator is not None:
             lang = self.lang(operator)
-            text = t(lang, "moved.closed", number=event.thread.number,
-                     who=closer.name if closer else t(lang, "moved.by_system"))
+            text = t(
+                lang,
+                "moved.closed",
+                number=event.thread.number,
+                who=closer.name if closer else t(lang, "moved.by_system"),
+            )
             await self.send(operator.id, event.thread, None, lambda bot: bot.send_message(operator.id, text))
 
 

@@ -50,8 +50,15 @@ class Router:
         self.bus.subscribe(ThreadClosed, self._on_closed)
         self.bus.subscribe(ContactsUnmerged, self._on_unmerged)
 
-    async def assign(self, thread: Thread, *, prefer: int | None = None, reason: str = "new",
-                     comment: str | None = None, by: int | None = None) -> Operator | None:
+    async def assign(
+        self,
+        thread: Thread,
+        *,
+        prefer: int | None = None,
+        reason: str = "new",
+        comment: str | None = None,
+        by: int | None = None,
+    ) -> Operator | None:
         """Give an unassigned thread to the best online operator with room; None when nobody qualifies."""
         now = utcnow()
         for operator in await self._candidates(thread, prefer):
@@ -64,8 +71,9 @@ class Router:
                 return None
             with log_context(thread=claimed.number, channel=claimed.channel):
                 logger.info("assigned to operator %s (%s)", operator.id, reason)
-            self.bus.publish(ThreadAssigned(thread=claimed, operator_id=operator.id, reason=reason,
-                                            comment=comment, by=by))
+            self.bus.publish(
+                ThreadAssigned(thread=claimed, operator_id=operator.id, reason=reason, comment=comment, by=by)
+            )
             return operator
         return None
 
@@ -122,14 +130,29 @@ class Router:
                 return Outcome(None, "changed")
         if previous is not None:
             await self.store.operators.release_slot(previous, thread.id)
-        await self.store.threads.add_transfer(thread.id, {
-            "from_operator": previous, "to_operator": to_operator.id if to_operator else None,
-            "to_group": to_group, "comment": comment, "by": by, "at": now,
-        })
+        await self.store.threads.add_transfer(
+            thread.id,
+            {
+                "from_operator": previous,
+                "to_operator": to_operator.id if to_operator else None,
+                "to_group": to_group,
+                "comment": comment,
+                "by": by,
+                "at": now,
+            },
+        )
         if comment:
             await self.inbox.note(moved, comment, author=Author.OPERATOR, author_id=by)
-        self.bus.publish(ThreadAssigned(thread=moved, operator_id=to_operator.id if to_operator else None,
-                                        previous_operator_id=previous, reason=reason, comment=comment, by=by))
+        self.bus.publish(
+            ThreadAssigned(
+                thread=moved,
+                operator_id=to_operator.id if to_operator else None,
+                previous_operator_id=previous,
+                reason=reason,
+                comment=comment,
+                by=by,
+            )
+        )
         if to_operator is None:
             # The group's operator gets the card with the comment, like a direct transfer.
             await self.assign(moved, reason=reason, comment=comment, by=by)
@@ -145,12 +168,21 @@ class Router:
             if thread is None:
                 continue
             note = f"{operator.name} {why}; the conversation went back to the queue."
-            await self.store.threads.add_transfer(thread_id, {
-                "from_operator": operator.id, "to_operator": None, "to_group": None, "comment": note, "by": None,
-                "at": utcnow()})
+            await self.store.threads.add_transfer(
+                thread_id,
+                {
+                    "from_operator": operator.id,
+                    "to_operator": None,
+                    "to_group": None,
+                    "comment": note,
+                    "by": None,
+                    "at": utcnow(),
+                },
+            )
             await self.inbox.note(thread, note)
-            self.bus.publish(ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=operator.id,
-                                            reason="released"))
+            self.bus.publish(
+                ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=operator.id, reason="released")
+            )
         await self.drain()
 
     async def run(self) -> None:

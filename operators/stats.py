@@ -143,15 +143,19 @@ async def _operator_times(store: Store, presence: Presence, period: Period) -> t
 
 def render(lang: str, report: Report) -> str:
     """The report as the bot shows it."""
-    lines = [_title(lang, report.period),
-             t(lang, "stats.conversations", opened=report.opened, closed=report.closed),
-             _spread(lang, "stats.first_response", report.first_response),
-             _spread(lang, "stats.resolution", report.resolution),
-             _spread(lang, "stats.queue_wait", report.queue_wait),
-             "",
-             t(lang, "stats.presence")]
-    lines += [t(lang, "stats.operator", name=row.name, online=format_duration(row.online),
-                away=format_duration(row.away)) for row in report.operators]
+    lines = [
+        _title(lang, report.period),
+        t(lang, "stats.conversations", opened=report.opened, closed=report.closed),
+        _spread(lang, "stats.first_response", report.first_response),
+        _spread(lang, "stats.resolution", report.resolution),
+        _spread(lang, "stats.queue_wait", report.queue_wait),
+        "",
+        t(lang, "stats.presence"),
+    ]
+    lines += [
+        t(lang, "stats.operator", name=row.name, online=format_duration(row.online), away=format_duration(row.away))
+        for row in report.operators
+    ]
     return "\n".join(lines)
 
 
@@ -168,6 +172,7 @@ def _spread(lang: str, key: str, spread: Spread) -> str:
     if not spread.count:
         return t(lang, key, value=t(lang, "stats.no_data"))
     assert spread.p50 is not None and spread.p90 is not None
-    value = t(lang, "stats.spread", p50=format_duration(spread.p50), p90=format_duration(spread.p90),
-              count=spread.count)
+    value = t(
+        lang, "stats.spread", p50=format_duration(spread.p50), p90=format_duration(spread.p90), count=spread.count
+    )
     return t(lang, key, value=value)

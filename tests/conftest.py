@@ -54,7 +54,6 @@ async def gateway(aiohttp_client: Any, settings: Settings) -> TestClient:
     return await aiohttp_client(create_app(settings))
 
 
-
 @pytest.fixture
 def serve(aiohttp_client: Any, make_settings: SettingsFactory) -> Serve:
     """Start the real app on a free port that is also its public URL, so webhooks and callbacks reach it."""

@@ -35,9 +35,14 @@ def from_whatsapp(message_id: str, text: str = "hi from WhatsApp") -> InboundMes
 
 def telegram_share(message_id: str = "5001:share") -> InboundMessage:
     """What the Telegram channel hands over when a user shares their own contact."""
-    return inbound(TELEGRAM, message_id, "", kind=Kind.CONTACT,
-                   shared_contact=SharedContact(name="Ann Lee", phones=("14155552671",), user_id="5001"),
-                   profile=Profile(display_name="Ann Lee", phone="14155552671", phone_verified=True))
+    return inbound(
+        TELEGRAM,
+        message_id,
+        "",
+        kind=Kind.CONTACT,
+        shared_contact=SharedContact(name="Ann Lee", phones=("14155552671",), user_id="5001"),
+        profile=Profile(display_name="Ann Lee", phone="14155552671", phone_verified=True),
+    )
 
 
 def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +95,11 @@ class Widget:
         return widget
 
     async def hello(self, token: str | None = None, page: dict[str, Any] | None = None, **extra: Any) -> dict:
-        frame: dict[str, Any] = {"type": "hello", "page": page or {
-            "url": "https://shop.example/pricing", "title": "Pricing", "referrer": "https://search.example/"}}
+        frame: dict[str, Any] = {
+            "type": "hello",
+            "page": page
+            or {"url": "https://shop.example/pricing", "title": "Pricing", "referrer": "https://search.example/"},
+        }
         if token is not None:
             frame["visitor_token"] = token
         await self.ws.send_json(frame | extra)

@@ -123,18 +123,22 @@ class TelegramChannel(Channel):
         try:
             me = await self._bots[entry.name].get_me()
         except (TelegramUnauthorizedError, TelegramNotFound) as err:
-            raise ConfigError(f"{self.source}: {key}.token: Telegram rejected the token of bot "
-                              f"{entry.name!r} (getMe: {err.message})") from None
+            raise ConfigError(
+                f"{self.source}: {key}.token: Telegram rejected the token of bot {entry.name!r} (getMe: {err.message})"
+            ) from None
         except TelegramAPIError as err:
-            raise RuntimeError(f"Telegram bot {entry.name!r}: the Bot API at {self.settings.api_base} "
-                               f"did not answer getMe: {err.message}") from None
+            raise RuntimeError(
+                f"Telegram bot {entry.name!r}: the Bot API at {self.settings.api_base} "
+                f"did not answer getMe: {err.message}"
+            ) from None
         logger.info("Telegram bot %s is @%s (id %d)", entry.name, me.username, me.id)
 
     async def _set_webhook(self, entry: TelegramBotSettings) -> None:
         url = f"{self.public_url}/channels/telegram/{entry.name}"
         try:
-            await self._bots[entry.name].set_webhook(url, secret_token=entry.webhook_secret,
-                                                     allowed_updates=list(ALLOWED_UPDATES))
+            await self._bots[entry.name].set_webhook(
+                url, secret_token=entry.webhook_secret, allowed_updates=list(ALLOWED_UPDATES)
+            )
         except TelegramAPIError as err:
             raise RuntimeError(f"Telegram bot {entry.name!r}: setWebhook({url}) failed: {err.message}") from None
         logger.info("Telegram bot %s receives updates at %s", entry.name, url)
@@ -157,8 +161,12 @@ class TelegramChannel(Channel):
                 raise web.HTTPNotFound(text="no such bot")
             given = request.headers.get(SECRET_HEADER, "")
             if not secrets.compare_digest(given.encode(), secret.encode()):
-                logger.warning("bot %s: webhook call from %s refused: %s secret token", name, request.remote,
-                               "wrong" if given else "no")
+                logger.warning(
+                    "bot %s: webhook call from %s refused: %s secret token",
+                    name,
+                    request.remote,
+                    "wrong" if given else "no",
+                )
                 raise web.HTTPUnauthorized(text="Unauthorized")
             bot = self._bots.get(name)
             if bot is None:
@@ -183,9 +191,12 @@ class TelegramChannel(Channel):
         with log_context(channel=self.name):
             while True:
                 try:
-                    updates = await bot.get_updates(offset=offset, timeout=POLL_TIMEOUT,
-                                                    allowed_updates=list(ALLOWED_UPDATES),
-                                                    request_timeout=POLL_TIMEOUT + 30)
+                    updates = await bot.get_updates(
+                        offset=offset,
+                        timeout=POLL_TIMEOUT,
+                        allowed_updates=list(ALLOWED_UPDATES),
+                        request_timeout=POLL_TIMEOUT + 30,
+                    )
                     for update in updates:
                         await self._dispatcher.feed_update(bot, update, account=account)
                         offset = update.update_id + 1
@@ -193,12 +204,13 @@ class TelegramChannel(Channel):
                     continue
                 except AiogramError as err:
                     failures += 1
-                    logger.warning("bot %s: getUpdates failed (%s)", account,
-                                   getattr(err, "message", type(err).__name__))
+                    logger.warning(
+                        "bot %s: getUpdates failed (%s)", account, getattr(err, "message", type(err).__name__)
+                    )
                 except Exception:
                     failures += 1
                     logger.exception("bot %s: an update could not be stored; it is fetched again", account)
-                await asyncio.sleep(min(2.0 ** failures, POLL_BACKOFF_MAX))
+                await asyncio.sleep(min(2.0**failures, POLL_BACKOFF_MAX))
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -207,8 +219,11 @@ class TelegramChannel(Channel):
         account = message.recipient.account
         bot = self._bots.get(account)
         if bot is None:
-            raise SendError(f"the Telegram bot {account!r} is not configured or not started", code="unavailable",
-                            permanent=account not in self._webhook_secrets)
+            raise SendError(
+                f"the Telegram bot {account!r} is not configured or not started",
+                code="unavailable",
+                permanent=account not in self._webhook_secrets,
+            )
         parts = plan(message)
         chat_id = int(message.recipient.external_id)
         with log_context(channel=self.name):
@@ -216,7 +231,7 @@ class TelegramChannel(Channel):
                 delivered = self._delivered.pop(message.message_id, [])
                 wait_until = asyncio.get_running_loop().time() + MAX_INLINE_WAIT
                 try:
-                    for part in parts[len(delivered):]:
+                    for part in parts[len(delivered) :]:
                         sent = await self._call(bot, account, part, wait_until)
                         delivered.append(sent.message_id)
                 except SendError as err:
@@ -237,14 +252,16 @@ class TelegramChannel(Channel):
             except TelegramRetryAfter as err:
                 if loop.time() + err.retry_after > wait_until:
                     raise send_error(err, account) from None
-                logger.info("bot %s: flood control on chat %s, waiting %d s", account, params["chat_id"],
-                            err.retry_after)
+                logger.info(
+                    "bot %s: flood control on chat %s, waiting %d s", account, params["chat_id"], err.retry_after
+                )
                 await asyncio.sleep(err.retry_after)
             except TelegramAPIError as err:
                 raise send_error(err, account) from None
             except AiogramError as err:  # e.g. a proxy answering with HTML instead of JSON
-                raise SendError(f"Telegram's answer could not be read ({type(err).__name__})",
-                                code="unavailable") from None
+                raise SendError(
+                    f"Telegram's answer could not be read ({type(err).__name__})", code="unavailable"
+                ) from None
 
     async def _file_input(self, media: Media, account: str, file_field: str) -> str | BufferedInputFile:
         """A file_id when this bot holds the file; otherwise the bytes, uploaded (file_ids are per bot)."""
@@ -264,8 +281,11 @@ class TelegramChannel(Channel):
         """A customer's file, through the bot that received it (getFile + download, at most 20 MB)."""
         bot = self._bots.get(media.account or "")
         if bot is None:
-            raise SendError(f"the Telegram bot {media.account!r} that received this file is not available",
-                            code="unavailable", permanent=media.account not in self._webhook_secrets)
+            raise SendError(
+                f"the Telegram bot {media.account!r} that received this file is not available",
+                code="unavailable",
+                permanent=media.account not in self._webhook_secrets,
+            )
         if media.size and media.size > DOWNLOAD_LIMIT:
             raise too_large_download(media.size)
         with log_context(channel=self.name):
@@ -274,11 +294,15 @@ class TelegramChannel(Channel):
             except TelegramBadRequest as err:
                 if "too big" in err.message:
                     raise too_large_download(media.size) from None
-                raise SendError(f"Telegram cannot provide the file: {err.message}", code="bad_request",
-                                permanent=True) from None
+                raise SendError(
+                    f"Telegram cannot provide the file: {err.message}", code="bad_request", permanent=True
+                ) from None
             except TelegramAPIError as err:
-                raise SendError(f"could not get the file from Telegram: {err.message}", code="unavailable",
-                                retry_after=getattr(err, "retry_after", None)) from None
+                raise SendError(
+                    f"could not get the file from Telegram: {err.message}",
+                    code="unavailable",
+                    retry_after=getattr(err, "retry_after", None),
+                ) from None
             if file.file_size and file.file_size > DOWNLOAD_LIMIT:
                 raise too_large_download(file.file_size)
             if not file.file_path:
@@ -295,9 +319,13 @@ class TelegramChannel(Channel):
                     raise too_large_download(None)
         except aiohttp.ClientResponseError as err:
             # Never put the error's own text anywhere: it contains the URL, and so the bot's token.
-            raise SendError(f"Telegram answered HTTP {err.status} for the file", code="unavailable",
-                            permanent=err.status in (400, 401, 403, 404)) from None
+            raise SendError(
+                f"Telegram answered HTTP {err.status} for the file",
+                code="unavailable",
+                permanent=err.status in (400, 401, 403, 404),
+            ) from None
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise SendError(f"could not download the file from Telegram ({type(err).__name__})",
-                            code="unavailable") from None
+            raise SendError(
+                f"could not download the file from Telegram ({type(err).__name__})", code="unavailable"
+            ) from None
         return bytes(data)

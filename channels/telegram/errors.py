@@ -26,8 +26,11 @@ def send_error(err: TelegramAPIError, account: str) -> SendError:
     """The SendError for a Bot API failure while sending through bot `account`."""
     description = err.message
     if isinstance(err, TelegramRetryAfter):
-        return SendError(f"Telegram asks us to wait {err.retry_after} s before writing to this chat again",
-                         code="rate_limited", retry_after=float(err.retry_after))
+        return SendError(
+            f"Telegram asks us to wait {err.retry_after} s before writing to this chat again",
+            code="rate_limited",
+            retry_after=float(err.retry_after),
+        )
     if isinstance(err, TelegramForbiddenError):
         detail = description.removeprefix("Forbidden: ")
         reason = "the customer blocked the bot" if _BLOCKED in detail else f"Telegram refused: {detail}"

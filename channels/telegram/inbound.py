@@ -16,10 +16,16 @@ from gateway.model import IdentityRef, Kind, Location, Media, SharedContact
 
 CHANNEL: Final = "telegram"
 # Fields the Bot API still sends beside `forward_origin`; aiogram keeps them as extras.
-_LEGACY_FIELDS: Final = frozenset({
-    "forward_from", "forward_from_chat", "forward_from_message_id", "forward_signature",
-    "forward_sender_name", "forward_date",
-})
+_LEGACY_FIELDS: Final = frozenset(
+    {
+        "forward_from",
+        "forward_from_chat",
+        "forward_from_message_id",
+        "forward_signature",
+        "forward_sender_name",
+        "forward_date",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +170,10 @@ def _sticker(sticker: Any, account: str) -> _Content:
 
 
 def _venue(venue: Any, account: str) -> _Content:
-    return _Content(Kind.LOCATION, location=Location(venue.location.latitude, venue.location.longitude,
-                                                     title=venue.title, address=venue.address))
+    return _Content(
+        Kind.LOCATION,
+        location=Location(venue.location.latitude, venue.location.longitude, title=venue.title, address=venue.address),
+    )
 
 
 def _location(location: Any, account: str) -> _Content:

@@ -93,11 +93,14 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
     """One inline button per row; a press comes back as the button's payload."""
     for button in buttons:
         if not 1 <= len(button.payload.encode()) <= CALLBACK_DATA_LIMIT:
-            raise SendError(f"the payload of button {button.text!r} must be 1-64 bytes for Telegram",
-                            code="bad_request", permanent=True)
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=b.text, callback_data=b.payload)] for b in buttons
-    ])
+            raise SendError(
+                f"the payload of button {button.text!r} must be 1-64 bytes for Telegram",
+                code="bad_request",
+                permanent=True,
+            )
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=b.text, callback_data=b.payload)] for b in buttons]
+    )
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -112,7 +115,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
             text = text[limit:]
         else:
             chunks.append(text[:cut])
-            text = text[cut + 1:]
+            text = text[cut + 1 :]
     chunks.append(text)
     return [c for c in chunks if c.strip()]
 

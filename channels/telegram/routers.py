@@ -70,8 +70,12 @@ async def _ignore_channel_post(message: Message, account: str) -> None:
 
 
 async def _ignore_group(message: Message, account: str) -> None:
-    logger.info("bot %s: message in %s chat %s ignored (telegram.accept_groups is off)",
-                account, message.chat.type, message.chat.id)
+    logger.info(
+        "bot %s: message in %s chat %s ignored (telegram.accept_groups is off)",
+        account,
+        message.chat.type,
+        message.chat.id,
+    )
 
 
 def _anonymous(message: Message) -> bool:
@@ -79,5 +83,6 @@ def _anonymous(message: Message) -> bool:
 
 
 async def _ignore_anonymous(message: Message, account: str) -> None:
-    logger.info("bot %s: message %s without a user sender in chat %s ignored",
-                account, message.message_id, message.chat.id)
+    logger.info(
+        "bot %s: message %s without a user sender in chat %s ignored", account, message.message_id, message.chat.id
+    )

@@ -58,7 +58,8 @@ class WebWidgetChannel(Channel):
         """Push to the visitor's open tabs; without one, the reply waits in their history."""
         text = message.text if not (message.media or message.location or message.buttons) else text_fallback(message)
         author: dict[str, Any] = (
-            {"type": "system"} if message.author is Author.SYSTEM
+            {"type": "system"}
+            if message.author is Author.SYSTEM
             else {"type": "operator", "name": message.author_name or "Support"}
         )
         frame = {
@@ -79,15 +80,17 @@ class WebWidgetChannel(Channel):
         origin = request.headers.get("Origin")
         if origin and not self._origin_allowed(origin, request.host):
             logger.warning("widget connection from origin %s refused", origin)
-            await ws.send_json({"type": "error", "code": "forbidden_origin",
-                                "message": "this site may not use the chat widget"})
+            await ws.send_json(
+                {"type": "error", "code": "forbidden_origin", "message": "this site may not use the chat widget"}
+            )
             await ws.close(code=FORBIDDEN, message=b"origin not allowed")
             return ws
         client = describe_agent(request.headers.get("User-Agent", "")) | {
             "ip": client_ip(request, self.server.trusted_proxies)
         }
-        session = VisitorSession(ws, self.host, self.tokens, self.settings, client,
-                                 on_identified=self._remember, echo=self._echo)
+        session = VisitorSession(
+            ws, self.host, self.tokens, self.settings, client, on_identified=self._remember, echo=self._echo
+        )
         self._all.add(ws)
         try:
             async for msg in ws:
@@ -104,11 +107,14 @@ class WebWidgetChannel(Channel):
         return ws
 
     async def script(self, request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC / "widget.js", headers={
-            "Content-Type": "application/javascript; charset=utf-8",
-            "Cache-Control": "public, max-age=300",
-            "Access-Control-Allow-Origin": "*",
-        })
+        return web.FileResponse(
+            STATIC / "widget.js",
+            headers={
+                "Content-Type": "application/javascript; charset=utf-8",
+                "Cache-Control": "public, max-age=300",
+                "Access-Control-Allow-Origin": "*",
+            },
+        )
 
     async def demo(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "demo.html", headers={"Content-Type": "text/html; charset=utf-8"})
@@ -144,4 +150,3 @@ class WebWidgetChannel(Channel):
     async def _close_sockets(self, app: web.Application) -> None:
         for ws in list(self._all):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-

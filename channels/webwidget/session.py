@@ -18,8 +18,16 @@ from gateway.tokens import VisitorTokens
 
 logger = logging.getLogger(__name__)
 
-_LIMITS = {"url": 2048, "title": 512, "referrer": 2048, "language": 35, "name": 200, "phone": 40, "email": 254,
-           "client_id": 64}
+_LIMITS = {
+    "url": 2048,
+    "title": 512,
+    "referrer": 2048,
+    "language": 35,
+    "name": 200,
+    "phone": 40,
+    "email": 254,
+    "client_id": 64,
+}
 
 
 class FrameError(Exception):
@@ -128,8 +136,9 @@ class VisitorSession:
         await self.host.on_profile(ref, self._profile())
         history = await self.host.history(ref, self.settings.history_limit)
         self._on_identified(self)
-        await self.ws.send_json({"type": "welcome", "visitor_token": token,
-                                 "history": [message_frame(m) for m in history]})
+        await self.ws.send_json(
+            {"type": "welcome", "visitor_token": token, "history": [message_frame(m) for m in history]}
+        )
 
     async def _message(self, frame: dict[str, Any]) -> None:
         client_id = _text(frame, "client_id")
@@ -139,8 +148,9 @@ class VisitorSession:
         if not isinstance(text, str) or not text.strip():
             raise FrameError("bad_frame", "a message needs a non-empty 'text' string", client_id)
         if len(text) > self.settings.max_text_length:
-            raise FrameError("too_large", f"messages are limited to {self.settings.max_text_length} characters",
-                             client_id)
+            raise FrameError(
+                "too_large", f"messages are limited to {self.settings.max_text_length} characters", client_id
+            )
         assert self.ref is not None
         inbound = InboundMessage(
             sender=self.ref,
@@ -179,8 +189,11 @@ class VisitorSession:
         if not (name or email or phone):
             raise FrameError("bad_frame", "identify needs a name, email or phone")
         assert self.ref is not None
-        await self.host.on_profile(self.ref, Profile(name=name, email=email, phone=phone, language=self.language,
-                                                     visitor=self._visitor()), create=True)
+        await self.host.on_profile(
+            self.ref,
+            Profile(name=name, email=email, phone=phone, language=self.language, visitor=self._visitor()),
+            create=True,
+        )
 
     _handlers: dict[str, Callable[[VisitorSession, dict[str, Any]], Awaitable[None]]] = {
         "hello": _hello,
@@ -205,8 +218,13 @@ def message_frame(message: Message) -> dict[str, Any]:
         author = {"type": "system"}
     else:
         author = {"type": "operator", "name": message.author_name or "Support"}
-    frame = {"type": "message", "id": str(message.id), "text": message.text, "author": author,
-             "created_at": message.created_at.isoformat()}
+    frame = {
+        "type": "message",
+        "id": str(message.id),
+        "text": message.text,
+        "author": author,
+        "created_at": message.created_at.isoformat(),
+    }
     if message.client_id:
         frame["client_id"] = message.client_id
     return frame

@@ -147,8 +147,12 @@ class WhatsAppChannel(Channel):
             url += "?" + request.rel_url.raw_query_string
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature or not self._validator.validate(url, form, signature):
-            logger.warning("WhatsApp webhook from %s refused: %s X-Twilio-Signature for %s",
-                           request.remote, "invalid" if signature else "missing", url)
+            logger.warning(
+                "WhatsApp webhook from %s refused: %s X-Twilio-Signature for %s",
+                request.remote,
+                "invalid" if signature else "missing",
+                url,
+            )
             raise web.HTTPForbidden(text="invalid Twilio signature")
         return form
 
@@ -183,8 +187,11 @@ class WhatsAppChannel(Channel):
             raise SendError(f"could not reach Twilio: {err}", code="unavailable") from err
         if created.status in ("failed", "undelivered", "canceled"):
             code = str(created.error_code) if created.error_code else None
-            raise SendError(failure_reason(code, created.error_message, created.status, self.settings.templates),
-                            code="window_closed" if code == "63016" else "bad_request", permanent=True)
+            raise SendError(
+                failure_reason(code, created.error_message, created.status, self.settings.templates),
+                code="window_closed" if code == "63016" else "bad_request",
+                permanent=True,
+            )
         logger.info("message %s handed to Twilio as %s (%s)", message.message_id, created.sid, created.status)
         # Accepted by Twilio counts as sent: QUEUED means "still in our outbox" to the core, and a
         # message left there would hold back the rest of its thread until a callback arrived.
@@ -241,8 +248,11 @@ class WhatsAppChannel(Channel):
         try:
             async with self._downloads.get(url, headers=headers, timeout=timeout) as response:
                 if response.status != 200:
-                    raise SendError(f"Twilio answered HTTP {response.status} for the file",
-                                    code="unavailable", permanent=response.status in (401, 403, 404, 410))
+                    raise SendError(
+                        f"Twilio answered HTTP {response.status} for the file",
+                        code="unavailable",
+                        permanent=response.status in (401, 403, 404, 410),
+                    )
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     data += chunk
@@ -257,5 +267,6 @@ class WhatsAppChannel(Channel):
 
 def _too_large(limit: int) -> SendError:
     size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
-    return SendError(f"the file is larger than {size}, the most the gateway takes from WhatsApp",
-                     code="too_large", permanent=True)
+    return SendError(
+        f"the file is larger than {size}, the most the gateway takes from WhatsApp", code="too_large", permanent=True
+    )

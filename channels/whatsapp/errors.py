@@ -56,24 +56,35 @@ def failure_reason(
     return f"Twilio reported the message as {status}" + (f": {detail}" if detail else "")
 
 
-def rest_error(err: TwilioRestException | TwilioServiceException,
-               templates: Sequence[WhatsAppTemplateSettings]) -> SendError:
+def rest_error(
+    err: TwilioRestException | TwilioServiceException, templates: Sequence[WhatsAppTemplateSettings]
+) -> SendError:
     """A SendError for a create Twilio refused synchronously."""
     status, code = err.status, err.code
     detail = _detail(err)
     if status == 429 or code == 20429:
-        return SendError(f"Twilio is rate limiting our requests ({code}); retrying shortly",
-                         code="rate_limited", retry_after=RATE_LIMIT_PAUSE)
+        return SendError(
+            f"Twilio is rate limiting our requests ({code}); retrying shortly",
+            code="rate_limited",
+            retry_after=RATE_LIMIT_PAUSE,
+        )
     if status == 401 or code == 20003:
-        return SendError("Twilio rejected the account credentials: check whatsapp.account_sid and "
-                         "whatsapp.auth_token", code="unavailable", permanent=True)
+        return SendError(
+            "Twilio rejected the account credentials: check whatsapp.account_sid and whatsapp.auth_token",
+            code="unavailable",
+            permanent=True,
+        )
     if code == WINDOW_CLOSED:
         return SendError(window_reason(templates), code="window_closed", permanent=True)
     if status >= 500:
         return SendError(f"Twilio is unavailable (HTTP {status}): {detail}", code="unavailable")
     reason = _REASONS.get(code) if isinstance(code, int) else None
-    return SendError(reason or f"Twilio refused the message: {detail} (error {code})", code="bad_request",
-                     permanent=True, unreachable=code in _UNREACHABLE)
+    return SendError(
+        reason or f"Twilio refused the message: {detail} (error {code})",
+        code="bad_request",
+        permanent=True,
+        unreachable=code in _UNREACHABLE,
+    )
 
 
 def _detail(err: TwilioRestException | TwilioServiceException) -> str:

@@ -102,8 +102,14 @@ def parse_status(
     if status is MessageStatus.FAILED:
         error_code = form.get("ErrorCode") or None
         error = failure_reason(error_code, form.get("ChannelStatusMessage") or None, raw, templates)
-    return DeliveryUpdate(channel=CHANNEL, account=account, channel_message_id=message_id, status=status,
-                          error=error, error_code=error_code)
+    return DeliveryUpdate(
+        channel=CHANNEL,
+        account=account,
+        channel_message_id=message_id,
+        status=status,
+        error=error,
+        error_code=error_code,
+    )
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
@@ -122,8 +128,9 @@ def _media(form: Mapping[str, str], account: str) -> tuple[Media, ...]:
         url = form.get(f"MediaUrl{index}")
         if not url or not url.startswith(("https://", "http://")):
             raise MalformedWebhook(f"MediaUrl{index} is missing or not a URL")
-        media.append(Media(source=CHANNEL, account=account, ref=url,
-                           mime_type=form.get(f"MediaContentType{index}") or None))
+        media.append(
+            Media(source=CHANNEL, account=account, ref=url, mime_type=form.get(f"MediaContentType{index}") or None)
+        )
     return tuple(media)
 
 
@@ -134,8 +141,10 @@ def _location(form: Mapping[str, str]) -> Location | None:
         latitude, longitude = float(form.get("Latitude", "")), float(form.get("Longitude", ""))
     except ValueError:
         raise MalformedWebhook("Latitude and Longitude must both be numbers") from None
-    if not (math.isfinite(latitude) and math.isfinite(longitude)
-            and -90 <= latitude <= 90 and -180 <= longitude <= 180):
+    if not (
+        math.isfinite(latitude) and math.isfinite(longitude) and -90 <= latitude <= 90 and -180 <= longitude <= 180
+    ):
         raise MalformedWebhook(f"no place on Earth is at {latitude}, {longitude}")
-    return Location(latitude=latitude, longitude=longitude,
-                    title=form.get("Label") or None, address=form.get("Address") or None)
+    return Location(
+        latitude=latitude, longitude=longitude, title=form.get("Label") or None, address=form.get("Address") or None
+    )

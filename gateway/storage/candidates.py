@@ -52,8 +52,11 @@ class Candidate:
     @property
     def reason(self) -> str:
         """Why the cards look like one person, e.g. "same phone +14155552671; names 92% alike"."""
-        parts = [f"same {'e-mail' if m.kind == 'email' else 'phone'} {m.value}"
-                 + (" (verified on both)" if m.verified else "") for m in self.matches]
+        parts = [
+            f"same {'e-mail' if m.kind == 'email' else 'phone'} {m.value}"
+            + (" (verified on both)" if m.verified else "")
+            for m in self.matches
+        ]
         if self.similarity is not None:
             parts.append(f"names {self.similarity}% alike")
         return "; ".join(parts)
@@ -95,10 +98,18 @@ class CandidateRepo:
         The unique `pair` index makes two detectors racing on the same pair create one candidate.
         """
         doc = {
-            "_id": ObjectId(), "pair": pair_key(a, b), "contact_ids": sorted([a, b], key=str),
-            "status": CandidateStatus.OPEN.value, "matches": [to_doc(match)], "similarity": similarity,
-            "rank": rank_of(1, similarity), "created_at": now, "updated_at": now,
-            "decided_by": None, "decided_at": None, "merge_id": None,
+            "_id": ObjectId(),
+            "pair": pair_key(a, b),
+            "contact_ids": sorted([a, b], key=str),
+            "status": CandidateStatus.OPEN.value,
+            "matches": [to_doc(match)],
+            "similarity": similarity,
+            "rank": rank_of(1, similarity),
+            "created_at": now,
+            "updated_at": now,
+            "decided_by": None,
+            "decided_at": None,
+            "merge_id": None,
         }
         try:
             await self.collection.insert_one(doc)
@@ -123,13 +134,15 @@ class CandidateRepo:
     async def mark_offered(self, candidate_id: ObjectId, operator_id: int) -> bool:
         """Note that an operator was shown the candidate; False if they had been already."""
         result = await self.collection.update_one(
-            {"_id": candidate_id, "offered_to": {"$ne": operator_id}}, {"$push": {"offered_to": operator_id}})
+            {"_id": candidate_id, "offered_to": {"$ne": operator_id}}, {"$push": {"offered_to": operator_id}}
+        )
         return result.modified_count == 1
 
     async def pending(self, limit: int = 50) -> list[Candidate]:
         """Open candidates, strongest first."""
-        cursor = self.collection.find({"status": CandidateStatus.OPEN.value},
-                                      sort=[("rank", DESCENDING), ("created_at", DESCENDING)], limit=limit)
+        cursor = self.collection.find(
+            {"status": CandidateStatus.OPEN.value}, sort=[("rank", DESCENDING), ("created_at", DESCENDING)], limit=limit
+        )
         return [from_doc(Candidate, d) async for d in cursor]
 
     async def for_contact(self, contact_id: ObjectId, *, status: CandidateStatus | None = None) -> list[Candidate]:
@@ -141,29 +154,57 @@ class CandidateRepo:
         return [from_doc(Candidate, d) async for d in cursor]
 
     async def decide(
-        self, candidate_id: ObjectId, status: CandidateStatus, by: int | None, now: datetime,
+        self,
+        candidate_id: ObjectId,
+        status: CandidateStatus,
+        by: int | None,
+        now: datetime,
         merge_id: ObjectId | None = None,
     ) -> Candidate | None:
         """Close an open candidate with a decision; None when it was already decided."""
         doc = await self.collection.find_one_and_update(
             {"_id": candidate_id, "status": CandidateStatus.OPEN.value},
-            {"$set": {"status": status.value, "decided_by": by, "decided_at": now, "merge_id": merge_id,
-                      "updated_at": now}},
+            {
+                "$set": {
+                    "status": status.value,
+                    "decided_by": by,
+                    "decided_at": now,
+                    "merge_id": merge_id,
+                    "updated_at": now,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(Candidate, doc) if doc else None
 
     async def settle_pair(
-        self, a: ObjectId, b: ObjectId, status: CandidateStatus, by: int | None, now: datetime,
+        self,
+        a: ObjectId,
+        b: ObjectId,
+        status: CandidateStatus,
+        by: int | None,
+        now: datetime,
         merge_id: ObjectId | None = None,
     ) -> None:
         """Record the outcome for a pair, creating its candidate when nobody had found one."""
         await self.collection.update_one(
             {"pair": pair_key(a, b)},
-            {"$set": {"status": status.value, "decided_by": by, "decided_at": now, "merge_id": merge_id,
-                      "updated_at": now},
-             "$setOnInsert": {"contact_ids": sorted([a, b], key=str), "matches": [], "similarity": None,
-                              "rank": 0, "created_at": now}},
+            {
+                "$set": {
+                    "status": status.value,
+                    "decided_by": by,
+                    "decided_at": now,
+                    "merge_id": merge_id,
+                    "updated_at": now,
+                },
+                "$setOnInsert": {
+                    "contact_ids": sorted([a, b], key=str),
+                    "matches": [],
+                    "similarity": None,
+                    "rank": 0,
+                    "created_at": now,
+                },
+            },
             upsert=True,
         )
 
@@ -178,19 +219,34 @@ class CandidateRepo:
             await self.collection.update_one({"_id": candidate.id}, {"$set": {"status": "moved", "updated_at": now}})
             if third == kept_id:
                 continue
-            carried = {"status": candidate.status.value, "matches": [to_doc(m) for m in candidate.matches],
-                       "similarity": candidate.similarity, "rank": candidate.rank,
-                       "decided_by": candidate.decided_by, "decided_at": candidate.decided_at, "updated_at": now}
+            carried = {
+                "status": candidate.status.value,
+                "matches": [to_doc(m) for m in candidate.matches],
+                "similarity": candidate.similarity,
+                "rank": candidate.rank,
+                "decided_by": candidate.decided_by,
+                "decided_at": candidate.decided_at,
+                "updated_at": now,
+            }
             existing = await self.for_pair(kept_id, third)
             if existing is None:
                 try:
-                    await self.collection.insert_one({"_id": ObjectId(), "pair": pair_key(kept_id, third),
-                                                      "contact_ids": sorted([kept_id, third], key=str),
-                                                      "created_at": candidate.created_at, "merge_id": None,
-                                                      **carried})
+                    await self.collection.insert_one(
+                        {
+                            "_id": ObjectId(),
+                            "pair": pair_key(kept_id, third),
+                            "contact_ids": sorted([kept_id, third], key=str),
+                            "created_at": candidate.created_at,
+                            "merge_id": None,
+                            **carried,
+                        }
+                    )
                     continue
                 except DuplicateKeyError:
                     existing = await self.for_pair(kept_id, third)
-            if existing is not None and candidate.status is CandidateStatus.DISMISSED \
-                    and existing.status is CandidateStatus.OPEN:
+            if (
+                existing is not None
+                and candidate.status is CandidateStatus.DISMISSED
+                and existing.status is CandidateStatus.OPEN
+            ):
                 await self.collection.update_one({"_id": existing.id, "status": "open"}, {"$set": carried})

@@ -47,15 +47,18 @@ class CannedRepo:
         cursor = self.collection.find({"name": {"$in": names}}, {"name": 1, "text": 1}, limit=len(names))
         return {d["name"]: d["text"] async for d in cursor}
 
-    async def save(self, name: str, text: str, *, author_id: int, author_name: str, now: datetime,
-                   replace_any: bool) -> Saved:
+    async def save(
+        self, name: str, text: str, *, author_id: int, author_name: str, now: datetime, replace_any: bool
+    ) -> Saved:
         """Create a reply, or replace one the author wrote (any one, with `replace_any`); one atomic upsert."""
         query: dict = {"name": name} if replace_any else {"name": name, "author_id": author_id}
         try:
             result = await self.collection.update_one(
                 query,
-                {"$set": {"text": text, "updated_at": now, "updated_by": author_id},
-                 "$setOnInsert": {"author_id": author_id, "author_name": author_name, "created_at": now}},
+                {
+                    "$set": {"text": text, "updated_at": now, "updated_by": author_id},
+                    "$setOnInsert": {"author_id": author_id, "author_name": author_name, "created_at": now},
+                },
                 upsert=True,
             )
         except DuplicateKeyError:  # the name exists and belongs to someone else
@@ -71,5 +74,11 @@ class CannedRepo:
 def _reply(doc: dict | None) -> CannedReply | None:
     if doc is None:
         return None
-    return CannedReply(name=doc["name"], text=doc["text"], author_id=doc.get("author_id"),
-                       author_name=doc.get("author_name"), created_at=doc["created_at"], updated_at=doc["updated_at"])
+    return CannedReply(
+        name=doc["name"],
+        text=doc["text"],
+        author_id=doc.get("author_id"),
+        author_name=doc.get("author_name"),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )

@@ -108,8 +108,9 @@ class ContactRepo:
 
     # -- search ------------------------------------------------------------------------------
 
-    async def search(self, text: str, *, phone: str | None = None, among: list[ObjectId] | None = None,
-                     limit: int = 10) -> list[Contact]:
+    async def search(
+        self, text: str, *, phone: str | None = None, among: list[ObjectId] | None = None, limit: int = 10
+    ) -> list[Contact]:
         """Live cards whose names, usernames, phones or e-mails contain `text` (any case), recently updated first.
 
         `phone` (E.164) also matches exactly; `among` limits the search to these cards.
@@ -155,8 +156,11 @@ class ContactRepo:
     @staticmethod
     def _free(contact_id: ObjectId, token: ObjectId, stale_before: datetime) -> dict[str, Any]:
         """A live card that no merge holds (or only `token`, or a merge that died long ago)."""
-        return {"_id": contact_id, "merged_into": None,
-                "$or": [{"merge_lock": None}, {"merge_lock": token}, {"merge_lock_at": {"$lt": stale_before}}]}
+        return {
+            "_id": contact_id,
+            "merged_into": None,
+            "$or": [{"merge_lock": None}, {"merge_lock": token}, {"merge_lock_at": {"$lt": stale_before}}],
+        }
 
     async def lock(
         self, contact_id: ObjectId, token: ObjectId, now: datetime, stale_before: datetime
@@ -170,8 +174,9 @@ class ContactRepo:
         return from_doc(Contact, doc) if doc else None
 
     async def unlock(self, contact_id: ObjectId, token: ObjectId) -> None:
-        await self.collection.update_one({"_id": contact_id, "merge_lock": token},
-                                         {"$set": {"merge_lock": None, "merge_lock_at": None}})
+        await self.collection.update_one(
+            {"_id": contact_id, "merge_lock": token}, {"$set": {"merge_lock": None, "merge_lock_at": None}}
+        )
 
     async def mark_merged(
         self, contact_id: ObjectId, into: ObjectId, token: ObjectId, now: datetime, stale_before: datetime
@@ -179,8 +184,15 @@ class ContactRepo:
         """Point a live, unreserved card at the card it is merged into; None when it is not free."""
         doc = await self.collection.find_one_and_update(
             self._free(contact_id, token, stale_before),
-            {"$set": {"merged_into": into, "merge_id": token, "merge_lock": None, "merge_lock_at": None,
-                      "updated_at": now}},
+            {
+                "$set": {
+                    "merged_into": into,
+                    "merge_id": token,
+                    "merge_lock": None,
+                    "merge_lock_at": None,
+                    "updated_at": now,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(Contact, doc) if doc else None

@@ -28,13 +28,18 @@ logger = logging.getLogger(__name__)
 class EmbeddedMongo:
     """MongoDB wire-protocol server backed by mongomock, persisted to data_dir."""
 
-    def __init__(self, data_dir: str | os.PathLike | None, *, host: str = "127.0.0.1",
-                 port: int = 0, snapshot_interval: float = 300.0) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        snapshot_interval: float = 300.0,
+    ) -> None:
         self._host = host
         self._port = port
         self._engine = Engine(Store())
-        self._durability = (Durability(data_dir, self._engine.store, snapshot_interval)
-                            if data_dir is not None else None)
+        self._durability = Durability(data_dir, self._engine.store, snapshot_interval) if data_dir is not None else None
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self._connection_ids = itertools.count(1)
@@ -62,8 +67,7 @@ class EmbeddedMongo:
             self._durability.recover()
             self._durability.start()
         try:
-            self._server = await asyncio.start_server(self._serve_connection, self._host,
-                                                      self._port)
+            self._server = await asyncio.start_server(self._serve_connection, self._host, self._port)
         except BaseException:
             if self._durability is not None:
                 await self._durability.close()
@@ -91,12 +95,12 @@ class EmbeddedMongo:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         await self.close()
 
-    async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._connections[task] = writer
@@ -123,8 +127,7 @@ class EmbeddedMongo:
 
     async def _handle(self, request: Request, connection_id: int) -> bytes | None:
         engine = self._engine
-        reply, is_write = engine.execute(request.database, request.command,
-                                         CommandContext(connection_id))
+        reply, is_write = engine.execute(request.database, request.command, CommandContext(connection_id))
         effects = engine.store.take_effects()
         if self._durability is not None and (effects or is_write):
             # Writes wait for everything journaled so far, not only their own effects: a write
@@ -146,11 +149,9 @@ class EmbeddedMongo:
             return encode(next(self._request_ids), request.request_id, error)
 
 
-async def serve(host: str, port: int, data_dir: str | os.PathLike | None,
-                *, snapshot_interval: float = 300.0) -> None:
+async def serve(host: str, port: int, data_dir: str | os.PathLike | None, *, snapshot_interval: float = 300.0) -> None:
     """Run an embedded MongoDB until cancelled or sent SIGINT/SIGTERM, then close cleanly."""
-    async with EmbeddedMongo(data_dir, host=host, port=port,
-                             snapshot_interval=snapshot_interval) as server:
+    async with EmbeddedMongo(data_dir, host=host, port=port, snapshot_interval=snapshot_interval) as server:
         logger.info("listening on %s", server.uri)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -169,19 +170,21 @@ async def serve(host: str, port: int, data_dir: str | os.PathLike | None,
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.storage.embedded",
-                                     description="Embedded MongoDB-compatible server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.storage.embedded", description="Embedded MongoDB-compatible server."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=27017)
-    parser.add_argument("--data-dir", required=True,
-                        help="directory holding the snapshot and journal")
-    parser.add_argument("--snapshot-interval", type=float, default=300.0,
-                        help="seconds between snapshots (0 disables periodic snapshots)")
+    parser.add_argument("--data-dir", required=True, help="directory holding the snapshot and journal")
+    parser.add_argument(
+        "--snapshot-interval",
+        type=float,
+        default=300.0,
+        help="seconds between snapshots (0 disables periodic snapshots)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(args.host, args.port, args.data_dir,
-                      snapshot_interval=args.snapshot_interval))
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args.host, args.port, args.data_dir, snapshot_interval=args.snapshot_interval))
 
 
 if __name__ == "__main__":

@@ -55,8 +55,13 @@ class MergeRecord:
 class MergeRepo:
     """Merge records, plus the guarded moves of threads and messages between cards."""
 
-    def __init__(self, collection: AsyncCollection, counters: AsyncCollection, threads: AsyncCollection,
-                 messages: AsyncCollection) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection,
+        counters: AsyncCollection,
+        threads: AsyncCollection,
+        messages: AsyncCollection,
+    ) -> None:
         self.collection = collection
         self.counters = counters
         self.threads = threads
@@ -64,14 +69,23 @@ class MergeRepo:
 
     # -- records -----------------------------------------------------------------------------
 
-    async def start(self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str,
-                    now: datetime) -> MergeRecord:
+    async def start(
+        self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str, now: datetime
+    ) -> MergeRecord:
         """Write the record of a merge about to begin (status running), with its human number."""
         counter = await self.counters.find_one_and_update(
             {"_id": "merge_number"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
-        doc = {"_id": ObjectId(), "number": int(counter["seq"]), "kept_id": kept_id, "other_id": other_id,
-               "status": MergeStatus.RUNNING.value, "reason": reason, "by": by, "created_at": now}
+        doc = {
+            "_id": ObjectId(),
+            "number": int(counter["seq"]),
+            "kept_id": kept_id,
+            "other_id": other_id,
+            "status": MergeStatus.RUNNING.value,
+            "reason": reason,
+            "by": by,
+            "created_at": now,
+        }
         await self.collection.insert_one(doc)
         return from_doc(MergeRecord, doc)
 
@@ -89,14 +103,19 @@ class MergeRepo:
 
     async def for_contact(self, contact_id: ObjectId, limit: int = 20) -> list[MergeRecord]:
         """Merges that kept or merged away this card, newest first."""
-        cursor = self.collection.find({"$or": [{"kept_id": contact_id}, {"other_id": contact_id}]},
-                                      sort=[("created_at", DESCENDING)], limit=limit)
+        cursor = self.collection.find(
+            {"$or": [{"kept_id": contact_id}, {"other_id": contact_id}]}, sort=[("created_at", DESCENDING)], limit=limit
+        )
         return [from_doc(MergeRecord, d) async for d in cursor]
 
     async def unfinished(self, started_before: datetime) -> list[MergeRecord]:
         """Merges and unmerges that a stopped process left half done."""
-        cursor = self.collection.find({"status": {"$in": [MergeStatus.RUNNING.value, MergeStatus.UNDOING.value]},
-                                       "created_at": {"$lt": started_before}})
+        cursor = self.collection.find(
+            {
+                "status": {"$in": [MergeStatus.RUNNING.value, MergeStatus.UNDOING.value]},
+                "created_at": {"$lt": started_before},
+            }
+        )
         return [from_doc(MergeRecord, d) async for d in cursor]
 
     async def update(self, merge_id: ObjectId, fields: Mapping[str, Any], **ops: Any) -> MergeRecord | None:
@@ -105,11 +124,13 @@ class MergeRepo:
         )
         return from_doc(MergeRecord, doc) if doc else None
 
-    async def transition(self, merge_id: ObjectId, current: MergeStatus, status: MergeStatus,
-                         fields: Mapping[str, Any] | None = None) -> MergeRecord | None:
+    async def transition(
+        self, merge_id: ObjectId, current: MergeStatus, status: MergeStatus, fields: Mapping[str, Any] | None = None
+    ) -> MergeRecord | None:
         """Move a record from `current` to `status`; None when it is not in `current` (someone else did)."""
         doc = await self.collection.find_one_and_update(
-            {"_id": merge_id, "status": current.value}, {"$set": {**(fields or {}), "status": status.value}},
+            {"_id": merge_id, "status": current.value},
+            {"$set": {**(fields or {}), "status": status.value}},
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(MergeRecord, doc) if doc else None
@@ -121,28 +142,39 @@ class MergeRepo:
 
     async def repoint_threads(self, thread_ids: Sequence[ObjectId], from_id: ObjectId, to_id: ObjectId) -> None:
         """Give closed threads to another card (an open one moves with move_open_thread)."""
-        await self.threads.update_many({"_id": {"$in": list(thread_ids)}, "contact_id": from_id, "open": False},
-                                       {"$set": {"contact_id": to_id}})
+        await self.threads.update_many(
+            {"_id": {"$in": list(thread_ids)}, "contact_id": from_id, "open": False}, {"$set": {"contact_id": to_id}}
+        )
 
     async def move_open_thread(self, thread_id: ObjectId, from_id: ObjectId, to_id: ObjectId) -> Thread | None:
         """Give an open thread to another card; None when it changed meanwhile or that card has one open."""
         try:
             doc = await self.threads.find_one_and_update(
-                {"_id": thread_id, "contact_id": from_id, "open": True}, {"$set": {"contact_id": to_id}},
+                {"_id": thread_id, "contact_id": from_id, "open": True},
+                {"$set": {"contact_id": to_id}},
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:  # the other card opened a thread meanwhile: join instead
             return None
         return from_doc(Thread, doc) if doc else None
 
-    async def join_thread(self, thread_id: ObjectId, from_id: ObjectId, into_id: ObjectId, to_id: ObjectId,
-                          now: datetime) -> Thread | None:
+    async def join_thread(
+        self, thread_id: ObjectId, from_id: ObjectId, into_id: ObjectId, to_id: ObjectId, now: datetime
+    ) -> Thread | None:
         """Close `from_id`'s open thread as joined into another one, giving it to `to_id`; None when it is
         not open on that card any more."""
         doc = await self.threads.find_one_and_update(
             {"_id": thread_id, "contact_id": from_id, "open": True},
-            {"$set": {"open": False, "status": ThreadStatus.CLOSED.value, "closed_at": now, "closed_by": None,
-                      "joined_into": into_id, "contact_id": to_id}},
+            {
+                "$set": {
+                    "open": False,
+                    "status": ThreadStatus.CLOSED.value,
+                    "closed_at": now,
+                    "closed_by": None,
+                    "joined_into": into_id,
+                    "contact_id": to_id,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(Thread, doc) if doc else None
@@ -152,9 +184,19 @@ class MergeRepo:
         try:
             doc = await self.threads.find_one_and_update(
                 {"_id": thread_id, "open": False},
-                {"$set": {"open": True, "status": ThreadStatus.QUEUED.value, "contact_id": contact_id,
-                          "operator_id": None, "closed_at": None, "closed_by": None, "joined_into": None,
-                          "queued_at": now, "busy_notice_sent": False}},
+                {
+                    "$set": {
+                        "open": True,
+                        "status": ThreadStatus.QUEUED.value,
+                        "contact_id": contact_id,
+                        "operator_id": None,
+                        "closed_at": None,
+                        "closed_by": None,
+                        "joined_into": None,
+                        "queued_at": now,
+                        "busy_notice_sent": False,
+                    }
+                },
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
@@ -191,8 +233,9 @@ class MergeRepo:
         self, contact_id: ObjectId, identities: Sequence[str]
     ) -> list[tuple[ObjectId, ObjectId]]:
         """(message id, thread id) of a card's messages written from or to the given identities."""
-        cursor = self.messages.find({"contact_id": contact_id, "identity": {"$in": list(identities)}},
-                                    {"_id": 1, "thread_id": 1})
+        cursor = self.messages.find(
+            {"contact_id": contact_id, "identity": {"$in": list(identities)}}, {"_id": 1, "thread_id": 1}
+        )
         return [(d["_id"], d["thread_id"]) async for d in cursor]
 
     async def messages_in_threads(
@@ -200,18 +243,26 @@ class MergeRepo:
     ) -> list[tuple[ObjectId, ObjectId]]:
         """(message id, thread id) of messages in these threads, written from or to the given identities,
         that are not yet given to `contact_id`."""
-        cursor = self.messages.find({"thread_id": {"$in": list(thread_ids)}, "identity": {"$in": list(identities)},
-                                     "contact_id": {"$ne": contact_id}}, {"_id": 1, "thread_id": 1})
+        cursor = self.messages.find(
+            {
+                "thread_id": {"$in": list(thread_ids)},
+                "identity": {"$in": list(identities)},
+                "contact_id": {"$ne": contact_id},
+            },
+            {"_id": 1, "thread_id": 1},
+        )
         return [(d["_id"], d["thread_id"]) async for d in cursor]
 
     async def align_internal(self, thread_ids: Sequence[ObjectId], contact_id: ObjectId) -> None:
         """Internal notes (no identity) belong to the card of their thread."""
-        await self.messages.update_many({"thread_id": {"$in": list(thread_ids)}, "identity": None},
-                                        {"$set": {"contact_id": contact_id}})
+        await self.messages.update_many(
+            {"thread_id": {"$in": list(thread_ids)}, "identity": None}, {"$set": {"contact_id": contact_id}}
+        )
 
     async def move_messages_contact(self, message_ids: Sequence[ObjectId], contact_id: ObjectId) -> None:
         await self.messages.update_many({"_id": {"$in": list(message_ids)}}, {"$set": {"contact_id": contact_id}})
 
     async def move_messages(self, message_ids: Sequence[ObjectId], thread_id: ObjectId, contact_id: ObjectId) -> None:
-        await self.messages.update_many({"_id": {"$in": list(message_ids)}},
-                                        {"$set": {"thread_id": thread_id, "contact_id": contact_id}})
+        await self.messages.update_many(
+            {"_id": {"$in": list(message_ids)}}, {"$set": {"thread_id": thread_id, "contact_id": contact_id}}
+        )

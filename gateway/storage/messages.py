@@ -138,8 +138,15 @@ class MessageRepo:
         """Give a failed outbound message a fresh set of attempts."""
         doc = await self.collection.find_one_and_update(
             {"_id": message_id, "direction": Direction.OUT.value, "status": MessageStatus.FAILED.value},
-            {"$set": {"status": MessageStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
-                      "error": None, "error_code": None}},
+            {
+                "$set": {
+                    "status": MessageStatus.QUEUED.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "error": None,
+                    "error_code": None,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(Message, doc) if doc else None

@@ -25,8 +25,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         # One contact per channel identity: the unique multikey index makes a
         # concurrent first message from the same person create one card, not two.
         # Partial, so cards merged away (left with no identities) do not collide on a null key.
-        IndexModel([("identities.key", ASCENDING)], unique=True,
-                   partialFilterExpression={"identities.key": {"$type": "string"}}, name="identity"),
+        IndexModel(
+            [("identities.key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"identities.key": {"$type": "string"}},
+            name="identity",
+        ),
         IndexModel([("phones", ASCENDING)], name="phones"),
         IndexModel([("emails", ASCENDING)], name="emails"),
         IndexModel([("updated_at", DESCENDING)], name="recent"),
@@ -70,8 +74,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
     ],
     "early_reports": [
-        IndexModel([("channel", ASCENDING), ("account", ASCENDING), ("channel_message_id", ASCENDING)],
-                   name="channel_message"),
+        IndexModel(
+            [("channel", ASCENDING), ("account", ASCENDING), ("channel_message_id", ASCENDING)], name="channel_message"
+        ),
         # Reports for messages that never got their id stored are dropped after a day.
         IndexModel([("at", ASCENDING)], expireAfterSeconds=86400, name="expiry"),
     ],

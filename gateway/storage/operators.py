@@ -48,18 +48,31 @@ class OperatorRepo:
         entry in the config file wins over them. Status, load and history are always kept.
         """
         for entry in entries:
-            config = {"name": entry.name, "username": entry.username.lstrip("@").lower() if entry.username else None,
-                      "role": entry.role, "groups": list(entry.groups), "max_chats": entry.max_chats}
+            config = {
+                "name": entry.name,
+                "username": entry.username.lstrip("@").lower() if entry.username else None,
+                "role": entry.role,
+                "groups": list(entry.groups),
+                "max_chats": entry.max_chats,
+            }
             current = await self.collection.find_one({"_id": entry.telegram_id}, {"config": 1})
             if current is None:
                 with contextlib.suppress(DuplicateKeyError):  # another process created it just now
-                    await self.collection.insert_one({
-                        "_id": entry.telegram_id, **config, "config": config, "active": True,
-                        "status": OperatorStatus.OFFLINE.value, "status_since": None, "chats": [],
-                    })
+                    await self.collection.insert_one(
+                        {
+                            "_id": entry.telegram_id,
+                            **config,
+                            "config": config,
+                            "active": True,
+                            "status": OperatorStatus.OFFLINE.value,
+                            "status_since": None,
+                            "chats": [],
+                        }
+                    )
             elif current.get("config") != config:
                 await self.collection.update_one(
-                    {"_id": entry.telegram_id}, {"$set": {**config, "config": config, "active": True}})
+                    {"_id": entry.telegram_id}, {"$set": {**config, "config": config, "active": True}}
+                )
 
     async def upsert(self, operator_id: int, **fields: Any) -> Operator:
         """Create or update an operator; new operators start offline."""
@@ -67,8 +80,10 @@ class OperatorRepo:
             fields["username"] = fields["username"].lstrip("@").lower()
         doc = await self.collection.find_one_and_update(
             {"_id": operator_id},
-            {"$set": {**fields, "active": True},
-             "$setOnInsert": {"status": OperatorStatus.OFFLINE.value, "status_since": None, "chats": []}},
+            {
+                "$set": {**fields, "active": True},
+                "$setOnInsert": {"status": OperatorStatus.OFFLINE.value, "status_since": None, "chats": []},
+            },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
@@ -100,8 +115,13 @@ class OperatorRepo:
         """Take one chat slot if the operator is online and below capacity (one atomic update)."""
         result = await self.collection.update_one(
             # "chats.<capacity-1> does not exist" means fewer than `capacity` chats.
-            {"_id": operator_id, "status": OperatorStatus.ONLINE.value, "active": True,
-             f"chats.{capacity - 1}": {"$exists": False}, "chats": {"$ne": thread_id}},
+            {
+                "_id": operator_id,
+                "status": OperatorStatus.ONLINE.value,
+                "active": True,
+                f"chats.{capacity - 1}": {"$exists": False},
+                "chats": {"$ne": thread_id},
+            },
             {"$push": {"chats": thread_id}, "$set": {"last_assigned_at": now}},
         )
         return result.modified_count == 1

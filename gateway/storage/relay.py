@@ -25,8 +25,9 @@ class RelayRepo:
     def __init__(self, collection: AsyncCollection) -> None:
         self.collection = collection
 
-    async def add(self, chat_id: int, message_id: int, thread_id: ObjectId,
-                  gateway_message_id: ObjectId | None, now: datetime) -> None:
+    async def add(
+        self, chat_id: int, message_id: int, thread_id: ObjectId, gateway_message_id: ObjectId | None, now: datetime
+    ) -> None:
         await self.collection.update_one(
             {"chat_id": chat_id, "message_id": message_id},
             {"$set": {"thread_id": thread_id, "gateway_message_id": gateway_message_id, "at": now}},

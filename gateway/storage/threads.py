@@ -119,8 +119,9 @@ class ThreadRepo:
         )
         if doc is not None and doc.get("first_assigned_at") is None:
             # Queue wait ends at the first assignment; later transfers do not extend it.
-            await self.collection.update_one({"_id": thread_id, "first_assigned_at": None},
-                                             {"$set": {"first_assigned_at": now}})
+            await self.collection.update_one(
+                {"_id": thread_id, "first_assigned_at": None}, {"$set": {"first_assigned_at": now}}
+            )
             doc["first_assigned_at"] = now
         return from_doc(Thread, doc) if doc else None
 
@@ -193,8 +194,13 @@ class ThreadRepo:
 
     async def handled_by(self, operator_id: int, *, limit: int = 1000) -> list[Thread]:
         """Threads that are or were assigned to an operator (now, or by a transfer), most recently active first."""
-        query = {"$or": [{"operator_id": operator_id}, {"transfers.from_operator": operator_id},
-                         {"transfers.to_operator": operator_id}]}
+        query = {
+            "$or": [
+                {"operator_id": operator_id},
+                {"transfers.from_operator": operator_id},
+                {"transfers.to_operator": operator_id},
+            ]
+        }
         cursor = self.collection.find(query, sort=[("last_message_at", DESCENDING)], limit=limit)
         return [from_doc(Thread, d) async for d in cursor]
 
@@ -215,8 +221,9 @@ class ThreadRepo:
         """Threads whose timestamp `field` (created_at, closed_at, ...) falls in [start, end)."""
         return await self.collection.count_documents({field: {"$gte": start, "$lt": end}})
 
-    async def spans(self, within: str, since: str, until: str, start: datetime, end: datetime,
-                    limit: int = 100_000) -> list[float]:
+    async def spans(
+        self, within: str, since: str, until: str, start: datetime, end: datetime, limit: int = 100_000
+    ) -> list[float]:
         """Seconds from `since` to `until` of threads whose `within` time falls in [start, end) and that have both."""
         query: dict[str, Any] = {since: {"$ne": None}, until: {"$ne": None}}
         query[within] = {"$gte": start, "$lt": end}  # may replace one of the above: a time in range is set

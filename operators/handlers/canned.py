@@ -50,8 +50,12 @@ async def _list(message: TgMessage, lang: str, store: Store) -> None:
     text = t(lang, "canned.title")
     for reply in replies:
         preview = " ".join(reply.text.split())
-        line = t(lang, "canned.item", name=reply.name,
-                 text=preview if len(preview) <= PREVIEW else preview[:PREVIEW - 1] + "…")
+        line = t(
+            lang,
+            "canned.item",
+            name=reply.name,
+            text=preview if len(preview) <= PREVIEW else preview[: PREVIEW - 1] + "…",
+        )
         if len(text) + len(line) + 1 > LIST_LIMIT:
             await message.answer(text)
             text = line
@@ -65,8 +69,9 @@ async def _add(store: Store, lang: str, operator: Operator, name: str, text: str
         return t(lang, "canned.bad_name", name=name)
     if len(text) > TEXT_LIMIT:
         return t(lang, "canned.too_long", limit=TEXT_LIMIT)
-    saved = await store.canned.save(name, text, author_id=operator.id, author_name=operator.name, now=utcnow(),
-                                    replace_any=operator.is_supervisor)
+    saved = await store.canned.save(
+        name, text, author_id=operator.id, author_name=operator.name, now=utcnow(), replace_any=operator.is_supervisor
+    )
     if saved is Saved.FORBIDDEN:
         existing = await store.canned.get(name)
         return t(lang, "canned.forbidden", name=name, author=existing.author_name if existing else "?")

@@ -48,14 +48,26 @@ def build_router() -> Router:
 
 # -- shared by the command modules ------------------------------------------------------------
 
+
 def may_see(operator: Operator, thread: Thread) -> bool:
     """Supervisors see every conversation; operators those that are or were theirs."""
-    return operator.is_supervisor or thread.operator_id == operator.id or any(
-        operator.id in (transfer.from_operator, transfer.to_operator) for transfer in thread.transfers)
+    return (
+        operator.is_supervisor
+        or thread.operator_id == operator.id
+        or any(operator.id in (transfer.from_operator, transfer.to_operator) for transfer in thread.transfers)
+    )
 
 
-async def find_thread(store: Store, operator: Operator, lang: str, arg: str | None, *, command: str,
-                      allowed: Access = may_handle, open_only: bool = False) -> tuple[Thread | None, str]:
+async def find_thread(
+    store: Store,
+    operator: Operator,
+    lang: str,
+    arg: str | None,
+    *,
+    command: str,
+    allowed: Access = may_handle,
+    open_only: bool = False,
+) -> tuple[Thread | None, str]:
     """The thread an argument names, or why the operator can't have it."""
     number = parse_number(arg)
     if number is None:
@@ -124,6 +136,7 @@ def duration(lang: str, seconds: float) -> str:
 
 # -- /chats, /chat, /next ---------------------------------------------------------------------
 
+
 async def list_chats(message: TgMessage, operator: Operator, lang: str, store: Store) -> None:
     """The operator's open conversations with unread counts and idle time; the active one marked."""
     threads = await store.threads.find(status=ThreadStatus.ASSIGNED, operator_id=operator.id, limit=50)
@@ -136,21 +149,34 @@ async def list_chats(message: TgMessage, operator: Operator, lang: str, store: S
     for thread in threads:
         contact = await store.contacts.get(thread.contact_id)
         marker = t(lang, "chats.active") if active is not None and active.id == thread.id else ""
-        lines.append(t(lang, "chats.line", number=thread.number, name=contact.display_name if contact else "?",
-                       channel=channel_name(lang, thread.channel), active=marker))
-        lines.append(t(lang, "chats.stats", unread=thread.unread,
-                       idle=duration(lang, (now - thread.last_message_at).total_seconds())))
+        lines.append(
+            t(
+                lang,
+                "chats.line",
+                number=thread.number,
+                name=contact.display_name if contact else "?",
+                channel=channel_name(lang, thread.channel),
+                active=marker,
+            )
+        )
+        lines.append(
+            t(
+                lang,
+                "chats.stats",
+                unread=thread.unread,
+                idle=duration(lang, (now - thread.last_message_at).total_seconds()),
+            )
+        )
     lines.append(t(lang, "chats.hint"))
     buttons = [InlineKeyboardButton(text=f"#{th.number}", callback_data=f"pick:{th.number}") for th in threads]
-    keyboard = InlineKeyboardMarkup(inline_keyboard=[buttons[i:i + 4] for i in range(0, len(buttons), 4)])
+    keyboard = InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + 4] for i in range(0, len(buttons), 4)])
     parts = chunks(lines)
     for part in parts[:-1]:
         await message.answer(part)
     await message.answer(parts[-1], reply_markup=keyboard)
 
 
-async def choose_chat(message: TgMessage, command: CommandObject, operator: Operator, lang: str,
-                      store: Store) -> None:
+async def choose_chat(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store) -> None:
     """Make a conversation the active one: plain messages go there."""
     thread, error = await find_thread(store, operator, lang, command.args, command="chat", open_only=True)
     if thread is None:
@@ -162,8 +188,9 @@ async def choose_chat(message: TgMessage, command: CommandObject, operator: Oper
     await message.answer(t(lang, "chat.selected", number=thread.number))
 
 
-async def take_next(message: TgMessage, operator: Operator, lang: str, store: Store, routing: Routing,
-                    settings: Settings) -> None:
+async def take_next(
+    message: TgMessage, operator: Operator, lang: str, store: Store, routing: Routing, settings: Settings
+) -> None:
     """Take the longest-waiting conversation from the queue and make it active."""
     if operator.status is not OperatorStatus.ONLINE:
         await message.answer(t(lang, "next.not_online", status=t(lang, f"status.{operator.status.value}")))
@@ -177,8 +204,14 @@ async def take_next(message: TgMessage, operator: Operator, lang: str, store: St
         if current.status is not OperatorStatus.ONLINE:
             await message.answer(t(lang, "next.not_online", status=t(lang, f"status.{current.status.value}")))
         else:
-            await message.answer(t(lang, "next.full", load=len(current.chats),
-                                   capacity=current.capacity(settings.routing.max_chats_per_operator)))
+            await message.answer(
+                t(
+                    lang,
+                    "next.full",
+                    load=len(current.chats),
+                    capacity=current.capacity(settings.routing.max_chats_per_operator),
+                )
+            )
         return
     await store.operators.update(operator.id, {"active_thread_id": outcome.thread.id})
     await message.answer(t(lang, "next.taken", number=outcome.thread.number))
@@ -186,12 +219,13 @@ async def take_next(message: TgMessage, operator: Operator, lang: str, store: St
 
 # -- /history -----------------------------------------------------------------------------------
 
-async def show_history(message: TgMessage, command: CommandObject, operator: Operator, lang: str,
-                       store: Store) -> None:
+
+async def show_history(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store) -> None:
     """`/history N [page]`: the customer's messages across all their conversations, newest page first."""
     args = (command.args or "").split()
-    thread, error = await find_thread(store, operator, lang, args[0] if args else None, command="history",
-                                      allowed=may_see)
+    thread, error = await find_thread(
+        store, operator, lang, args[0] if args else None, command="history", allowed=may_see
+    )
     if thread is None:
         await message.answer(error)
         return
@@ -202,8 +236,7 @@ async def show_history(message: TgMessage, command: CommandObject, operator: Ope
 
 async def history_button(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
     """The card's History button: the newest page."""
-    thread, error = await find_thread(store, operator, lang, button_arg(query.data),
-                                      command="history", allowed=may_see)
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="history", allowed=may_see)
     if thread is None:
         await answer_query(query, error)
         return
@@ -213,8 +246,7 @@ async def history_button(query: CallbackQuery, operator: Operator, lang: str, st
 
 async def history_page(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
     """Older/Newer under a history page (`hist:N:page`): the page is replaced in place."""
-    thread, error = await find_thread(store, operator, lang, button_arg(query.data),
-                                      command="history", allowed=may_see)
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="history", allowed=may_see)
     page = parse_number(button_arg(query.data, 2))
     if thread is None or page is None:
         await answer_query(query, error or t(lang, "thread.usage", command="history"))
@@ -245,22 +277,31 @@ async def history_view(store: Store, lang: str, thread: Thread, page: int) -> tu
             lines.append(f"{m.created_at:%d.%m %H:%M} {short(message_text(lang, threads[m.thread_id], m))}")
     buttons = []
     if page < pages:
-        buttons.append(InlineKeyboardButton(text=t(lang, "history.older"),
-                                            callback_data=f"hist:{thread.number}:{page + 1}"))
+        buttons.append(
+            InlineKeyboardButton(text=t(lang, "history.older"), callback_data=f"hist:{thread.number}:{page + 1}")
+        )
     if page > 1:
-        buttons.append(InlineKeyboardButton(text=t(lang, "history.newer"),
-                                            callback_data=f"hist:{thread.number}:{page - 1}"))
+        buttons.append(
+            InlineKeyboardButton(text=t(lang, "history.newer"), callback_data=f"hist:{thread.number}:{page - 1}")
+        )
     return "\n".join(lines)[:TEXT_LIMIT], InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
 
 
 # -- /info ----------------------------------------------------------------------------------------
 
-async def show_info(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                    inbox: Inbox, settings: Settings) -> None:
+
+async def show_info(
+    message: TgMessage,
+    command: CommandObject,
+    operator: Operator,
+    lang: str,
+    store: Store,
+    inbox: Inbox,
+    settings: Settings,
+) -> None:
     """`/info N` shows the customer card; `/info N name|email|phone value` edits it."""
     args = (command.args or "").split(maxsplit=2)
-    thread, error = await find_thread(store, operator, lang, args[0] if args else None, command="info",
-                                      allowed=may_see)
+    thread, error = await find_thread(store, operator, lang, args[0] if args else None, command="info", allowed=may_see)
     if thread is None:
         await message.answer(error)
         return
@@ -276,16 +317,16 @@ async def show_info(message: TgMessage, command: CommandObject, operator: Operat
 
 async def info_button(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
     """The card's Info button."""
-    thread, error = await find_thread(store, operator, lang, button_arg(query.data),
-                                      command="info", allowed=may_see)
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="info", allowed=may_see)
     if thread is None:
         await answer_query(query, error)
         return
     await answer_query(query, *await info_view(store, lang, thread))
 
 
-async def edit_info(store: Store, inbox: Inbox, settings: Settings, lang: str, thread: Thread, field: str,
-                    value: str) -> str:
+async def edit_info(
+    store: Store, inbox: Inbox, settings: Settings, lang: str, thread: Thread, field: str, value: str
+) -> str:
     """Set a name, or add an e-mail or phone, after checking it; returns what to tell the operator."""
     contact = await live_contact(store, thread)
     if contact is None:
@@ -317,8 +358,17 @@ async def info_view(store: Store, lang: str, thread: Thread) -> list[str]:
     if contact is None:
         return [t(lang, "thread.unknown", number=thread.number)]
     lines = [t(lang, "info.title", name=contact.display_name, number=thread.number)]
-    names = [n for n in dict.fromkeys([contact.name, *(i.display_name for i in contact.identities),
-                                       *(f"@{i.username}" for i in contact.identities if i.username)]) if n]
+    names = [
+        n
+        for n in dict.fromkeys(
+            [
+                contact.name,
+                *(i.display_name for i in contact.identities),
+                *(f"@{i.username}" for i in contact.identities if i.username),
+            ]
+        )
+        if n
+    ]
     if names:
         lines.append(t(lang, "info.names", value=", ".join(names)))
     for phone in contact.phones:
@@ -334,8 +384,16 @@ async def info_view(store: Store, lang: str, thread: Thread) -> list[str]:
     lines += _attribute_lines(lang, contact)
     if contact.notes:
         lines.append(t(lang, "info.notes"))
-        lines += [t(lang, "info.note", text=short(note.text), author=note.author_name or "?",
-                    date=f"{note.created_at:%d.%m.%Y}") for note in contact.notes[-10:]]
+        lines += [
+            t(
+                lang,
+                "info.note",
+                text=short(note.text),
+                author=note.author_name or "?",
+                date=f"{note.created_at:%d.%m.%Y}",
+            )
+            for note in contact.notes[-10:]
+        ]
     lines += _visitor_lines(lang, contact)
     lines += await _thread_lines(store, lang, contact)
     if contact.blocked:
@@ -353,8 +411,11 @@ def _identity_line(lang: str, identity: Identity) -> str:
         who = identity.display_name
     else:  # a widget visitor's id is a long token: its start tells two browsers apart
         who = identity.external_id[:8]
-    state = (t(lang, "info.reachable") if identity.reachable
-             else t(lang, "info.unreachable", reason=identity.unreachable_reason or "?"))
+    state = (
+        t(lang, "info.reachable")
+        if identity.reachable
+        else t(lang, "info.unreachable", reason=identity.unreachable_reason or "?")
+    )
     return t(lang, "info.identity", channel=channel_name(lang, identity.channel), who=who, state=state)
 
 
@@ -390,15 +451,31 @@ async def _thread_lines(store: Store, lang: str, contact: Contact) -> list[str]:
             status = t(lang, "info.thread_assigned", operator=names.get(thread.operator_id or 0, "?"))
         else:
             status = t(lang, f"info.thread_{thread.status.value}")
-        lines.append(t(lang, "info.thread", number=thread.number, channel=channel_name(lang, thread.channel),
-                       date=f"{thread.created_at:%d.%m.%Y}", status=status))
+        lines.append(
+            t(
+                lang,
+                "info.thread",
+                number=thread.number,
+                channel=channel_name(lang, thread.channel),
+                date=f"{thread.created_at:%d.%m.%Y}",
+                status=status,
+            )
+        )
     return lines
 
 
 # -- /close ---------------------------------------------------------------------------------------
 
-async def close_chat(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                     inbox: Inbox, settings: Settings) -> None:
+
+async def close_chat(
+    message: TgMessage,
+    command: CommandObject,
+    operator: Operator,
+    lang: str,
+    store: Store,
+    inbox: Inbox,
+    settings: Settings,
+) -> None:
     """`/close [N]`: N defaults to the active conversation, or the only one."""
     if command.args:
         thread, error = await find_thread(store, operator, lang, command.args, command="close")
@@ -413,19 +490,20 @@ async def close_chat(message: TgMessage, command: CommandObject, operator: Opera
     await message.answer(await close_thread(store, inbox, settings, lang, operator, thread))
 
 
-async def close_button(query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox,
-                       settings: Settings) -> None:
+async def close_button(
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox, settings: Settings
+) -> None:
     """The card's Close button (and the buttons of the "which one?" question)."""
-    thread, error = await find_thread(store, operator, lang, button_arg(query.data),
-                                      command="close")
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="close")
     if thread is None:
         await answer_query(query, error)
         return
     await answer_query(query, await close_thread(store, inbox, settings, lang, operator, thread))
 
 
-async def close_thread(store: Store, inbox: Inbox, settings: Settings, lang: str, operator: Operator,
-                       thread: Thread) -> str:
+async def close_thread(
+    store: Store, inbox: Inbox, settings: Settings, lang: str, operator: Operator, thread: Thread
+) -> str:
     """Send the configured closing message (never to a blocked customer), then close; returns the confirmation."""
     if not thread.open:
         return t(lang, "close.already", number=thread.number)
@@ -451,5 +529,7 @@ async def _ask_which(message: TgMessage, operator: Operator, lang: str, store: S
         await message.answer(t(lang, "close.none"))
         return
     buttons = [InlineKeyboardButton(text=f"#{th.number}", callback_data=f"close:{th.number}") for th in threads]
-    await message.answer(t(lang, "close.which", count=len(threads)), reply_markup=InlineKeyboardMarkup(
-        inline_keyboard=[buttons[i:i + 4] for i in range(0, len(buttons), 4)]))
+    await message.answer(
+        t(lang, "close.which", count=len(threads)),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + 4] for i in range(0, len(buttons), 4)]),
+    )

@@ -37,6 +37,7 @@ def build_router() -> Router:
 
 # -- notes ----------------------------------------------------------------------------------------
 
+
 async def add_note(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store) -> None:
     """`/note text` on the active conversation's customer, or `/note N text`."""
     parts = (command.args or "").strip().split(maxsplit=1)
@@ -62,15 +63,18 @@ async def add_note(message: TgMessage, command: CommandObject, operator: Operato
     if contact is None:
         await message.answer(t(lang, "thread.unknown", number=thread.number))
         return
-    await store.contacts.add_note(contact.id, Note(author_id=operator.id, author_name=operator.name, text=text,
-                                                   created_at=utcnow()))
+    await store.contacts.add_note(
+        contact.id, Note(author_id=operator.id, author_name=operator.name, text=text, created_at=utcnow())
+    )
     await message.answer(t(lang, "note.saved", name=contact.display_name, number=thread.number))
 
 
 # -- blocking -------------------------------------------------------------------------------------
 
-async def block(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                inbox: Inbox) -> None:
+
+async def block(
+    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store, inbox: Inbox
+) -> None:
     """Block the customer of a conversation: their messages are kept but never routed."""
     thread, error = await find_thread(store, operator, lang, command.args, command="block")
     if thread is None:
@@ -90,8 +94,9 @@ async def block_button(query: CallbackQuery, operator: Operator, lang: str, stor
     await answer_query(query, text, markup=keyboard)
 
 
-async def block_customer(store: Store, inbox: Inbox, lang: str, operator: Operator,
-                         thread: Thread) -> tuple[str, InlineKeyboardMarkup | None]:
+async def block_customer(
+    store: Store, inbox: Inbox, lang: str, operator: Operator, thread: Thread
+) -> tuple[str, InlineKeyboardMarkup | None]:
     """Mark the card blocked and close its open conversation, without a closing message."""
     contact = await live_contact(store, thread)
     if contact is None:
@@ -105,8 +110,11 @@ async def block_customer(store: Store, inbox: Inbox, lang: str, operator: Operat
     if current is not None:
         await inbox.close(current, by=operator.id)
     key = "block.already" if contact.blocked else "block.done"
-    keyboard = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-        text=t(lang, "block.unblock_button"), callback_data=f"unblock:{thread.number}")]])
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=t(lang, "block.unblock_button"), callback_data=f"unblock:{thread.number}")]
+        ]
+    )
     return t(lang, key, name=contact.display_name, number=thread.number), keyboard
 
 
@@ -135,8 +143,10 @@ async def unblock_customer(store: Store, lang: str, thread: Thread) -> str:
 
 # -- search ---------------------------------------------------------------------------------------
 
-async def search(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                 settings: Settings) -> None:
+
+async def search(
+    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store, settings: Settings
+) -> None:
     """Customers and messages matching the text, among those the operator may see."""
     query = (command.args or "").strip()[:SEARCH_MAX]
     if len(query) < SEARCH_MIN:
@@ -150,8 +160,9 @@ async def search(message: TgMessage, command: CommandObject, operator: Operator,
     else:
         # Operators see the customers of conversations that are or were theirs.
         handled = await store.threads.handled_by(operator.id)
-        contacts = await store.contacts.search(query, phone=phone, among=list({th.contact_id for th in handled}),
-                                               limit=RESULTS)
+        contacts = await store.contacts.search(
+            query, phone=phone, among=list({th.contact_id for th in handled}), limit=RESULTS
+        )
         found = await store.messages.search(query, threads=[th.id for th in handled], limit=RESULTS)
         latest = {}
         for th in handled:  # most recently active first
@@ -166,14 +177,26 @@ async def search(message: TgMessage, command: CommandObject, operator: Operator,
     if found:
         threads = await store.threads.many(list({m.thread_id for m in found}))
         lines.append(t(lang, "search.messages"))
-        lines += [t(lang, "search.message", date=f"{m.created_at:%d.%m.%Y}",
-                    line=short(message_text(lang, threads[m.thread_id], m), 200))
-                  for m in found if m.thread_id in threads]
+        lines += [
+            t(
+                lang,
+                "search.message",
+                date=f"{m.created_at:%d.%m.%Y}",
+                line=short(message_text(lang, threads[m.thread_id], m), 200),
+            )
+            for m in found
+            if m.thread_id in threads
+        ]
     for part in chunks(lines):
         await message.answer(part)
 
 
 def _contact_line(lang: str, contact: Contact, thread: Thread | None) -> str:
     details = [pretty_phone(p) for p in contact.phones[:1]] + list(contact.emails[:1])
-    return t(lang, "search.contact", name=contact.display_name, details="".join(f" · {d}" for d in details),
-             threads=f"#{thread.number}" if thread else t(lang, "search.no_thread"))
+    return t(
+        lang,
+        "search.contact",
+        name=contact.display_name,
+        details="".join(f" · {d}" for d in details),
+        threads=f"#{thread.number}" if thread else t(lang, "search.no_thread"),
+    )

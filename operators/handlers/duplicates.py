@@ -38,6 +38,7 @@ def build_router() -> Router:
 
 # -- commands -------------------------------------------------------------------------------------
 
+
 async def list_duplicates(message: TgMessage, lang: str, duplicates: Duplicates) -> None:
     """/duplicates: open candidates, strongest first, each with its reason and buttons."""
     offers = await duplicates.pending(LIST_LIMIT)
@@ -49,14 +50,19 @@ async def list_duplicates(message: TgMessage, lang: str, duplicates: Duplicates)
         title += "\n" + t(lang, "dup.list.more", count=LIST_LIMIT)
     await message.answer(title)
     for offer in offers:
-        text = "\n".join([f"🔁 {card_line(lang, offer.contact, offer.contact_thread)}",
-                          f"↔ {card_line(lang, offer.other, offer.other_thread)}",
-                          t(lang, "dup.offer.why", reason=reason(lang, offer.candidate))])
+        text = "\n".join(
+            [
+                f"🔁 {card_line(lang, offer.contact, offer.contact_thread)}",
+                f"↔ {card_line(lang, offer.other, offer.other_thread)}",
+                t(lang, "dup.offer.why", reason=reason(lang, offer.candidate)),
+            ]
+        )
         await message.answer(text, reply_markup=offer_keyboard(lang, offer))
 
 
-async def merge(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                merger: Merger) -> None:
+async def merge(
+    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store, merger: Merger
+) -> None:
     """/merge N M [K]: merge the customers of two conversations, keeping the older card or the card of #K."""
     args = (command.args or "").split()
     numbers = [parse_number(arg) for arg in args]
@@ -77,8 +83,7 @@ async def merge(message: TgMessage, command: CommandObject, operator: Operator, 
     await message.answer(merge_text(lang, result, first, second))
 
 
-async def unmerge(message: TgMessage, command: CommandObject, operator: Operator, lang: str,
-                  merger: Merger) -> None:
+async def unmerge(message: TgMessage, command: CommandObject, operator: Operator, lang: str, merger: Merger) -> None:
     """/unmerge K: undo merge #K; both cards as they were, plus what arrived since."""
     number = parse_number(command.args)
     if number is None:
@@ -92,6 +97,7 @@ async def unmerge(message: TgMessage, command: CommandObject, operator: Operator
 
 
 # -- buttons --------------------------------------------------------------------------------------
+
 
 async def merge_button(query: CallbackQuery, operator: Operator, lang: str, store: Store, merger: Merger) -> None:
     """Merge (`dup:m:<candidate>:0`, the older card stays) or Merge keeping a card (`dup:m:<candidate>:<card>`)."""
@@ -119,8 +125,9 @@ async def merge_button(query: CallbackQuery, operator: Operator, lang: str, stor
     await _settle(query, merge_text(lang, result))
 
 
-async def dismiss_button(query: CallbackQuery, operator: Operator, lang: str, store: Store,
-                         duplicates: Duplicates) -> None:
+async def dismiss_button(
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, duplicates: Duplicates
+) -> None:
     """Not the same person (`dup:n:<candidate>`): remembered, never offered again for this pair."""
     parts = (query.data or "").split(":")
     candidate_id = _object_id(parts[2] if len(parts) == 3 else None)

@@ -10,10 +10,26 @@ from aiogram.types import Message as TgMessage
 from gateway.model import Operator
 from operators.texts import LANGUAGES, t
 
-OPERATOR_COMMANDS = ("chats", "chat", "next", "history", "info", "close", "transfer", "note", "block", "unblock",
-                     "canned", "search", "online", "away", "offline", "status", "help")
-SUPERVISOR_COMMANDS = ("queue", "operators", "all", "assign", "stats", "operator", "duplicates", "merge",
-                       "unmerge")
+OPERATOR_COMMANDS = (
+    "chats",
+    "chat",
+    "next",
+    "history",
+    "info",
+    "close",
+    "transfer",
+    "note",
+    "block",
+    "unblock",
+    "canned",
+    "search",
+    "online",
+    "away",
+    "offline",
+    "status",
+    "help",
+)
+SUPERVISOR_COMMANDS = ("queue", "operators", "all", "assign", "stats", "operator", "duplicates", "merge", "unmerge")
 
 
 def build_router() -> Router:
@@ -49,5 +65,6 @@ async def set_menu(bot: Bot, operators: list[Operator]) -> None:
         extra = [BotCommand(command=c, description=t(lang, f"cmd.{c}")) for c in SUPERVISOR_COMMANDS]
         for operator in operators:
             if operator.is_supervisor:
-                await bot.set_my_commands(commands + extra, scope=BotCommandScopeChat(chat_id=operator.id),
-                                          language_code=code)
+                await bot.set_my_commands(
+                    commands + extra, scope=BotCommandScopeChat(chat_id=operator.id), language_code=code
+                )

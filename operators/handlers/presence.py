@@ -25,14 +25,18 @@ def build_router() -> Router:
 
 
 def status_keyboard(lang: str) -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(resize_keyboard=True, is_persistent=True, keyboard=[[
-        KeyboardButton(text=t(lang, f"button.{status.value}")) for status in OperatorStatus
-    ]])
+    return ReplyKeyboardMarkup(
+        resize_keyboard=True,
+        is_persistent=True,
+        keyboard=[[KeyboardButton(text=t(lang, f"button.{status.value}")) for status in OperatorStatus]],
+    )
 
 
 async def start(message: TgMessage, operator: Operator, lang: str) -> None:
-    await message.answer(t(lang, "start", name=operator.name, status=t(lang, f"status.{operator.status.value}")),
-                         reply_markup=status_keyboard(lang))
+    await message.answer(
+        t(lang, "start", name=operator.name, status=t(lang, f"status.{operator.status.value}")),
+        reply_markup=status_keyboard(lang),
+    )
 
 
 async def show_status(message: TgMessage, operator: Operator, lang: str, settings: Settings) -> None:
@@ -40,11 +44,11 @@ async def show_status(message: TgMessage, operator: Operator, lang: str, setting
 
 
 def _setter(status: OperatorStatus):  # noqa: ANN202 - an aiogram handler
-    async def change(message: TgMessage, operator: Operator, lang: str, presence: Presence,
-                     settings: Settings) -> None:
+    async def change(message: TgMessage, operator: Operator, lang: str, presence: Presence, settings: Settings) -> None:
         if operator.status is status:
-            await message.answer(t(lang, "presence.same", status=t(lang, f"status.{status.value}")),
-                                 reply_markup=status_keyboard(lang))
+            await message.answer(
+                t(lang, "presence.same", status=t(lang, f"status.{status.value}")), reply_markup=status_keyboard(lang)
+            )
             return
         updated = await presence.set_status(operator.id, status) or operator
         await message.answer(_summary(lang, updated, settings), reply_markup=status_keyboard(lang))
@@ -54,5 +58,10 @@ def _setter(status: OperatorStatus):  # noqa: ANN202 - an aiogram handler
 
 
 def _summary(lang: str, operator: Operator, settings: Settings) -> str:
-    return t(lang, "presence.changed", status=t(lang, f"status.{operator.status.value}"), load=len(operator.chats),
-             capacity=operator.capacity(settings.routing.max_chats_per_operator))
+    return t(
+        lang,
+        "presence.changed",
+        status=t(lang, f"status.{operator.status.value}"),
+        load=len(operator.chats),
+        capacity=operator.capacity(settings.routing.max_chats_per_operator),
+    )

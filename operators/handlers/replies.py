@@ -53,8 +53,9 @@ async def reply_to_customer(message: TgMessage, operator: Operator, lang: str, s
     await store.threads.mark_read(thread.id)
 
 
-async def _target(message: TgMessage, operator: Operator, lang: str,
-                  store: Store) -> tuple[Thread | None, ObjectId | None]:
+async def _target(
+    message: TgMessage, operator: Operator, lang: str, store: Store
+) -> tuple[Thread | None, ObjectId | None]:
     """The thread the message is for, and the customer message it answers; tells the operator when unclear."""
     reply_to_id = None
     if message.reply_to_message is not None:
@@ -111,8 +112,9 @@ async def _ask(message: TgMessage, operator: Operator, lang: str, store: Store) 
         await message.reply(t(lang, "reply.none"))
         return
     buttons = [[InlineKeyboardButton(text=f"#{th.number}", callback_data=f"pick:{th.number}")] for th in threads]
-    await message.reply(t(lang, "reply.ambiguous", count=len(threads)),
-                        reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons))
+    await message.reply(
+        t(lang, "reply.ambiguous", count=len(threads)), reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons)
+    )
 
 
 def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None) -> Draft | None:
@@ -126,21 +128,38 @@ def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None)
         doc = message.document
         kind, media = Kind.FILE, (_media(doc.file_id, doc.mime_type, doc.file_size, doc.file_name),)
     elif message.voice:
-        kind, media = Kind.VOICE, (_media(message.voice.file_id, message.voice.mime_type or "audio/ogg",
-                                          message.voice.file_size, "voice.ogg"),)
+        kind, media = (
+            Kind.VOICE,
+            (
+                _media(
+                    message.voice.file_id, message.voice.mime_type or "audio/ogg", message.voice.file_size, "voice.ogg"
+                ),
+            ),
+        )
     elif message.audio:
         audio = message.audio
         kind, media = Kind.AUDIO, (_media(audio.file_id, audio.mime_type, audio.file_size, audio.file_name),)
     elif message.video:
         video = message.video
-        kind, media = Kind.VIDEO, (_media(video.file_id, video.mime_type or "video/mp4", video.file_size,
-                                          video.file_name or "video.mp4"),)
+        kind, media = (
+            Kind.VIDEO,
+            (_media(video.file_id, video.mime_type or "video/mp4", video.file_size, video.file_name or "video.mp4"),),
+        )
     elif message.location:
         kind, location = Kind.LOCATION, Location(message.location.latitude, message.location.longitude)
     elif not text:
         return None
-    return Draft(id=ObjectId(), text=text, kind=kind, media=media, location=location, reply_to_id=reply_to_id,
-                 author=Author.OPERATOR, author_id=operator.id, author_name=operator.name)
+    return Draft(
+        id=ObjectId(),
+        text=text,
+        kind=kind,
+        media=media,
+        location=location,
+        reply_to_id=reply_to_id,
+        author=Author.OPERATOR,
+        author_id=operator.id,
+        author_name=operator.name,
+    )
 
 
 def _media(file_id: str, mime_type: str | None, size: int | None, name: str | None) -> Media:
@@ -151,8 +170,7 @@ async def pick(query: CallbackQuery, operator: Operator, lang: str, store: Store
     """A thread chosen from the ambiguity prompt becomes the active one."""
     number = int(query.data.split(":", 1)[1])
     thread = await select_thread(operator, number, store)
-    await query.answer(t(lang, "chat.selected", number=number) if thread else t(lang, "reply.not_yours",
-                                                                               number=number))
+    await query.answer(t(lang, "chat.selected", number=number) if thread else t(lang, "reply.not_yours", number=number))
 
 
 async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Store, outbox: Outbox) -> None:
@@ -169,21 +187,32 @@ async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Stor
     await query.answer(t(lang, "delivery.retrying"))
 
 
-async def send_template(query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox,
-                        settings: Settings) -> None:
+async def send_template(
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox, settings: Settings
+) -> None:
     """Send a configured WhatsApp template into a thread whose 24-hour window has closed."""
     _, number, index = query.data.split(":")
     templates = settings.whatsapp.templates if settings.whatsapp else ()
     thread = await store.threads.by_number(int(number))
-    if thread is None or not int(index) < len(templates) or (
-            thread.operator_id != operator.id and not operator.is_supervisor):
+    if (
+        thread is None
+        or not int(index) < len(templates)
+        or (thread.operator_id != operator.id and not operator.is_supervisor)
+    ):
         await query.answer()
         return
     template = templates[int(index)]
     contact = await store.contacts.get(thread.contact_id)
     known = {"name": contact.display_name if contact else ""}
     variables = {str(i): known.get(name, "") for i, name in enumerate(template.variables, 1)}
-    await inbox.send(thread, Draft(text=f"[template {template.name}]", template=Template(
-        content_sid=template.content_sid, variables=variables, name=template.name), author=Author.OPERATOR,
-        author_id=operator.id, author_name=operator.name))
+    await inbox.send(
+        thread,
+        Draft(
+            text=f"[template {template.name}]",
+            template=Template(content_sid=template.content_sid, variables=variables, name=template.name),
+            author=Author.OPERATOR,
+            author_id=operator.id,
+            author_name=operator.name,
+        ),
+    )
     await query.answer(t(lang, "template.sent", name=template.name, number=thread.number))

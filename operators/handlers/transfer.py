@@ -27,8 +27,15 @@ def build_router() -> Router:
     return router
 
 
-async def transfer_command(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store,
-                           routing: Routing, settings: Settings) -> None:
+async def transfer_command(
+    message: TgMessage,
+    command: CommandObject,
+    operator: Operator,
+    lang: str,
+    store: Store,
+    routing: Routing,
+    settings: Settings,
+) -> None:
     """Move a conversation to an operator or a group; the comment is for operators only."""
     args = (command.args or "").split(maxsplit=2)
     if len(args) < 2:
@@ -43,8 +50,11 @@ async def transfer_command(message: TgMessage, command: CommandObject, operator:
         await message.answer(t(lang, "transfer.unknown_target", target=args[1]))
         return
     comment = args[2].strip() if len(args) > 2 else None
-    await message.answer(await transfer_thread(store, routing, settings, lang, operator, thread,
-                                               to_operator=to_operator, group=group, comment=comment))
+    await message.answer(
+        await transfer_thread(
+            store, routing, settings, lang, operator, thread, to_operator=to_operator, group=group, comment=comment
+        )
+    )
 
 
 async def find_target(store: Store, ref: str) -> tuple[Operator | None, str | None]:
@@ -61,19 +71,35 @@ async def known_groups(store: Store) -> list[str]:
     return sorted({group for operator in await store.operators.all() for group in operator.groups})
 
 
-async def transfer_thread(store: Store, routing: Routing, settings: Settings, lang: str, operator: Operator,
-                          thread: Thread, *, to_operator: Operator | None = None, group: str | None = None,
-                          comment: str | None = None) -> str:
+async def transfer_thread(
+    store: Store,
+    routing: Routing,
+    settings: Settings,
+    lang: str,
+    operator: Operator,
+    thread: Thread,
+    *,
+    to_operator: Operator | None = None,
+    group: str | None = None,
+    comment: str | None = None,
+) -> str:
     """Transfer, and say what happened (or why nothing did)."""
-    outcome = await routing.transfer(thread, to_operator=to_operator, to_group=group, comment=comment or None,
-                                     by=operator.id)
+    outcome = await routing.transfer(
+        thread, to_operator=to_operator, to_group=group, comment=comment or None, by=operator.id
+    )
     number = thread.number
     if outcome.thread is None:
         if outcome.error == "not_available" and to_operator is not None:
             target = await store.operators.get(to_operator.id) or to_operator
-            return t(lang, "transfer.not_available", name=target.name, number=number,
-                     status=t(lang, f"status.{target.status.value}"), load=len(target.chats),
-                     capacity=target.capacity(settings.routing.max_chats_per_operator))
+            return t(
+                lang,
+                "transfer.not_available",
+                name=target.name,
+                number=number,
+                status=t(lang, f"status.{target.status.value}"),
+                load=len(target.chats),
+                capacity=target.capacity(settings.routing.max_chats_per_operator),
+            )
         if outcome.error == "same_operator" and to_operator is not None:
             return t(lang, "transfer.same_operator", number=number, name=to_operator.name)
         if outcome.error == "closed":
@@ -89,16 +115,21 @@ async def transfer_thread(store: Store, routing: Routing, settings: Settings, la
 
 async def show_picker(query: CallbackQuery, operator: Operator, lang: str, store: Store, settings: Settings) -> None:
     """The card's Transfer button: online operators with their load, and the groups."""
-    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="transfer",
-                                      open_only=True)
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="transfer", open_only=True)
     if thread is None:
         await answer_query(query, error)
         return
     default = settings.routing.max_chats_per_operator
     online = sorted((o for o in await store.operators.online() if o.id != thread.operator_id), key=lambda o: o.name)
-    rows = [[InlineKeyboardButton(
-        text=t(lang, "transfer.operator_button", name=o.name, load=len(o.chats), capacity=o.capacity(default)),
-        callback_data=f"xfer:{thread.number}:o:{o.id}")] for o in online]
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=t(lang, "transfer.operator_button", name=o.name, load=len(o.chats), capacity=o.capacity(default)),
+                callback_data=f"xfer:{thread.number}:o:{o.id}",
+            )
+        ]
+        for o in online
+    ]
     for group in await known_groups(store):
         data = f"xfer:{thread.number}:g:{group}"
         if len(data.encode()) <= CALLBACK_LIMIT:  # a longer group name still works with /transfer
@@ -106,12 +137,14 @@ async def show_picker(query: CallbackQuery, operator: Operator, lang: str, store
     if not rows:
         await answer_query(query, t(lang, "transfer.nobody", number=thread.number))
         return
-    await answer_query(query, t(lang, "transfer.pick", number=thread.number),
-                       markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    await answer_query(
+        query, t(lang, "transfer.pick", number=thread.number), markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
-async def pick_target(query: CallbackQuery, operator: Operator, lang: str, store: Store, routing: Routing,
-                      settings: Settings) -> None:
+async def pick_target(
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, routing: Routing, settings: Settings
+) -> None:
     """A target picked in the picker (`xfer:N:o:<id>` or `xfer:N:g:<group>`); the picker shows the result."""
     parts = (query.data or "").split(":", 3)
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="transfer")
@@ -124,8 +157,9 @@ async def pick_target(query: CallbackQuery, operator: Operator, lang: str, store
     if to_operator is None and group is None:
         text = t(lang, "transfer.unknown_target", target=ref)
     else:
-        text = await transfer_thread(store, routing, settings, lang, operator, thread, to_operator=to_operator,
-                                     group=group)
+        text = await transfer_thread(
+            store, routing, settings, lang, operator, thread, to_operator=to_operator, group=group
+        )
     if isinstance(query.message, TgMessage):
         await query.answer()
         await query.message.edit_text(text)

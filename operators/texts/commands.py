@@ -64,7 +64,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "transfer.usage": "Usage: /transfer 17 @operator|group [comment]. The comment is shown to operators only.",
         "transfer.unknown_target": "“{target}” is not an operator or a group I know. Nothing changed.",
         "transfer.not_available": "{name} is {status} with {load}/{capacity} conversations and can't take #{number}. "
-                                  "Nothing changed.",
+        "Nothing changed.",
         "transfer.same_operator": "#{number} is already with {name}.",
         "transfer.closed": "#{number} is closed and can't be transferred.",
         "transfer.changed": "#{number} changed hands meanwhile. Nothing was transferred; see /chats.",
@@ -168,7 +168,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "transfer.usage": "Формат: /transfer 17 @оператор|группа [комментарий]. Комментарий видят только операторы.",
         "transfer.unknown_target": "«{target}» — не оператор и не известная группа. Ничего не изменено.",
         "transfer.not_available": "{name}: статус {status}, диалогов {load}/{capacity}, не может принять #{number}. "
-                                  "Ничего не изменено.",
+        "Ничего не изменено.",
         "transfer.same_operator": "#{number} уже у {name}.",
         "transfer.closed": "#{number} закрыт, его нельзя передать.",
         "transfer.changed": "#{number} тем временем перешёл к другому. Ничего не передано; см. /chats.",

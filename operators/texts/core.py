@@ -3,7 +3,7 @@
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "access.refused": "Sorry, this bot is only for the support team. If you need help, please contact us "
-                          "through our website or our customer bot.",
+        "through our website or our customer bot.",
         "start": "Hi {name}! You are {status}. Go online to receive conversations.",
         "status.online": "online",
         "status.away": "away",
@@ -52,26 +52,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "moved.closed": "#{number} was closed by {who}.",
         "moved.by_system": "the system",
         "reply.unknown": "I can't tell which conversation that message belongs to. Reply to a message tagged "
-                         "#N, or choose one with /chat N.",
+        "#N, or choose one with /chat N.",
         "reply.none": "You have no open conversations. Nothing was sent.",
         "reply.ambiguous": "You have {count} open conversations, so nothing was sent. Reply to a message of the "
-                           "conversation you mean, or choose one:",
+        "conversation you mean, or choose one:",
         "reply.not_yours": "#{number} is not your conversation any more. Nothing was sent.",
         "reply.closed": "#{number} is closed. Nothing was sent.",
         "reply.unsupported": "This kind of message can't be sent to customers. Nothing was sent.",
         "delivery.failed": "⚠️ Not delivered to the customer of #{number}: {reason}",
         "delivery.blocked": "⚠️ Not delivered: the customer of #{number} blocked the bot.",
         "delivery.window": "⚠️ Not delivered: WhatsApp allows free-form replies only within 24 hours of the "
-                           "customer's last message. Send an approved template instead.",
+        "customer's last message. Send an approved template instead.",
         "delivery.window_no_templates": "⚠️ Not delivered: WhatsApp allows free-form replies only within 24 hours "
-                                        "of the customer's last message, and no templates are configured.",
+        "of the customer's last message, and no templates are configured.",
         "delivery.too_large": "⚠️ Not delivered to #{number}: {reason}",
         "delivery.retrying": "🔁 Sending again…",
         "delivery.not_retryable": "This message can't be retried.",
         "template.sent": "Template “{name}” sent to #{number}.",
         "chat.selected": "#{number} is your active conversation: plain messages go there now.",
         "help.operator": "Answer a customer by replying to any message of their conversation, or just write when "
-                         "you have one active conversation (/chat N selects it).\n\nCommands:",
+        "you have one active conversation (/chat N selects it).\n\nCommands:",
         "help.supervisor": "Supervisor commands:",
         "help.unknown": "Unknown command {command}.",
         "cmd.start": "Start and show your status",
@@ -104,7 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "ru": {
         "access.refused": "Извините, этот бот только для команды поддержки. Если вам нужна помощь, напишите нам "
-                          "через сайт или бота для клиентов.",
+        "через сайт или бота для клиентов.",
         "start": "Здравствуйте, {name}! Ваш статус: {status}. Выйдите в онлайн, чтобы получать обращения.",
         "status.online": "онлайн",
         "status.away": "отошёл",
@@ -153,26 +153,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "moved.closed": "#{number} закрыт ({who}).",
         "moved.by_system": "системой",
         "reply.unknown": "Не понимаю, к какому диалогу относится это сообщение. Ответьте на сообщение с меткой "
-                         "#N или выберите диалог командой /chat N.",
+        "#N или выберите диалог командой /chat N.",
         "reply.none": "У вас нет открытых диалогов. Ничего не отправлено.",
         "reply.ambiguous": "У вас {count} открытых диалогов, поэтому ничего не отправлено. Ответьте на сообщение "
-                           "нужного диалога или выберите его:",
+        "нужного диалога или выберите его:",
         "reply.not_yours": "#{number} больше не ваш диалог. Ничего не отправлено.",
         "reply.closed": "#{number} закрыт. Ничего не отправлено.",
         "reply.unsupported": "Такое сообщение нельзя отправить клиенту. Ничего не отправлено.",
         "delivery.failed": "⚠️ Не доставлено клиенту #{number}: {reason}",
         "delivery.blocked": "⚠️ Не доставлено: клиент #{number} заблокировал бота.",
         "delivery.window": "⚠️ Не доставлено: в WhatsApp свободные ответы возможны только в течение 24 часов "
-                           "после последнего сообщения клиента. Отправьте утверждённый шаблон.",
+        "после последнего сообщения клиента. Отправьте утверждённый шаблон.",
         "delivery.window_no_templates": "⚠️ Не доставлено: в WhatsApp свободные ответы возможны только в течение "
-                                        "24 часов после последнего сообщения клиента, а шаблоны не настроены.",
+        "24 часов после последнего сообщения клиента, а шаблоны не настроены.",
         "delivery.too_large": "⚠️ Не доставлено клиенту #{number}: {reason}",
         "delivery.retrying": "🔁 Отправляю снова…",
         "delivery.not_retryable": "Это сообщение нельзя отправить повторно.",
         "template.sent": "Шаблон «{name}» отправлен в #{number}.",
         "chat.selected": "#{number} — ваш активный диалог: обычные сообщения уходят туда.",
         "help.operator": "Отвечайте клиенту, отвечая (reply) на любое сообщение его диалога, или просто пишите, "
-                         "когда у вас один активный диалог (/chat N выбирает его).\n\nКоманды:",
+        "когда у вас один активный диалог (/chat N выбирает его).\n\nКоманды:",
         "help.supervisor": "Команды супервизора:",
         "help.unknown": "Неизвестная команда {command}.",
         "cmd.start": "Начать и показать статус",

@@ -27,7 +27,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sup.assign.changed": "#{number} changed hands meanwhile. Nothing changed; look again and retry.",
         "sup.assign.done": "#{number} is now with {name} (before: {previous}).",
         "sup.operator.usage": "Usage:\n/operator add <telegram id> <name> [@username]\n/operator remove <operator>\n"
-                              "/operator role <operator> operator|supervisor\n/operator capacity <operator> <n>",
+        "/operator role <operator> operator|supervisor\n/operator capacity <operator> <n>",
         "sup.operator.unknown": "There is no operator {ref}. Nothing changed.",
         "sup.operator.exists": "{name} is already an operator. Nothing changed.",
         "sup.operator.username_taken": "@{username} already belongs to {name}. Nothing changed.",
@@ -80,13 +80,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "sup.assign.unknown_operator": "Оператора {ref} нет. Ничего не изменено.",
         "sup.assign.same": "#{number} уже у оператора {name}.",
         "sup.assign.offline": "{name}: статус {status}, а диалоги можно передать только оператору онлайн. "
-                              "Ничего не изменено.",
+        "Ничего не изменено.",
         "sup.assign.full": "У оператора {name} уже {load}/{capacity} диалогов. Ничего не изменено.",
-        "sup.assign.changed": "#{number} тем временем перешёл к другому. Ничего не изменено; проверьте и "
-                              "повторите.",
+        "sup.assign.changed": "#{number} тем временем перешёл к другому. Ничего не изменено; проверьте и повторите.",
         "sup.assign.done": "#{number} теперь у оператора {name} (раньше: {previous}).",
         "sup.operator.usage": "Формат:\n/operator add <telegram id> <имя> [@username]\n/operator remove <оператор>\n"
-                              "/operator role <оператор> operator|supervisor\n/operator capacity <оператор> <n>",
+        "/operator role <оператор> operator|supervisor\n/operator capacity <оператор> <n>",
         "sup.operator.unknown": "Оператора {ref} нет. Ничего не изменено.",
         "sup.operator.exists": "{name} уже оператор. Ничего не изменено.",
         "sup.operator.username_taken": "@{username} уже принадлежит оператору {name}. Ничего не изменено.",
@@ -95,8 +94,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sup.operator.removed": "{name} удалён(а). Диалогов возвращено в очередь: {count}.",
         "sup.operator.same_role": "Роль {name} уже: {role}.",
         "sup.operator.role_set": "Роль {name} теперь: {role}.",
-        "sup.operator.capacity_set": "{name} может вести до {capacity} диалогов одновременно (сейчас открыто: "
-                                     "{load}).",
+        "sup.operator.capacity_set": "{name} может вести до {capacity} диалогов одновременно (сейчас открыто: {load}).",
         "sup.role.operator": "оператор",
         "sup.role.supervisor": "супервизор",
         "stats.usage": "Формат: /stats today|7d|ГГГГ-ММ-ДД (уже начавшийся день).",

@@ -100,8 +100,9 @@ class Gateway:
     async def reply(self, text: str, user: int = ANN, account: str = "support") -> dict[str, Any]:
         """An operator reply through the REST API; returns the stored message as the API shows it."""
         thread = await self.thread(user, account)
-        response = await self.client.post(f"/api/v1/threads/{thread.number}/messages", headers=AUTH,
-                                          json={"text": text, "author_name": "Maria"})
+        response = await self.client.post(
+            f"/api/v1/threads/{thread.number}/messages", headers=AUTH, json={"text": text, "author_name": "Maria"}
+        )
         assert response.status == 201, await response.text()
         return await response.json()
 
@@ -141,8 +142,9 @@ async def start_gateway(serve: Any, tg: TelegramEmulator) -> StartGateway:
     """Start the app on a known port whose address is its public URL, so the emulator's webhooks reach it."""
 
     async def start(bots: list[dict[str, str]] | None = None, **telegram: Any) -> Gateway:
-        client = await serve(telegram={"api_base": tg.base_url, "mode": "webhook", "bots": bots or [SUPPORT]}
-                             | telegram)
+        client = await serve(
+            telegram={"api_base": tg.base_url, "mode": "webhook", "bots": bots or [SUPPORT]} | telegram
+        )
         return Gateway(client, tg, str(client.make_url("")).rstrip("/"))
 
     return start
@@ -156,7 +158,6 @@ async def gateway(start_gateway: StartGateway) -> Gateway:
 @pytest.fixture
 async def two_bots(start_gateway: StartGateway) -> Gateway:
     return await start_gateway([SUPPORT, SALES])
-
 
 
 # -- start-up ----------------------------------------------------------------------------------
@@ -175,12 +176,14 @@ async def test_start_checks_each_token_once_and_registers_the_webhook_with_its_s
     assert (await ready.json())["channels"]["telegram"] is True
 
 
-async def test_wrong_token_stops_start_up_naming_the_bot(make_settings: Any, tg: TelegramEmulator,
-                                                         unused_tcp_port_factory: Callable[[], int]) -> None:
+async def test_wrong_token_stops_start_up_naming_the_bot(
+    make_settings: Any, tg: TelegramEmulator, unused_tcp_port_factory: Callable[[], int]
+) -> None:
     wrong = {"name": "sales", "token": "999999:REVOKED_token", "webhook_secret": SALES_SECRET}
     port = unused_tcp_port_factory()
-    settings = make_settings(server={"public_url": f"http://127.0.0.1:{port}"},
-                             telegram={"api_base": tg.base_url, "bots": [SUPPORT, wrong]})
+    settings = make_settings(
+        server={"public_url": f"http://127.0.0.1:{port}"}, telegram={"api_base": tg.base_url, "bots": [SUPPORT, wrong]}
+    )
     server = TestServer(create_app(settings), port=port)
     try:
         with pytest.raises(ConfigError) as caught:
@@ -218,19 +221,30 @@ async def test_photo_keeps_the_largest_size_and_the_caption(gateway: Gateway) ->
     largest = gateway.tg.largest_photo(update)
     assert len(update["message"]["photo"]) > 1
     assert (message.kind, message.text) == (Kind.IMAGE, "Invoice #42")
-    assert message.media == (Media(source="telegram", account="support", ref=largest.file_id,
-                                   mime_type="image/jpeg", size=largest.file_size),)
+    assert message.media == (
+        Media(
+            source="telegram", account="support", ref=largest.file_id, mime_type="image/jpeg", size=largest.file_size
+        ),
+    )
 
 
-@pytest.mark.parametrize("build, kind, field", [
-    (lambda tg: tg.document_update(TOKEN, ANN, b"%PDF-1.4 receipt", file_name="receipt.pdf"), Kind.FILE, "document"),
-    (lambda tg: tg.voice_update(TOKEN, ANN, duration=7), Kind.VOICE, "voice"),
-    (lambda tg: tg.audio_update(TOKEN, ANN, file_name="song.mp3"), Kind.AUDIO, "audio"),
-    (lambda tg: tg.video_update(TOKEN, ANN, caption="unboxing"), Kind.VIDEO, "video"),
-    (lambda tg: tg.video_note_update(TOKEN, ANN), Kind.VIDEO, "video_note"),
-])
-async def test_files_keep_the_telegram_file_reference(gateway: Gateway, build: Callable[[TelegramEmulator], Any],
-                                                      kind: Kind, field: str) -> None:
+@pytest.mark.parametrize(
+    "build, kind, field",
+    [
+        (
+            lambda tg: tg.document_update(TOKEN, ANN, b"%PDF-1.4 receipt", file_name="receipt.pdf"),
+            Kind.FILE,
+            "document",
+        ),
+        (lambda tg: tg.voice_update(TOKEN, ANN, duration=7), Kind.VOICE, "voice"),
+        (lambda tg: tg.audio_update(TOKEN, ANN, file_name="song.mp3"), Kind.AUDIO, "audio"),
+        (lambda tg: tg.video_update(TOKEN, ANN, caption="unboxing"), Kind.VIDEO, "video"),
+        (lambda tg: tg.video_note_update(TOKEN, ANN), Kind.VIDEO, "video_note"),
+    ],
+)
+async def test_files_keep_the_telegram_file_reference(
+    gateway: Gateway, build: Callable[[TelegramEmulator], Any], kind: Kind, field: str
+) -> None:
     update = build(gateway.tg)
     message = await gateway.receive(update)
 
@@ -238,8 +252,12 @@ async def test_files_keep_the_telegram_file_reference(gateway: Gateway, build: C
     assert message.kind is kind
     assert message.text == update["message"].get("caption", "")
     [media] = message.media
-    assert (media.source, media.account, media.ref, media.size) == ("telegram", "support", sent["file_id"],
-                                                                    sent["file_size"])
+    assert (media.source, media.account, media.ref, media.size) == (
+        "telegram",
+        "support",
+        sent["file_id"],
+        sent["file_size"],
+    )
     assert media.mime_type == sent.get("mime_type", "video/mp4")
     assert media.name == sent.get("file_name")
     assert media.duration == sent.get("duration")
@@ -254,8 +272,9 @@ async def test_sticker_is_a_sticker_with_its_emoji(gateway: Gateway) -> None:
 
 async def test_location_and_venue(gateway: Gateway) -> None:
     location = await gateway.receive(gateway.tg.location_update(TOKEN, ANN, 52.520008, 13.404954))
-    venue = await gateway.receive(gateway.tg.venue_update(TOKEN, ANN, 48.8584, 2.2945, "Eiffel Tower",
-                                                          "Champ de Mars, Paris"))
+    venue = await gateway.receive(
+        gateway.tg.venue_update(TOKEN, ANN, 48.8584, 2.2945, "Eiffel Tower", "Champ de Mars, Paris")
+    )
     assert location.kind is Kind.LOCATION and location.location == Location(52.520008, 13.404954)
     assert venue.kind is Kind.LOCATION
     assert venue.location == Location(48.8584, 2.2945, title="Eiffel Tower", address="Champ de Mars, Paris")
@@ -271,8 +290,9 @@ async def test_own_contact_share_gives_the_card_a_phone_in_e164(gateway: Gateway
 
 
 async def test_someone_elses_contact_is_kept_as_a_card_only(gateway: Gateway) -> None:
-    update = gateway.tg.contact_update(TOKEN, ANN, "442071838750", first_name="Bob", last_name="Smith",
-                                       contact_user_id=BOB)
+    update = gateway.tg.contact_update(
+        TOKEN, ANN, "442071838750", first_name="Bob", last_name="Smith", contact_user_id=BOB
+    )
     message = await gateway.receive(update)
 
     assert message.shared_contact == SharedContact(name="Bob Smith", phones=("+442071838750",), user_id=str(BOB))
@@ -311,22 +331,29 @@ async def test_customer_reply_to_an_operator_message_links_to_it(gateway: Gatewa
     assert str(reply.reply_to_id) == answer["id"]
 
 
-@pytest.mark.parametrize("origin, expected", [
-    ({"origin_user_id": BOB}, "Bob Smith"),
-    ({"origin_chat_id": NEWS}, "@shopnews"),
-    ({"hidden_sender_name": "Carol K"}, "Carol K"),
-])
+@pytest.mark.parametrize(
+    "origin, expected",
+    [
+        ({"origin_user_id": BOB}, "Bob Smith"),
+        ({"origin_chat_id": NEWS}, "@shopnews"),
+        ({"hidden_sender_name": "Carol K"}, "Carol K"),
+    ],
+)
 async def test_forwarded_message_keeps_its_origin(gateway: Gateway, origin: dict[str, Any], expected: str) -> None:
     message = await gateway.receive(gateway.tg.forwarded_update(TOKEN, ANN, "look at this", **origin))
     assert (message.kind, message.text, message.forwarded_from) == (Kind.TEXT, "look at this", expected)
 
 
-@pytest.mark.parametrize("content, name", [
-    ({"dice": {"emoji": "🎲", "value": 4}}, "dice"),
-    ({"hologram": {"id": "h1", "depth": 3}}, "hologram"),  # a kind newer than aiogram
-])
-async def test_unknown_kind_is_stored_as_unsupported_with_its_type_name(gateway: Gateway, content: dict[str, Any],
-                                                                         name: str) -> None:
+@pytest.mark.parametrize(
+    "content, name",
+    [
+        ({"dice": {"emoji": "🎲", "value": 4}}, "dice"),
+        ({"hologram": {"id": "h1", "depth": 3}}, "hologram"),  # a kind newer than aiogram
+    ],
+)
+async def test_unknown_kind_is_stored_as_unsupported_with_its_type_name(
+    gateway: Gateway, content: dict[str, Any], name: str
+) -> None:
     message = await gateway.receive(gateway.tg.message_update(TOKEN, ANN, content))
     assert (message.kind, message.text) == (Kind.UNSUPPORTED, f"[unsupported: {name}]")
 
@@ -559,17 +586,24 @@ async def test_a_retry_after_a_partial_send_does_not_repeat_the_parts_that_went_
     stored = await eventually(sent, "the retry went out")
     parts = tg.sent(chat_id=ANN)
     assert [(p.method, p.caption, p.text) for p in parts] == [
-        ("sendDocument", None, None), ("sendMessage", None, explanation)]
+        ("sendDocument", None, None),
+        ("sendMessage", None, explanation),
+    ]
     assert stored.channel_message_id == f"{ANN}:{parts[0].message_id}"
 
 
 async def test_buttons_go_out_inline_and_a_press_comes_back_with_its_payload(gateway: Gateway) -> None:
     thread = await gateway.conversation()
-    await gateway.send(thread, Draft(text="Was this helpful?",
-                                     buttons=(Button("Yes", "vote:yes"), Button("No", "vote:no"))))
+    await gateway.send(
+        thread, Draft(text="Was this helpful?", buttons=(Button("Yes", "vote:yes"), Button("No", "vote:no")))
+    )
     [sent] = gateway.tg.sent(chat_id=ANN)
-    assert sent.reply_markup == {"inline_keyboard": [[{"text": "Yes", "callback_data": "vote:yes"}],
-                                                     [{"text": "No", "callback_data": "vote:no"}]]}
+    assert sent.reply_markup == {
+        "inline_keyboard": [
+            [{"text": "Yes", "callback_data": "vote:yes"}],
+            [{"text": "No", "callback_data": "vote:no"}],
+        ]
+    }
 
     press = gateway.tg.callback_update(TOKEN, ANN, sent.message_id, "vote:no")
     assert await gateway.deliver(press) == 200
@@ -591,16 +625,19 @@ async def test_location_and_venue_go_out(gateway: Gateway) -> None:
     assert venue.method == "sendVenue" and venue.message["venue"]["title"] == "Our shop"
 
 
-@pytest.mark.parametrize("kind, build, method, field", [
-    (Kind.IMAGE, lambda tg: tg.photo_update(TOKEN, ANN), "sendPhoto", "photo"),
-    (Kind.FILE, lambda tg: tg.document_update(TOKEN, ANN, file_name="terms.pdf"), "sendDocument", "document"),
-    (Kind.VOICE, lambda tg: tg.voice_update(TOKEN, ANN), "sendVoice", "voice"),
-    (Kind.VIDEO, lambda tg: tg.video_update(TOKEN, ANN), "sendVideo", "video"),
-    (Kind.AUDIO, lambda tg: tg.audio_update(TOKEN, ANN), "sendAudio", "audio"),
-])
-async def test_a_file_this_bot_holds_is_sent_by_file_id(gateway: Gateway, kind: Kind,
-                                                        build: Callable[[TelegramEmulator], Any],
-                                                        method: str, field: str) -> None:
+@pytest.mark.parametrize(
+    "kind, build, method, field",
+    [
+        (Kind.IMAGE, lambda tg: tg.photo_update(TOKEN, ANN), "sendPhoto", "photo"),
+        (Kind.FILE, lambda tg: tg.document_update(TOKEN, ANN, file_name="terms.pdf"), "sendDocument", "document"),
+        (Kind.VOICE, lambda tg: tg.voice_update(TOKEN, ANN), "sendVoice", "voice"),
+        (Kind.VIDEO, lambda tg: tg.video_update(TOKEN, ANN), "sendVideo", "video"),
+        (Kind.AUDIO, lambda tg: tg.audio_update(TOKEN, ANN), "sendAudio", "audio"),
+    ],
+)
+async def test_a_file_this_bot_holds_is_sent_by_file_id(
+    gateway: Gateway, kind: Kind, build: Callable[[TelegramEmulator], Any], method: str, field: str
+) -> None:
     received = await gateway.receive(build(gateway.tg))
     thread = await gateway.thread()
 
@@ -678,8 +715,9 @@ async def test_polling_mode_receives_and_stores_updates(start_gateway: StartGate
     assert await gateway.deliver(update) == 0  # queued for getUpdates
 
     async def stored() -> Message | None:
-        return await gateway.store.messages.by_channel_id("telegram", "support",
-                                                          f"{ANN}:{update['message']['message_id']}")
+        return await gateway.store.messages.by_channel_id(
+            "telegram", "support", f"{ANN}:{update['message']['message_id']}"
+        )
 
     message = await eventually(stored, "the polled update was stored")
     assert message.text == "hello by polling"

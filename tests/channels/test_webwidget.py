@@ -13,8 +13,9 @@ from gateway.keys import STORE
 from gateway.tokens import VisitorTokens
 from tests.helpers import AUTH, WIDGET_SECRET, Widget, settle
 
-CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/120.0.0.0 Safari/537.36")
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
 
 
 async def test_conversation_hello_message_ack_and_operator_reply(gateway: TestClient) -> None:
@@ -30,8 +31,11 @@ async def test_conversation_hello_message_ack_and_operator_reply(gateway: TestCl
     messages = (await (await gateway.get(f"/api/v1/threads/{number}/messages", headers=AUTH)).json())["messages"]
     assert [(m["direction"], m["text"]) for m in messages] == [("in", "Hello, is the blue one in stock?")]
 
-    reply = await gateway.post(f"/api/v1/threads/{number}/messages", headers=AUTH,
-                               json={"text": "Yes, we have three left.", "author_name": "Maria"})
+    reply = await gateway.post(
+        f"/api/v1/threads/{number}/messages",
+        headers=AUTH,
+        json={"text": "Yes, we have three left.", "author_name": "Maria"},
+    )
     assert reply.status == 201
     body = await reply.json()
     pushed = await widget.expect("message")
@@ -52,7 +56,9 @@ async def test_reconnect_with_token_restores_history(gateway: TestClient) -> Non
     again = await Widget.connect(gateway, token=first.token)
     assert again.token == first.token
     assert [(m["author"]["type"], m["text"]) for m in again.history] == [
-        ("visitor", "first question"), ("operator", "an answer")]
+        ("visitor", "first question"),
+        ("operator", "an answer"),
+    ]
     assert again.history[0]["client_id"] == "c-1"
 
 
@@ -66,10 +72,13 @@ async def test_resent_message_after_reconnect_is_stored_once(gateway: TestClient
     assert await gateway.app[STORE].messages.collection.count_documents({}) == 1
 
 
-@pytest.mark.parametrize("token", [
-    "not-a-token",
-    VisitorTokens("a-different-server-secret-xyz").issue()[0],  # signed by someone else
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",
+        VisitorTokens("a-different-server-secret-xyz").issue()[0],  # signed by someone else
+    ],
+)
 async def test_forged_or_foreign_token_gets_a_fresh_identity(gateway: TestClient, token: str) -> None:
     victim = await Widget.connect(gateway)
     await victim.say("my private order details", "c-1")
@@ -88,17 +97,20 @@ async def test_tampered_token_cannot_read_another_visitor(gateway: TestClient) -
     assert intruder.history == [] and intruder.token != victim.token
 
 
-@pytest.mark.parametrize("frame, code", [
-    ("not json", "bad_json"),
-    ("[1, 2]", "bad_frame"),
-    ('{"type": "launch_rockets"}', "unknown_type"),
-    ('{"type": "message", "client_id": "x"}', "bad_frame"),
-    ('{"type": "message", "text": "   ", "client_id": "x"}', "bad_frame"),
-    ('{"type": "message", "text": "hi"}', "bad_frame"),
-    ('{"type": "page"}', "bad_frame"),
-    ('{"type": "identify", "email": "not-an-email"}', "invalid_email"),
-    ('{"type": "hello", "page": {"url": "https://shop.example/"}}', "bad_state"),
-])
+@pytest.mark.parametrize(
+    "frame, code",
+    [
+        ("not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        ('{"type": "launch_rockets"}', "unknown_type"),
+        ('{"type": "message", "client_id": "x"}', "bad_frame"),
+        ('{"type": "message", "text": "   ", "client_id": "x"}', "bad_frame"),
+        ('{"type": "message", "text": "hi"}', "bad_frame"),
+        ('{"type": "page"}', "bad_frame"),
+        ('{"type": "identify", "email": "not-an-email"}', "invalid_email"),
+        ('{"type": "hello", "page": {"url": "https://shop.example/"}}', "bad_state"),
+    ],
+)
 async def test_bad_frame_gets_error_changes_nothing_and_socket_stays_open(
     gateway: TestClient, frame: str, code: str
 ) -> None:
@@ -123,8 +135,7 @@ async def test_frames_before_hello_are_refused(gateway: TestClient) -> None:
 
 
 async def test_oversized_frame_and_text_are_refused(aiohttp_client: Any, make_settings: Any) -> None:
-    client = await aiohttp_client(create_app(make_settings(webwidget={"max_frame_bytes": 512,
-                                                                       "max_text_length": 100})))
+    client = await aiohttp_client(create_app(make_settings(webwidget={"max_frame_bytes": 512, "max_text_length": 100})))
     widget = await Widget.connect(client)
     await widget.ws.send_json({"type": "message", "text": "x" * 600, "client_id": "big"})
     assert (await widget.expect("error"))["code"] == "too_large"
@@ -154,13 +165,13 @@ async def test_origin_not_allowed_is_closed_with_4003(gateway: TestClient) -> No
 
 async def test_visitor_info_identify_and_navigation_are_stored(aiohttp_client: Any, make_settings: Any) -> None:
     client = await aiohttp_client(create_app(make_settings(server={"trusted_proxies": ["127.0.0.0/8"]})))
-    headers = {"Origin": "https://shop.example", "User-Agent": CHROME_UA,
-               "X-Forwarded-For": "198.51.100.7, 10.9.8.7"}
+    headers = {"Origin": "https://shop.example", "User-Agent": CHROME_UA, "X-Forwarded-For": "198.51.100.7, 10.9.8.7"}
     widget = await Widget.connect(client, headers=headers, language="de-DE")
     await widget.say("hello", "c-1")
     await widget.ws.send_json({"type": "page", "url": "https://shop.example/checkout", "title": "Checkout"})
-    await widget.ws.send_json({"type": "identify", "name": "Ann Lee", "email": " Ann@Example.COM ",
-                               "phone": "+1 (415) 555-2671"})
+    await widget.ws.send_json(
+        {"type": "identify", "name": "Ann Lee", "email": " Ann@Example.COM ", "phone": "+1 (415) 555-2671"}
+    )
     await widget.say("sync point", "c-2")
 
     contact = (await client.app[STORE].contacts.collection.find().to_list())[0]

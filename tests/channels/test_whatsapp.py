@@ -95,8 +95,9 @@ class Gateway:
     async def reply(self, text: str, number: str = ANN) -> dict[str, Any]:
         """An operator reply through the REST API; returns the stored message as the API shows it."""
         thread = await self.thread(number)
-        response = await self.client.post(f"/api/v1/threads/{thread.number}/messages", headers=AUTH,
-                                          json={"text": text, "author_name": "Maria"})
+        response = await self.client.post(
+            f"/api/v1/threads/{thread.number}/messages", headers=AUTH, json={"text": text, "author_name": "Maria"}
+        )
         assert response.status == 201
         return await response.json()
 
@@ -110,8 +111,9 @@ StartGateway = Callable[..., Awaitable[Gateway]]
 @pytest.fixture
 async def emulator() -> AsyncIterator[TwilioEmulator]:
     # Tests play status callbacks themselves, in the order and at the moment each test chooses.
-    async with TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN, whatsapp_number=SENDER, auto_status_callbacks=False,
-                              require_media_auth=True) as emulator:
+    async with TwilioEmulator(
+        ACCOUNT_SID, AUTH_TOKEN, whatsapp_number=SENDER, auto_status_callbacks=False, require_media_auth=True
+    ) as emulator:
         yield emulator
 
 
@@ -120,9 +122,17 @@ async def start_gateway(serve: Any, emulator: TwilioEmulator) -> StartGateway:
     """Start the app on a known port whose address is its public URL, so Twilio's callbacks reach it."""
 
     async def start(whatsapp: dict[str, Any] | None = None, **override: Any) -> Gateway:
-        client = await serve(whatsapp={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": SENDER,
-                                       "api_base": emulator.base_url, "templates": TEMPLATES} | (whatsapp or {}),
-                             **override)
+        client = await serve(
+            whatsapp={
+                "account_sid": ACCOUNT_SID,
+                "auth_token": AUTH_TOKEN,
+                "sender": SENDER,
+                "api_base": emulator.base_url,
+                "templates": TEMPLATES,
+            }
+            | (whatsapp or {}),
+            **override,
+        )
         return Gateway(client, emulator, str(client.make_url("")).rstrip("/"))
 
     return start
@@ -131,7 +141,6 @@ async def start_gateway(serve: Any, emulator: TwilioEmulator) -> StartGateway:
 @pytest.fixture
 async def gateway(start_gateway: StartGateway) -> Gateway:
     return await start_gateway()
-
 
 
 # -- inbound ---------------------------------------------------------------------------------
@@ -167,35 +176,52 @@ async def test_image_with_caption(gateway: Gateway) -> None:
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
     assert message.kind is Kind.IMAGE and message.text == "Invoice #42"
-    assert message.media == (Media(source="whatsapp", account=ACCOUNT, ref=params["MediaUrl0"],
-                                   mime_type="image/jpeg"),)
+    assert message.media == (
+        Media(source="whatsapp", account=ACCOUNT, ref=params["MediaUrl0"], mime_type="image/jpeg"),
+    )
 
 
 async def test_several_files_in_one_message_are_all_kept(gateway: Gateway) -> None:
-    params = gateway.emulator.inbound_media(ANN, [
-        InboundMedia("image/png", b"\x89PNG\r\n\x1a\n"),
-        InboundMedia("application/pdf", SAMPLE_PDF, "receipt.pdf"),
-        InboundMedia("video/mp4", b"\x00\x00\x00\x18ftypmp42"),
-    ], body="all three")
+    params = gateway.emulator.inbound_media(
+        ANN,
+        [
+            InboundMedia("image/png", b"\x89PNG\r\n\x1a\n"),
+            InboundMedia("application/pdf", SAMPLE_PDF, "receipt.pdf"),
+            InboundMedia("video/mp4", b"\x00\x00\x00\x18ftypmp42"),
+        ],
+        body="all three",
+    )
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
     assert message.kind is Kind.IMAGE and message.text == "all three"
     assert [(m.ref, m.mime_type) for m in message.media] == [
-        (params["MediaUrl0"], "image/png"), (params["MediaUrl1"], "application/pdf"),
-        (params["MediaUrl2"], "video/mp4")]
+        (params["MediaUrl0"], "image/png"),
+        (params["MediaUrl1"], "application/pdf"),
+        (params["MediaUrl2"], "video/mp4"),
+    ]
     assert all(m.url is None and m.source == "whatsapp" for m in message.media)
 
 
-@pytest.mark.parametrize("build, kind, text", [
-    (lambda e: e.inbound_audio(ANN), Kind.VOICE, ""),
-    (lambda e: e.inbound_audio(ANN, b"ID3\x04", content_type="audio/mpeg"), Kind.AUDIO, ""),
-    (lambda e: e.inbound_video(ANN, caption="it rattles like this"), Kind.VIDEO, "it rattles like this"),
-    (lambda e: e.inbound_document(ANN, caption="the contract"), Kind.FILE, "the contract"),
-    (lambda e: e.inbound_media(ANN, [InboundMedia("image/webp", b"RIFF\x00\x00\x00\x00WEBP")],
-                               message_type="sticker"), Kind.STICKER, ""),
-], ids=["voice-note", "audio", "video", "document", "sticker"])
-async def test_media_kinds(gateway: Gateway, build: Callable[[TwilioEmulator], dict[str, str]], kind: Kind,
-                           text: str) -> None:
+@pytest.mark.parametrize(
+    "build, kind, text",
+    [
+        (lambda e: e.inbound_audio(ANN), Kind.VOICE, ""),
+        (lambda e: e.inbound_audio(ANN, b"ID3\x04", content_type="audio/mpeg"), Kind.AUDIO, ""),
+        (lambda e: e.inbound_video(ANN, caption="it rattles like this"), Kind.VIDEO, "it rattles like this"),
+        (lambda e: e.inbound_document(ANN, caption="the contract"), Kind.FILE, "the contract"),
+        (
+            lambda e: e.inbound_media(
+                ANN, [InboundMedia("image/webp", b"RIFF\x00\x00\x00\x00WEBP")], message_type="sticker"
+            ),
+            Kind.STICKER,
+            "",
+        ),
+    ],
+    ids=["voice-note", "audio", "video", "document", "sticker"],
+)
+async def test_media_kinds(
+    gateway: Gateway, build: Callable[[TwilioEmulator], dict[str, str]], kind: Kind, text: str
+) -> None:
     params = build(gateway.emulator)
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
@@ -204,13 +230,15 @@ async def test_media_kinds(gateway: Gateway, build: Callable[[TwilioEmulator], d
 
 
 async def test_location_with_address_and_label(gateway: Gateway) -> None:
-    params = gateway.emulator.inbound_location(ANN, 52.5163, 13.3777, address="Pariser Platz, 10117 Berlin",
-                                               label="Brandenburg Gate")
+    params = gateway.emulator.inbound_location(
+        ANN, 52.5163, 13.3777, address="Pariser Platz, 10117 Berlin", label="Brandenburg Gate"
+    )
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
     assert message.kind is Kind.LOCATION
-    assert message.location == Location(latitude=52.5163, longitude=13.3777, title="Brandenburg Gate",
-                                        address="Pariser Platz, 10117 Berlin")
+    assert message.location == Location(
+        latitude=52.5163, longitude=13.3777, title="Brandenburg Gate", address="Pariser Platz, 10117 Berlin"
+    )
 
 
 async def test_shared_contact_card_is_downloaded_and_parsed(gateway: Gateway) -> None:
@@ -235,8 +263,9 @@ async def test_contact_card_that_cannot_be_read_still_stores_the_message(gateway
         params = gateway.emulator.inbound_contact(ANN, "Bob Stone", ["+14155552672"])
         gateway.emulator.media.clear()
     else:
-        params = gateway.emulator.inbound_media(ANN, [InboundMedia("text/vcard", b"\x00not a vcard\xff")],
-                                                message_type="contacts")
+        params = gateway.emulator.inbound_media(
+            ANN, [InboundMedia("text/vcard", b"\x00not a vcard\xff")], message_type="contacts"
+        )
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
     assert message.kind is Kind.CONTACT and message.shared_contact is None
@@ -279,8 +308,10 @@ def _forgeries(gateway: Gateway) -> dict[str, tuple[dict[str, str], dict[str, An
     return {
         "bad-signature": (params, {"signature": "bm90IGEgdHdpbGlvIHNpZ25hdHVyZQ=="}),
         "tampered-parameter": (tampered, {"signature": emulator.validator.compute_signature(url, params)}),
-        "added-parameter": (params | {"OriginalRepliedMessageSid": "SM" + "1" * 32},
-                            {"signature": emulator.validator.compute_signature(url, params)}),
+        "added-parameter": (
+            params | {"OriginalRepliedMessageSid": "SM" + "1" * 32},
+            {"signature": emulator.validator.compute_signature(url, params)},
+        ),
         "missing-header": (params, {"sign": False}),
         "wrong-scheme": (params, {"signed_url": url.replace("http://", "https://")}),
         "other-endpoint": (params, {"signed_url": gateway.public_url + STATUS}),
@@ -288,8 +319,18 @@ def _forgeries(gateway: Gateway) -> dict[str, tuple[dict[str, str], dict[str, An
     }
 
 
-@pytest.mark.parametrize("forgery", ["bad-signature", "tampered-parameter", "added-parameter", "missing-header",
-                                     "wrong-scheme", "other-endpoint", "other-token"])
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "bad-signature",
+        "tampered-parameter",
+        "added-parameter",
+        "missing-header",
+        "wrong-scheme",
+        "other-endpoint",
+        "other-token",
+    ],
+)
 async def test_unsigned_or_forged_inbound_is_refused_and_nothing_stored(gateway: Gateway, forgery: str) -> None:
     params, how = _forgeries(gateway)[forgery]
     status, _ = await gateway.receive(params, **how)
@@ -302,8 +343,9 @@ async def test_signature_is_checked_against_the_public_url_not_the_arrival_url(
     aiohttp_client: Any, make_settings: Any, emulator: TwilioEmulator
 ) -> None:
     # Behind a TLS proxy the request arrives on an internal address, but Twilio signed the public one.
-    settings = make_settings(whatsapp={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": SENDER,
-                                       "api_base": emulator.base_url})
+    settings = make_settings(
+        whatsapp={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": SENDER, "api_base": emulator.base_url}
+    )
     client = await aiohttp_client(create_app(settings))
     arrival = str(client.make_url(INBOUND))
     params = emulator.inbound_text(ANN, "hello")
@@ -315,19 +357,32 @@ async def test_signature_is_checked_against_the_public_url_not_the_arrival_url(
     assert await client.app[STORE].messages.collection.count_documents({}) == 1
 
 
-@pytest.mark.parametrize("change", [
-    {"From": None},
-    {"From": ANN},  # an SMS address, not WhatsApp
-    {"From": "whatsapp:not-a-number"},
-    {"MessageSid": None},
-    {"NumMedia": "1"},  # without MediaUrl0
-    {"NumMedia": "many"},
-    {"Latitude": "north", "Longitude": "13.4"},
-    {"Latitude": "95", "Longitude": "13.4"},
-], ids=["no-from", "sms-from", "bad-from", "no-sid", "missing-media-url", "bad-num-media", "bad-latitude",
-        "latitude-off-earth"])
-async def test_malformed_but_signed_inbound_is_400_and_nothing_stored(gateway: Gateway,
-                                                                      change: dict[str, str | None]) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"From": None},
+        {"From": ANN},  # an SMS address, not WhatsApp
+        {"From": "whatsapp:not-a-number"},
+        {"MessageSid": None},
+        {"NumMedia": "1"},  # without MediaUrl0
+        {"NumMedia": "many"},
+        {"Latitude": "north", "Longitude": "13.4"},
+        {"Latitude": "95", "Longitude": "13.4"},
+    ],
+    ids=[
+        "no-from",
+        "sms-from",
+        "bad-from",
+        "no-sid",
+        "missing-media-url",
+        "bad-num-media",
+        "bad-latitude",
+        "latitude-off-earth",
+    ],
+)
+async def test_malformed_but_signed_inbound_is_400_and_nothing_stored(
+    gateway: Gateway, change: dict[str, str | None]
+) -> None:
     params = gateway.emulator.inbound_text(ANN, "hello")
     for key, value in change.items():
         if value is None:
@@ -392,8 +447,16 @@ async def test_callback_for_an_unknown_sid_is_acknowledged_and_changes_nothing(g
     await gateway.reply("Done!")
     sid = gateway.emulator.messages[0].sid
     before = await gateway.store.messages.collection.find().sort("_id").to_list()
-    params = {"MessageSid": new_sid("SM"), "SmsStatus": "failed", "MessageStatus": "failed", "ErrorCode": "63016",
-              "To": "whatsapp:" + ANN, "From": SENDER, "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01"}
+    params = {
+        "MessageSid": new_sid("SM"),
+        "SmsStatus": "failed",
+        "MessageStatus": "failed",
+        "ErrorCode": "63016",
+        "To": "whatsapp:" + ANN,
+        "From": SENDER,
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+    }
     status, _ = await gateway.emulator.post_inbound(gateway.public_url + STATUS, params)
     assert status == 200
     assert await gateway.store.messages.collection.find().sort("_id").to_list() == before
@@ -407,8 +470,16 @@ async def test_a_status_that_overtakes_the_send_is_applied_once_the_sid_is_store
     sid = "SM" + "7" * 32
     monkeypatch.setattr(twilio_emulator, "new_sid", lambda prefix: sid if prefix == "SM" else new_sid(prefix))
     # Twilio may call back before create_async has handed the sid to us.
-    params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": "delivered", "SmsStatus": "delivered",
-              "To": "whatsapp:" + ANN, "From": SENDER, "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01"}
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": "delivered",
+        "SmsStatus": "delivered",
+        "To": "whatsapp:" + ANN,
+        "From": SENDER,
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+    }
     status, _ = await gateway.emulator.post_inbound(gateway.public_url + STATUS, params)
     assert status == 200
 
@@ -417,8 +488,9 @@ async def test_a_status_that_overtakes_the_send_is_applied_once_the_sid_is_store
     assert await gateway.store.messages.reports.count_documents({}) == 0
 
 
-@pytest.mark.parametrize("how", [{"sign": False}, {"signature": "Zm9yZ2Vk"},
-                                 {"signed_url": "http://gateway.test" + STATUS}])
+@pytest.mark.parametrize(
+    "how", [{"sign": False}, {"signature": "Zm9yZ2Vk"}, {"signed_url": "http://gateway.test" + STATUS}]
+)
 async def test_forged_status_callback_is_refused(gateway: Gateway, how: dict[str, Any]) -> None:
     await gateway.conversation()
     await gateway.reply("Done!")
@@ -435,12 +507,15 @@ async def test_malformed_status_callback_is_400(gateway: Gateway) -> None:
     assert status == 400
 
 
-@pytest.mark.parametrize("code, reason", [
-    (63016, "outside WhatsApp's 24-hour window: send an approved template: order_update, follow_up"),
-    (63003, "this number is not on WhatsApp"),
-    (63018, "WhatsApp rate limit reached"),
-    (30008, "Twilio error 30008: Message delivery failed"),
-])
+@pytest.mark.parametrize(
+    "code, reason",
+    [
+        (63016, "outside WhatsApp's 24-hour window: send an approved template: order_update, follow_up"),
+        (63003, "this number is not on WhatsApp"),
+        (63018, "WhatsApp rate limit reached"),
+        (30008, "Twilio error 30008: Message delivery failed"),
+    ],
+)
 async def test_delivery_failure_reported_later_fails_the_message_with_a_reason(
     gateway: Gateway, code: int, reason: str
 ) -> None:
@@ -475,8 +550,9 @@ async def test_media_of_a_customer_is_sent_as_a_signed_gateway_link_that_serves_
 
 async def test_media_with_a_public_url_is_passed_to_twilio_as_is(gateway: Gateway) -> None:
     thread = await gateway.conversation()
-    brochure = Media(source="api", ref="brochure", mime_type="application/pdf",
-                     url="https://cdn.shop.example/brochure.pdf")
+    brochure = Media(
+        source="api", ref="brochure", mime_type="application/pdf", url="https://cdn.shop.example/brochure.pdf"
+    )
     await gateway.app[INBOX].send(thread, Draft(kind=Kind.FILE, media=(brochure,)))
     [request] = gateway.emulator.create_requests
     assert request.media_urls == ["https://cdn.shop.example/brochure.pdf"] and "Body" not in request.form
@@ -494,13 +570,22 @@ async def test_several_files_in_one_reply_are_refused_rather_than_silently_dropp
 async def test_location_and_buttons_go_out_as_text(gateway: Gateway) -> None:
     thread = await gateway.conversation()
     inbox = gateway.app[INBOX]
-    await inbox.send(thread, Draft(kind=Kind.LOCATION, text="Our shop:",
-                                   location=Location(52.5163, 13.3777, title="Shop", address="Pariser Platz")))
-    await inbox.send(thread, Draft(text="Shall we call you?", buttons=(Button("Yes", "call:yes"),
-                                                                       Button("No", "call:no"))))
+    await inbox.send(
+        thread,
+        Draft(
+            kind=Kind.LOCATION,
+            text="Our shop:",
+            location=Location(52.5163, 13.3777, title="Shop", address="Pariser Platz"),
+        ),
+    )
+    await inbox.send(
+        thread, Draft(text="Shall we call you?", buttons=(Button("Yes", "call:yes"), Button("No", "call:no")))
+    )
     bodies = [r.form["Body"] for r in gateway.emulator.create_requests]
-    assert bodies == ["Our shop:\n📍 Shop, Pariser Platz https://maps.google.com/?q=52.5163,13.3777",
-                      "Shall we call you?\n1. Yes\n2. No"]
+    assert bodies == [
+        "Our shop:\n📍 Shop, Pariser Platz https://maps.google.com/?q=52.5163,13.3777",
+        "Shall we call you?\n1. Yes\n2. No",
+    ]
 
 
 async def test_file_over_the_size_limit_is_not_served(gateway: Gateway) -> None:
@@ -535,15 +620,23 @@ async def test_voice_note_is_served_to_whoever_holds_the_link(gateway: Gateway) 
 
 
 async def _last_wrote(gateway: Gateway, ago: timedelta | None) -> None:
-    update = ({"$unset": {"identities.$.last_inbound_at": ""}} if ago is None
-              else {"$set": {"identities.$.last_inbound_at": utcnow() - ago}})
+    update = (
+        {"$unset": {"identities.$.last_inbound_at": ""}}
+        if ago is None
+        else {"$set": {"identities.$.last_inbound_at": utcnow() - ago}}
+    )
     result = await gateway.store.contacts.collection.update_one({"identities.key": ANN_KEY}, update)
     assert result.modified_count == 1
 
 
-@pytest.mark.parametrize("ago, when", [(timedelta(hours=25), "last wrote 25 hours ago"),
-                                       (timedelta(days=9), "last wrote 9 days ago"),
-                                       (None, "has not written on WhatsApp yet")])
+@pytest.mark.parametrize(
+    "ago, when",
+    [
+        (timedelta(hours=25), "last wrote 25 hours ago"),
+        (timedelta(days=9), "last wrote 9 days ago"),
+        (None, "has not written on WhatsApp yet"),
+    ],
+)
 async def test_free_form_reply_outside_the_window_is_refused_before_reaching_twilio(
     gateway: Gateway, ago: timedelta | None, when: str
 ) -> None:
@@ -553,8 +646,9 @@ async def test_free_form_reply_outside_the_window_is_refused_before_reaching_twi
 
     refused = await gateway.reply("Are you still there?")
     assert (refused["status"], refused["error_code"]) == ("failed", "window_closed")
-    assert refused["error"] == (f"outside WhatsApp's 24-hour window (the customer {when}): "
-                                "send an approved template: order_update, follow_up")
+    assert refused["error"] == (
+        f"outside WhatsApp's 24-hour window (the customer {when}): send an approved template: order_update, follow_up"
+    )
     assert len(gateway.emulator.requests) == requests_before == 0
 
     thread = await gateway.thread()
@@ -573,9 +667,11 @@ async def test_window_reason_says_when_no_template_is_configured(start_gateway: 
     await gateway.conversation()
     await _last_wrote(gateway, timedelta(days=2))
     refused = await gateway.reply("Hello again")
-    assert refused["error"] == ("outside WhatsApp's 24-hour window (the customer last wrote 2 days ago): "
-                                "only an approved template may be sent, and none is configured "
-                                "([[whatsapp.templates]])")
+    assert refused["error"] == (
+        "outside WhatsApp's 24-hour window (the customer last wrote 2 days ago): "
+        "only an approved template may be sent, and none is configured "
+        "([[whatsapp.templates]])"
+    )
 
 
 async def test_reply_just_inside_the_window_goes_out(gateway: Gateway) -> None:
@@ -640,17 +736,20 @@ async def test_twilio_down_ends_failed_after_max_attempts_with_the_reason(start_
 
     message = await eventually(failed, "the message gives up")
     assert message.attempts == 3 and message.error_code == "unavailable"
-    assert message.error == ("Twilio is unavailable (HTTP 500): An internal server error has occurred "
-                             "(gave up after 3 attempts)")
+    assert message.error == (
+        "Twilio is unavailable (HTTP 500): An internal server error has occurred (gave up after 3 attempts)"
+    )
     assert [r.response_status for r in gateway.emulator.create_requests] == [500, 500, 500]
     assert gateway.emulator.messages == []
 
 
-async def test_twilio_unreachable_is_retried_then_reported(start_gateway: StartGateway,
-                                                            unused_tcp_port_factory: Callable[[], int]) -> None:
+async def test_twilio_unreachable_is_retried_then_reported(
+    start_gateway: StartGateway, unused_tcp_port_factory: Callable[[], int]
+) -> None:
     nowhere = f"http://127.0.0.1:{unused_tcp_port_factory()}"
-    gateway = await start_gateway(whatsapp={"api_base": nowhere},
-                                  delivery={"max_attempts": 2, "retry_base_seconds": 0.01, "poll_seconds": 0.01})
+    gateway = await start_gateway(
+        whatsapp={"api_base": nowhere}, delivery={"max_attempts": 2, "retry_base_seconds": 0.01, "poll_seconds": 0.01}
+    )
     await gateway.conversation()
     first = await gateway.reply("Hello?")
     assert (first["status"], first["error_code"]) == ("queued", "unavailable")
@@ -675,16 +774,39 @@ async def test_twilio_edge_and_region_in_the_environment_do_not_redirect_request
     assert [m.body for m in gateway.emulator.messages] == ["Hello from the right host"]
 
 
-@pytest.mark.parametrize("http_status, code, error_code, reason, unreachable", [
-    (400, 21211, "bad_request",
-     f"Twilio refused the message: The 'To' number whatsapp:{ANN} is not a valid phone number. (error 21211)", True),
-    (400, 21656, "bad_request",
-     "Twilio refused the message: The ContentVariables Parameter is invalid. (error 21656)", False),
-    (401, 20003, "unavailable",
-     "Twilio rejected the account credentials: check whatsapp.account_sid and whatsapp.auth_token", False),
-    (400, 63016, "window_closed",
-     "outside WhatsApp's 24-hour window: send an approved template: order_update, follow_up", False),
-])
+@pytest.mark.parametrize(
+    "http_status, code, error_code, reason, unreachable",
+    [
+        (
+            400,
+            21211,
+            "bad_request",
+            f"Twilio refused the message: The 'To' number whatsapp:{ANN} is not a valid phone number. (error 21211)",
+            True,
+        ),
+        (
+            400,
+            21656,
+            "bad_request",
+            "Twilio refused the message: The ContentVariables Parameter is invalid. (error 21656)",
+            False,
+        ),
+        (
+            401,
+            20003,
+            "unavailable",
+            "Twilio rejected the account credentials: check whatsapp.account_sid and whatsapp.auth_token",
+            False,
+        ),
+        (
+            400,
+            63016,
+            "window_closed",
+            "outside WhatsApp's 24-hour window: send an approved template: order_update, follow_up",
+            False,
+        ),
+    ],
+)
 async def test_refused_send_fails_at_once_with_twilios_reason(
     gateway: Gateway, http_status: int, code: int, error_code: str, reason: str, unreachable: bool
 ) -> None:
@@ -697,12 +819,14 @@ async def test_refused_send_fails_at_once_with_twilios_reason(
     assert identity is not None and identity.reachable is not unreachable
 
 
-async def test_wrong_credentials_are_reported_by_twilio_itself(start_gateway: StartGateway,
-                                                                emulator: TwilioEmulator) -> None:
+async def test_wrong_credentials_are_reported_by_twilio_itself(
+    start_gateway: StartGateway, emulator: TwilioEmulator
+) -> None:
     gateway = await start_gateway(whatsapp={"auth_token": "not-the-real-auth-token"})
     # Twilio signs with the real token, so we would refuse its webhooks too: store the customer directly.
-    await gateway.app[INBOX].on_inbound(InboundMessage(sender=IdentityRef("whatsapp", ACCOUNT, ANN),
-                                                       message_id="SM-direct", kind=Kind.TEXT, text="hi"))
+    await gateway.app[INBOX].on_inbound(
+        InboundMessage(sender=IdentityRef("whatsapp", ACCOUNT, ANN), message_id="SM-direct", kind=Kind.TEXT, text="hi")
+    )
     failed = await gateway.reply("Hello")
     assert failed["status"] == "failed" and failed["error"].startswith("Twilio rejected the account credentials")
     assert [r.response_status for r in emulator.create_requests] == [401]
@@ -716,8 +840,9 @@ async def test_channel_is_ready_once_started(gateway: Gateway) -> None:
     assert body["channels"]["whatsapp"] is True
 
 
-async def test_without_a_whatsapp_section_there_is_no_channel_and_no_webhook(aiohttp_client: Any,
-                                                                             make_settings: Any) -> None:
+async def test_without_a_whatsapp_section_there_is_no_channel_and_no_webhook(
+    aiohttp_client: Any, make_settings: Any
+) -> None:
     client = await aiohttp_client(create_app(make_settings()))
     assert "whatsapp" not in client.app[CHANNELS]
     assert (await client.post(INBOUND, data={"Body": "hi"})).status == 404

@@ -16,11 +16,19 @@ from tests.helpers import AUTH, settle
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium found (Debian: apt-get install chromium; .ci/run installs it)")
+    CHROMIUM is None, reason="no Chromium found (Debian: apt-get install chromium; .ci/run installs it)"
+)
 
 # Chromium as root in a container, with no network beyond localhost and no first-run noise.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -64,8 +72,11 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     assert "Chrome" in visitor["browser"] and visitor["os"] == "Linux"  # headless Chromium says HeadlessChrome
     assert visitor["url"].endswith("/widget/demo")
 
-    reply = await server.post(f"/api/v1/threads/{threads[0].number}/messages", headers=AUTH,
-                              json={"text": "Hi! How can I help?", "author_name": "Maria"})
+    reply = await server.post(
+        f"/api/v1/threads/{threads[0].number}/messages",
+        headers=AUTH,
+        json={"text": "Hi! How can I help?", "author_name": "Maria"},
+    )
     assert reply.status == 201
     answer = widget.locator(".gw-msg.gw-operator")
     await expect(answer).to_have_count(1)

@@ -217,7 +217,10 @@ async def test_wrong_account_in_path_is_20404(emulator: TwilioEmulator) -> None:
         ({"to": CUSTOMER, "body": "Hi"}, 21603),
         ({"to": "whatsapp:+12", "from_": DEFAULT_WHATSAPP_SENDER, "body": "Hi"}, 21211),
         ({"to": CUSTOMER, "from_": DEFAULT_WHATSAPP_SENDER}, 21619),
-        ({"to": CUSTOMER, "from_": DEFAULT_WHATSAPP_SENDER, "content_sid": "HX1", "content_variables": "{'1': 2}"}, 21656),
+        (
+            {"to": CUSTOMER, "from_": DEFAULT_WHATSAPP_SENDER, "content_sid": "HX1", "content_variables": "{'1': 2}"},
+            21656,
+        ),
     ],
 )
 async def test_validation_errors(emulator: TwilioEmulator, client: Client, kwargs: dict[str, str], code: int) -> None:
@@ -397,7 +400,9 @@ BUILDERS: dict[str, InboundBuilder] = {
     "audio": lambda e: e.inbound_audio(CUSTOMER),
     "video": lambda e: e.inbound_video(CUSTOMER, caption="clip"),
     "document": lambda e: e.inbound_document(CUSTOMER, filename="contract.pdf"),
-    "location": lambda e: e.inbound_location(CUSTOMER, 25.018766403198, -77.395950317383, address="Main St", label="Office"),
+    "location": lambda e: e.inbound_location(
+        CUSTOMER, 25.018766403198, -77.395950317383, address="Main St", label="Office"
+    ),
     "contact": lambda e: e.inbound_contact(CUSTOMER, "Bob Stone", ["+1 555 000 1111", "+44 20 7946 0000"]),
     "button": lambda e: e.inbound_button(
         CUSTOMER, "Konfirmasi", "{verifyEmail:asd@asd.com}", replied_message_sid="MM" + "5c" * 16
@@ -420,12 +425,12 @@ async def test_signed_inbound_validates_against_public_url(
     [received] = public_sink.received
     assert received.valid
     assert dict(received.form) == params
-    assert RequestValidator(AUTH_TOKEN).validate(PUBLIC_BASE + "/twilio/whatsapp", received.form, received.signature or "")
+    assert RequestValidator(AUTH_TOKEN).validate(
+        PUBLIC_BASE + "/twilio/whatsapp", received.form, received.signature or ""
+    )
 
 
-async def test_tampered_unsigned_or_wrong_url_inbound_fails(
-    emulator: TwilioEmulator, public_sink: WebhookSink
-) -> None:
+async def test_tampered_unsigned_or_wrong_url_inbound_fails(emulator: TwilioEmulator, public_sink: WebhookSink) -> None:
     url, public = public_sink.url("/wa"), PUBLIC_BASE + "/wa"
     params = emulator.inbound_text(CUSTOMER, "original")
     signature = emulator.validator.compute_signature(public, params)

@@ -347,7 +347,9 @@ class TwilioEmulator:
         prefix = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
         app.router.add_post(f"{prefix}.json", self._handle_create)
         app.router.add_get(f"{prefix}/{{message_sid:[A-Za-z0-9]+}}.json", self._handle_fetch)
-        app.router.add_get(f"{prefix}/{{message_sid:[A-Za-z0-9]+}}/Media/{{media_sid:[A-Za-z0-9]+}}", self._handle_media)
+        app.router.add_get(
+            f"{prefix}/{{message_sid:[A-Za-z0-9]+}}/Media/{{media_sid:[A-Za-z0-9]+}}", self._handle_media
+        )
         app.router.add_route("*", "/{tail:.*}", self._handle_not_found)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -599,7 +601,9 @@ class TwilioEmulator:
             raise ConnectionError(f"inbound webhook POST to {url} failed: {delivery.error}")
         return delivery.response_status, delivery.response_body
 
-    async def _post_form(self, url: str, params: MultiDict[str] | Mapping[str, str], signature: str | None) -> WebhookDelivery:
+    async def _post_form(
+        self, url: str, params: MultiDict[str] | Mapping[str, str], signature: str | None
+    ) -> WebhookDelivery:
         if self._session is None:
             raise RuntimeError("TwilioEmulator is not started")
         pairs = list(params.items())
@@ -659,7 +663,13 @@ class TwilioEmulator:
         return params | dict(extra or {})
 
     def inbound_image(
-        self, from_: str, data: bytes = SAMPLE_JPEG, *, content_type: str = "image/jpeg", caption: str = "", **kwargs: Any
+        self,
+        from_: str,
+        data: bytes = SAMPLE_JPEG,
+        *,
+        content_type: str = "image/jpeg",
+        caption: str = "",
+        **kwargs: Any,
     ) -> dict[str, str]:
         """Build an inbound image (caption goes to Body); kwargs as for `inbound_media`."""
         return self.inbound_media(from_, [InboundMedia(content_type, data)], body=caption, **kwargs)
@@ -725,8 +735,13 @@ class TwilioEmulator:
         """Build an inbound shared contact: one `text/vcard` media holding FN and a TEL line per phone."""
         vcard = InboundMedia("text/vcard", build_vcard(name, phones).encode(), f"{name}.vcf")
         return self.inbound_media(
-            from_, [vcard], message_type="contacts", to=to, profile_name=profile_name,
-            message_sid=message_sid, extra=extra,
+            from_,
+            [vcard],
+            message_type="contacts",
+            to=to,
+            profile_name=profile_name,
+            message_sid=message_sid,
+            extra=extra,
         )
 
     def inbound_button(
@@ -759,7 +774,9 @@ class TwilioEmulator:
             "ProfileName": profile_name,
             "WaId": params["WaId"],
         }
-        params["ChannelMetadata"] = json.dumps({"type": "whatsapp", "data": {"context": context}}, separators=(",", ":"))
+        params["ChannelMetadata"] = json.dumps(
+            {"type": "whatsapp", "data": {"context": context}}, separators=(",", ":")
+        )
         params |= {"Forwarded": "false", "FrequentlyForwarded": "false"}
         return params | dict(extra or {})
 
@@ -826,9 +843,7 @@ class TwilioEmulator:
     # ----------------------------------------------------------------- HTTP handlers
 
     @web.middleware
-    async def _record_middleware(
-        self, request: web.Request, handler: Any
-    ) -> web.StreamResponse:
+    async def _record_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         form: MultiDictProxy[str] = MultiDictProxy(MultiDict())
         if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
             posted = await request.post()
@@ -981,9 +996,7 @@ def _json_error(http_status: int, code: int, message: str, **extra: Any) -> web.
 
 
 def _auth_error() -> web.Response:
-    response = _json_error(
-        401, 20003, ERROR_MESSAGES[20003], detail="Your AccountSid or AuthToken was incorrect."
-    )
+    response = _json_error(401, 20003, ERROR_MESSAGES[20003], detail="Your AccountSid or AuthToken was incorrect.")
     response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
     return response
 

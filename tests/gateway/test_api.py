@@ -15,21 +15,31 @@ from tests.helpers import AUTH, WIDGET_SECRET, Widget
 
 async def customer(gateway: TestClient, external_id: str = "v1", text: str = "hi", **profile) -> tuple:
     ref = IdentityRef("webwidget", "web", external_id)
-    message = await gateway.app[INBOX].on_inbound(InboundMessage(
-        sender=ref, message_id=f"{external_id}:{text}", kind=Kind.TEXT, text=text, profile=Profile(**profile)))
+    message = await gateway.app[INBOX].on_inbound(
+        InboundMessage(
+            sender=ref, message_id=f"{external_id}:{text}", kind=Kind.TEXT, text=text, profile=Profile(**profile)
+        )
+    )
     thread = await gateway.app[STORE].threads.get(message.thread_id)
     return thread, message.contact_id
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer wrong-token-0123456789"},
-    {"Authorization": "test-api-token-0123456789"},
-    {"Authorization": "Basic dGVzdDp0ZXN0"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789"},
+        {"Authorization": "test-api-token-0123456789"},
+        {"Authorization": "Basic dGVzdDp0ZXN0"},
+    ],
+)
 async def test_requests_without_a_valid_token_get_401(gateway: TestClient, headers: dict) -> None:
-    for method, path in [("GET", "/api/v1/threads"), ("GET", "/api/v1/contacts/x"),
-                         ("POST", "/api/v1/threads/1/messages"), ("PATCH", "/api/v1/contacts/x")]:
+    for method, path in [
+        ("GET", "/api/v1/threads"),
+        ("GET", "/api/v1/contacts/x"),
+        ("POST", "/api/v1/threads/1/messages"),
+        ("PATCH", "/api/v1/contacts/x"),
+    ]:
         response = await gateway.request(method, path, headers=headers, json={"text": "x"})
         assert response.status == 401, (method, path)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -57,10 +67,16 @@ async def test_list_and_filter_threads(gateway: TestClient) -> None:
     assert (await gateway.get(f"/api/v1/threads/%23{second.number}", headers=AUTH)).status == 200
 
 
-@pytest.mark.parametrize("query, field", [
-    ("?status=open", "status"), ("?operator=bob", "operator"), ("?limit=0", "limit"), ("?limit=9999", "limit"),
-    ("?offset=-1", "offset"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("?status=open", "status"),
+        ("?operator=bob", "operator"),
+        ("?limit=0", "limit"),
+        ("?limit=9999", "limit"),
+        ("?offset=-1", "offset"),
+    ],
+)
 async def test_bad_thread_filters_name_the_field(gateway: TestClient, query: str, field: str) -> None:
     response = await gateway.get(f"/api/v1/threads{query}", headers=AUTH)
     assert response.status == 400 and (await response.json())["field"] == field
@@ -82,8 +98,9 @@ async def test_messages_of_a_thread_and_posting_a_reply(gateway: TestClient) -> 
     store = gateway.app[STORE]
     thread = (await store.threads.find())[0]
 
-    response = await gateway.post(f"/api/v1/threads/{thread.number}/messages", headers=AUTH,
-                                  json={"text": "Yes, in 3-5 days."})
+    response = await gateway.post(
+        f"/api/v1/threads/{thread.number}/messages", headers=AUTH, json={"text": "Yes, in 3-5 days."}
+    )
     assert response.status == 201
     body = await response.json()
     assert body["direction"] == "out" and body["author"] == "operator" and body["author_name"] == "Support"
@@ -91,13 +108,22 @@ async def test_messages_of_a_thread_and_posting_a_reply(gateway: TestClient) -> 
 
     listed = await (await gateway.get(f"/api/v1/threads/{thread.number}/messages", headers=AUTH)).json()
     assert [(m["direction"], m["text"], m["status"]) for m in listed["messages"]] == [
-        ("in", "Do you ship to Norway?", "received"), ("out", "Yes, in 3-5 days.", "delivered")]
+        ("in", "Do you ship to Norway?", "received"),
+        ("out", "Yes, in 3-5 days.", "delivered"),
+    ]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "text"), ({"text": ""}, "text"), ({"text": 5}, "text"), ({"text": "x" * 5000}, "text"),
-    ({"text": "hi", "author_name": ""}, "author_name"), ({"text": "hi", "priority": 1}, "priority"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "text"),
+        ({"text": ""}, "text"),
+        ({"text": 5}, "text"),
+        ({"text": "x" * 5000}, "text"),
+        ({"text": "hi", "author_name": ""}, "author_name"),
+        ({"text": "hi", "priority": 1}, "priority"),
+    ],
+)
 async def test_bad_message_bodies_name_the_field(gateway: TestClient, body: dict, field: str) -> None:
     thread, _ = await customer(gateway)
     response = await gateway.post(f"/api/v1/threads/{thread.number}/messages", headers=AUTH, json=body)
@@ -115,9 +141,16 @@ async def test_non_json_bodies_are_refused(gateway: TestClient) -> None:
 
 async def test_set_customer_info_and_find_contacts(gateway: TestClient) -> None:
     _, contact_id = await customer(gateway)
-    response = await gateway.patch(f"/api/v1/contacts/{contact_id}", headers=AUTH, json={
-        "name": "Ann Lee", "email": "ANN@example.com", "phone": "+1 415-555-2671",
-        "attributes": {"plan": "pro", "seats": 12, "trial": False}})
+    response = await gateway.patch(
+        f"/api/v1/contacts/{contact_id}",
+        headers=AUTH,
+        json={
+            "name": "Ann Lee",
+            "email": "ANN@example.com",
+            "phone": "+1 415-555-2671",
+            "attributes": {"plan": "pro", "seats": 12, "trial": False},
+        },
+    )
     assert response.status == 200
     contact = await response.json()
     assert contact["name"] == "Ann Lee" and contact["emails"] == ["ann@example.com"]
@@ -135,12 +168,20 @@ async def test_set_customer_info_and_find_contacts(gateway: TestClient) -> None:
     assert nobody == {"contacts": []}
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"email": "not-an-email"}, "email"), ({"name": ""}, "name"), ({"name": 7}, "name"),
-    ({"attributes": []}, "attributes"), ({"attributes": {"a.b": 1}}, "attributes.a.b"),
-    ({"attributes": {"$where": 1}}, "attributes.$where"), ({"attributes": {"x": {"nested": 1}}}, "attributes.x"),
-    ({"nickname": "x"}, "nickname"), ({}, None),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"name": ""}, "name"),
+        ({"name": 7}, "name"),
+        ({"attributes": []}, "attributes"),
+        ({"attributes": {"a.b": 1}}, "attributes.a.b"),
+        ({"attributes": {"$where": 1}}, "attributes.$where"),
+        ({"attributes": {"x": {"nested": 1}}}, "attributes.x"),
+        ({"nickname": "x"}, "nickname"),
+        ({}, None),
+    ],
+)
 async def test_bad_customer_info_names_the_field_and_changes_nothing(
     gateway: TestClient, body: dict, field: str | None
 ) -> None:
@@ -159,9 +200,11 @@ async def test_find_contacts_needs_a_valid_phone_or_email(gateway: TestClient) -
 
 async def test_customer_info_by_visitor_token(gateway: TestClient) -> None:
     widget = await Widget.connect(gateway)
-    response = await gateway.patch(f"/api/v1/visitors/{widget.token}", headers=AUTH,
-                                   json={"name": "Signed-in Sam", "email": "sam@example.com",
-                                         "attributes": {"customer_id": "C-991"}})
+    response = await gateway.patch(
+        f"/api/v1/visitors/{widget.token}",
+        headers=AUTH,
+        json={"name": "Signed-in Sam", "email": "sam@example.com", "attributes": {"customer_id": "C-991"}},
+    )
     assert response.status == 200
     await widget.say("hello", "c-1")  # lands on the same card
     contacts = await gateway.app[STORE].contacts.collection.find().to_list()

@@ -17,8 +17,17 @@ pytestmark = pytest.mark.skipif("MONGODB_URI" in os.environ, reason="runs the em
 
 async def start_engine(port: int, data_dir: Path) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "embedded-db", "--port", str(port), "--data-dir", str(data_dir),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "gateway",
+        "embedded-db",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     assert process.stdout is not None
     async with asyncio.timeout(30):
         while b"listening" not in await process.stdout.readline():

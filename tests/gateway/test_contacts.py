@@ -34,22 +34,34 @@ FIVE_WAYS = ["+1 (415) 555-2671", "14155552671", "(415) 555-2671", "001 415 555 
 async def writes(gateway: TestClient, sender: IdentityRef, message_id: str, text: str = "hello", **kw):
     """A customer message, handed to the hub exactly as a channel does."""
     message = await gateway.app[INBOX].on_inbound(
-        InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw))
+        InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw)
+    )
     await settle(gateway.app)
     return message
 
 
 async def telegram_shares_own_number(gateway: TestClient, phone: str = "14155552671") -> None:
     """What the Telegram channel hands over when a user shares their own contact."""
-    await writes(gateway, TELEGRAM, "5001:1", "", kind=Kind.CONTACT,
-                 shared_contact=SharedContact(name="Ann Lee", phones=(phone,), user_id=TELEGRAM.external_id),
-                 profile=Profile(display_name="Ann Lee", phone=phone, phone_verified=True))
+    await writes(
+        gateway,
+        TELEGRAM,
+        "5001:1",
+        "",
+        kind=Kind.CONTACT,
+        shared_contact=SharedContact(name="Ann Lee", phones=(phone,), user_id=TELEGRAM.external_id),
+        profile=Profile(display_name="Ann Lee", phone=phone, phone_verified=True),
+    )
 
 
 async def whatsapp_writes(gateway: TestClient, message_id: str = "SM1", text: str = "hi from WhatsApp") -> None:
     """What the WhatsApp channel hands over for an inbound message (the sender's WaId is verified)."""
-    await writes(gateway, WHATSAPP, message_id, text,
-                 profile=Profile(display_name="Ann", phone="+14155552671", phone_verified=True))
+    await writes(
+        gateway,
+        WHATSAPP,
+        message_id,
+        text,
+        profile=Profile(display_name="Ann", phone="+14155552671", phone_verified=True),
+    )
 
 
 @pytest.fixture
@@ -128,8 +140,9 @@ async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_me
     web_card = await store.contacts.by_identity("webwidget:web:v1")
     await gateway.app[INBOX].update_contact(telegram_card, email="ann@example.com")
 
-    response = await gateway.patch(f"/api/v1/contacts/{web_card.id}", headers=AUTH,
-                                   json={"name": "Ann Lee", "email": " ANN@example.com"})
+    response = await gateway.patch(
+        f"/api/v1/contacts/{web_card.id}", headers=AUTH, json={"name": "Ann Lee", "email": " ANN@example.com"}
+    )
     assert response.status == 200
     await settle(gateway.app)
 
@@ -180,8 +193,7 @@ async def test_telegram_share_and_whatsapp_number_make_one_candidate_offered_to_
     threads = [await store.threads.open_for(c) for c in (telegram_card.id, whatsapp_card.id)]
     assert {offer.contact_thread.id, offer.other_thread.id} == {t.id for t in threads}
     assert {t.operator_id for t in threads} == {1}
-    assert [o.candidate.id for o in await gateway.app[DUPLICATES].for_contact(telegram_card.id)] == [
-        offer.candidate.id]
+    assert [o.candidate.id for o in await gateway.app[DUPLICATES].for_contact(telegram_card.id)] == [offer.candidate.id]
 
 
 async def test_names_rank_and_explain_candidates_but_never_match(gateway: TestClient) -> None:

@@ -27,12 +27,12 @@ def text(message_id: str, body: str = "hello", sender: IdentityRef = ANN, **kw) 
     return InboundMessage(sender=sender, message_id=message_id, kind=Kind.TEXT, text=body, **kw)
 
 
-
 async def test_first_message_creates_contact_thread_and_message(gateway: TestClient) -> None:
     received = collect(gateway.app, MessageReceived)
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
-    stored = await inbox.on_inbound(text("m1", "Where is my order?",
-                                         profile=Profile(display_name="Ann Lee", language="en")))
+    stored = await inbox.on_inbound(
+        text("m1", "Where is my order?", profile=Profile(display_name="Ann Lee", language="en"))
+    )
     await settle(gateway.app)
 
     contact = await store.contacts.by_identity(ANN.key)
@@ -43,7 +43,11 @@ async def test_first_message_creates_contact_thread_and_message(gateway: TestCli
     assert thread.identity == ANN.key and thread.channel == "webwidget"
     message = await store.messages.get(stored.id)
     assert (message.direction, message.author, message.text, message.thread_id) == (
-        Direction.IN, Author.CONTACT, "Where is my order?", thread.id)
+        Direction.IN,
+        Author.CONTACT,
+        "Where is my order?",
+        thread.id,
+    )
     assert len(received) == 1 and received[0].opened and received[0].message.id == stored.id
 
 

@@ -90,8 +90,9 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     store, inbox = desk.store, desk.inbox
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     await inbox.update_contact(whatsapp_card, email="ann@example.com", attributes={"plan": "pro", "city": "SF"})
-    await inbox.update_contact(telegram_card, name="Ann Lee", email="ann.lee@work.example",
-                               attributes={"plan": "free", "vip": True})
+    await inbox.update_contact(
+        telegram_card, name="Ann Lee", email="ann.lee@work.example", attributes={"plan": "free", "vip": True}
+    )
     await store.contacts.add_note(whatsapp_card.id, Note(1, "Op 1", "prefers e-mail", utcnow()))
     await store.contacts.add_note(telegram_card.id, Note(2, "Op 2", "asked about refunds", utcnow()))
     whatsapp_thread, telegram_thread = await desk.thread(WHATSAPP), await desk.thread(TELEGRAM)
@@ -125,14 +126,14 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     assert customer == ["my order is late", "", "it is order 1234"]
     assert await store.messages.collection.distinct("contact_id") == [kept.id]
     assert [m.text for m in await store.messages.for_thread(closed.id)] == [
-        f"Joined into conversation #{kept_thread.number}: the contacts were merged (merge #1)."]
+        f"Joined into conversation #{kept_thread.number}: the contacts were merged (merge #1)."
+    ]
     # One operator kept; the other's slot is free and the bot is told whom to inform.
     assert (await store.operators.get(1)).chats == (kept_thread.id,)
     assert (await store.operators.get(2)).chats == ()
     assert len(merged_events) == 1
     event = merged_events[0]
-    assert (event.kept_thread.id, event.closed_thread.id, event.dropped_operator_id) == (
-        kept_thread.id, closed.id, 2)
+    assert (event.kept_thread.id, event.closed_thread.id, event.dropped_operator_id) == (kept_thread.id, closed.id, 2)
     assert [e.thread.id for e in closed_events] == [closed.id]
 
     # The merge is recorded: who, when, why, exactly what moved.
@@ -217,8 +218,9 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
     store, inbox = desk.store, desk.inbox
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     await inbox.update_contact(whatsapp_card, attributes={"plan": "pro"})
-    await inbox.update_contact(telegram_card, name="Ann Lee", email="ann.lee@work.example",
-                               attributes={"plan": "free", "vip": True})
+    await inbox.update_contact(
+        telegram_card, name="Ann Lee", email="ann.lee@work.example", attributes={"plan": "free", "vip": True}
+    )
     await store.contacts.add_note(telegram_card.id, Note(2, "Op 2", "asked about refunds", utcnow()))
     whatsapp_before = await store.contacts.get(whatsapp_card.id)
     telegram_before = await store.contacts.get(telegram_card.id)
@@ -243,8 +245,17 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
 
     kept, restored = await store.contacts.get(whatsapp_card.id), await store.contacts.get(telegram_card.id)
     for after, before in ((kept, whatsapp_before), (restored, telegram_before)):
-        for name in ("name", "phones", "emails", "verified_phones", "notes", "attributes", "attribute_conflicts",
-                     "merged_into", "blocked"):
+        for name in (
+            "name",
+            "phones",
+            "emails",
+            "verified_phones",
+            "notes",
+            "attributes",
+            "attribute_conflicts",
+            "merged_into",
+            "blocked",
+        ):
             assert getattr(after, name) == getattr(before, name), name
         assert [i.key for i in after.identities] == [i.key for i in before.identities]
 
@@ -258,12 +269,21 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
         return [m.text for m in messages if m.direction is not Direction.INTERNAL]
 
     assert texts(await store.messages.for_thread(kept_thread.id)) == [
-        "my order is late", "whatsapp after the merge", "answer on WhatsApp"]
+        "my order is late",
+        "whatsapp after the merge",
+        "answer on WhatsApp",
+    ]
     assert texts(await store.messages.for_thread(restored_thread.id)) == [
-        "", "it is order 1234", "telegram after the merge", "telegram again", "answer on Telegram"]
+        "",
+        "it is order 1234",
+        "telegram after the merge",
+        "telegram again",
+        "answer on Telegram",
+    ]
     for card, thread in ((kept, kept_thread), (restored, restored_thread)):
-        assert {m["contact_id"] for m in await store.messages.collection.find(
-            {"thread_id": thread.id}).to_list()} == {card.id}
+        assert {m["contact_id"] for m in await store.messages.collection.find({"thread_id": thread.id}).to_list()} == {
+            card.id
+        }
     assert (await store.candidates.get(candidate.id)).status is CandidateStatus.DISMISSED
     assert len(unmerged) == 1 and unmerged[0].restored_thread.id == restored_thread.id
     assert (await store.merges.get(merge.id)).undone_by == SUPERVISOR
@@ -293,8 +313,9 @@ async def test_auto_merge_verified_merges_a_phone_both_channels_vouch_for(
     assert (await desk.card(IdentityRef("webwidget", "web", "v1"))).merged_into is None
 
 
-@pytest.mark.parametrize(("merge_at", "kept_closed"), [(0, False), (7, False), (30, False), (59, False),
-                                                     (0, True), (30, True)])
+@pytest.mark.parametrize(
+    ("merge_at", "kept_closed"), [(0, False), (7, False), (30, False), (59, False), (0, True), (30, True)]
+)
 async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
     gateway: TestClient, desk: Desk, merge_at: int, kept_closed: bool
 ) -> None:
@@ -303,8 +324,9 @@ async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
     if kept_closed:  # the other card's open thread is handed over (or joined, if the kept card reopens one)
         await inbox.close(await desk.thread(WHATSAPP), by=1)
     before = await store.messages.collection.count_documents({"direction": "in"})
-    messages = [m for n in range(30) for m in (inbound(TELEGRAM, f"5001:c{n}", f"tg {n}"),
-                                                  from_whatsapp(f"SMc{n}", f"wa {n}"))]
+    messages = [
+        m for n in range(30) for m in (inbound(TELEGRAM, f"5001:c{n}", f"tg {n}"), from_whatsapp(f"SMc{n}", f"wa {n}"))
+    ]
     calls = [inbox.on_inbound(m) for m in messages]
     calls += [inbox.on_inbound(m) for m in messages[::5]]  # re-delivered webhooks, racing the originals
     calls.insert(merge_at, desk.merger.merge_candidate(candidate.id, by=SUPERVISOR))
@@ -337,8 +359,9 @@ async def test_messages_arriving_during_an_unmerge_follow_their_identity(gateway
     store, inbox = desk.store, desk.inbox
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     merge = (await desk.merger.merge_candidate(candidate.id, by=1)).merge
-    messages = [m for n in range(30) for m in (inbound(TELEGRAM, f"5001:u{n}", f"tg {n}"),
-                                                  from_whatsapp(f"SMu{n}", f"wa {n}"))]
+    messages = [
+        m for n in range(30) for m in (inbound(TELEGRAM, f"5001:u{n}", f"tg {n}"), from_whatsapp(f"SMu{n}", f"wa {n}"))
+    ]
     calls = [inbox.on_inbound(m) for m in messages]
     calls.insert(10, desk.merger.unmerge(merge.number, by=SUPERVISOR))
     results = await asyncio.gather(*calls)
@@ -364,8 +387,9 @@ async def test_a_merge_stopped_half_way_is_finished_and_folds_in_the_card_a_mess
     record = await store.merges.start(whatsapp_card.id, telegram_card.id, 1, "same phone", now)
     await store.contacts.lock(whatsapp_card.id, record.id, now, now - LOCK_TTL)
     marked = await store.contacts.mark_merged(telegram_card.id, whatsapp_card.id, record.id, now, now - LOCK_TTL)
-    await store.merges.update(record.id, {"other_before": to_doc(marked),
-                                          "created_at": now - LOCK_TTL - timedelta(seconds=1)})
+    await store.merges.update(
+        record.id, {"other_before": to_doc(marked), "created_at": now - LOCK_TTL - timedelta(seconds=1)}
+    )
     assert (await store.contacts.pull_identity(telegram_card.id, TELEGRAM.key)).key == TELEGRAM.key
     # Meanwhile she writes on Telegram: the identity is on no card, so the hub makes a fresh one.
     stray_message = await writes(gateway, inbound(TELEGRAM, "5001:9", "is anyone there?"))
@@ -406,4 +430,6 @@ async def test_open_and_dismissed_candidates_of_the_merged_card_carry_over(gatew
     assert (await store.candidates.for_pair(kept, widget_card.id)).status is CandidateStatus.OPEN
     assert (await store.candidates.for_pair(kept, shop_card.id)).status is CandidateStatus.DISMISSED
     assert {frozenset(o.candidate.contact_ids) for o in await gateway.app[DUPLICATES].pending()} == {
-        frozenset((kept, widget_card.id)), frozenset((widget_card.id, shop_card.id))}
+        frozenset((kept, widget_card.id)),
+        frozenset((widget_card.id, shop_card.id)),
+    }

@@ -28,8 +28,7 @@ async def test_wrong_or_missing_secret_is_refused(desk: Desk) -> None:
     assert await desk.tg.deliver(OPERATOR_BOT, update, secret="wrong") == 401
     assert await desk.tg.deliver(OPERATOR_BOT, update, secret=None) == 401
     assert (await desk.store.operators.get(OLGA)).status is OperatorStatus.OFFLINE
-    response = await desk.client.post("/operators/telegram", data="not json",
-                                      headers={SECRET_HEADER: "desk-secret"})
+    response = await desk.client.post("/operators/telegram", data="not json", headers={SECRET_HEADER: "desk-secret"})
     assert response.status == 400
 
 
@@ -109,8 +108,9 @@ async def test_plain_message_goes_to_the_only_conversation_and_is_refused_when_a
     picks = [b["callback_data"] for row in question.reply_markup["inline_keyboard"] for b in row]
     assert len(picks) == 2
 
-    bob_thread = (await desk.store.threads.open_for(
-        (await desk.store.messages.collection.find_one({"text": "second customer"}))["contact_id"]))
+    bob_thread = await desk.store.threads.open_for(
+        (await desk.store.messages.collection.find_one({"text": "second customer"}))["contact_id"]
+    )
     await desk.press(OLGA, question.message_id, f"pick:{bob_thread.number}")
     assert desk.tg.callback_answers[-1].text.startswith(f"#{bob_thread.number}")
     await desk.say(OLGA, "Now this goes to Bob")
@@ -143,8 +143,9 @@ async def test_reply_to_an_unknown_message_or_someone_elses_thread_sends_nothing
 async def test_failed_delivery_comes_back_as_a_reply_with_the_reason(desk: Desk) -> None:
     await desk.online(OLGA)
     telegram_customer = IdentityRef("telegram", "support", "4242")  # no [telegram] channel configured
-    await desk.app[INBOX].on_inbound(InboundMessage(sender=telegram_customer, message_id="4242:1",
-                                                    kind=Kind.TEXT, text="anyone there?"))
+    await desk.app[INBOX].on_inbound(
+        InboundMessage(sender=telegram_customer, message_id="4242:1", kind=Kind.TEXT, text="anyone there?")
+    )
     await settle(desk.app)
     copy = next(m for m in desk.chat(OLGA) if m.text and m.text.endswith("anyone there?"))
     answer = await desk.say(OLGA, "Yes, hello!", reply_to=copy.message_id)

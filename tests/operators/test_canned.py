@@ -17,9 +17,11 @@ async def test_canned_replies_are_added_listed_replaced_and_removed(desk: Desk) 
     assert stored.text == "Thank you,\nhave a nice day!" and stored.author_id == OLGA
 
     await desk.say(OLGA, "/canned")
-    assert last(desk, OLGA) == ("Canned replies (write !name in a reply to use one):\n"
-                                "!bye — Thank you, have a nice day!\n"
-                                "!greet — Hello! How can I help you today?")
+    assert last(desk, OLGA) == (
+        "Canned replies (write !name in a reply to use one):\n"
+        "!bye — Thank you, have a nice day!\n"
+        "!greet — Hello! How can I help you today?"
+    )
 
     await desk.say(SAM, "/canned add greet Привет!")
     assert last(desk, SAM) == "Шаблон !greet создал(а) Olga; изменить его может только автор или супервизор."

@@ -21,8 +21,9 @@ SENDER = "whatsapp:+14155238886"
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[TwilioEmulator]:
-    async with TwilioEmulator(auth_token="twilio-auth-token-for-tests", whatsapp_number=SENDER,
-                              auto_status_callbacks=False) as emulator:
+    async with TwilioEmulator(
+        auth_token="twilio-auth-token-for-tests", whatsapp_number=SENDER, auto_status_callbacks=False
+    ) as emulator:
         yield emulator
 
 
@@ -32,10 +33,16 @@ async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEm
     tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
     tg.user(ANN_TG, "Ann", "Lee", username="annlee")
     return await open_desk(
-        telegram={"api_base": tg.base_url, "bots": [
-            {"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}]},
-        whatsapp={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "sender": SENDER,
-                  "api_base": twilio.base_url},
+        telegram={
+            "api_base": tg.base_url,
+            "bots": [{"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}],
+        },
+        whatsapp={
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "sender": SENDER,
+            "api_base": twilio.base_url,
+        },
     )
 
 
@@ -55,8 +62,9 @@ def copy_of(desk: Desk, operator_id: int, text: str):
     return next(m for m in desk.chat(operator_id) if (m.text or m.caption or "").endswith(text))
 
 
-async def test_replies_reach_the_right_customer_on_telegram_and_whatsapp(everywhere: Desk,
-                                                                        twilio: TwilioEmulator) -> None:
+async def test_replies_reach_the_right_customer_on_telegram_and_whatsapp(
+    everywhere: Desk, twilio: TwilioEmulator
+) -> None:
     desk = everywhere
     await desk.online(OLGA)
     await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "Hi from Telegram"))
@@ -78,8 +86,9 @@ async def test_replies_reach_the_right_customer_on_telegram_and_whatsapp(everywh
     assert len(desk.tg.sent(chat_id=ANN_TG, token=CUSTOMER_BOT)) == 1
 
 
-async def test_customer_media_reaches_the_operator_as_media_and_edits_as_edits(everywhere: Desk,
-                                                                              twilio: TwilioEmulator) -> None:
+async def test_customer_media_reaches_the_operator_as_media_and_edits_as_edits(
+    everywhere: Desk, twilio: TwilioEmulator
+) -> None:
     desk = everywhere
     await desk.online(OLGA)
     photo = b"\xff\xd8\xff\xe0" + b"parcel-photo" * 50
@@ -88,8 +97,9 @@ async def test_customer_media_reaches_the_operator_as_media_and_edits_as_edits(e
     await from_telegram(desk, desk.tg.location_update(CUSTOMER_BOT, ANN_TG, 52.52, 13.405))
     text = desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "I ordred two")
     await from_telegram(desk, text)
-    await from_telegram(desk, desk.tg.edited_update(CUSTOMER_BOT, ANN_TG, text["message"]["message_id"],
-                                                    text="I ordered two"))
+    await from_telegram(
+        desk, desk.tg.edited_update(CUSTOMER_BOT, ANN_TG, text["message"]["message_id"], text="I ordered two")
+    )
     await from_whatsapp(desk, twilio, twilio.inbound_image(BOB_WA, SAMPLE_JPEG, caption="receipt"))
 
     [photo_copy, receipt] = desk.tg.sent(chat_id=OLGA, method="sendPhoto", token=OPERATOR_BOT)
@@ -108,27 +118,34 @@ async def test_operator_files_reach_telegram_customers_as_uploads(everywhere: De
     await desk.online(OLGA)
     await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "Can I see the invoice?"))
     invoice = b"%PDF-1.4 invoice"
-    update = desk.tg.document_update(OPERATOR_BOT, OLGA, invoice, file_name="invoice.pdf",
-                                     mime_type="application/pdf", caption="Here you go")
+    update = desk.tg.document_update(
+        OPERATOR_BOT, OLGA, invoice, file_name="invoice.pdf", mime_type="application/pdf", caption="Here you go"
+    )
     assert await desk.send(update) == 200
     [sent] = desk.tg.sent(chat_id=ANN_TG, method="sendDocument", token=CUSTOMER_BOT)
     assert sent.file.data == invoice and sent.caption == "Here you go"
 
 
-async def test_contact_share_and_whatsapp_number_are_offered_as_one_person(everywhere: Desk,
-                                                                          twilio: TwilioEmulator) -> None:
+async def test_contact_share_and_whatsapp_number_are_offered_as_one_person(
+    everywhere: Desk, twilio: TwilioEmulator
+) -> None:
     desk = everywhere
     await desk.online(OLGA, SAM)
     await from_whatsapp(desk, twilio, twilio.inbound_text(ANN_WA, "Where is my order?", profile_name="Ann"))
-    await from_telegram(desk, desk.tg.contact_update(CUSTOMER_BOT, ANN_TG, ANN_WA.lstrip("+"),
-                                                     first_name="Ann", last_name="Lee"))
+    await from_telegram(
+        desk, desk.tg.contact_update(CUSTOMER_BOT, ANN_TG, ANN_WA.lstrip("+"), first_name="Ann", last_name="Lee")
+    )
     candidates = await desk.store.candidates.pending()
     assert len(candidates) == 1 and candidates[0].reason.startswith(f"same phone {ANN_WA} (verified on both)")
     offers = [m for op in (OLGA, SAM) for m in desk.chat(op) if m.reply_markup and "dup:n:" in str(m.reply_markup)]
     assert len(offers) == 2  # each operator handling one of the conversations
 
-    merge = next(b["callback_data"] for row in offers[0].reply_markup["inline_keyboard"] for b in row
-                 if b["callback_data"].endswith(":0"))
+    merge = next(
+        b["callback_data"]
+        for row in offers[0].reply_markup["inline_keyboard"]
+        for b in row
+        if b["callback_data"].endswith(":0")
+    )
     await desk.press(offers[0].chat_id, offers[0].message_id, merge)
     whatsapp_card = await desk.store.contacts.by_identity(f"whatsapp:{SENDER[9:]}:{ANN_WA}")
     assert {i.channel for i in whatsapp_card.identities} == {"whatsapp", "telegram"}

@@ -12,15 +12,17 @@ from tests.emulators.telegram import SentMessage
 from tests.helpers import AUTH, Widget, settle
 from tests.operators.conftest import BOSS, OLGA, SAM, Desk, OpenDesk
 
-CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-          "Chrome/120.0.0.0 Safari/537.36")
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
 
 
 @pytest.fixture
 async def closing_desk(open_desk: OpenDesk) -> Desk:
     """The desk with a closing message configured in English and Russian."""
-    return await open_desk(routing={"closing_message": {"en": "Thanks for contacting us!",
-                                                       "ru": "Спасибо за обращение!"}})
+    return await open_desk(
+        routing={"closing_message": {"en": "Thanks for contacting us!", "ru": "Спасибо за обращение!"}}
+    )
 
 
 async def thread_of(desk: Desk, text: str) -> Thread:
@@ -52,6 +54,7 @@ async def quiet(widget: Widget, client_id: str) -> None:
 
 
 # -- /chats, /chat, /next -------------------------------------------------------------------------
+
 
 async def test_chats_lists_unread_and_idle_time_and_marks_the_active_one(desk: Desk) -> None:
     await desk.online(OLGA)
@@ -147,6 +150,7 @@ async def test_plain_message_after_next_goes_to_the_taken_conversation(desk: Des
 
 # -- /history -------------------------------------------------------------------------------------
 
+
 async def test_history_pages_through_every_conversation_of_the_customer(desk: Desk) -> None:
     await desk.online(OLGA)
     ann = await desk.visitor("old question", "a-0")
@@ -170,7 +174,10 @@ async def test_history_pages_through_every_conversation_of_the_customer(desk: De
     assert edited.message_id == page.message_id
     assert edited.text.split("\n")[0] == "History of Visitor, page 2/2 (newest first):"
     assert [line.split(" ", 2)[2] for line in edited.text.split("\n")[1:]] == [
-        f"#{first.number} · old question", f"#{second.number} · new 1", f"#{second.number} · new 2"]
+        f"#{first.number} · old question",
+        f"#{second.number} · new 1",
+        f"#{second.number} · new 2",
+    ]
     assert buttons(edited) == [f"hist:{second.number}:1"]
     await desk.press(OLGA, page.message_id, f"hist:{second.number}:1")
     assert desk.tg.edits(OLGA)[-1].text.split("\n")[0] == "History of Visitor, page 1/2 (newest first):"
@@ -200,36 +207,49 @@ async def test_history_is_refused_for_unknown_and_foreign_conversations(desk: De
 
 # -- /info ----------------------------------------------------------------------------------------
 
+
 async def test_info_shows_the_customer_card_with_visitor_details(desk: Desk) -> None:
     await desk.online(OLGA)
     ann = await Widget.connect(desk.client, headers={"Origin": "https://shop.example", "User-Agent": CHROME})
     await ann.say("hi", "a-1")
     await ann.ws.send_json({"type": "page", "url": "https://shop.example/checkout", "title": "Checkout"})
-    await ann.ws.send_json({"type": "identify", "name": "Ann Lee", "email": "Ann@Example.com",
-                            "phone": "+1 415 555 2671"})
+    await ann.ws.send_json(
+        {"type": "identify", "name": "Ann Lee", "email": "Ann@Example.com", "phone": "+1 415 555 2671"}
+    )
     await ann.say("can you help?", "a-2")
     await settle(desk.app)
     thread = await thread_of(desk, "hi")
     await desk.say(OLGA, f"/note {thread.number} Prefers e-mail")
-    response = await desk.client.patch(f"/api/v1/visitors/{ann.token}", headers=AUTH,
-                                       json={"attributes": {"plan": "pro", "city": "Berlin"}})
+    response = await desk.client.patch(
+        f"/api/v1/visitors/{ann.token}", headers=AUTH, json={"attributes": {"plan": "pro", "city": "Berlin"}}
+    )
     assert response.status == 200
     # Only a merge of two cards that disagreed leaves conflicting values.
-    await desk.store.contacts.update(thread.contact_id, utcnow(),
-                                     set_fields={"attribute_conflicts.city": ["Berlin", "Paris"]})
+    await desk.store.contacts.update(
+        thread.contact_id, utcnow(), set_fields={"attribute_conflicts.city": ["Berlin", "Paris"]}
+    )
 
     await desk.say(OLGA, f"/info {thread.number}")
     info = last(desk, OLGA)
     assert info.startswith(f"👤 Ann Lee · #{thread.number}")
-    for expected in ("📞 +1 415-555-2671", "✉️ ann@example.com", "\n• Web chat: ",
-                     "• plan: pro", "• city: Berlin | Paris (values differ)", "• Prefers e-mail (Olga,",
-                     "💻 Chrome 120 / Windows 10", "🌐 IP 127.0.0.1",
-                     "↪️ Came from https://search.example/", "📄 Checkout — https://shop.example/checkout",
-                     "• Pricing — https://shop.example/pricing", f"• #{thread.number} · Web chat · ",
-                     f"Edit: /info {thread.number} name|email|phone value"):
+    for expected in (
+        "📞 +1 415-555-2671",
+        "✉️ ann@example.com",
+        "\n• Web chat: ",
+        "• plan: pro",
+        "• city: Berlin | Paris (values differ)",
+        "• Prefers e-mail (Olga,",
+        "💻 Chrome 120 / Windows 10",
+        "🌐 IP 127.0.0.1",
+        "↪️ Came from https://search.example/",
+        "📄 Checkout — https://shop.example/checkout",
+        "• Pricing — https://shop.example/pricing",
+        f"• #{thread.number} · Web chat · ",
+        f"Edit: /info {thread.number} name|email|phone value",
+    ):
         assert expected in info, expected
     assert info.split("• Web chat: ")[1].split("\n")[0].endswith(" · reachable")
-    pages = info[info.index("Recent pages:"):]
+    pages = info[info.index("Recent pages:") :]
     assert pages.index("Checkout") < pages.index("Pricing")  # newest first
 
     card = card_of(desk, OLGA, thread.number)
@@ -268,8 +288,8 @@ async def test_info_edits_normalise_and_bad_input_changes_nothing(desk: Desk) ->
 
 # -- /close ---------------------------------------------------------------------------------------
 
-async def test_close_sends_the_closing_message_and_the_next_message_opens_a_linked_thread(
-        closing_desk: Desk) -> None:
+
+async def test_close_sends_the_closing_message_and_the_next_message_opens_a_linked_thread(closing_desk: Desk) -> None:
     desk = closing_desk
     await desk.online(OLGA)
     ann = await desk.visitor("my order is late", "a-1")
@@ -339,6 +359,7 @@ async def test_close_asks_which_one_and_refuses_what_is_not_yours(desk: Desk) ->
 
 # -- /transfer ------------------------------------------------------------------------------------
 
+
 async def test_transfer_to_an_operator_with_a_comment_only_operators_see(desk: Desk) -> None:
     await desk.online(OLGA)
     ann = await desk.visitor("I want a refund", "a-1")
@@ -401,8 +422,9 @@ async def test_transfer_refusals_change_nothing(desk: Desk) -> None:
     thread = await thread_of(desk, "help me")
 
     await desk.say(OLGA, f"/transfer {thread.number} @sam please take it")
-    assert last(desk, OLGA) == (f"Sam is offline with 0/3 conversations and can't take #{thread.number}. "
-                                "Nothing changed.")
+    assert last(desk, OLGA) == (
+        f"Sam is offline with 0/3 conversations and can't take #{thread.number}. Nothing changed."
+    )
     await desk.say(OLGA, f"/transfer {thread.number} @olga")
     assert last(desk, OLGA) == f"#{thread.number} is already with Olga."
     await desk.online(SAM)
@@ -450,6 +472,7 @@ async def test_transfer_button_offers_online_operators_and_groups(desk: Desk) ->
 
 # -- /note, /block, /unblock ----------------------------------------------------------------------
 
+
 async def test_notes_are_stored_on_the_contact_and_shown_on_later_cards(desk: Desk) -> None:
     await desk.online(OLGA)
     ann = await desk.visitor("hello", "a-1")
@@ -460,7 +483,9 @@ async def test_notes_are_stored_on_the_contact_and_shown_on_later_cards(desk: De
     await desk.say(OLGA, f"/note #{thread.number} Ordered 3 boxes")
     contact = await desk.store.contacts.get(thread.contact_id)
     assert [(n.text, n.author_id, n.author_name) for n in contact.notes] == [
-        ("Prefers e-mail over calls", OLGA, "Olga"), ("Ordered 3 boxes", OLGA, "Olga")]
+        ("Prefers e-mail over calls", OLGA, "Olga"),
+        ("Ordered 3 boxes", OLGA, "Olga"),
+    ]
 
     await desk.say(OLGA, "/note")
     assert last(desk, OLGA).startswith("Usage: /note text")
@@ -537,11 +562,13 @@ async def test_block_button_and_unblock_errors(desk: Desk) -> None:
 
 # -- /search --------------------------------------------------------------------------------------
 
+
 async def test_search_finds_contacts_and_messages_the_operator_may_see(desk: Desk) -> None:
     await desk.online(OLGA)
     ann = await desk.visitor("my parcel 1234 is late", "a-1")
-    await ann.ws.send_json({"type": "identify", "name": "Ann Lee", "email": "ann@example.com",
-                            "phone": "+1 415 555 2671"})
+    await ann.ws.send_json(
+        {"type": "identify", "name": "Ann Lee", "email": "ann@example.com", "phone": "+1 415 555 2671"}
+    )
     await desk.online(SAM)
     bob = await desk.visitor("the parcel never arrived", "b-1")
     await bob.ws.send_json({"type": "identify", "name": "Bob Stone", "email": "bob@stone.example"})
@@ -581,6 +608,7 @@ async def test_search_finds_contacts_and_messages_the_operator_may_see(desk: Des
 
 
 # -- languages and help ---------------------------------------------------------------------------
+
 
 async def test_unknown_commands_get_help(desk: Desk) -> None:
     await desk.say(OLGA, "/frobnicate now")

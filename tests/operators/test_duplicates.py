@@ -18,8 +18,7 @@ from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
 
 PRETTY = "+1 415-555-2671"
 REASON = f"🔎 Why: same phone {PRETTY} (verified on both); names 90% alike"
-NOT_ALLOWED_RU = ("Решить это может только супервизор или оператор одного из этих диалогов. "
-                  "Ничего не изменено.")
+NOT_ALLOWED_RU = "Решить это может только супервизор или оператор одного из этих диалогов. Ничего не изменено."
 
 
 async def writes(desk: Desk, message: InboundMessage) -> None:
@@ -85,6 +84,7 @@ async def live_cards(desk: Desk) -> list[dict[str, Any]]:
 
 # -- the offer and the Merge button ---------------------------------------------------------------
 
+
 async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everything(desk: Desk) -> None:
     store = desk.store
     await desk.online(OLGA)
@@ -106,21 +106,31 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     assert [len(offers(desk, o)) for o in (OLGA, SAM, BOSS)] == [1, 1, 0]
     olga_offer, sam_offer = offers(desk, OLGA)[0], offers(desk, SAM)[0]
     lines = olga_offer.text.split("\n")
-    assert lines[:3] == [f"🔁 #{wa} · Ann · WhatsApp {PRETTY} may be the same person as:",
-                         "👤 Ann Lee · Telegram", f"📞 {PRETTY}"]
+    assert lines[:3] == [
+        f"🔁 #{wa} · Ann · WhatsApp {PRETTY} may be the same person as:",
+        "👤 Ann Lee · Telegram",
+        f"📞 {PRETTY}",
+    ]
     assert lines[3].startswith(f"🗂 Last conversation: #{tg} · ") and lines[3].endswith(" UTC · open")
     assert lines[4:] == [REASON, f"Merge keeps the older card, #{wa}."]
     tg_card = await card(desk, TELEGRAM)
-    assert buttons(olga_offer) == [f"dup:m:{candidate.id}:0", f"dup:n:{candidate.id}",
-                                   f"dup:m:{candidate.id}:{tg_card.id}"]
+    assert buttons(olga_offer) == [
+        f"dup:m:{candidate.id}:0",
+        f"dup:n:{candidate.id}",
+        f"dup:m:{candidate.id}:{tg_card.id}",
+    ]
     assert labels(olga_offer) == ["🔗 Merge", "🚫 Not the same person", f"🔗 Merge, keep #{tg}"]
     assert all(len(data.encode()) <= 64 for data in buttons(olga_offer))
     # Sam reads it from his side, in Russian.
     sam_lines = sam_offer.text.split("\n")
-    assert sam_lines[:2] == [f"🔁 #{tg} · Ann Lee · Telegram — возможно, тот же человек, что и:",
-                             f"👤 Ann · WhatsApp {PRETTY}"]
-    assert sam_lines[-2:] == [f"🔎 Почему: тот же телефон {PRETTY} (подтверждён у обоих); имена похожи на 90%",
-                              f"При объединении остаётся более старая карточка, #{wa}."]
+    assert sam_lines[:2] == [
+        f"🔁 #{tg} · Ann Lee · Telegram — возможно, тот же человек, что и:",
+        f"👤 Ann · WhatsApp {PRETTY}",
+    ]
+    assert sam_lines[-2:] == [
+        f"🔎 Почему: тот же телефон {PRETTY} (подтверждён у обоих); имена похожи на 90%",
+        f"При объединении остаётся более старая карточка, #{wa}.",
+    ]
     assert labels(sam_offer) == ["🔗 Объединить", "🚫 Это разные люди", f"🔗 Объединить, оставить #{tg}"]
 
     await desk.press(OLGA, olga_offer.message_id, f"dup:m:{candidate.id}:0")
@@ -143,10 +153,13 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     customer = [m.text for m in await store.messages.for_thread(joined.id) if m.direction is Direction.IN]
     assert customer == ["my order is late", "", "it is order 1234", "the same number again adds nothing"]
     assert (await store.operators.get(SAM)).chats == ()
-    assert (f"🔗 Ваш диалог #{tg} присоединён к #{wa}: клиенты объединены (объединение #1). "
-            "Теперь его ведёт Olga.") in desk.texts(SAM)
-    assert (f"🔗 #{wa}: Ann Lee and Ann are one customer card now (merge #1). "
-            f"Their conversation #{tg} was joined into this one.") in desk.texts(OLGA)
+    assert (
+        f"🔗 Ваш диалог #{tg} присоединён к #{wa}: клиенты объединены (объединение #1). Теперь его ведёт Olga."
+    ) in desk.texts(SAM)
+    assert (
+        f"🔗 #{wa}: Ann Lee and Ann are one customer card now (merge #1). "
+        f"Their conversation #{tg} was joined into this one."
+    ) in desk.texts(OLGA)
     assert (await store.candidates.get(candidate.id)).status is CandidateStatus.MERGED
 
     # The next message from either channel reaches Olga in the kept conversation, and not Sam.
@@ -174,22 +187,27 @@ async def test_merge_keeping_the_other_card_keeps_it(desk: Desk) -> None:
     await desk.press(OLGA, olga_offer.message_id, f"dup:m:{candidate.id}:{tg_card.id}")
 
     assert current(desk, OLGA, olga_offer)["text"].endswith(
-        "\n\n✅ Merged (merge #1): Ann is now part of Ann Lee. A supervisor can undo it with /unmerge 1.")
+        "\n\n✅ Merged (merge #1): Ann is now part of Ann Lee. A supervisor can undo it with /unmerge 1."
+    )
     assert [c["_id"] for c in await live_cards(desk)] == [tg_card.id]
     assert (await desk.store.contacts.get(wa_card.id)).merged_into == tg_card.id
     kept = await desk.store.contacts.get(tg_card.id)
     assert {i.key for i in kept.identities} == {WHATSAPP.key, TELEGRAM.key}
     # Olga's conversation was joined into Sam's (the kept card's), and she is told.
     assert (await desk.store.threads.get(wa_thread.id)).joined_into == tg_thread.id
-    assert (f"🔗 Your conversation #{wa} was joined into #{tg}: the customers were merged (merge #1). "
-            "Sam has it now.") in desk.texts(OLGA)
-    assert (f"🔗 #{tg}: Ann и Ann Lee — теперь одна карточка клиента (объединение #1). "
-            f"Его диалог #{wa} присоединён к этому.") in desk.texts(SAM)
+    assert (
+        f"🔗 Your conversation #{wa} was joined into #{tg}: the customers were merged (merge #1). Sam has it now."
+    ) in desk.texts(OLGA)
+    assert (
+        f"🔗 #{tg}: Ann и Ann Lee — теперь одна карточка клиента (объединение #1). "
+        f"Его диалог #{wa} присоединён к этому."
+    ) in desk.texts(SAM)
     await writes(desk, from_whatsapp("SM2", "hello?"))
     assert desk.texts(SAM)[-1] == f"#{tg} · hello?"
 
 
 # -- Not the same person --------------------------------------------------------------------------
+
 
 async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: Desk) -> None:
     store, inbox = desk.store, desk.app[INBOX]
@@ -207,7 +225,8 @@ async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: D
     # Olga's offer is stale: Merge and Not the same both answer that it was decided, and change nothing.
     await desk.press(OLGA, olga_offer.message_id, f"dup:m:{candidate.id}:0")
     assert current(desk, OLGA, olga_offer)["text"].endswith(
-        "\n\nAlready decided: not the same person. Nothing changed; /merge can still merge them.")
+        "\n\nAlready decided: not the same person. Nothing changed; /merge can still merge them."
+    )
     assert len(await live_cards(desk)) == 2 and await store.merges.collection.count_documents({}) == 0
 
     # A new e-mail on both cards matches the pair again, from either side: nobody is offered it.
@@ -228,6 +247,7 @@ async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: D
 
 
 # -- who may decide -------------------------------------------------------------------------------
+
 
 async def test_an_operator_of_neither_conversation_is_refused_and_nothing_changes(desk: Desk) -> None:
     wa_thread, tg_thread, candidate = await ann_on_two_channels(desk, sam=False)
@@ -253,9 +273,8 @@ async def test_an_operator_of_neither_conversation_is_refused_and_nothing_change
 
 # -- /duplicates ----------------------------------------------------------------------------------
 
-async def test_duplicates_lists_open_candidates_for_supervisors_and_later_operators_get_the_offer(
-    desk: Desk
-) -> None:
+
+async def test_duplicates_lists_open_candidates_for_supervisors_and_later_operators_get_the_offer(desk: Desk) -> None:
     # Nobody is online: both conversations wait, and nobody is told about the duplicate yet.
     await writes(desk, from_whatsapp("SM1", "my order is late"))
     await writes(desk, telegram_share())
@@ -281,15 +300,19 @@ async def test_duplicates_lists_open_candidates_for_supervisors_and_later_operat
 
     await desk.press(BOSS, item.message_id, f"dup:m:{candidate.id}:0")
     assert current(desk, BOSS, item)["text"].endswith(
-        "\n\n✅ Merged (merge #1): Ann Lee is now part of Ann. A supervisor can undo it with /unmerge 1.")
+        "\n\n✅ Merged (merge #1): Ann Lee is now part of Ann. A supervisor can undo it with /unmerge 1."
+    )
     assert len(await live_cards(desk)) == 1
-    assert (f"🔗 #{wa}: Ann Lee and Ann are one customer card now (merge #1). "
-            f"Their conversation #{tg} was joined into this one.") in desk.texts(OLGA)
+    assert (
+        f"🔗 #{wa}: Ann Lee and Ann are one customer card now (merge #1). "
+        f"Their conversation #{tg} was joined into this one."
+    ) in desk.texts(OLGA)
     await desk.say(BOSS, "/duplicates")
     assert desk.texts(BOSS)[-1] == "There are no open duplicates."
 
 
 # -- /merge and /unmerge --------------------------------------------------------------------------
+
 
 async def test_merge_command_checks_who_asks_and_repeats_answer_clearly(desk: Desk) -> None:
     wa_thread, tg_thread, _ = await ann_on_two_channels(desk)
@@ -297,13 +320,20 @@ async def test_merge_command_checks_who_asks_and_repeats_answer_clearly(desk: De
     await desk.say(BOSS, f"/operator add {EVE} Eve @eve")
 
     await desk.say(EVE, f"/merge {wa} {tg}")
-    assert desk.texts(EVE)[-1] == ("Only a supervisor or the operator of one of these conversations can decide "
-                                   "this. Nothing changed.")
+    assert desk.texts(EVE)[-1] == (
+        "Only a supervisor or the operator of one of these conversations can decide this. Nothing changed."
+    )
     for text, answer in (
-        ("/merge", "Формат: /merge 17 21 объединяет клиентов #17 и #21 и оставляет более старую карточку; "
-                   "/merge 17 21 21 оставляет карточку #21."),
-        (f"/merge {wa} x", "Формат: /merge 17 21 объединяет клиентов #17 и #21 и оставляет более старую "
-                           "карточку; /merge 17 21 21 оставляет карточку #21."),
+        (
+            "/merge",
+            "Формат: /merge 17 21 объединяет клиентов #17 и #21 и оставляет более старую карточку; "
+            "/merge 17 21 21 оставляет карточку #21.",
+        ),
+        (
+            f"/merge {wa} x",
+            "Формат: /merge 17 21 объединяет клиентов #17 и #21 и оставляет более старую "
+            "карточку; /merge 17 21 21 оставляет карточку #21.",
+        ),
         (f"/merge {wa} 999", "Диалога #999 нет."),
         (f"/merge {wa} {tg} 999", f"#999 — не #{wa} и не #{tg}. Ничего не изменено."),
         (f"/merge {wa} {wa}", "Это одна и та же карточка, объединять нечего."),
@@ -315,10 +345,13 @@ async def test_merge_command_checks_who_asks_and_repeats_answer_clearly(desk: De
     before = len(desk.chat(SAM))
     await desk.say(SAM, f"/merge #{wa} {tg}")  # Sam handles #tg
     # The answer, and (in either order) the news that his conversation now goes on in Olga's.
-    assert sorted(desk.texts(SAM)[before:]) == sorted([
-        "✅ Объединено (объединение #1): Ann Lee теперь часть карточки Ann. Супервизор может отменить это "
-        "командой /unmerge 1.",
-        f"🔗 Ваш диалог #{tg} присоединён к #{wa}: клиенты объединены (объединение #1). Теперь его ведёт Olga."])
+    assert sorted(desk.texts(SAM)[before:]) == sorted(
+        [
+            "✅ Объединено (объединение #1): Ann Lee теперь часть карточки Ann. Супервизор может отменить это "
+            "командой /unmerge 1.",
+            f"🔗 Ваш диалог #{tg} присоединён к #{wa}: клиенты объединены (объединение #1). Теперь его ведёт Olga.",
+        ]
+    )
     assert [c["_id"] for c in await live_cards(desk)] == [(await card(desk, WHATSAPP)).id]
     await desk.say(SAM, f"/merge {wa} {tg}")
     assert desk.texts(SAM)[-1] == f"#{wa} и #{tg} — уже один клиент. Ничего не изменено."
@@ -352,10 +385,10 @@ async def test_unmerge_by_a_supervisor_restores_both_cards_and_tells_both_operat
     again_tg = await thread(desk, TELEGRAM)
     assert again_tg.id == tg_thread.id and again_tg.operator_id == SAM
     assert (await thread(desk, WHATSAPP)).operator_id == OLGA
-    assert desk.texts(OLGA)[-1] == (f"↩️ Merge #1 was undone: Ann Lee (#{tg}) and Ann (#{wa}) are separate "
-                                    "customers again.")
-    assert (f"↩️ Объединение #1 отменено: Ann Lee (#{tg}) и Ann (#{wa}) снова разные клиенты."
-            in desk.texts(SAM))
+    assert desk.texts(OLGA)[-1] == (
+        f"↩️ Merge #1 was undone: Ann Lee (#{tg}) and Ann (#{wa}) are separate customers again."
+    )
+    assert f"↩️ Объединение #1 отменено: Ann Lee (#{tg}) и Ann (#{wa}) снова разные клиенты." in desk.texts(SAM)
     await desk.say(BOSS, "/unmerge 1")
     assert desk.texts(BOSS)[-1] == "Merge #1 was already undone. Nothing changed."
     # The pair is decided now: it is not offered again.

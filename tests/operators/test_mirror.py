@@ -55,8 +55,7 @@ async def test_each_conversation_gets_a_topic_with_the_card_then_both_sides_in_o
     assert (await forum.store.threads.get(thread.id)).topic_id == topic_id
 
     await forum.say(OLGA, "We are looking into it")
-    await forum.app[INBOX].note(thread, "Customer is a VIP", author=Author.OPERATOR, author_id=OLGA,
-                                author_name="Olga")
+    await forum.app[INBOX].note(thread, "Customer is a VIP", author=Author.OPERATOR, author_id=OLGA, author_name="Olga")
     await settle(forum.app)
     await forum.visitor("Order 1234", "a-2")  # another visitor: their own topic
     n = thread.number
@@ -95,11 +94,15 @@ async def test_queued_conversation_is_mirrored_with_the_busy_notice_and_its_assi
 
 async def test_customer_edits_are_mirrored_as_replies(forum: Desk) -> None:
     inbox, ref = forum.app[INBOX], IdentityRef("telegram", "support", "4242")
-    await inbox.on_inbound(InboundMessage(sender=ref, message_id="4242:1", kind=Kind.TEXT, text="I ordered 3",
-                                          profile=Profile(display_name="Ann")))
+    await inbox.on_inbound(
+        InboundMessage(
+            sender=ref, message_id="4242:1", kind=Kind.TEXT, text="I ordered 3", profile=Profile(display_name="Ann")
+        )
+    )
     await settle(forum.app)
-    await inbox.on_inbound(InboundMessage(sender=ref, message_id="4242:1:e1", kind=Kind.TEXT, text="I ordered 4",
-                                          edit_of="4242:1"))
+    await inbox.on_inbound(
+        InboundMessage(sender=ref, message_id="4242:1:e1", kind=Kind.TEXT, text="I ordered 4", edit_of="4242:1")
+    )
     await settle(forum.app)
     thread = await thread_of(forum, "I ordered 4")
     messages = topic_messages(forum, thread.topic_id)
@@ -125,10 +128,12 @@ async def test_a_supervisor_writing_in_the_topic_answers_the_customer(forum: Des
     assert forum.texts(OLGA)[-1] == f"#{thread.number} · → Boss: Yes, I approved it"  # the operator sees it
 
     # A Telegram reply to the customer's message in the topic answers that message.
-    customer_copy = next(m for m in topic_messages(forum, topic_id) if m.text == f"#{thread.number} · Can I get a "
-                                                                                  "refund?")
-    update = forum.tg.text_update(OPERATOR_BOT, BOSS, "About that refund", chat_id=SUPERVISORS,
-                                  reply_to=customer_copy.message_id)
+    customer_copy = next(
+        m for m in topic_messages(forum, topic_id) if m.text == f"#{thread.number} · Can I get a refund?"
+    )
+    update = forum.tg.text_update(
+        OPERATOR_BOT, BOSS, "About that refund", chat_id=SUPERVISORS, reply_to=customer_copy.message_id
+    )
     await forum.send(update)
     assert (await widget.expect("message"))["text"] == "About that refund"
     reply = await forum.store.messages.collection.find_one({"text": "About that refund"})
@@ -177,12 +182,15 @@ async def test_topic_closes_with_the_thread_and_a_new_thread_gets_a_new_topic(fo
     assert again.id != thread.id and again.topic_id not in (None, topic_id)
     assert not forum.tg.topics(SUPERVISORS)[again.topic_id].closed
     assert forum.tg.topics(SUPERVISORS)[topic_id].closed
-    assert topic_texts(forum, again.topic_id)[1:3] == [f"#{again.number} · second problem",
-                                                       f"👤 #{again.number} is now with Olga."]
+    assert topic_texts(forum, again.topic_id)[1:3] == [
+        f"#{again.number} · second problem",
+        f"👤 #{again.number} is now with Olga.",
+    ]
 
 
-async def test_a_chat_without_topics_is_not_mirrored(tg: TelegramEmulator, open_desk: OpenDesk,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_chat_without_topics_is_not_mirrored(
+    tg: TelegramEmulator, open_desk: OpenDesk, caplog: pytest.LogCaptureFixture
+) -> None:
     tg.supergroup(NOT_A_FORUM, "Supervisors", is_forum=False, members=[BOSS])
     desk = await open_desk(operator_bot={"supervisors_chat_id": NOT_A_FORUM})
     await desk.online(OLGA)

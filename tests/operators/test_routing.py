@@ -38,7 +38,8 @@ async def desk(gateway: TestClient):
 async def customer_writes(gateway: TestClient, who: str, text: str = "hello", n: int = 1):
     ref = IdentityRef("webwidget", "web", who)
     message = await gateway.app[INBOX].on_inbound(
-        InboundMessage(sender=ref, message_id=f"{who}:{text}:{n}", kind=Kind.TEXT, text=text))
+        InboundMessage(sender=ref, message_id=f"{who}:{text}:{n}", kind=Kind.TEXT, text=text)
+    )
     await settle(gateway.app)
     return await gateway.app[STORE].threads.get(message.thread_id)
 
@@ -178,8 +179,7 @@ async def test_transfer_to_an_operator_respects_status_and_capacity(gateway, des
     assert (await router.transfer(thread, to_operator=target, by=1)).error == "not_available"
 
     await presence.set_status(2, OperatorStatus.ONLINE)
-    outcome = await router.transfer(thread, to_operator=await store.operators.get(2), comment="VIP, knows Bob",
-                                    by=1)
+    outcome = await router.transfer(thread, to_operator=await store.operators.get(2), comment="VIP, knows Bob", by=1)
     assert outcome.error is None and outcome.thread.operator_id == 2
     assert (await store.operators.get(1)).chats == () and (await store.operators.get(2)).chats == (thread.id,)
     moved = await store.threads.get(thread.id)
@@ -223,7 +223,9 @@ async def test_take_next_and_blocked_customers(gateway, desk) -> None:
     again = await customer_writes(gateway, "spammer", "more spam")
     assert again.id == blocked.id and not again.open and again.operator_id is None
     assert [m.text for m in await store.messages.for_thread(blocked.id) if m.direction is Direction.IN] == [
-        "hello", "more spam"]
+        "hello",
+        "more spam",
+    ]
 
 
 async def test_queue_wait_ends_at_the_first_assignment(gateway, desk) -> None:

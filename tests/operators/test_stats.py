@@ -32,7 +32,18 @@ def test_percentiles_use_the_nearest_rank() -> None:
 
 def test_durations_are_readable() -> None:
     assert [format_duration(s) for s in (0, 5.9, 59, 60, 245, 3599, 3600, 4320, 86399, 93784, -3)] == [
-        "0s", "5s", "59s", "1m 00s", "4m 05s", "59m 59s", "1h 00m", "1h 12m", "23h 59m", "1d 02h", "0s"]
+        "0s",
+        "5s",
+        "59s",
+        "1m 00s",
+        "4m 05s",
+        "59m 59s",
+        "1h 00m",
+        "1h 12m",
+        "23h 59m",
+        "1d 02h",
+        "0s",
+    ]
 
 
 def test_periods_are_utc_and_end_now() -> None:
@@ -50,8 +61,15 @@ def test_periods_are_utc_and_end_now() -> None:
         assert parse_period(bad, now) is None
 
 
-async def open_thread(desk: Desk, who: str, created: datetime, *, assigned: datetime | None = None,
-                      answered: datetime | None = None, closed: datetime | None = None) -> Thread:
+async def open_thread(
+    desk: Desk,
+    who: str,
+    created: datetime,
+    *,
+    assigned: datetime | None = None,
+    answered: datetime | None = None,
+    closed: datetime | None = None,
+) -> Thread:
     """A conversation with chosen times, written through the real repositories."""
     store = desk.store
     identity = Identity(key=f"webwidget:web:{who}", channel="webwidget", account="web", external_id=who)
@@ -80,8 +98,14 @@ async def test_stats_match_a_scripted_day(desk: Desk) -> None:
     await open_thread(desk, "t3", at("11:00"), assigned=at("11:00:30"), answered=at("11:01"))
     await open_thread(desk, "t4", at("15:00"))  # still waiting
     # Opened the day before, closed on the day: counts as closed (and its resolution), not as opened.
-    await open_thread(desk, "t5", at("23:00", previous), assigned=at("23:05", previous),
-                      answered=at("23:10", previous), closed=at("00:30"))
+    await open_thread(
+        desk,
+        "t5",
+        at("23:00", previous),
+        assigned=at("23:05", previous),
+        answered=at("23:10", previous),
+        closed=at("00:30"),
+    )
     # Opened on the day, assigned and answered the next: opened and first response count, queue wait does not.
     await open_thread(desk, "t6", at("23:50"), assigned=at("00:05", following), answered=at("00:10", following))
     await open_thread(desk, "t7", at("12:00"), assigned=at("12:01"), answered=at("12:03"), closed=at("13:00"))
@@ -134,8 +158,13 @@ async def test_stats_today_counts_from_midnight_utc(desk: Desk) -> None:
 async def test_stats_for_the_last_seven_days(desk: Desk) -> None:
     now = utcnow()
     await open_thread(desk, "old", now - timedelta(days=8), assigned=now - timedelta(days=8))
-    await open_thread(desk, "recent", now - timedelta(days=6), assigned=now - timedelta(days=6, seconds=-90),
-                      answered=now - timedelta(days=6, seconds=-300))
+    await open_thread(
+        desk,
+        "recent",
+        now - timedelta(days=6),
+        assigned=now - timedelta(days=6, seconds=-90),
+        answered=now - timedelta(days=6, seconds=-300),
+    )
     await desk.say(BOSS, "/stats 7d")
     lines = desk.texts(BOSS)[-1].split("\n")
     assert re.fullmatch(r"📊 Last 7 days, \d{4}-\d\d-\d\d \d\d:\d\d – \d{4}-\d\d-\d\d \d\d:\d\d UTC", lines[0])

@@ -25,9 +25,15 @@ from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
 
 async def customer(desk: Desk, name: str, text: str = "hello", n: int = 1) -> Thread:
     """A widget customer called `name` writes; returns their thread as it is after routing."""
-    message = await desk.app[INBOX].on_inbound(InboundMessage(
-        sender=IdentityRef("webwidget", "web", name.lower()), message_id=f"{name}:{n}", kind=Kind.TEXT, text=text,
-        profile=Profile(display_name=name)))
+    message = await desk.app[INBOX].on_inbound(
+        InboundMessage(
+            sender=IdentityRef("webwidget", "web", name.lower()),
+            message_id=f"{name}:{n}",
+            kind=Kind.TEXT,
+            text=text,
+            profile=Profile(display_name=name),
+        )
+    )
     await settle(desk.app)
     thread = await desk.store.threads.get(message.thread_id)
     assert thread is not None
@@ -43,9 +49,17 @@ async def ask(desk: Desk, who: int, command: str) -> str:
 async def test_supervisor_commands_refuse_operators_and_strangers(desk: Desk) -> None:
     await desk.online(SAM)
     thread = await customer(desk, "Ann")
-    commands = ["/queue", "/operators", "/all", f"/assign {thread.number} @olga", "/stats today",
-                "/operator add 6666 Eve", "/operator remove @sam", "/operator role @olga supervisor",
-                "/operator capacity @olga 9"]
+    commands = [
+        "/queue",
+        "/operators",
+        "/all",
+        f"/assign {thread.number} @olga",
+        "/stats today",
+        "/operator add 6666 Eve",
+        "/operator remove @sam",
+        "/operator role @olga supervisor",
+        "/operator capacity @olga 9",
+    ]
     for command in commands:
         answer = await ask(desk, OLGA, command)
         assert answer == f"{command.split()[0]} is for supervisors only."
@@ -220,7 +234,8 @@ async def test_operator_remove_returns_their_conversations_to_the_queue(desk: De
     assert await ask(desk, BOSS, "/operator remove @nobody") == "There is no operator @nobody. Nothing changed."
     assert await ask(desk, BOSS, "/operator remove") == await ask(desk, BOSS, "/operator")
     assert await ask(desk, BOSS, "/operator remove @boss") == (
-        "You can't remove yourself or change your own role. Nothing changed.")
+        "You can't remove yourself or change your own role. Nothing changed."
+    )
     assert (await desk.store.operators.get(BOSS)).active
 
     answer = await ask(desk, BOSS, "/operator remove @olga")
@@ -239,7 +254,8 @@ async def test_operator_remove_returns_their_conversations_to_the_queue(desk: De
     await desk.say(OLGA, "/chats")
     assert desk.texts(OLGA)[before:] == [
         "Sorry, this bot is only for the support team. If you need help, please contact us through our "
-        "website or our customer bot."]
+        "website or our customer bot."
+    ]
     assert (await desk.store.operators.get(OLGA)).status is OperatorStatus.OFFLINE
 
     await desk.online(SAM)  # the queue drains to whoever is left
@@ -251,7 +267,8 @@ async def test_role_changes_take_effect_with_the_menu(desk: Desk) -> None:
     assert desk.tg.commands(OPERATOR_BOT, scope=sam_scope) == []
     assert await ask(desk, BOSS, "/operator role @sam boss") == await ask(desk, BOSS, "/operator")
     assert await ask(desk, BOSS, "/operator role @nobody supervisor") == (
-        "There is no operator @nobody. Nothing changed.")
+        "There is no operator @nobody. Nothing changed."
+    )
     assert await ask(desk, BOSS, "/operator role @sam operator") == "Sam's role is already operator."
 
     assert await ask(desk, BOSS, "/operator role @sam supervisor") == "Sam's role is supervisor now."
@@ -265,14 +282,19 @@ async def test_role_changes_take_effect_with_the_menu(desk: Desk) -> None:
     assert desk.tg.commands(OPERATOR_BOT, scope=sam_scope, language_code="ru") == []
 
     assert await ask(desk, BOSS, f"/operator role {BOSS} operator") == (
-        "You can't remove yourself or change your own role. Nothing changed.")
+        "You can't remove yourself or change your own role. Nothing changed."
+    )
     assert (await desk.store.operators.get(BOSS)).role is Role.SUPERVISOR
 
 
 async def test_capacity_changes_limit_assignment(desk: Desk) -> None:
     usage = await ask(desk, BOSS, "/operator")
-    for bad in ("/operator capacity @olga", "/operator capacity @olga 0", "/operator capacity @olga two",
-                "/operator capacity @olga 101"):
+    for bad in (
+        "/operator capacity @olga",
+        "/operator capacity @olga 0",
+        "/operator capacity @olga two",
+        "/operator capacity @olga 101",
+    ):
         assert await ask(desk, BOSS, bad) == usage
     assert await ask(desk, BOSS, "/operator capacity @nobody 2") == "There is no operator @nobody. Nothing changed."
     assert (await desk.store.operators.get(OLGA)).max_chats is None

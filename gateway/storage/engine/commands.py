@@ -23,9 +23,20 @@ VERSION = "7.0.0"
 MAX_WIRE_VERSION = 21
 
 # Commands whose reply must wait until their effects (and all earlier ones) are durable.
-WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify", "findandmodify", "create",
-                  "drop", "dropDatabase", "createIndexes", "dropIndexes", "deleteIndexes",
-                  "renameCollection"}
+WRITE_COMMANDS = {
+    "insert",
+    "update",
+    "delete",
+    "findAndModify",
+    "findandmodify",
+    "create",
+    "drop",
+    "dropDatabase",
+    "createIndexes",
+    "dropIndexes",
+    "deleteIndexes",
+    "renameCollection",
+}
 
 
 @dataclass
@@ -46,22 +57,48 @@ class Engine:
         self.store = store or Store()
         self.cursors = CursorTable()
         self._handlers: dict[str, Handler] = {
-            "hello": _hello, "isMaster": _hello, "ismaster": _hello,
-            "ping": _ok, "endSessions": _end_sessions, "killSessions": _end_sessions,
-            "killAllSessions": _ok, "refreshSessions": _ok, "logout": _ok,
-            "buildInfo": _build_info, "buildinfo": _build_info,
-            "getParameter": _get_parameter, "getCmdLineOpts": _cmd_line_opts,
-            "whatsmyuri": _ok, "getLog": _get_log, "hostInfo": _ok, "serverStatus": _server_status,
-            "connectionStatus": _connection_status, "listCommands": _list_commands,
-            "listDatabases": _list_databases, "dbStats": _db_stats, "collStats": _coll_stats,
-            "find": reads.find, "getMore": reads.get_more, "killCursors": reads.kill_cursors,
-            "aggregate": reads.aggregate, "count": reads.count, "distinct": reads.distinct,
-            "insert": writes.insert, "update": writes.update, "delete": writes.delete,
-            "findAndModify": writes.find_and_modify, "findandmodify": writes.find_and_modify,
-            "create": _create, "drop": _drop, "dropDatabase": _drop_database,
-            "listCollections": _list_collections, "createIndexes": _create_indexes,
-            "listIndexes": _list_indexes, "dropIndexes": _drop_indexes,
-            "deleteIndexes": _drop_indexes, "renameCollection": _rename_collection,
+            "hello": _hello,
+            "isMaster": _hello,
+            "ismaster": _hello,
+            "ping": _ok,
+            "endSessions": _end_sessions,
+            "killSessions": _end_sessions,
+            "killAllSessions": _ok,
+            "refreshSessions": _ok,
+            "logout": _ok,
+            "buildInfo": _build_info,
+            "buildinfo": _build_info,
+            "getParameter": _get_parameter,
+            "getCmdLineOpts": _cmd_line_opts,
+            "whatsmyuri": _ok,
+            "getLog": _get_log,
+            "hostInfo": _ok,
+            "serverStatus": _server_status,
+            "connectionStatus": _connection_status,
+            "listCommands": _list_commands,
+            "listDatabases": _list_databases,
+            "dbStats": _db_stats,
+            "collStats": _coll_stats,
+            "find": reads.find,
+            "getMore": reads.get_more,
+            "killCursors": reads.kill_cursors,
+            "aggregate": reads.aggregate,
+            "count": reads.count,
+            "distinct": reads.distinct,
+            "insert": writes.insert,
+            "update": writes.update,
+            "delete": writes.delete,
+            "findAndModify": writes.find_and_modify,
+            "findandmodify": writes.find_and_modify,
+            "create": _create,
+            "drop": _drop,
+            "dropDatabase": _drop_database,
+            "listCollections": _list_collections,
+            "createIndexes": _create_indexes,
+            "listIndexes": _list_indexes,
+            "dropIndexes": _drop_indexes,
+            "deleteIndexes": _drop_indexes,
+            "renameCollection": _rename_collection,
         }
 
     def command_names(self) -> list[str]:
@@ -116,15 +153,21 @@ def _hello(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
 def _end_sessions(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     sessions = command.get(next(iter(command)))
     if isinstance(sessions, list):
-        engine.cursors.kill_sessions({bytes(s["id"]) for s in sessions
-                                      if isinstance(s, dict) and "id" in s})
+        engine.cursors.kill_sessions({bytes(s["id"]) for s in sessions if isinstance(s, dict) and "id" in s})
     return {"ok": 1.0}
 
 
 def _build_info(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
-    return {"version": VERSION, "versionArray": [7, 0, 0, 0], "gitVersion": "embedded",
-            "bits": 64, "debug": False, "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,
-            "storageEngines": ["embedded"], "ok": 1.0}
+    return {
+        "version": VERSION,
+        "versionArray": [7, 0, 0, 0],
+        "gitVersion": "embedded",
+        "bits": 64,
+        "debug": False,
+        "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,
+        "storageEngines": ["embedded"],
+        "ok": 1.0,
+    }
 
 
 def _get_parameter(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -144,8 +187,7 @@ def _get_log(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dic
 
 
 def _server_status(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
-    return {"host": "embedded", "version": VERSION, "process": "embedded",
-            "connections": {}, "ok": 1.0}
+    return {"host": "embedded", "version": VERSION, "process": "embedded", "connections": {}, "ok": 1.0}
 
 
 def _connection_status(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -166,34 +208,55 @@ def _list_databases(engine: Engine, ctx: CommandContext, db: str, command: dict)
         entries = [e for e in entries if filter_applies(flt, e)]
     if command.get("nameOnly"):
         entries = [{"name": e["name"]} for e in entries]
-    return {"databases": entries, "totalSize": sum(e.get("sizeOnDisk", 0) for e in entries),
-            "ok": 1.0}
+    return {"databases": entries, "totalSize": sum(e.get("sizeOnDisk", 0) for e in entries), "ok": 1.0}
 
 
 def _db_stats(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     names = engine.store.collection_names(db)
     objects = sum(engine.store.count(db, c) for c in names)
     indexes = sum(len(engine.store.indexes(db, c).indexes) + 1 for c in names)
-    return {"db": db, "collections": len(names), "views": 0, "objects": objects,
-            "indexes": indexes, "dataSize": 0, "storageSize": 0, "ok": 1.0}
+    return {
+        "db": db,
+        "collections": len(names),
+        "views": 0,
+        "objects": objects,
+        "indexes": indexes,
+        "dataSize": 0,
+        "storageSize": 0,
+        "ok": 1.0,
+    }
 
 
 def _coll_stats(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     coll = reads.collection_name(command, "collStats")
     if not engine.store.exists(db, coll):
         raise CommandError(26, f"Collection [{db}.{coll}] not found.")
-    return {"ns": f"{db}.{coll}", "count": engine.store.count(db, coll), "size": 0,
-            "nindexes": len(engine.store.indexes(db, coll).indexes) + 1, "ok": 1.0}
+    return {
+        "ns": f"{db}.{coll}",
+        "count": engine.store.count(db, coll),
+        "size": 0,
+        "nindexes": len(engine.store.indexes(db, coll).indexes) + 1,
+        "ok": 1.0,
+    }
 
 
 def _create(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     coll = reads.collection_name(command, "create")
     if engine.store.exists(db, coll):
         raise CommandError(48, f"Collection {db}.{coll} already exists.")
-    ignored = {"create", "$db", "lsid", "$clusterTime", "$readPreference", "writeConcern",
-               "apiVersion", "apiStrict", "apiDeprecationErrors", "comment"}
-    engine.store.create_collection(db, coll, {k: v for k, v in command.items()
-                                              if k not in ignored})
+    ignored = {
+        "create",
+        "$db",
+        "lsid",
+        "$clusterTime",
+        "$readPreference",
+        "writeConcern",
+        "apiVersion",
+        "apiStrict",
+        "apiDeprecationErrors",
+        "comment",
+    }
+    engine.store.create_collection(db, coll, {k: v for k, v in command.items() if k not in ignored})
     return {"ok": 1.0}
 
 
@@ -214,9 +277,15 @@ def _list_collections(engine: Engine, ctx: CommandContext, db: str, command: dic
     entries = []
     for name in sorted(engine.store.collection_names(db)):
         options = engine.store.options(db, name)
-        entries.append({"name": name, "type": "collection", "options": options,
-                        "info": {"readOnly": False},
-                        "idIndex": {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}})
+        entries.append(
+            {
+                "name": name,
+                "type": "collection",
+                "options": options,
+                "info": {"readOnly": False},
+                "idIndex": {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME},
+            }
+        )
     flt = command.get("filter")
     if isinstance(flt, dict) and flt:
         try:
@@ -226,8 +295,7 @@ def _list_collections(engine: Engine, ctx: CommandContext, db: str, command: dic
     if command.get("nameOnly"):
         entries = [{"name": e["name"], "type": e["type"]} for e in entries]
     batch_size = (command.get("cursor") or {}).get("batchSize")
-    cursor = engine.cursors.open(f"{db}.$cmd.listCollections", entries, batch_size=batch_size,
-                                 session=ctx.session)
+    cursor = engine.cursors.open(f"{db}.$cmd.listCollections", entries, batch_size=batch_size, session=ctx.session)
     return {"cursor": cursor, "ok": 1.0}
 
 
@@ -248,8 +316,11 @@ def _create_indexes(engine: Engine, ctx: CommandContext, db: str, command: dict)
             continue
         engine.store.create_index(db, coll, spec)
     after = len(engine.store.indexes(db, coll).indexes) + 1
-    reply: dict[str, Any] = {"createdCollectionAutomatically": created_collection,
-                             "numIndexesBefore": before, "numIndexesAfter": after}
+    reply: dict[str, Any] = {
+        "createdCollectionAutomatically": created_collection,
+        "numIndexesBefore": before,
+        "numIndexesAfter": after,
+    }
     if before == after:
         reply["note"] = "all indexes already exist"
     reply["ok"] = 1.0
@@ -263,8 +334,7 @@ def _list_indexes(engine: Engine, ctx: CommandContext, db: str, command: dict) -
     entries = [{"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}]
     entries += [spec.to_document() for spec in engine.store.indexes(db, coll).specs()]
     batch_size = (command.get("cursor") or {}).get("batchSize")
-    cursor = engine.cursors.open(f"{db}.{coll}", entries, batch_size=batch_size,
-                                 session=ctx.session)
+    cursor = engine.cursors.open(f"{db}.{coll}", entries, batch_size=batch_size, session=ctx.session)
     return {"cursor": cursor, "ok": 1.0}
 
 

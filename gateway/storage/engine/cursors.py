@@ -44,9 +44,16 @@ class CursorTable:
     def __len__(self) -> int:
         return len(self._cursors)
 
-    def open(self, namespace: str, documents: list[dict], *, batch_size: int | None,
-             single_batch: bool = False, project: Callable[[dict], dict] | None = None,
-             session: Hashable | None = None) -> dict[str, Any]:
+    def open(
+        self,
+        namespace: str,
+        documents: list[dict],
+        *,
+        batch_size: int | None,
+        single_batch: bool = False,
+        project: Callable[[dict], dict] | None = None,
+        session: Hashable | None = None,
+    ) -> dict[str, Any]:
         """Start a cursor over documents and return the reply's `cursor` field (firstBatch)."""
         self._reap()
         cursor = Cursor(0, namespace, documents, project, session)
@@ -65,8 +72,11 @@ class CursorTable:
         if cursor is None:
             raise CommandError(43, f"cursor id {cursor_id} not found")
         if cursor.namespace != namespace:
-            raise CommandError(13, f"Requested getMore on namespace '{namespace}', but cursor "
-                                   f"belongs to a different namespace {cursor.namespace}")
+            raise CommandError(
+                13,
+                f"Requested getMore on namespace '{namespace}', but cursor "
+                f"belongs to a different namespace {cursor.namespace}",
+            )
         cursor.last_used = time.monotonic()
         batch = self._take(cursor, batch_size or None)
         if cursor.position >= len(cursor.documents):

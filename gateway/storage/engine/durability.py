@@ -38,8 +38,7 @@ class DataDirectoryInUseError(RuntimeError):
 class Durability:
     """Recovers a Store from a data directory and keeps every recorded effect durable."""
 
-    def __init__(self, data_dir: str | os.PathLike, store: Store,
-                 snapshot_interval: float = 300.0) -> None:
+    def __init__(self, data_dir: str | os.PathLike, store: Store, snapshot_interval: float = 300.0) -> None:
         self.data_dir = os.fspath(data_dir)
         self.store = store
         self.snapshot_interval = snapshot_interval
@@ -101,8 +100,9 @@ class Durability:
                 replayed += 1
         if replayed:
             self._snapshot_version = -1  # the next checkpoint compacts what was replayed
-        logger.info("recovered %s: snapshot up to record %d, %d journal records replayed",
-                    self.data_dir, covered, replayed)
+        logger.info(
+            "recovered %s: snapshot up to record %d, %d journal records replayed", self.data_dir, covered, replayed
+        )
         path = files[-1] if files else self._journal_path(1)
         self._journal = Journal(path, last)
         if not files:
@@ -116,8 +116,7 @@ class Durability:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise DataDirectoryInUseError(f"{self.data_dir} is in use by another embedded "
-                                          "MongoDB") from None
+            raise DataDirectoryInUseError(f"{self.data_dir} is in use by another embedded MongoDB") from None
         self._lock_fd = fd
 
     def _unlock_directory(self) -> None:
@@ -129,8 +128,7 @@ class Durability:
         """Start the journal flusher and the periodic snapshot task."""
         self.journal.start()
         if self.snapshot_interval > 0:
-            self._periodic = asyncio.create_task(self._snapshot_periodically(),
-                                                 name="embedded-mongo-snapshots")
+            self._periodic = asyncio.create_task(self._snapshot_periodically(), name="embedded-mongo-snapshots")
 
     def record(self, effects: list[dict]) -> int:
         """Append effects to the journal; returns the sequence to wait for."""

@@ -50,8 +50,14 @@ class IndexSpec:
             except Exception as exc:  # reject it now rather than on every later write
                 raise CommandError(67, f"invalid partialFilterExpression: {exc}") from exc
         options = {k: v for k, v in doc.items() if k not in _KNOWN_OPTIONS}
-        return cls(name=name, key=list(key.items()), unique=bool(doc.get("unique")),
-                   sparse=bool(doc.get("sparse")), partial=partial, options=options)
+        return cls(
+            name=name,
+            key=list(key.items()),
+            unique=bool(doc.get("unique")),
+            sparse=bool(doc.get("sparse")),
+            partial=partial,
+            options=options,
+        )
 
     def to_document(self) -> dict:
         """The definition as listIndexes reports it."""
@@ -68,7 +74,11 @@ class IndexSpec:
     def same_definition(self, other: IndexSpec) -> bool:
         """Whether two specs describe the same index (so re-creating it is a no-op)."""
         return (self.key, self.unique, self.sparse, self.partial) == (
-            other.key, other.unique, other.sparse, other.partial)
+            other.key,
+            other.unique,
+            other.sparse,
+            other.partial,
+        )
 
     @property
     def fields(self) -> list[str]:
@@ -127,8 +137,9 @@ class Index:
         """The E11000 error MongoDB reports for a duplicate key."""
         key_value = {path: (None if v is MISSING else v) for path, v in zip(self.spec.fields, raw, strict=True)}
         shown = ", ".join(f"{path}: {format_value(v)}" for path, v in key_value.items())
-        message = (f"E11000 duplicate key error collection: {self.namespace} "
-                   f"index: {self.spec.name} dup key: {{ {shown} }}")
+        message = (
+            f"E11000 duplicate key error collection: {self.namespace} index: {self.spec.name} dup key: {{ {shown} }}"
+        )
         return CommandError(11000, message, keyPattern=dict(self.spec.key), keyValue=key_value)
 
     def add(self, id_key: Hashable, keys: dict[tuple, tuple] | None) -> None:
@@ -229,8 +240,7 @@ class CollectionIndexes:
                 continue
             index.remove(id_key, keys)
 
-    def build(self, spec: IndexSpec, docs: Iterable[tuple[Hashable, dict]],
-              check: bool = True) -> Index:
+    def build(self, spec: IndexSpec, docs: Iterable[tuple[Hashable, dict]], check: bool = True) -> Index:
         """Build a new index over existing documents; a unique violation aborts with E11000."""
         index = Index(spec, self.namespace)
         for id_key, doc in docs:

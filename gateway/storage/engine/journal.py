@@ -91,18 +91,23 @@ def read_journal(path: str, last: bool = True) -> Iterator[tuple[int, list[dict]
         return
     result = scan(path)
     if result.valid_length < result.file_length and not last:
-        raise CorruptFileError(f"{path}: damaged record at offset {result.valid_length} in a "
-                               "journal file that is not the last one")
+        raise CorruptFileError(
+            f"{path}: damaged record at offset {result.valid_length} in a journal file that is not the last one"
+        )
     if result.valid_length < result.file_length:
-        logger.warning("%s: ignoring %d bytes of a torn final record at offset %d", path,
-                       result.file_length - result.valid_length, result.valid_length)
+        logger.warning(
+            "%s: ignoring %d bytes of a torn final record at offset %d",
+            path,
+            result.file_length - result.valid_length,
+            result.valid_length,
+        )
         with open(path, "r+b") as handle:
             handle.truncate(result.valid_length)
             handle.flush()
             os.fsync(handle.fileno())
     for payload in result.payloads:
         (sequence,) = _SEQUENCE.unpack_from(payload, 0)
-        yield sequence, bson.decode_all(payload[_SEQUENCE.size:], CODEC)
+        yield sequence, bson.decode_all(payload[_SEQUENCE.size :], CODEC)
 
 
 def fsync_directory(directory: str) -> None:

@@ -20,8 +20,7 @@ def split_path(path: str) -> list[str]:
         raise CommandError(56, "An empty update path is not valid.")
     parts = path.split(".")
     if any(not part for part in parts):
-        raise CommandError(56, f"The update path '{path}' contains an empty field name, "
-                               "which is not allowed.")
+        raise CommandError(56, f"The update path '{path}' contains an empty field name, which is not allowed.")
     return parts
 
 
@@ -34,21 +33,23 @@ def parse_array_filters(filters: Any) -> dict[str, dict]:
     parsed: dict[str, dict] = {}
     for array_filter in filters:
         if not isinstance(array_filter, dict) or not array_filter:
-            raise CommandError(9, "Cannot use an expression without a top-level field name in "
-                                  "arrayFilters")
+            raise CommandError(9, "Cannot use an expression without a top-level field name in arrayFilters")
         names = _filter_identifiers(array_filter)
         if len(names) != 1:
             shown = " and ".join(f"'{n}'" for n in sorted(names))
-            raise CommandError(9, "Error parsing array filter :: caused by :: Expected a single "
-                                  f"top-level field name, found {shown}")
+            raise CommandError(
+                9, f"Error parsing array filter :: caused by :: Expected a single top-level field name, found {shown}"
+            )
         name = names.pop()
         if not _IDENTIFIER.match(name):
-            raise CommandError(2, "Error parsing array filter :: caused by :: The top-level "
-                                  f"field name must be an alphanumeric string beginning with a "
-                                  f"lowercase letter, found '{name}'")
+            raise CommandError(
+                2,
+                "Error parsing array filter :: caused by :: The top-level "
+                f"field name must be an alphanumeric string beginning with a "
+                f"lowercase letter, found '{name}'",
+            )
         if name in parsed:
-            raise CommandError(9, f"Found multiple array filters with the same top-level field "
-                                  f"name {name}")
+            raise CommandError(9, f"Found multiple array filters with the same top-level field name {name}")
         parsed[name] = array_filter
     return parsed
 
@@ -83,8 +84,11 @@ class PathResolver:
         last = i == len(parts) - 1
         if part.startswith("$"):
             if not isinstance(node, list):
-                raise CommandError(2, f"Cannot apply array updates to non-array element "
-                                      f"{parts[i - 1] if i else ''}: {format_value(node)}")
+                raise CommandError(
+                    2,
+                    f"Cannot apply array updates to non-array element "
+                    f"{parts[i - 1] if i else ''}: {format_value(node)}",
+                )
             slots: list[Slot] = []
             for index in self._positions(part, parts, i, node):
                 if last:
@@ -95,8 +99,11 @@ class PathResolver:
         if isinstance(node, list):
             if not part.isdigit():
                 if create:
-                    raise CommandError(28, f"Cannot create field '{part}' in element "
-                                           f"{{{parts[i - 1] if i else ''}: {format_value(node)}}}")
+                    raise CommandError(
+                        28,
+                        f"Cannot create field '{part}' in element "
+                        f"{{{parts[i - 1] if i else ''}: {format_value(node)}}}",
+                    )
                 return []
             key: Any = int(part)
         elif isinstance(node, dict):
@@ -107,21 +114,24 @@ class PathResolver:
             return [(node, key)]
         return self._descend(node, key, parts, i, create)
 
-    def _descend(self, container: Any, key: Any, parts: list[str], i: int,
-                 create: bool) -> list[Slot]:
+    def _descend(self, container: Any, key: Any, parts: list[str], i: int, create: bool) -> list[Slot]:
         child = get_slot(container, key)
         if child is MISSING:
             if not create:
                 return []
             if parts[i + 1].startswith("$"):
-                raise CommandError(2, f"The path '{'.'.join(parts[:i + 1])}' must exist in the "
-                                      "document in order to apply array updates.")
+                raise CommandError(
+                    2,
+                    f"The path '{'.'.join(parts[: i + 1])}' must exist in the "
+                    "document in order to apply array updates.",
+                )
             child = {}
             put_slot(container, key, child)
         elif not isinstance(child, (dict, list)):
             if create:
-                raise CommandError(28, f"Cannot create field '{parts[i + 1]}' in element "
-                                       f"{{{parts[i]}: {format_value(child)}}}")
+                raise CommandError(
+                    28, f"Cannot create field '{parts[i + 1]}' in element {{{parts[i]}: {format_value(child)}}}"
+                )
             return []
         return self._resolve(child, parts, i + 1, create)
 
@@ -132,8 +142,7 @@ class PathResolver:
             name = part[2:-1]
             array_filter = self.array_filters.get(name)
             if array_filter is None:
-                raise CommandError(2, f"No array filter found for identifier '{name}' in path "
-                                      f"'{'.'.join(parts)}'")
+                raise CommandError(2, f"No array filter found for identifier '{name}' in path '{'.'.join(parts)}'")
             try:
                 return [n for n, el in enumerate(array) if filter_applies(array_filter, {name: el})]
             except Exception as exc:  # a bad filter is the client's error, not a crash
@@ -144,23 +153,19 @@ class PathResolver:
                 self._positional[prefix] = self._match_position(prefix)
             index = self._positional[prefix]
             if index >= len(array):
-                raise CommandError(2, "The positional operator did not find the match needed "
-                                      "from the query.")
+                raise CommandError(2, "The positional operator did not find the match needed from the query.")
             return [index]
-        raise CommandError(2, f"Unrecognized positional operator {part!r} in path "
-                              f"'{'.'.join(parts)}'")
+        raise CommandError(2, f"Unrecognized positional operator {part!r} in path '{'.'.join(parts)}'")
 
     def _match_position(self, prefix: str) -> int:
         """Index of the first element of the array at prefix matched by the query."""
-        clauses = [(k, v) for k, v in _flatten_and(self.query)
-                   if k == prefix or k.startswith(prefix + ".")]
+        clauses = [(k, v) for k, v in _flatten_and(self.query) if k == prefix or k.startswith(prefix + ".")]
         array = _plain_get(self.original, prefix.split("."))
         if clauses and isinstance(array, list):
             for index, element in enumerate(array):
                 if all(_clause_matches(k, v, prefix, element) for k, v in clauses):
                     return index
-        raise CommandError(2, "The positional operator did not find the match needed from the "
-                              "query.")
+        raise CommandError(2, "The positional operator did not find the match needed from the query.")
 
 
 def _flatten_and(query: dict) -> list[tuple[str, Any]]:
@@ -176,7 +181,7 @@ def _flatten_and(query: dict) -> list[tuple[str, Any]]:
 
 
 def _clause_matches(key: str, condition: Any, prefix: str, element: Any) -> bool:
-    rest = key[len(prefix) + 1:]
+    rest = key[len(prefix) + 1 :]
     probe_key = "x." + rest if rest else "x"
     try:
         return filter_applies({probe_key: condition}, {"x": [element]})

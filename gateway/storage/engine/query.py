@@ -25,17 +25,19 @@ def parse_sort(sort: Any) -> list[tuple[str, int]]:
     pairs: list[tuple[str, int]] = []
     for path, direction in sort.items():
         if isinstance(direction, dict):
-            raise CommandError(238, f"sorting by {direction} is not supported by the embedded "
-                                    "engine")
+            raise CommandError(238, f"sorting by {direction} is not supported by the embedded engine")
         if direction not in (1, -1) or isinstance(direction, bool):
-            raise CommandError(2, f"$sort key ordering must be 1 (for ascending) or -1 (for "
-                                  f"descending), found {direction!r} for {path}")
+            raise CommandError(
+                2,
+                f"$sort key ordering must be 1 (for ascending) or -1 (for descending), found {direction!r} for {path}",
+            )
         pairs.append((path, int(direction)))
     return pairs
 
 
-def find(store: Store, db: str, coll: str, query: Any, *, sort: list[tuple[str, int]] = (),
-         skip: int = 0, limit: int = 0) -> list[dict]:
+def find(
+    store: Store, db: str, coll: str, query: Any, *, sort: list[tuple[str, int]] = (), skip: int = 0, limit: int = 0
+) -> list[dict]:
     """Stored documents matching a filter, sorted, skipped and limited (read-only references)."""
     if query is None:
         query = {}
@@ -125,8 +127,7 @@ def projector(store: Store, db: str, coll: str, projection: Any) -> Projector | 
         raise CommandError(2, "projection must be an object")
     for path, spec in projection.items():
         if isinstance(spec, str) or path.endswith(".$"):
-            raise CommandError(238, f"projection {path!r}: {spec!r} is not supported by the "
-                                    "embedded engine")
+            raise CommandError(238, f"projection {path!r}: {spec!r} is not supported by the embedded engine")
     # mongomock's projection logic only exists as a method of its Collection class.
     helper = store.mongomock_database(db).get_collection(coll)
 

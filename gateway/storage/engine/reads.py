@@ -44,10 +44,10 @@ def find(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
         batch_size = _non_negative(command, "batchSize")
     sort = query.parse_sort(command.get("sort"))
     project = query.projector(engine.store, db, coll, command.get("projection"))
-    docs = query.find(engine.store, db, coll, command.get("filter"), sort=sort, skip=skip,
-                      limit=limit)
-    cursor = engine.cursors.open(f"{db}.{coll}", docs, batch_size=batch_size,
-                                 single_batch=single_batch, project=project, session=ctx.session)
+    docs = query.find(engine.store, db, coll, command.get("filter"), sort=sort, skip=skip, limit=limit)
+    cursor = engine.cursors.open(
+        f"{db}.{coll}", docs, batch_size=batch_size, single_batch=single_batch, project=project, session=ctx.session
+    )
     return {"cursor": cursor, "ok": 1.0}
 
 
@@ -73,19 +73,26 @@ def kill_cursors(engine: Engine, ctx: CommandContext, db: str, command: dict) ->
     if not isinstance(ids, list):
         raise CommandError(14, "killCursors cursors must be an array")
     killed, missing = engine.cursors.kill([int(i) for i in ids])
-    return {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [],
-            "cursorsUnknown": [], "ok": 1.0}
+    return {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0}
 
 
-_UNSUPPORTED_STAGES = {"$out", "$merge", "$changeStream", "$currentOp", "$collStats",
-                       "$indexStats", "$listSessions", "$listLocalSessions", "$planCacheStats"}
+_UNSUPPORTED_STAGES = {
+    "$out",
+    "$merge",
+    "$changeStream",
+    "$currentOp",
+    "$collStats",
+    "$indexStats",
+    "$listSessions",
+    "$listLocalSessions",
+    "$planCacheStats",
+}
 
 
 def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     """The aggregate command (stages run by mongomock, a leading $match through the planner)."""
     if command.get("aggregate") == 1:
-        raise CommandError(238, "database-level aggregation is not supported by the embedded "
-                                "engine")
+        raise CommandError(238, "database-level aggregation is not supported by the embedded engine")
     coll = collection_name(command, "aggregate")
     pipeline = command.get("pipeline")
     if not isinstance(pipeline, list) or not all(isinstance(s, dict) for s in pipeline):
@@ -94,12 +101,10 @@ def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
         raise CommandError(238, "explain is not supported by the embedded engine")
     cursor_options = command.get("cursor")
     if not isinstance(cursor_options, dict):
-        raise CommandError(9, "The 'cursor' option is required, except for aggregate with the "
-                              "explain argument")
+        raise CommandError(9, "The 'cursor' option is required, except for aggregate with the explain argument")
     for stage in pipeline:
         if len(stage) != 1:
-            raise CommandError(40323, "A pipeline stage specification object must contain "
-                                      "exactly one field.")
+            raise CommandError(40323, "A pipeline stage specification object must contain exactly one field.")
         name = next(iter(stage))
         if name in _UNSUPPORTED_STAGES:
             raise CommandError(238, f"{name} is not supported by the embedded engine")
@@ -115,15 +120,13 @@ def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
                 # mongomock sorts arrays by their first element; MongoDB by min/max.
                 results = sort_documents(results, query.parse_sort(stage["$sort"]))
             else:
-                results = list(mongomock_aggregate.process_pipeline(results, database, [stage],
-                                                                    None))
+                results = list(mongomock_aggregate.process_pipeline(results, database, [stage], None))
     except CommandError:
         raise
     except Exception as exc:  # mongomock raises several types for invalid pipelines
         raise translate(exc) from exc
     batch_size = cursor_options.get("batchSize")
-    cursor = engine.cursors.open(f"{db}.{coll}", results, batch_size=batch_size,
-                                 session=ctx.session)
+    cursor = engine.cursors.open(f"{db}.{coll}", results, batch_size=batch_size, session=ctx.session)
     return {"cursor": cursor, "ok": 1.0}
 
 

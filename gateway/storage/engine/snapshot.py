@@ -66,8 +66,7 @@ def read_snapshot(path: str) -> tuple[int, Iterator[dict]]:
         raise CorruptFileError(f"{path}: not a snapshot file (bad magic)")
     records = scan(path, start=len(MAGIC))
     if records.valid_length != records.file_length or len(records.payloads) < 2:
-        raise CorruptFileError(f"{path}: incomplete snapshot (damage at offset "
-                               f"{records.valid_length})")
+        raise CorruptFileError(f"{path}: incomplete snapshot (damage at offset {records.valid_length})")
     header = bson.decode(records.payloads[0], codec_options=CODEC)
     trailer = bson.decode(records.payloads[-1], codec_options=CODEC)
     if header.get("format") != FORMAT or not trailer.get("end"):
@@ -81,7 +80,6 @@ def read_snapshot(path: str) -> tuple[int, Iterator[dict]]:
                 count += 1
                 yield effect
         if count != trailer.get("count"):
-            raise CorruptFileError(f"{path}: expected {trailer.get('count')} entries, "
-                                   f"found {count}")
+            raise CorruptFileError(f"{path}: expected {trailer.get('count')} entries, found {count}")
 
     return int(header["sequence"]), effects()

@@ -129,7 +129,9 @@ class Store:
                 11000,
                 f"E11000 duplicate key error collection: {db}.{coll} index: {ID_INDEX_NAME} "
                 f"dup key: {{ _id: {format_value(doc['_id'])} }}",
-                keyPattern={"_id": 1}, keyValue={"_id": doc["_id"]})
+                keyPattern={"_id": 1},
+                keyValue={"_id": doc["_id"]},
+            )
         indexes = self.indexes(db, coll)
         prepared = indexes.prepare(key, doc)
         indexes = self._ensure_collection(db, coll)
@@ -188,11 +190,11 @@ class Store:
             if existing.name == spec.name:
                 if existing.same_definition(spec):
                     return False
-                raise CommandError(86, f"An existing index has the same name as the requested "
-                                       f"index but different options: {spec.name}")
+                raise CommandError(
+                    86, f"An existing index has the same name as the requested index but different options: {spec.name}"
+                )
             if existing.key == spec.key and existing.same_definition(spec):
-                raise CommandError(85, f"Index already exists with a different name: "
-                                       f"{existing.name}")
+                raise CommandError(85, f"Index already exists with a different name: {existing.name}")
         docs = ((id_key(d["_id"]), d) for d in self._docs(db, coll).values())
         index = indexes.build(spec, docs, check=check)
         indexes = self._ensure_collection(db, coll)
@@ -252,8 +254,13 @@ class Store:
         images = []
         for db in self.database_names():
             for name in self.collection_names(db):
-                images.append(CollectionImage(
-                    db=db, name=name, options=self.options(db, name),
-                    indexes=[s.to_document() for s in self.indexes(db, name).specs()],
-                    documents=self.documents(db, name)))
+                images.append(
+                    CollectionImage(
+                        db=db,
+                        name=name,
+                        options=self.options(db, name),
+                        indexes=[s.to_document() for s in self.indexes(db, name).specs()],
+                        documents=self.documents(db, name),
+                    )
+                )
         return images

@@ -15,8 +15,23 @@ from .errors import CommandError, translate
 from .paths import PathResolver, get_slot, put_slot, remove_slot, split_path
 from .values import MISSING, format_value, sort_documents, sort_key, values_equal
 
-OPERATORS = {"$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$currentDate",
-             "$setOnInsert", "$push", "$addToSet", "$pop", "$pull", "$pullAll", "$bit"}
+OPERATORS = {
+    "$set",
+    "$unset",
+    "$inc",
+    "$mul",
+    "$min",
+    "$max",
+    "$rename",
+    "$currentDate",
+    "$setOnInsert",
+    "$push",
+    "$addToSet",
+    "$pop",
+    "$pull",
+    "$pullAll",
+    "$bit",
+}
 # Operators that never create missing parents (they are no-ops on missing paths).
 _NON_CREATING = {"$unset", "$pop", "$pull", "$pullAll"}
 
@@ -32,13 +47,17 @@ def kind_of(update: Any) -> str:
         return "operators"
     if any(dollar):
         first = next(k for k in update if k.startswith("$"))
-        raise CommandError(52, f"The dollar ($) prefixed field '{first}' in '{first}' is not "
-                               "allowed in the context of an update's replacement document.")
+        raise CommandError(
+            52,
+            f"The dollar ($) prefixed field '{first}' in '{first}' is not "
+            "allowed in the context of an update's replacement document.",
+        )
     return "replacement"
 
 
-def apply_update(doc: dict, update: Any, *, query: dict, array_filters: dict[str, dict],
-                 is_insert: bool, database: Any = None) -> dict:
+def apply_update(
+    doc: dict, update: Any, *, query: dict, array_filters: dict[str, dict], is_insert: bool, database: Any = None
+) -> dict:
     """Return the updated copy of doc (doc itself is left untouched)."""
     kind = kind_of(update)
     if kind == "replacement":
@@ -57,8 +76,7 @@ def apply_update(doc: dict, update: Any, *, query: dict, array_filters: dict[str
         for container, key in resolver.slots(new, parts, create=op not in _NON_CREATING):
             _apply_one(op, container, key, arg, ".".join(parts), doc)
     if "_id" in doc and not values_equal(new.get("_id", MISSING), doc["_id"]):
-        raise CommandError(66, "Performing an update on the path '_id' would modify the "
-                               "immutable field '_id'")
+        raise CommandError(66, "Performing an update on the path '_id' would modify the immutable field '_id'")
     if "_id" in new and next(iter(new)) != "_id":
         new = {"_id": new["_id"], **{k: v for k, v in new.items() if k != "_id"}}
     return new
@@ -68,30 +86,35 @@ def _parse(update: dict, array_filters: dict[str, dict]) -> list[tuple[str, list
     ops: list[tuple[str, list[str], Any]] = []
     for op, fields in update.items():
         if op not in OPERATORS:
-            raise CommandError(9, f"Unknown modifier: {op}. Expected a valid update modifier or "
-                                  "pipeline-style update specified as an array")
+            raise CommandError(
+                9,
+                f"Unknown modifier: {op}. Expected a valid update modifier or "
+                "pipeline-style update specified as an array",
+            )
         if not isinstance(fields, dict):
-            raise CommandError(9, f"Modifiers operate on fields but we found type "
-                                  f"{_type_name(fields)} instead. For example: "
-                                  f"{{$mod: {{<field>: ...}}}} not {{{op}: {format_value(fields)}}}")
+            raise CommandError(
+                9,
+                f"Modifiers operate on fields but we found type "
+                f"{_type_name(fields)} instead. For example: "
+                f"{{$mod: {{<field>: ...}}}} not {{{op}: {format_value(fields)}}}",
+            )
         for path, arg in fields.items():
             ops.append((op, split_path(path), arg))
             if op == "$rename":
                 if not isinstance(arg, str):
-                    raise CommandError(2, f"The 'to' field for $rename must be a string: "
-                                          f"{path}: {format_value(arg)}")
+                    raise CommandError(2, f"The 'to' field for $rename must be a string: {path}: {format_value(arg)}")
                 ops.append(("$rename-target", split_path(arg), None))
     _check_conflicts(ops)
     used = {p[2:-1] for _, parts, _ in ops for p in parts if p.startswith("$[") and p != "$[]"}
     for name in used:
         if name not in array_filters:
             path = next(".".join(parts) for _, parts, _ in ops if f"$[{name}]" in parts)
-            raise CommandError(2, f"No array filter found for identifier '{name}' in path "
-                                  f"'{path}'")
+            raise CommandError(2, f"No array filter found for identifier '{name}' in path '{path}'")
     for name in array_filters:
         if name not in used:
-            raise CommandError(9, f"The array filter for identifier '{name}' was not used in the "
-                                  f"update {format_value(update)}")
+            raise CommandError(
+                9, f"The array filter for identifier '{name}' was not used in the update {format_value(update)}"
+            )
     ops = [op for op in ops if op[0] != "$rename-target"]
     # MongoDB (5.0+) applies updates in lexicographic field order, numeric names numerically.
     ops.sort(key=lambda op: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in op[1]])
@@ -104,8 +127,10 @@ def _check_conflicts(ops: list[tuple[str, list[str], Any]]) -> None:
         for other in seen:
             shorter = min(len(parts), len(other))
             if parts[:shorter] == other[:shorter]:
-                raise CommandError(40, f"Updating the path '{'.'.join(parts)}' would create a "
-                                       f"conflict at '{'.'.join(parts[:shorter])}'")
+                raise CommandError(
+                    40,
+                    f"Updating the path '{'.'.join(parts)}' would create a conflict at '{'.'.join(parts[:shorter])}'",
+                )
         seen.append(parts)
 
 
@@ -119,15 +144,17 @@ def _apply_one(op: str, container: Any, key: Any, arg: Any, path: str, doc: dict
     elif op in ("$inc", "$mul"):
         if not _is_number(arg):
             verb = "increment" if op == "$inc" else "multiply"
-            raise CommandError(14, f"Cannot {verb} with non-numeric argument: "
-                                   f"{{{path}: {format_value(arg)}}}")
+            raise CommandError(14, f"Cannot {verb} with non-numeric argument: {{{path}: {format_value(arg)}}}")
         if current is MISSING:
             put_slot(container, key, arg if op == "$inc" else _arith(arg, 0, "*"))
         elif not _is_number(current):
-            raise CommandError(14, f"Cannot apply {op} to a value of non-numeric type. "
-                                   f"{{_id: {format_value(doc.get('_id'))}}} has the field "
-                                   f"'{path.split('.')[-1]}' of non-numeric type "
-                                   f"{_type_name(current)}")
+            raise CommandError(
+                14,
+                f"Cannot apply {op} to a value of non-numeric type. "
+                f"{{_id: {format_value(doc.get('_id'))}}} has the field "
+                f"'{path.split('.')[-1]}' of non-numeric type "
+                f"{_type_name(current)}",
+            )
         else:
             put_slot(container, key, _arith(current, arg, "+" if op == "$inc" else "*"))
     elif op in ("$min", "$max"):
@@ -143,19 +170,20 @@ def _apply_one(op: str, container: Any, key: Any, arg: Any, path: str, doc: dict
         _apply_array_op(op, container, key, current, arg, path, doc)
 
 
-def _apply_array_op(op: str, container: Any, key: Any, current: Any, arg: Any, path: str,
-                    doc: dict) -> None:
+def _apply_array_op(op: str, container: Any, key: Any, current: Any, arg: Any, path: str, doc: dict) -> None:
     if current is MISSING:
         if op in ("$pop", "$pull", "$pullAll"):
             return
         current = []
     elif not isinstance(current, list):
         if op == "$pop":
-            raise CommandError(14, f"Path '{path}' contains an element of non-array type "
-                                   f"'{_type_name(current)}'")
-        raise CommandError(2, f"The field '{path}' must be an array but is of type "
-                              f"{_type_name(current)} in document "
-                              f"{{_id: {format_value(doc.get('_id'))}}}")
+            raise CommandError(14, f"Path '{path}' contains an element of non-array type '{_type_name(current)}'")
+        raise CommandError(
+            2,
+            f"The field '{path}' must be an array but is of type "
+            f"{_type_name(current)} in document "
+            f"{{_id: {format_value(doc.get('_id'))}}}",
+        )
     items = list(current)
     if op == "$push":
         items = _push(items, arg)
@@ -175,8 +203,7 @@ def _apply_array_op(op: str, container: Any, key: Any, current: Any, arg: Any, p
         items = [item for item in items if not _pull_matches(arg, item)]
     elif op == "$pullAll":
         if not isinstance(arg, list):
-            raise CommandError(2, f"$pullAll requires an array argument but was given a "
-                                  f"{_type_name(arg)}")
+            raise CommandError(2, f"$pullAll requires an array argument but was given a {_type_name(arg)}")
         items = [item for item in items if not any(values_equal(item, v) for v in arg)]
     put_slot(container, key, items)
 
@@ -203,8 +230,9 @@ def _push(items: list, arg: Any) -> list:
         elif spec in (1, -1):
             items = sorted(items, key=sort_key, reverse=spec == -1)
         else:
-            raise CommandError(2, "The $sort is invalid: use 1/-1 to sort the whole element, "
-                                  "or {field:1/-1} to sort embedded fields")
+            raise CommandError(
+                2, "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields"
+            )
     if "$slice" in arg:
         count = arg["$slice"]
         if not isinstance(count, int) or isinstance(count, bool):
@@ -216,8 +244,7 @@ def _push(items: list, arg: Any) -> list:
 def _pull_matches(condition: Any, item: Any) -> bool:
     try:
         if isinstance(condition, dict) and condition:
-            if all(k.startswith("$") for k in condition) and not (
-                    set(condition) & {"$and", "$or", "$nor"}):
+            if all(k.startswith("$") for k in condition) and not (set(condition) & {"$and", "$or", "$nor"}):
                 return filter_applies({"v": condition}, {"v": item})
             return isinstance(item, dict) and filter_applies(condition, item)
     except Exception as exc:  # a bad condition is the client's error, not a crash
@@ -229,12 +256,10 @@ def _pull_matches(condition: Any, item: Any) -> bool:
 
 def _rename(new: dict, parts: list[str], target: str, resolver: PathResolver) -> None:
     if any(p.startswith("$") for p in parts) or "$" in target:
-        raise CommandError(2, "The source field for $rename may not be dynamic: "
-                              + ".".join(parts))
+        raise CommandError(2, "The source field for $rename may not be dynamic: " + ".".join(parts))
     target_parts = split_path(target)
     if parts == target_parts:
-        raise CommandError(2, "The source and target field for $rename must differ: "
-                              + ".".join(parts))
+        raise CommandError(2, "The source and target field for $rename must differ: " + ".".join(parts))
     slots = resolver.slots(new, parts, create=False)
     if not slots or isinstance(slots[0][0], list):
         return
@@ -276,8 +301,7 @@ def _bit(current: Any, arg: Any, path: str) -> Any:
         elif how == "xor":
             value ^= operand
         else:
-            raise CommandError(2, f"The $bit modifier only supports 'and', 'or', and 'xor', "
-                                  f"not '{how}'")
+            raise CommandError(2, f"The $bit modifier only supports 'and', 'or', and 'xor', not '{how}'")
     return value
 
 
@@ -288,15 +312,21 @@ def _current_date(arg: Any) -> Any:
         return now
     if arg == {"$type": "timestamp"}:
         return Timestamp(int(time.time()), 1)
-    raise CommandError(2, f"{format_value(arg)} is not valid type for $currentDate. "
-                          "Please use a boolean ('true') or a $type expression "
-                          "({$type: 'timestamp/date'}).")
+    raise CommandError(
+        2,
+        f"{format_value(arg)} is not valid type for $currentDate. "
+        "Please use a boolean ('true') or a $type expression "
+        "({$type: 'timestamp/date'}).",
+    )
 
 
 def _replace(doc: dict, replacement: dict) -> dict:
     if "_id" in replacement and "_id" in doc and not values_equal(replacement["_id"], doc["_id"]):
-        raise CommandError(66, "After applying the update, the (immutable) field '_id' was found "
-                               f"to have been altered to _id: {format_value(replacement['_id'])}")
+        raise CommandError(
+            66,
+            "After applying the update, the (immutable) field '_id' was found "
+            f"to have been altered to _id: {format_value(replacement['_id'])}",
+        )
     new = {"_id": doc["_id"]} if "_id" in doc else {}
     new.update((k, copy.deepcopy(v)) for k, v in replacement.items() if k != "_id")
     if "_id" not in new and "_id" in replacement:
@@ -312,7 +342,7 @@ def _pipeline(doc: dict, pipeline: list, database: Any) -> dict:
     for stage in pipeline:
         if not isinstance(stage, dict) or len(stage) != 1:
             raise CommandError(9, "Each element of the 'pipeline' array must be an object")
-        (name, arg), = stage.items()
+        ((name, arg),) = stage.items()
         if name == "$unset":
             fields = [arg] if isinstance(arg, str) else arg
             stages.append({"$project": {f: 0 for f in fields}})
@@ -329,8 +359,11 @@ def _pipeline(doc: dict, pipeline: list, database: Any) -> dict:
     new = results[0] if results else {}
     if "_id" in doc:
         if "_id" in new and not values_equal(new["_id"], doc["_id"]):
-            raise CommandError(66, "After applying the update, the (immutable) field '_id' was "
-                                   f"found to have been altered to _id: {format_value(new['_id'])}")
+            raise CommandError(
+                66,
+                "After applying the update, the (immutable) field '_id' was "
+                f"found to have been altered to _id: {format_value(new['_id'])}",
+            )
         new = {"_id": doc["_id"], **{k: v for k, v in new.items() if k != "_id"}}
     return new
 
@@ -377,9 +410,19 @@ def new_id(seed: dict) -> dict:
 
 
 def _type_name(value: Any) -> str:
-    names = [(bool, "bool"), (Int64, "long"), (int, "int"), (float, "double"), (str, "string"),
-             (dict, "object"), (list, "array"), (ObjectId, "objectId"),
-             (datetime.datetime, "date"), (bytes, "binData"), (Decimal128, "decimal")]
+    names = [
+        (bool, "bool"),
+        (Int64, "long"),
+        (int, "int"),
+        (float, "double"),
+        (str, "string"),
+        (dict, "object"),
+        (list, "array"),
+        (ObjectId, "objectId"),
+        (datetime.datetime, "date"),
+        (bytes, "binData"),
+        (Decimal128, "decimal"),
+    ]
     if value is None:
         return "null"
     for cls, name in names:

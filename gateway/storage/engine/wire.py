@@ -28,8 +28,7 @@ _UINT32 = struct.Struct("<I")
 _REPLY_PREFIX = struct.Struct("<iqii")
 
 # Datetimes are kept naive UTC (as mongomock expects), and out-of-range ones survive as DatetimeMS.
-CODEC: CodecOptions = CodecOptions(tz_aware=False,
-                                   datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+CODEC: CodecOptions = CodecOptions(tz_aware=False, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 
 
 class ProtocolError(Exception):
@@ -82,11 +81,11 @@ def _parse_op_msg(request_id: int, body: bytes) -> Request:
             if size < 5 or position + size > end:
                 raise ProtocolError("OP_MSG section overruns the message")
             if kind == 0:
-                command = bson.decode(body[position:position + size], codec_options=CODEC)
+                command = bson.decode(body[position : position + size], codec_options=CODEC)
             elif kind == 1:
                 name_end = body.index(b"\x00", position + 4, position + size)
-                name = body[position + 4:name_end].decode()
-                documents = bson.decode_all(body[name_end + 1:position + size], CODEC)
+                name = body[position + 4 : name_end].decode()
+                documents = bson.decode_all(body[name_end + 1 : position + size], CODEC)
                 sequences.setdefault(name, []).extend(documents)
             else:
                 raise ProtocolError(f"unknown OP_MSG section kind {kind}")
@@ -108,7 +107,7 @@ def _parse_op_query(request_id: int, body: bytes) -> Request:
         namespace = body[4:name_end].decode()
         position = name_end + 1 + 8  # numberToSkip, numberToReturn
         (size,) = _INT32.unpack_from(body, position)
-        query = bson.decode(body[position:position + size], codec_options=CODEC)
+        query = bson.decode(body[position : position + size], codec_options=CODEC)
     except (bson.errors.BSONError, ValueError, struct.error) as exc:
         raise ProtocolError(f"invalid OP_QUERY: {exc}") from exc
     if "$query" in query:

@@ -70,8 +70,7 @@ def _check_id(value: Any) -> None:
 def _changed(old: dict, new: dict) -> bool:
     encoded = bson.encode(new, codec_options=CODEC)
     if len(encoded) > MAX_BSON_OBJECT_SIZE:
-        raise CommandError(17419, f"Resulting document after update is larger than "
-                                  f"{MAX_BSON_OBJECT_SIZE}")
+        raise CommandError(17419, f"Resulting document after update is larger than {MAX_BSON_OBJECT_SIZE}")
     return encoded != bson.encode(old, codec_options=CODEC)
 
 
@@ -79,8 +78,9 @@ def _build_upsert(engine: Engine, db: str, q: dict, update: Any, filters: dict) 
     seed = upsert_seed(q)
     if kind_of(update) == "replacement":
         seed = {"_id": seed["_id"]} if "_id" in seed else {}
-    doc = apply_update(seed, update, query=q, array_filters=filters, is_insert=True,
-                       database=engine.store.mongomock_database(db))
+    doc = apply_update(
+        seed, update, query=q, array_filters=filters, is_insert=True, database=engine.store.mongomock_database(db)
+    )
     doc = new_id(doc)
     _check_id(doc["_id"])
     return doc
@@ -102,12 +102,12 @@ def update(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
             filters = parse_array_filters(statement.get("arrayFilters"))
             kind = kind_of(u)
             if multi and kind == "replacement":
-                raise CommandError(9, "multi update is not supported for replacement-style "
-                                      "update")
+                raise CommandError(9, "multi update is not supported for replacement-style update")
             docs = query.find(store, db, coll, q, limit=0 if multi else 1)
             for doc in docs:
-                new = apply_update(doc, u, query=q, array_filters=filters, is_insert=False,
-                                   database=store.mongomock_database(db))
+                new = apply_update(
+                    doc, u, query=q, array_filters=filters, is_insert=False, database=store.mongomock_database(db)
+                )
                 matched += 1
                 if _changed(doc, new):
                     store.replace(db, coll, doc, new)
@@ -136,8 +136,7 @@ def delete(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
         try:
             limit = statement.get("limit", 0)
             if limit not in (0, 1):
-                raise CommandError(9, "The limit field in delete objects must be 0 or 1. Got "
-                                      f"{limit}")
+                raise CommandError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
             for doc in query.find(engine.store, db, coll, statement.get("q") or {}, limit=limit):
                 engine.store.delete(db, coll, doc)
                 deleted += 1
@@ -150,8 +149,7 @@ def delete(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
 
 def find_and_modify(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     """The findAndModify command."""
-    coll = collection_name(command, "findAndModify" if "findAndModify" in command
-                           else "findandmodify")
+    coll = collection_name(command, "findAndModify" if "findAndModify" in command else "findandmodify")
     store = engine.store
     q = command.get("query") or {}
     remove = bool(command.get("remove"))
@@ -163,8 +161,9 @@ def find_and_modify(engine: Engine, ctx: CommandContext, db: str, command: dict)
     if not remove and u is None:
         raise CommandError(9, "Either an update or remove=true must be specified")
     if remove and return_new:
-        raise CommandError(9, "Cannot specify both new=true and remove=true; 'remove' always "
-                              "returns the deleted document")
+        raise CommandError(
+            9, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document"
+        )
     if remove and upsert:
         raise CommandError(9, "Cannot specify both upsert=true and remove=true")
     filters = parse_array_filters(command.get("arrayFilters"))
@@ -181,8 +180,9 @@ def find_and_modify(engine: Engine, ctx: CommandContext, db: str, command: dict)
         result = old
         last_error: dict[str, Any] = {"n": 1 if old is not None else 0}
     elif old is not None:
-        new = apply_update(old, u, query=q, array_filters=filters, is_insert=False,
-                           database=store.mongomock_database(db))
+        new = apply_update(
+            old, u, query=q, array_filters=filters, is_insert=False, database=store.mongomock_database(db)
+        )
         if _changed(old, new):
             store.replace(db, coll, old, new)
         result = new if return_new else old

@@ -231,8 +231,15 @@ class UpdateBuilders:
     ) -> Json:
         """A music file."""
         media = self._media(
-            token, "audio", data, file_size,
-            duration=duration, performer=performer, title=title, file_name=file_name, mime_type=mime_type,
+            token,
+            "audio",
+            data,
+            file_size,
+            duration=duration,
+            performer=performer,
+            title=title,
+            file_name=file_name,
+            mime_type=mime_type,
         )
         return self.message_update(token, user_id, {"audio": media, **_caption(caption)}, **common)
 
@@ -253,8 +260,15 @@ class UpdateBuilders:
     ) -> Json:
         """A video."""
         media = self._media(
-            token, "video", data, file_size,
-            width=width, height=height, duration=duration, file_name=file_name, mime_type=mime_type,
+            token,
+            "video",
+            data,
+            file_size,
+            width=width,
+            height=height,
+            duration=duration,
+            file_name=file_name,
+            mime_type=mime_type,
         )
         return self.message_update(token, user_id, {"video": media, **_caption(caption)}, **common)
 
@@ -287,9 +301,17 @@ class UpdateBuilders:
     ) -> Json:
         """A sticker with its emoji."""
         media = self._media(
-            token, "sticker", data, None,
-            type="regular", width=512, height=512, is_animated=is_animated, is_video=is_video,
-            emoji=emoji, set_name=set_name,
+            token,
+            "sticker",
+            data,
+            None,
+            type="regular",
+            width=512,
+            height=512,
+            is_animated=is_animated,
+            is_video=is_video,
+            emoji=emoji,
+            set_name=set_name,
         )
         return self.message_update(token, user_id, {"sticker": media}, **common)
 
@@ -473,7 +495,8 @@ class UpdateBuilders:
         buttons = [b for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
         pressed = next(
             (
-                b for b in buttons
+                b
+                for b in buttons
                 if "callback_data" in b
                 and (data is None or b["callback_data"] == data)
                 and (button_text is None or b["text"] == button_text)

@@ -46,8 +46,7 @@ WEBHOOK_URL_INVALID: Final = "Bad Request: invalid webhook URL specified"
 SECRET_TOO_LONG: Final = "Bad Request: secret token is too long"
 SECRET_INVALID: Final = "Bad Request: secret token contains illegal characters"
 WEBHOOK_ACTIVE: Final = (
-    "Conflict: can't use getUpdates method while webhook is active;"
-    " use deleteWebhook to delete the webhook first"
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
 TERMINATED_BY_POLL: Final = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"

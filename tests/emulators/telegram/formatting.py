@@ -16,9 +16,18 @@ from .errors import ApiError
 Entity = dict[str, Any]
 
 _HTML_SIMPLE: Final = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
-    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
-    "code": "code", "pre": "pre",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "code": "code",
+    "pre": "pre",
 }
 _HTML_TAGS: Final = frozenset({*_HTML_SIMPLE, "a", "span", "blockquote", "tg-emoji"})
 _MDV2_RESERVED: Final = frozenset("_*[]()~`>#+-=|{}.!")
@@ -175,8 +184,15 @@ def _html_entity(
 
 
 _MDV2_NAMES: Final = {
-    "bold": "Bold", "italic": "Italic", "underline": "Underline", "strikethrough": "Strikethrough",
-    "spoiler": "Spoiler", "code": "Code", "pre": "Pre", "text_link": "TextUrl", "custom_emoji": "CustomEmoji",
+    "bold": "Bold",
+    "italic": "Italic",
+    "underline": "Underline",
+    "strikethrough": "Strikethrough",
+    "spoiler": "Spoiler",
+    "code": "Code",
+    "pre": "Pre",
+    "text_link": "TextUrl",
+    "custom_emoji": "CustomEmoji",
 }
 
 
@@ -246,9 +262,13 @@ def parse_markdown_v2(source: str) -> tuple[str, list[Entity]]:
             i += 1
             continue
         closing = {
-            "bold": char == "*", "italic": char == "_" and nxt != "_",
-            "underline": char == "_" and nxt == "_", "strikethrough": char == "~",
-            "spoiler": char == "|" and nxt == "|", "text_link": char == "]", "custom_emoji": char == "]",
+            "bold": char == "*",
+            "italic": char == "_" and nxt != "_",
+            "underline": char == "_" and nxt == "_",
+            "strikethrough": char == "~",
+            "spoiler": char == "|" and nxt == "|",
+            "text_link": char == "]",
+            "custom_emoji": char == "]",
         }.get(top or "", False)
         if closing:
             kind, start, begin = stack.pop()

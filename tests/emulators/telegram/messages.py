@@ -18,20 +18,60 @@ from .world import FILE_KINDS, ChatState, Json, World, guess_mime, image_size, m
 TEXT_LIMIT: Final = 4096
 CAPTION_LIMIT: Final = 1024
 CONTENT_KEYS: Final = (
-    "text", "entities", "link_preview_options", "animation", "audio", "document", "photo", "sticker", "video",
-    "video_note", "voice", "caption", "caption_entities", "show_caption_above_media", "has_media_spoiler",
-    "contact", "dice", "location", "venue", "poll",
+    "text",
+    "entities",
+    "link_preview_options",
+    "animation",
+    "audio",
+    "document",
+    "photo",
+    "sticker",
+    "video",
+    "video_note",
+    "voice",
+    "caption",
+    "caption_entities",
+    "show_caption_above_media",
+    "has_media_spoiler",
+    "contact",
+    "dice",
+    "location",
+    "venue",
+    "poll",
 )
 MEDIA_KEYS: Final = ("animation", "audio", "document", "photo", "sticker", "video", "video_note", "voice")
-CHAT_ACTIONS: Final = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice", "upload_document",
-    "choose_sticker", "find_location", "record_video_note", "upload_video_note", "cancel",
-    "record_audio", "upload_audio", "pick_up_location",
-})
-TDLIB_FILE_TYPES: Final = MappingProxyType({
-    "photo": "Photo", "document": "Document", "voice": "VoiceNote", "audio": "Audio", "video": "Video",
-    "video_note": "VideoNote", "animation": "Animation", "sticker": "Sticker", "thumbnail": "Thumbnail",
-})
+CHAT_ACTIONS: Final = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+        "cancel",
+        "record_audio",
+        "upload_audio",
+        "pick_up_location",
+    }
+)
+TDLIB_FILE_TYPES: Final = MappingProxyType(
+    {
+        "photo": "Photo",
+        "document": "Document",
+        "voice": "VoiceNote",
+        "audio": "Audio",
+        "video": "Video",
+        "video_note": "VideoNote",
+        "animation": "Animation",
+        "sticker": "Sticker",
+        "thumbnail": "Thumbnail",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -359,7 +399,11 @@ class MessageMethods:
         if kind == "sticker":
             extension = (file_name or "").rsplit(".", 1)[-1].lower()
             fields.update(
-                type="regular", width=512, height=512, is_animated=extension == "tgs", is_video=extension == "webm",
+                type="regular",
+                width=512,
+                height=512,
+                is_animated=extension == "tgs",
+                is_video=extension == "webm",
                 emoji=source.get("emoji"),
             )
         elif kind != "video_note":
@@ -412,8 +456,11 @@ class MessageMethods:
         stored = self._world.add_file(call.bot.id, "thumbnail", upload.data, mime_type="image/jpeg")
         width, height = image_size(upload.data) or (320, 320)
         return {
-            "file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.file_size,
-            "width": width, "height": height,
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.file_size,
+            "width": width,
+            "height": height,
         }
 
     def _location(self, call: Call) -> Json:

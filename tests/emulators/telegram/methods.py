@@ -18,13 +18,43 @@ from .records import CallbackAnswer, Topic, WebhookState
 from .world import DEFAULT_ICON_COLOR, ChatState, Json, World
 
 METHOD_NAMES: Final = (
-    "getMe", "setWebhook", "deleteWebhook", "getWebhookInfo", "getUpdates",
-    "sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendAudio", "sendVideo", "sendVideoNote",
-    "sendAnimation", "sendSticker", "sendLocation", "sendVenue", "sendContact", "sendChatAction", "sendMediaGroup",
-    "copyMessage", "forwardMessage", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
-    "deleteMessage", "deleteMessages", "answerCallbackQuery", "getFile",
-    "setMyCommands", "getMyCommands", "deleteMyCommands",
-    "createForumTopic", "closeForumTopic", "reopenForumTopic", "editForumTopic", "deleteForumTopic", "getChat",
+    "getMe",
+    "setWebhook",
+    "deleteWebhook",
+    "getWebhookInfo",
+    "getUpdates",
+    "sendMessage",
+    "sendPhoto",
+    "sendDocument",
+    "sendVoice",
+    "sendAudio",
+    "sendVideo",
+    "sendVideoNote",
+    "sendAnimation",
+    "sendSticker",
+    "sendLocation",
+    "sendVenue",
+    "sendContact",
+    "sendChatAction",
+    "sendMediaGroup",
+    "copyMessage",
+    "forwardMessage",
+    "editMessageText",
+    "editMessageCaption",
+    "editMessageReplyMarkup",
+    "deleteMessage",
+    "deleteMessages",
+    "answerCallbackQuery",
+    "getFile",
+    "setMyCommands",
+    "getMyCommands",
+    "deleteMyCommands",
+    "createForumTopic",
+    "closeForumTopic",
+    "reopenForumTopic",
+    "editForumTopic",
+    "deleteForumTopic",
+    "getChat",
 )
 METHODS_BY_LOWER: Final = MappingProxyType({name.lower(): name for name in METHOD_NAMES})
 # Calls that put something into a chat; these are refused with 403 once the user blocked the bot.
@@ -83,7 +113,9 @@ class BotApi(MessageMethods):
         if call.flag("drop_pending_updates"):
             bot.pending.clear()
         unchanged = bot.webhook is not None and (
-            bot.webhook.url, bot.webhook.secret_token, bot.webhook.max_connections
+            bot.webhook.url,
+            bot.webhook.secret_token,
+            bot.webhook.max_connections,
         ) == (webhook.url, webhook.secret_token, webhook.max_connections)
         bot.webhook = webhook
         bot.poll_abort = e.TERMINATED_BY_WEBHOOK
@@ -214,8 +246,11 @@ class BotApi(MessageMethods):
             accent_color_id=0,
             max_reaction_count=11,
             accepted_gift_types={
-                "unlimited_gifts": True, "limited_gifts": True, "unique_gifts": True,
-                "premium_subscription": True, "gifts_from_channels": True,
+                "unlimited_gifts": True,
+                "limited_gifts": True,
+                "unique_gifts": True,
+                "premium_subscription": True,
+                "gifts_from_channels": True,
             },
         )
         return info

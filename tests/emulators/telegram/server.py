@@ -290,7 +290,8 @@ class TelegramEmulator(UpdateBuilders):
             parameters["migrate_to_chat_id"] = migrate_to_chat_id
         if description is None:
             description = (
-                e.retry_after(retry_after) if error_code == 429 and retry_after is not None
+                e.retry_after(retry_after)
+                if error_code == 429 and retry_after is not None
                 else e.DEFAULT_DESCRIPTIONS.get(error_code, "Internal Server Error")
             )
         return _Failure(error_code, description, parameters or None, times, chat_id, canonical, token)
@@ -320,7 +321,8 @@ class TelegramEmulator(UpdateBuilders):
         """Recorded calls filtered by method (case-insensitive), bot and chat_id param."""
         wanted = None if method is None else METHODS_BY_LOWER.get(method.lower(), method)
         return [
-            r for r in self._world.requests
+            r
+            for r in self._world.requests
             if (wanted is None or r.method == wanted)
             and (token is None or r.token == token)
             and (chat_id is None or r.params.get("chat_id") == chat_id)
@@ -401,8 +403,12 @@ class TelegramEmulator(UpdateBuilders):
         except ApiError as error:
             self._world.requests.append(
                 RecordedRequest(
-                    token, METHODS_BY_LOWER.get(name.lower(), name), {}, http_method=request.method,
-                    status=error.error_code, error=error.body(),
+                    token,
+                    METHODS_BY_LOWER.get(name.lower(), name),
+                    {},
+                    http_method=request.method,
+                    status=error.error_code,
+                    error=error.body(),
                 )
             )
             return json_response(error.error_code, error.body())
@@ -458,7 +464,8 @@ def _filter_messages(
 ) -> list[SentMessage]:
     wanted = None if method is None else METHODS_BY_LOWER.get(method.lower(), method)
     return [
-        m for m in messages
+        m
+        for m in messages
         if (chat_id is None or m.chat_id == chat_id)
         and (wanted is None or m.method == wanted)
         and (token is None or m.token == token)

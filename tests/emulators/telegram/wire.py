@@ -19,21 +19,61 @@ from .records import UploadedFile
 MAX_UPLOAD_BYTES: Final = 50 * 1024 * 1024
 
 # Parameters whose string value is a JSON-serialized object or array (aiogram `prepare_value`).
-JSON_PARAMS: Final = frozenset({
-    "reply_markup", "reply_parameters", "entities", "caption_entities", "allowed_updates", "commands",
-    "scope", "link_preview_options", "media", "message_ids", "quote_entities", "suggested_post_parameters",
-})
-INT_PARAMS: Final = frozenset({
-    "message_id", "message_thread_id", "offset", "limit", "timeout", "max_connections", "duration",
-    "width", "height", "length", "cache_time", "icon_color", "user_id", "live_period", "heading",
-    "proximity_alert_radius", "reply_to_message_id", "video_start_timestamp", "direct_messages_topic_id",
-})
+JSON_PARAMS: Final = frozenset(
+    {
+        "reply_markup",
+        "reply_parameters",
+        "entities",
+        "caption_entities",
+        "allowed_updates",
+        "commands",
+        "scope",
+        "link_preview_options",
+        "media",
+        "message_ids",
+        "quote_entities",
+        "suggested_post_parameters",
+    }
+)
+INT_PARAMS: Final = frozenset(
+    {
+        "message_id",
+        "message_thread_id",
+        "offset",
+        "limit",
+        "timeout",
+        "max_connections",
+        "duration",
+        "width",
+        "height",
+        "length",
+        "cache_time",
+        "icon_color",
+        "user_id",
+        "live_period",
+        "heading",
+        "proximity_alert_radius",
+        "reply_to_message_id",
+        "video_start_timestamp",
+        "direct_messages_topic_id",
+    }
+)
 FLOAT_PARAMS: Final = frozenset({"latitude", "longitude", "horizontal_accuracy"})
-BOOL_PARAMS: Final = frozenset({
-    "disable_notification", "protect_content", "show_alert", "drop_pending_updates",
-    "allow_sending_without_reply", "has_spoiler", "supports_streaming", "disable_content_type_detection",
-    "allow_paid_broadcast", "show_caption_above_media", "disable_web_page_preview",
-})
+BOOL_PARAMS: Final = frozenset(
+    {
+        "disable_notification",
+        "protect_content",
+        "show_alert",
+        "drop_pending_updates",
+        "allow_sending_without_reply",
+        "has_spoiler",
+        "supports_streaming",
+        "disable_content_type_detection",
+        "allow_paid_broadcast",
+        "show_caption_above_media",
+        "disable_web_page_preview",
+    }
+)
 CHAT_ID_PARAMS: Final = frozenset({"chat_id", "from_chat_id"})
 _INTEGER: Final = re.compile(r"^-?\d+$")
 
@@ -120,9 +160,7 @@ def read_webhook_reply(content_type: str, body: bytes) -> tuple[dict[str, Any], 
     return raw, parts
 
 
-async def _read_multipart(
-    reader: aiohttp.MultipartReader, raw: dict[str, Any], parts: dict[str, UploadedFile]
-) -> None:
+async def _read_multipart(reader: aiohttp.MultipartReader, raw: dict[str, Any], parts: dict[str, UploadedFile]) -> None:
     while (part := await reader.next()) is not None:
         if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
             continue

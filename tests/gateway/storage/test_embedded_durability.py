@@ -40,8 +40,7 @@ async def _write_sample(server: EmbeddedMongo) -> None:
     try:
         coll = client.app.contacts
         await coll.create_index("identities.key", unique=True)
-        await coll.insert_many([{"_id": i, "identities": [{"key": f"k{i}"}], "n": 0}
-                                for i in range(20)])
+        await coll.insert_many([{"_id": i, "identities": [{"key": f"k{i}"}], "n": 0} for i in range(20)])
         await coll.update_many({"_id": {"$lt": 5}}, {"$inc": {"n": 1}})
         await coll.delete_one({"_id": 19})
         await coll.update_one({"_id": 100}, {"$set": {"n": 7}}, upsert=True)
@@ -189,10 +188,12 @@ async def test_torn_last_journal_record_is_ignored(tmp_path):
         await client.app.contacts.insert_one({"_id": "last", "identities": [{"key": "last"}]})
         await client.close()
         last_record = journal.read_bytes()[size_before:]
-        for name, tail in [("half", last_record[: len(last_record) // 2]),
-                           ("garbage", b"\xde\xad\xbe\xef" * 5),
-                           ("short", b"\x07\x00"),
-                           ("zeros", bytes(64))]:
+        for name, tail in [
+            ("half", last_record[: len(last_record) // 2]),
+            ("garbage", b"\xde\xad\xbe\xef" * 5),
+            ("short", b"\x07\x00"),
+            ("zeros", bytes(64)),
+        ]:
             crashed = tmp_path / name
             _crash_copy(tmp_path / "db", crashed)
             with open(crashed / journal.name, "r+b") as handle:
@@ -204,8 +205,7 @@ async def test_torn_last_journal_record_is_ignored(tmp_path):
             await _check_sample(server)
             client = await _client(server)
             assert await client.app.contacts.find_one({"_id": "last"}) is None
-            await client.app.contacts.insert_one({"_id": "after-recovery",
-                                                  "identities": [{"key": "after"}]})
+            await client.app.contacts.insert_one({"_id": "after-recovery", "identities": [{"key": "after"}]})
             await client.close()
             assert (tmp_path / name / journal.name).stat().st_size > size_before
         async with EmbeddedMongo(tmp_path / name) as server:
@@ -274,13 +274,24 @@ async def test_group_commit_over_the_wire(tmp_path, monkeypatch):
 
 # -- SIGKILL -----------------------------------------------------------------------------------
 
+
 async def _start_process(data_dir: Path, log_path: Path) -> tuple[asyncio.subprocess.Process, str]:
     log = open(log_path, "wb")  # the child keeps its own descriptor
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.storage.embedded", "--port", "0",
-            "--data-dir", str(data_dir), "--snapshot-interval", "0.05",
-            stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=str(REPO_ROOT))
+            sys.executable,
+            "-m",
+            "gateway.storage.embedded",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--snapshot-interval",
+            "0.05",
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=str(REPO_ROOT),
+        )
     finally:
         log.close()
     for _ in range(600):
@@ -327,9 +338,9 @@ class _Worker:
                 elif kind == "delete":
                     await self.coll.delete_one({"_id": key})
                 else:
-                    await self.coll.update_one({"_id": key}, {"$inc": {"n": 1},
-                                                              "$setOnInsert": {"w": self.number}},
-                                               upsert=True)
+                    await self.coll.update_one(
+                        {"_id": key}, {"$inc": {"n": 1}, "$setOnInsert": {"w": self.number}}, upsert=True
+                    )
             except PyMongoError:
                 return
             self.acked.append(op)
@@ -354,8 +365,10 @@ class _Worker:
 async def test_sigkill_loses_no_acknowledged_write(tmp_path):
     data_dir = tmp_path / "db"
     process, uri = await _start_process(data_dir, tmp_path / "first.log")
-    clients = [AsyncMongoClient(uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000,
-                                socketTimeoutMS=5000) for _ in range(3)]
+    clients = [
+        AsyncMongoClient(uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000, socketTimeoutMS=5000)
+        for _ in range(3)
+    ]
     workers = []
     try:
         await clients[0].app.meta.insert_one({"_id": "untouched", "v": 1})

@@ -58,9 +58,9 @@ async def test_multikey_unique_index_on_array_of_subdocuments(db):
     with pytest.raises(DuplicateKeyError):
         await contacts.update_one({"_id": "bob"}, {"$push": {"identities": {"key": "tg:1"}}})
     with pytest.raises(DuplicateKeyError):
-        await contacts.update_one({"_id": "bob"},
-                                  {"$set": {"identities.$[i].key": "web:1"}},
-                                  array_filters=[{"i.key": "tg:2"}])
+        await contacts.update_one(
+            {"_id": "bob"}, {"$set": {"identities.$[i].key": "web:1"}}, array_filters=[{"i.key": "tg:2"}]
+        )
     assert (await contacts.find_one({"identities.key": "wa:1"}))["_id"] == "ann"
     assert (await contacts.find_one({"identities.key": {"$in": ["x", "tg:2"]}}))["_id"] == "bob"
     # Moving an identity from one contact to another works once it is released.
@@ -80,10 +80,10 @@ async def test_multikey_unique_index_on_array_of_scalars(db):
 
 
 async def test_partial_unique_index(db):
-    await db.p.create_index("email", unique=True,
-                            partialFilterExpression={"email": {"$type": "string"}})
-    await db.p.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3, "email": None},
-                            {"_id": 4, "email": None}, {"_id": 5, "email": "a@x"}])
+    await db.p.create_index("email", unique=True, partialFilterExpression={"email": {"$type": "string"}})
+    await db.p.insert_many(
+        [{"_id": 1}, {"_id": 2}, {"_id": 3, "email": None}, {"_id": 4, "email": None}, {"_id": 5, "email": "a@x"}]
+    )
     with pytest.raises(DuplicateKeyError):
         await db.p.insert_one({"_id": 6, "email": "a@x"})
     await db.p.update_one({"_id": 5}, {"$unset": {"email": ""}})
@@ -117,9 +117,13 @@ async def test_creating_unique_index_over_duplicates_fails(db):
 
 
 async def test_list_and_drop_indexes(db):
-    names = await db.i.create_indexes([IndexModel([("a", 1)]),
-                                       IndexModel([("b", -1), ("c", 1)], name="bc"),
-                                       IndexModel([("d", 1)], unique=True, sparse=True)])
+    names = await db.i.create_indexes(
+        [
+            IndexModel([("a", 1)]),
+            IndexModel([("b", -1), ("c", 1)], name="bc"),
+            IndexModel([("d", 1)], unique=True, sparse=True),
+        ]
+    )
     assert names == ["a_1", "bc", "d_1"]
     assert await db.i.create_index("a") == "a_1"  # same definition again is a no-op
     listed = {ix["name"]: ix async for ix in await db.i.list_indexes()}
@@ -142,27 +146,28 @@ async def test_list_and_drop_indexes(db):
 async def test_indexed_lookups_agree_with_scans(db):
     await db.l.create_index("k")
     await db.l.create_index([("g", 1), ("k", 1)])
-    await db.l.insert_many([{"_id": i, "k": i % 7, "g": i % 3, "arr": [i, i + 100]}
-                            for i in range(200)])
+    await db.l.insert_many([{"_id": i, "k": i % 7, "g": i % 3, "arr": [i, i + 100]} for i in range(200)])
     await db.l.create_index("arr")
     assert await db.l.count_documents({"k": 3}) == len([i for i in range(200) if i % 7 == 3])
     assert await db.l.count_documents({"k": {"$in": [1, 2]}, "g": 0}) == len(
-        [i for i in range(200) if i % 7 in (1, 2) and i % 3 == 0])
+        [i for i in range(200) if i % 7 in (1, 2) and i % 3 == 0]
+    )
     assert await db.l.count_documents({"g": 2, "k": {"$gt": 4}}) == len(
-        [i for i in range(200) if i % 3 == 2 and i % 7 > 4])
+        [i for i in range(200) if i % 3 == 2 and i % 7 > 4]
+    )
     assert await db.l.count_documents({"arr": 150}) == 2
     assert await db.l.count_documents({"k": 3.0}) == await db.l.count_documents({"k": 3})
     await db.l.update_many({"k": 3}, {"$set": {"k": 30}})
     assert await db.l.count_documents({"k": 3}) == 0
-    assert await db.l.count_documents({"k": {"$eq": 30}}) == len(
-        [i for i in range(200) if i % 7 == 3])
+    assert await db.l.count_documents({"k": {"$eq": 30}}) == len([i for i in range(200) if i % 7 == 3])
     await db.l.delete_many({"k": 30})
     assert await db.l.count_documents({"k": 30}) == 0
 
 
 async def test_partial_unique_multikey_index_skips_documents_without_the_key(db):
-    await db.cards.create_index("identities.key", unique=True,
-                                partialFilterExpression={"identities.key": {"$type": "string"}})
+    await db.cards.create_index(
+        "identities.key", unique=True, partialFilterExpression={"identities.key": {"$type": "string"}}
+    )
     await db.cards.insert_many([{"identities": []}, {"identities": []}, {"identities": [{"key": "a"}]}])
     with pytest.raises(DuplicateKeyError):
         await db.cards.insert_one({"identities": [{"key": "b"}, {"key": "a"}]})
@@ -173,14 +178,20 @@ async def test_partial_unique_multikey_index_skips_documents_without_the_key(db)
 
 async def test_queries_outside_a_partial_index_still_find_everything(db):
     await db.threads.create_index("contact_id", unique=True, partialFilterExpression={"open": True})
-    await db.threads.insert_many([{"contact_id": 1, "open": True, "n": 1}, {"contact_id": 1, "open": False, "n": 2},
-                                  {"contact_id": 1, "open": False, "n": 3}])
+    await db.threads.insert_many(
+        [
+            {"contact_id": 1, "open": True, "n": 1},
+            {"contact_id": 1, "open": False, "n": 2},
+            {"contact_id": 1, "open": False, "n": 3},
+        ]
+    )
     assert [d["n"] async for d in db.threads.find({"contact_id": 1, "open": True})] == [1]
     assert sorted([d["n"] async for d in db.threads.find({"contact_id": 1, "open": False})]) == [2, 3]
     assert sorted([d["n"] async for d in db.threads.find({"contact_id": 1})]) == [1, 2, 3]
 
-    await db.cards.create_index("identities.key", unique=True,
-                                partialFilterExpression={"identities.key": {"$type": "string"}})
+    await db.cards.create_index(
+        "identities.key", unique=True, partialFilterExpression={"identities.key": {"$type": "string"}}
+    )
     await db.cards.insert_many([{"identities": [{"key": "a"}]}, {"identities": [{"key": 5}]}])
     assert await db.cards.count_documents({"identities.key": "a"}) == 1
     assert await db.cards.count_documents({"identities.key": 5}) == 1  # not in the index, still found
@@ -188,16 +199,19 @@ async def test_queries_outside_a_partial_index_still_find_everything(db):
 
 
 async def test_sparse_and_compound_indexes_answer_equality_queries_correctly(db):
-    await db.messages.create_index([("channel", 1), ("account", 1), ("mid", 1)], unique=True,
-                                   partialFilterExpression={"mid": {"$type": "string"}})
+    await db.messages.create_index(
+        [("channel", 1), ("account", 1), ("mid", 1)], unique=True, partialFilterExpression={"mid": {"$type": "string"}}
+    )
     await db.messages.create_index("tag", sparse=True)
-    await db.messages.insert_many([
-        {"channel": "tg", "account": "a", "mid": "1", "tag": "x"},
-        {"channel": "tg", "account": "b", "mid": "1"},
-        {"channel": "wa", "account": "a", "mid": "1", "tag": "y"},
-        {"channel": "tg", "account": "a", "mid": None},
-        {"channel": "tg", "account": "a"},
-    ])
+    await db.messages.insert_many(
+        [
+            {"channel": "tg", "account": "a", "mid": "1", "tag": "x"},
+            {"channel": "tg", "account": "b", "mid": "1"},
+            {"channel": "wa", "account": "a", "mid": "1", "tag": "y"},
+            {"channel": "tg", "account": "a", "mid": None},
+            {"channel": "tg", "account": "a"},
+        ]
+    )
     assert await db.messages.count_documents({"channel": "tg", "account": "a", "mid": "1"}) == 1
     assert await db.messages.count_documents({"channel": "tg", "account": {"$in": ["a", "b"]}, "mid": "1"}) == 2
     assert await db.messages.count_documents({"channel": "tg", "account": "a", "mid": None}) == 2

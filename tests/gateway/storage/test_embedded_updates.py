@@ -28,39 +28,39 @@ async def test_upsert_with_set_on_insert(db):
 
 
 async def test_upsert_seeds_from_query(db):
-    result = await db.u.update_one({"_id": "fixed", "a.b": 1, "n": {"$gt": 3}},
-                                   {"$inc": {"count": 1}}, upsert=True)
+    result = await db.u.update_one({"_id": "fixed", "a.b": 1, "n": {"$gt": 3}}, {"$inc": {"count": 1}}, upsert=True)
     assert result.upserted_id == "fixed"
     assert await db.u.find_one({"_id": "fixed"}) == {"_id": "fixed", "a": {"b": 1}, "count": 1}
     replaced = await db.u.replace_one({"name": "r"}, {"name": "r", "v": 1}, upsert=True)
-    assert (await db.u.find_one({"_id": replaced.upserted_id}, {"_id": 0})) == {
-        "name": "r", "v": 1}
+    assert (await db.u.find_one({"_id": replaced.upserted_id}, {"_id": 0})) == {"name": "r", "v": 1}
 
 
 async def test_find_one_and_update(db):
     await db.f.insert_many([{"_id": i, "n": i, "tag": "t"} for i in range(1, 4)])
-    before = await db.f.find_one_and_update({"tag": "t"}, {"$inc": {"n": 10}},
-                                            sort=[("n", -1)])
+    before = await db.f.find_one_and_update({"tag": "t"}, {"$inc": {"n": 10}}, sort=[("n", -1)])
     assert before == {"_id": 3, "n": 3, "tag": "t"}
-    after = await db.f.find_one_and_update({"tag": "t"}, {"$inc": {"n": 10}}, sort=[("n", 1)],
-                                           projection={"n": 1, "_id": 0},
-                                           return_document=ReturnDocument.AFTER)
+    after = await db.f.find_one_and_update(
+        {"tag": "t"},
+        {"$inc": {"n": 10}},
+        sort=[("n", 1)],
+        projection={"n": 1, "_id": 0},
+        return_document=ReturnDocument.AFTER,
+    )
     assert after == {"n": 11}
     assert await db.f.find_one_and_update({"tag": "none"}, {"$set": {"x": 1}}) is None
 
-    upserted = await db.f.find_one_and_update({"_id": 9}, {"$set": {"n": 9}}, upsert=True,
-                                              return_document=ReturnDocument.AFTER)
+    upserted = await db.f.find_one_and_update(
+        {"_id": 9}, {"$set": {"n": 9}}, upsert=True, return_document=ReturnDocument.AFTER
+    )
     assert upserted == {"_id": 9, "n": 9}
-    missing_before = await db.f.find_one_and_update({"_id": 10}, {"$set": {"n": 10}},
-                                                    upsert=True)
+    missing_before = await db.f.find_one_and_update({"_id": 10}, {"$set": {"n": 10}}, upsert=True)
     assert missing_before is None
     assert await db.f.count_documents({}) == 5
 
 
 async def test_find_one_and_replace_and_delete(db):
     await db.f.insert_many([{"_id": i, "n": i} for i in range(1, 4)])
-    replaced = await db.f.find_one_and_replace({"_id": 2}, {"n": 20},
-                                               return_document=ReturnDocument.AFTER)
+    replaced = await db.f.find_one_and_replace({"_id": 2}, {"n": 20}, return_document=ReturnDocument.AFTER)
     assert replaced == {"_id": 2, "n": 20}
     deleted = await db.f.find_one_and_delete({}, sort=[("n", -1)])
     assert deleted == {"_id": 2, "n": 20}
@@ -69,19 +69,31 @@ async def test_find_one_and_replace_and_delete(db):
 
 
 async def test_basic_operators(db):
-    await db.o.insert_one({"_id": 1, "a": 1, "s": "x", "old": 1, "lo": 5, "hi": 5, "m": 3,
-                           "nested": {"keep": True}})
-    await db.o.update_one({"_id": 1}, {
-        "$inc": {"a": 2, "fresh": 5, "deep.counter": 1},
-        "$set": {"nested.added": [1], "x.y.z": "new"},
-        "$unset": {"s": "", "not.there": ""},
-        "$rename": {"old": "renamed"},
-        "$min": {"lo": 3}, "$max": {"hi": 4},
-        "$mul": {"m": 2, "zero": 7},
-    })
+    await db.o.insert_one({"_id": 1, "a": 1, "s": "x", "old": 1, "lo": 5, "hi": 5, "m": 3, "nested": {"keep": True}})
+    await db.o.update_one(
+        {"_id": 1},
+        {
+            "$inc": {"a": 2, "fresh": 5, "deep.counter": 1},
+            "$set": {"nested.added": [1], "x.y.z": "new"},
+            "$unset": {"s": "", "not.there": ""},
+            "$rename": {"old": "renamed"},
+            "$min": {"lo": 3},
+            "$max": {"hi": 4},
+            "$mul": {"m": 2, "zero": 7},
+        },
+    )
     assert await _doc(db.o) == {
-        "a": 3, "fresh": 5, "deep": {"counter": 1}, "nested": {"keep": True, "added": [1]},
-        "x": {"y": {"z": "new"}}, "renamed": 1, "lo": 3, "hi": 5, "m": 6, "zero": 0}
+        "a": 3,
+        "fresh": 5,
+        "deep": {"counter": 1},
+        "nested": {"keep": True, "added": [1]},
+        "x": {"y": {"z": "new"}},
+        "renamed": 1,
+        "lo": 3,
+        "hi": 5,
+        "m": 6,
+        "zero": 0,
+    }
 
 
 async def test_current_date(db):
@@ -93,70 +105,97 @@ async def test_current_date(db):
 
 
 async def test_array_operators(db):
-    await db.o.insert_one({"_id": 1, "log": [1, 2], "set": ["a"], "nums": [1, 5, 8, 5],
-                           "objs": [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}], "q": [1, 2, 3]})
-    await db.o.update_one({"_id": 1}, {
-        "$push": {"log": {"$each": [3, 4, 5], "$slice": -3}, "made": "first"},
-        "$addToSet": {"set": {"$each": ["a", "b", "b"]}},
-        "$pull": {"nums": {"$gte": 5}, "objs": {"k": 2}},
-        "$pop": {"q": -1},
-    })
-    assert await _doc(db.o) == {"log": [3, 4, 5], "set": ["a", "b"], "nums": [1],
-                                "objs": [{"k": 1, "v": "a"}], "q": [2, 3], "made": ["first"]}
-    await db.o.update_one({"_id": 1}, {"$push": {"log": {"$each": [0], "$position": 0}},
-                                       "$addToSet": {"set": "a"},
-                                       "$pullAll": {"q": [3, 9]}})
+    await db.o.insert_one(
+        {
+            "_id": 1,
+            "log": [1, 2],
+            "set": ["a"],
+            "nums": [1, 5, 8, 5],
+            "objs": [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}],
+            "q": [1, 2, 3],
+        }
+    )
+    await db.o.update_one(
+        {"_id": 1},
+        {
+            "$push": {"log": {"$each": [3, 4, 5], "$slice": -3}, "made": "first"},
+            "$addToSet": {"set": {"$each": ["a", "b", "b"]}},
+            "$pull": {"nums": {"$gte": 5}, "objs": {"k": 2}},
+            "$pop": {"q": -1},
+        },
+    )
+    assert await _doc(db.o) == {
+        "log": [3, 4, 5],
+        "set": ["a", "b"],
+        "nums": [1],
+        "objs": [{"k": 1, "v": "a"}],
+        "q": [2, 3],
+        "made": ["first"],
+    }
+    await db.o.update_one(
+        {"_id": 1},
+        {"$push": {"log": {"$each": [0], "$position": 0}}, "$addToSet": {"set": "a"}, "$pullAll": {"q": [3, 9]}},
+    )
     assert await db.o.find_one({"_id": 1}, {"log": 1, "set": 1, "q": 1, "_id": 0}) == {
-        "log": [0, 3, 4, 5], "set": ["a", "b"], "q": [2]}
-    await db.o.update_one({"_id": 1}, {"$push": {"objs": {"$each": [{"k": 0}, {"k": 9}],
-                                                          "$sort": {"k": -1}, "$slice": 2}}})
+        "log": [0, 3, 4, 5],
+        "set": ["a", "b"],
+        "q": [2],
+    }
+    await db.o.update_one(
+        {"_id": 1}, {"$push": {"objs": {"$each": [{"k": 0}, {"k": 9}], "$sort": {"k": -1}, "$slice": 2}}}
+    )
     assert (await _doc(db.o))["objs"] == [{"k": 9}, {"k": 1, "v": "a"}]
 
 
 async def test_positional_operator(db):
-    await db.o.insert_one({"_id": 1, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}],
-                           "scores": [3, 7, 9]})
+    await db.o.insert_one({"_id": 1, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}], "scores": [3, 7, 9]})
     await db.o.update_one({"_id": 1, "items.sku": "b"}, {"$set": {"items.$.qty": 20}})
     await db.o.update_one({"_id": 1, "scores": {"$gt": 5}}, {"$inc": {"scores.$": 100}})
-    await db.o.update_one({"items": {"$elemMatch": {"sku": "a"}}},
-                          {"$set": {"items.$.seen": True}})
+    await db.o.update_one({"items": {"$elemMatch": {"sku": "a"}}}, {"$set": {"items.$.seen": True}})
     assert await _doc(db.o) == {
         "items": [{"sku": "a", "qty": 1, "seen": True}, {"sku": "b", "qty": 20}],
-        "scores": [3, 107, 9]}
+        "scores": [3, 107, 9],
+    }
 
 
 async def test_all_positional_operator(db):
-    await db.o.insert_one({"_id": 1, "scores": [1, 2, 3],
-                           "items": [{"n": 1}, {"n": 2, "tags": ["x"]}]})
-    await db.o.update_one({"_id": 1}, {"$inc": {"scores.$[]": 10},
-                                       "$set": {"items.$[].done": True}})
-    assert await _doc(db.o) == {"scores": [11, 12, 13],
-                                "items": [{"n": 1, "done": True},
-                                          {"n": 2, "tags": ["x"], "done": True}]}
+    await db.o.insert_one({"_id": 1, "scores": [1, 2, 3], "items": [{"n": 1}, {"n": 2, "tags": ["x"]}]})
+    await db.o.update_one({"_id": 1}, {"$inc": {"scores.$[]": 10}, "$set": {"items.$[].done": True}})
+    assert await _doc(db.o) == {
+        "scores": [11, 12, 13],
+        "items": [{"n": 1, "done": True}, {"n": 2, "tags": ["x"], "done": True}],
+    }
     await db.o.update_many({}, {"$push": {"items.$[].log": "touched"}})
     assert [i["log"] for i in (await _doc(db.o))["items"]] == [["touched"], ["touched"]]
 
 
 async def test_array_filters(db):
-    await db.o.insert_one({"_id": 1, "grades": [{"g": 80, "w": 1}, {"g": 95, "w": 1},
-                                                {"g": 100, "w": 1}],
-                           "scores": [1, 5, 10],
-                           "matrix": [{"row": 1, "cells": [1, 2, 3]},
-                                      {"row": 2, "cells": [4, 5, 6]}]})
-    await db.o.update_one({"_id": 1}, {"$set": {"grades.$[high].w": 2}},
-                          array_filters=[{"high.g": {"$gte": 95}}])
-    await db.o.update_one({"_id": 1}, {"$inc": {"scores.$[big]": 100}},
-                          array_filters=[{"big": {"$gte": 5}}])
-    await db.o.update_one({"_id": 1}, {"$mul": {"matrix.$[r].cells.$[c]": 10}},
-                          array_filters=[{"r.row": 2}, {"c": {"$gt": 4}}])
+    await db.o.insert_one(
+        {
+            "_id": 1,
+            "grades": [{"g": 80, "w": 1}, {"g": 95, "w": 1}, {"g": 100, "w": 1}],
+            "scores": [1, 5, 10],
+            "matrix": [{"row": 1, "cells": [1, 2, 3]}, {"row": 2, "cells": [4, 5, 6]}],
+        }
+    )
+    await db.o.update_one({"_id": 1}, {"$set": {"grades.$[high].w": 2}}, array_filters=[{"high.g": {"$gte": 95}}])
+    await db.o.update_one({"_id": 1}, {"$inc": {"scores.$[big]": 100}}, array_filters=[{"big": {"$gte": 5}}])
+    await db.o.update_one(
+        {"_id": 1}, {"$mul": {"matrix.$[r].cells.$[c]": 10}}, array_filters=[{"r.row": 2}, {"c": {"$gt": 4}}]
+    )
     assert await _doc(db.o) == {
         "grades": [{"g": 80, "w": 1}, {"g": 95, "w": 2}, {"g": 100, "w": 2}],
         "scores": [1, 105, 110],
-        "matrix": [{"row": 1, "cells": [1, 2, 3]}, {"row": 2, "cells": [4, 50, 60]}]}
+        "matrix": [{"row": 1, "cells": [1, 2, 3]}, {"row": 2, "cells": [4, 50, 60]}],
+    }
 
     result = await db.o.find_one_and_update(
-        {"_id": 1}, {"$set": {"grades.$[low].w": 0}}, array_filters=[{"low.g": {"$lt": 90}}],
-        return_document=ReturnDocument.AFTER, projection={"grades": 1, "_id": 0})
+        {"_id": 1},
+        {"$set": {"grades.$[low].w": 0}},
+        array_filters=[{"low.g": {"$lt": 90}}],
+        return_document=ReturnDocument.AFTER,
+        projection={"grades": 1, "_id": 0},
+    )
     assert result == {"grades": [{"g": 80, "w": 0}, {"g": 95, "w": 2}, {"g": 100, "w": 2}]}
 
 
@@ -165,8 +204,7 @@ async def test_array_filter_errors(db):
     with pytest.raises(WriteError):
         await db.o.update_one({"_id": 1}, {"$set": {"a.$[x]": 0}}, array_filters=[])
     with pytest.raises(WriteError):
-        await db.o.update_one({"_id": 1}, {"$set": {"a.$[x]": 0}},
-                              array_filters=[{"x": 1}, {"y": 2}])
+        await db.o.update_one({"_id": 1}, {"$set": {"a.$[x]": 0}}, array_filters=[{"x": 1}, {"y": 2}])
     assert await _doc(db.o) == {"a": [1, 2]}
 
 
@@ -190,8 +228,7 @@ async def test_update_errors_leave_document_unchanged(db):
 
 async def test_pipeline_update(db):
     await db.o.insert_one({"_id": 1, "a": 2, "b": 3, "junk": 1})
-    await db.o.update_one({"_id": 1}, [{"$set": {"total": {"$add": ["$a", "$b"]}}},
-                                       {"$unset": "junk"}])
+    await db.o.update_one({"_id": 1}, [{"$set": {"total": {"$add": ["$a", "$b"]}}}, {"$unset": "junk"}])
     assert await _doc(db.o) == {"a": 2, "b": 3, "total": 5}
 
 

@@ -51,14 +51,12 @@ async def test_legacy_handshake_and_op_msg(tmp_path):
             assert reply["ismaster"] is True and reply["helloOk"] is True
             assert reply["maxWireVersion"] == 21 and "setName" not in reply
 
-            writer.write(_op_msg(8, {"insert": "c", "$db": "t"},
-                                 sequences={"documents": [{"_id": 1}, {"_id": 2}]}))
+            writer.write(_op_msg(8, {"insert": "c", "$db": "t"}, sequences={"documents": [{"_id": 1}, {"_id": 2}]}))
             op_code, response_to, reply = await _reply(reader)
             assert (op_code, response_to, reply["n"]) == (OP_MSG, 8, 2)
 
             # moreToCome: executed, never answered.
-            writer.write(_op_msg(9, {"insert": "c", "documents": [{"_id": 3}], "$db": "t"},
-                                 flags=2))
+            writer.write(_op_msg(9, {"insert": "c", "documents": [{"_id": 3}], "$db": "t"}, flags=2))
             writer.write(_op_msg(10, {"count": "c", "$db": "t"}, flags=1))
             op_code, response_to, reply = await _reply(reader)
             assert (response_to, reply["n"]) == (10, 3)
