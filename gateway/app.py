@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from channels import build_channels
 from channels.base import Channel, SendError
+from channels.registry import build_channels
 from gateway.api import create_api
 from gateway.config import Settings
-from gateway.contacts import Duplicates
+from gateway.duplicates import Duplicates
 from gateway.events import EventBus
 from gateway.inbox import Inbox
 from gateway.keys import (

@@ -1,29 +1,14 @@
-"""Who is who: normalised phones (E.164) and e-mails, and duplicate cards found by them."""
+"""Who is who: normalised phones (E.164) and e-mails, and how alike two cards' names are."""
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import phonenumbers
-from bson import ObjectId
 from rapidfuzz import fuzz, utils
 
-from gateway.config import Settings
-from gateway.events import ContactChanged, DuplicateFound, EventBus
-from gateway.merge import MergeOutcome, Merger, may_decide
-from gateway.model import Contact, Thread, utcnow
-from gateway.storage.candidates import Candidate, CandidateStatus, Match
-
-if TYPE_CHECKING:
-    from gateway.storage.mongo import Store
-
-logger = logging.getLogger(__name__)
+from gateway.model import Contact
 
 _SEPARATORS = re.compile(r"[\s().\-/]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -84,147 +69,3 @@ def _name_key(name: str) -> str:
     """Lower case, no punctuation, no accents: "María-José" and "maria jose" compare equal."""
     decomposed = unicodedata.normalize("NFKD", name)
     return utils.default_process("".join(c for c in decomposed if not unicodedata.combining(c)))
-
-
-@dataclass(frozen=True)
-class Offer:
-    """A candidate with both cards and their conversations (open, else latest): what the bot shows."""
-
-    candidate: Candidate
-    contact: Contact
-    other: Contact
-    contact_thread: Thread | None
-    other_thread: Thread | None
-
-
-class DismissOutcome(StrEnum):
-    DISMISSED = "dismissed"
-    ALREADY_DECIDED = "already_decided"
-    UNKNOWN = "unknown"
-    NOT_ALLOWED = "not_allowed"
-
-
-@dataclass(frozen=True)
-class DismissResult:
-    """What "Not the same person" did, with a sentence for the operator."""
-
-    outcome: DismissOutcome
-    candidate: Candidate | None = None
-
-    @property
-    def text(self) -> str:
-        if self.outcome is DismissOutcome.DISMISSED:
-            return "Noted: not the same person. This pair will not be offered again."
-        if self.outcome is DismissOutcome.ALREADY_DECIDED and self.candidate is not None:
-            return f"Already decided: {self.candidate.status.value}."
-        if self.outcome is DismissOutcome.NOT_ALLOWED:
-            return "Only a supervisor or the operator of one of these conversations can decide this."
-        return "No such duplicate."
-
-
-class Duplicates:
-    """Finds other live cards with a phone or e-mail a card just gained, and keeps them as merge candidates.
-
-    An exact phone or e-mail match makes a candidate; names only rank and explain it. Nothing is merged
-    silently, except with `[contacts] auto_merge_verified` when a channel vouched for the phone on both cards.
-    """
-
-    def __init__(self, store: Store, bus: EventBus, settings: Settings, merger: Merger) -> None:
-        self.store = store
-        self.bus = bus
-        self.settings = settings
-        self.merger = merger
-
-    def subscribe(self) -> None:
-        """Check every card that gains a phone or e-mail."""
-        self.bus.subscribe(ContactChanged, self._on_contact_changed)
-
-    async def check(
-        self, contact: Contact, phones: Iterable[str] = (), emails: Iterable[str] = (), *, verified: bool = False
-    ) -> list[Candidate]:
-        """Record a candidate for every live card sharing one of these phones or e-mails (indexed lookups).
-
-        New candidates are published as DuplicateFound; a pair dismissed before stays dismissed.
-        """
-        now = utcnow()
-        found: list[Candidate] = []
-        lookups = [("phone", p, self.store.contacts.by_phone) for p in phones]
-        lookups += [("email", e, self.store.contacts.by_email) for e in emails]
-        for kind, value, lookup in lookups:
-            for other in await lookup(value):
-                if other.id == contact.id:
-                    continue
-                both_verified = (
-                    kind == "phone" and verified and value in contact.verified_phones and value in other.verified_phones
-                )
-                candidate, created = await self.store.candidates.record(
-                    contact.id, other.id, Match(kind, value, both_verified), name_similarity(contact, other), now
-                )
-                found.append(candidate)
-                if (
-                    both_verified
-                    and self.settings.contacts.auto_merge_verified
-                    and candidate.status is CandidateStatus.OPEN
-                ):
-                    result = await self.merger.merge_pair(
-                        contact.id, other.id, by=None, reason="verified phone on both channels"
-                    )
-                    if result.outcome in (MergeOutcome.MERGED, MergeOutcome.ALREADY_MERGED):
-                        return found  # this card may be merged away now; the kept card is checked on its own
-                if created:
-                    logger.info("possible duplicate: contacts %s and %s (%s)", contact.id, other.id, candidate.reason)
-                    offer = await self.offer(candidate, contact.id)
-                    if offer is not None:
-                        self.bus.publish(
-                            DuplicateFound(
-                                candidate=offer.candidate,
-                                contact=offer.contact,
-                                other=offer.other,
-                                contact_thread=offer.contact_thread,
-                                other_thread=offer.other_thread,
-                            )
-                        )
-        return found
-
-    async def offer(self, candidate: Candidate, contact_id: ObjectId | None = None) -> Offer | None:
-        """The candidate with both cards (as they are now) and their conversations; `contact_id` comes first."""
-        first = contact_id or candidate.contact_ids[0]
-        contact = await self.store.contacts.get(first)
-        other = await self.store.contacts.get(candidate.other(first))
-        if contact is None or other is None:
-            return None
-        threads = [
-            await self.store.threads.open_for(c.id) or await self.store.threads.latest_for(c.id)
-            for c in (contact, other)
-        ]
-        return Offer(candidate, contact, other, threads[0], threads[1])
-
-    async def pending(self, limit: int = 20) -> list[Offer]:
-        """Open candidates, strongest first (/duplicates)."""
-        offers = [await self.offer(c) for c in await self.store.candidates.pending(limit)]
-        return [o for o in offers if o is not None]
-
-    async def for_contact(self, contact_id: ObjectId) -> list[Offer]:
-        """Open candidates of one card, strongest first (for its card in the operator bot)."""
-        candidates = await self.store.candidates.for_contact(contact_id, status=CandidateStatus.OPEN)
-        offers = [await self.offer(c, contact_id) for c in candidates]
-        return [o for o in offers if o is not None]
-
-    async def dismiss(self, candidate_id: ObjectId, *, by: int | None) -> DismissResult:
-        """ "Not the same person": remembered for the pair, never offered again."""
-        candidate = await self.store.candidates.get(candidate_id)
-        if candidate is None:
-            return DismissResult(DismissOutcome.UNKNOWN)
-        if by is not None and not await may_decide(self.store, by, candidate.contact_ids):
-            return DismissResult(DismissOutcome.NOT_ALLOWED, candidate)
-        decided = await self.store.candidates.decide(candidate.id, CandidateStatus.DISMISSED, by, utcnow())
-        if decided is None:
-            return DismissResult(DismissOutcome.ALREADY_DECIDED, await self.store.candidates.get(candidate_id))
-        logger.info("contacts %s and %s are not the same person (operator %s)", *decided.contact_ids, by)
-        return DismissResult(DismissOutcome.DISMISSED, decided)
-
-    async def _on_contact_changed(self, event: ContactChanged) -> None:
-        contact = await self.store.contacts.get(event.contact.id)
-        if contact is None or contact.merged_into is not None:
-            return
-        await self.check(contact, event.new_phones, event.new_emails, verified=event.phone_verified)

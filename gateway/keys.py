@@ -1,4 +1,4 @@
-"""Every piece of application state, as a typed aiohttp AppKey."""
+"""The core's application state, as typed aiohttp AppKeys (the operator side keeps its own in operators.keys)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aiohttp import web
 
 from channels.base import Channel
 from gateway.config import Settings
-from gateway.contacts import Duplicates
+from gateway.duplicates import Duplicates
 from gateway.events import EventBus
 from gateway.inbox import Inbox
 from gateway.media import MediaLinks
@@ -16,9 +16,6 @@ from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
-from operators.bot import OperatorBot
-from operators.presence import Presence
-from operators.routing import Router
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -31,6 +28,3 @@ CHANNELS = web.AppKey("channels", dict[str, Channel])
 BACKGROUND = web.AppKey("background", list[Callable[[], Awaitable[None]]])
 MERGER = web.AppKey("merger", Merger)
 DUPLICATES = web.AppKey("duplicates", Duplicates)
-PRESENCE = web.AppKey("presence", Presence)
-ROUTING = web.AppKey("routing", Router)
-OPERATOR_BOT = web.AppKey("operator_bot", OperatorBot)

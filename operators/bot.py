@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from gateway.config import Settings
-from gateway.contacts import Duplicates
+from gateway.duplicates import Duplicates
 from gateway.inbox import Inbox
 from gateway.logs import log_context
 from gateway.merge import Merger

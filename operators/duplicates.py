@@ -8,7 +8,7 @@ from dataclasses import replace
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bson import ObjectId
 
-from gateway.contacts import Duplicates, Offer
+from gateway.duplicates import Duplicates, Offer
 from gateway.events import ContactsMerged, ContactsUnmerged, DuplicateFound, EventBus, ThreadAssigned
 from gateway.merge import MergeOutcome, MergeResult, older
 from gateway.model import Contact, Operator, Thread, from_doc

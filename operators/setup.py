@@ -13,15 +13,13 @@ from gateway.keys import (
     DUPLICATES,
     INBOX,
     MERGER,
-    OPERATOR_BOT,
     OUTBOX,
-    PRESENCE,
-    ROUTING,
     SETTINGS,
     STORE,
 )
 from operators.bot import OperatorBot
 from operators.duplicates import DuplicateOffers
+from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
 from operators.presence import Presence
 from operators.relay import SOURCE, Relay

@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
-from gateway.contacts import DismissOutcome, Duplicates
+from gateway.duplicates import DismissOutcome, Duplicates
 from gateway.merge import MergeOutcome, Merger
 from gateway.model import Operator
 from gateway.storage.candidates import CandidateStatus

@@ -7,12 +7,8 @@ from aiohttp.test_utils import TestClient
 from bson import ObjectId
 
 from channels.base import InboundMessage, Profile
-from gateway.contacts import (
-    DismissOutcome,
-    name_similarity,
-    normalize_email,
-    normalize_phone,
-)
+from gateway.contacts import name_similarity, normalize_email, normalize_phone
+from gateway.duplicates import DismissOutcome
 from gateway.events import DuplicateFound
 from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
 from gateway.model import (

@@ -5,8 +5,9 @@ from __future__ import annotations
 from yarl import URL
 
 from channels.base import InboundMessage
-from gateway.keys import INBOX, ROUTING
+from gateway.keys import INBOX
 from gateway.model import Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
+from operators.keys import ROUTING
 from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
 from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk

@@ -1,0 +1,13 @@
+"""The operator side's application state, as typed aiohttp AppKeys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from operators.bot import OperatorBot
+from operators.presence import Presence
+from operators.routing import Router
+
+PRESENCE = web.AppKey("presence", Presence)
+ROUTING = web.AppKey("routing", Router)
+OPERATOR_BOT = web.AppKey("operator_bot", OperatorBot)
