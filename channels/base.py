@@ -10,18 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aiohttp import web
 
-from gateway.model import (
-    Author,
-    Button,
-    IdentityRef,
-    Kind,
-    Location,
-    Media,
-    Message,
-    MessageStatus,
-    SharedContact,
-    Template,
-)
+from gateway.model import Author, Content, IdentityRef, Media, Message, MessageStatus
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -53,13 +42,8 @@ class InboundMessage:
 
     sender: IdentityRef
     message_id: str
-    kind: Kind
-    text: str = ""
-    media: tuple[Media, ...] = ()
-    location: Location | None = None
-    shared_contact: SharedContact | None = None
+    content: Content
     profile: Profile = field(default_factory=Profile)
-    reply_to: str | None = None
     edit_of: str | None = None
     forwarded_from: str | None = None
     payload: str | None = None
@@ -74,13 +58,7 @@ class OutboundMessage:
     message_id: str
     thread_number: int
     recipient: IdentityRef
-    kind: Kind = Kind.TEXT
-    text: str = ""
-    media: tuple[Media, ...] = ()
-    location: Location | None = None
-    buttons: tuple[Button, ...] = ()
-    reply_to: str | None = None
-    template: Template | None = None
+    content: Content
     author: Author = Author.OPERATOR
     author_name: str | None = None
     created_at: datetime | None = None
@@ -194,16 +172,16 @@ class Channel(ABC):
         raise ChannelCapabilityError(f"{self.name} cannot download files")
 
 
-def text_fallback(message: OutboundMessage) -> str:
-    """The message as plain text, for channels that cannot show a rich part of it."""
-    parts = [message.text] if message.text else []
-    if message.location:
-        loc = message.location
+def text_fallback(content: Content) -> str:
+    """The content as plain text, for channels that cannot show a rich part of it."""
+    parts = [content.text] if content.text else []
+    if content.location:
+        loc = content.location
         label = ", ".join(p for p in (loc.title, loc.address) if p)
         link = f"https://maps.google.com/?q={loc.latitude},{loc.longitude}"
         parts.append(f"📍 {label} {link}".replace("  ", " ") if label else f"📍 {link}")
-    for media in message.media:
+    for media in content.media:
         parts.append(" ".join(p for p in (f"📎 {media.name or media.mime_type or 'file'}", media.url) if p))
-    for number, button in enumerate(message.buttons, 1):
+    for number, button in enumerate(content.buttons, 1):
         parts.append(f"{number}. {button.text}")
     return "\n".join(parts)

@@ -18,7 +18,7 @@ from bson.errors import InvalidId
 from gateway.contacts import normalize_email, normalize_phone
 from gateway.inbox import Draft
 from gateway.keys import INBOX, SETTINGS, STORE
-from gateway.model import Author, Contact, Message, Thread, ThreadStatus
+from gateway.model import Author, Contact, Content, Message, Thread, ThreadStatus
 from gateway.tokens import VisitorTokens
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,7 +106,7 @@ async def post_message(request: web.Request) -> web.Response:
     if not isinstance(author_name, str) or not 0 < len(author_name) <= 100:
         raise BadInput("author_name", "author_name must be a string of 1-100 characters")
     message = await request.config_dict[INBOX].send(
-        thread, Draft(text=text, author=Author.OPERATOR, author_name=author_name)
+        thread, Draft(Content(text=text), author=Author.OPERATOR, author_name=author_name)
     )
     return _json(_message(message), status=201)
 
@@ -246,6 +246,7 @@ def _message(message: Message) -> dict[str, Any]:
     doc = dataclasses.asdict(message)
     for internal in ("attempts", "next_attempt_at", "account", "identity"):
         doc.pop(internal)
+    doc |= doc.pop("content")
     for media in doc["media"]:
         media.pop("ref")
     return doc

@@ -153,9 +153,9 @@ async def media_view(request: web.Request) -> web.Response:
     """Serve a file through a signed, expiring link (Twilio fetches operator files this way)."""
     resolved = request.app[MEDIA].resolve(request.match_info["token"])
     message = await request.app[STORE].messages.get(resolved[0]) if resolved else None
-    if message is None or resolved is None or resolved[1] >= len(message.media):
+    if message is None or resolved is None or resolved[1] >= len(message.content.media):
         raise web.HTTPNotFound(text="link expired or unknown")
-    media = message.media[resolved[1]]
+    media = message.content.media[resolved[1]]
     try:
         data = await request.app[INBOX].fetch_media(media)
     except SendError as err:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,17 +20,15 @@ from gateway.logs import log_context
 from gateway.metrics import Metrics
 from gateway.model import (
     Author,
-    Button,
     Contact,
+    Content,
     Direction,
     Identity,
     IdentityRef,
     Kind,
-    Location,
     Media,
     Message,
     MessageStatus,
-    Template,
     Thread,
     utcnow,
 )
@@ -42,18 +40,12 @@ logger = logging.getLogger(__name__)
 MediaFetcher = Callable[[Media], Awaitable[bytes]]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Draft:
     """What an operator, the API or the system wants to send into a thread."""
 
-    text: str = ""
+    content: Content
     id: ObjectId | None = None
-    kind: Kind = Kind.TEXT
-    media: tuple[Media, ...] = ()
-    location: Location | None = None
-    buttons: tuple[Button, ...] = ()
-    template: Template | None = None
-    reply_to_id: ObjectId | None = None
     author: Author = Author.OPERATOR
     author_id: int | None = None
     author_name: str | None = None
@@ -116,16 +108,17 @@ class Inbox:
     async def _store_inbound(
         self, inbound: InboundMessage, contact: Contact, thread: Thread, now: datetime
     ) -> Message | None:
-        ref = inbound.sender
-        reply_to = None
-        if inbound.reply_to:
-            reply_to = await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.reply_to)
+        ref, content = inbound.sender, inbound.content
+        if content.reply_to:
+            # The channel names the quoted message by its own id; inside, messages are named by ours.
+            quoted = await self.store.messages.by_channel_id(ref.channel, ref.account, content.reply_to)
+            content = dataclasses.replace(content, reply_to=str(quoted.id) if quoted else None)
         message = Message(
             id=ObjectId(),
             thread_id=thread.id,
             contact_id=contact.id,
             direction=Direction.IN,
-            kind=inbound.kind,
+            content=content,
             author=Author.CONTACT,
             channel=ref.channel,
             account=ref.account,
@@ -134,11 +127,6 @@ class Inbox:
             created_at=now,
             sent_at=inbound.sent_at,
             status=MessageStatus.RECEIVED,
-            text=inbound.text,
-            media=inbound.media,
-            location=inbound.location,
-            shared_contact=inbound.shared_contact,
-            reply_to_id=reply_to.id if reply_to else None,
             forwarded_from=inbound.forwarded_from,
             payload=inbound.payload,
             client_id=inbound.client_id,
@@ -154,9 +142,9 @@ class Inbox:
         original = await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.edit_of or "")
         if original is None:
             return None
-        if original.text == inbound.text:
+        if original.content.text == inbound.content.text:
             return original
-        edited = await self.store.messages.record_edit(original.id, inbound.text, utcnow())
+        edited = await self.store.messages.record_edit(original.id, inbound.content.text, utcnow())
         thread = await self.store.threads.get(original.thread_id)
         contact = await self.store.contacts.get(original.contact_id)
         if edited and thread and contact:
@@ -335,7 +323,7 @@ class Inbox:
                 thread_id=thread.id,
                 contact_id=thread.contact_id,
                 direction=Direction.OUT,
-                kind=draft.kind,
+                content=draft.content,
                 author=draft.author,
                 author_id=draft.author_id,
                 author_name=draft.author_name,
@@ -344,12 +332,6 @@ class Inbox:
                 identity=thread.identity,
                 created_at=now,
                 status=MessageStatus.QUEUED,
-                text=draft.text,
-                media=draft.media,
-                location=draft.location,
-                buttons=draft.buttons,
-                template=draft.template,
-                reply_to_id=draft.reply_to_id,
                 next_attempt_at=self.outbox.lease_until(now),
             )
             await self.store.messages.insert(message)
@@ -372,14 +354,13 @@ class Inbox:
             thread_id=thread.id,
             contact_id=thread.contact_id,
             direction=Direction.INTERNAL,
-            kind=Kind.EVENT,
+            content=Content(Kind.EVENT, text),
             author=author,
             author_id=author_id,
             author_name=author_name,
             channel=thread.channel,
             created_at=utcnow(),
             status=MessageStatus.RECEIVED,
-            text=text,
         )
         await self.store.messages.insert(message)
         self.bus.publish(MessageStored(thread=thread, message=message))

@@ -150,6 +150,24 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Content:
+    """What a message says, whichever way it travels: in from a channel, out to one, drafted or stored.
+
+    `reply_to` names the message this one answers: the channel's own message id at the edge
+    (InboundMessage, OutboundMessage), the stored message's id inside the gateway (Draft, Message).
+    """
+
+    kind: Kind = Kind.TEXT
+    text: str = ""
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+    shared_contact: SharedContact | None = None
+    buttons: tuple[Button, ...] = ()
+    template: Template | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
 class Identity:
     """One channel identity of a contact, as stored on the contact card."""
 
@@ -265,22 +283,17 @@ class Message:
     thread_id: ObjectId
     contact_id: ObjectId
     direction: Direction
-    kind: Kind
     author: Author
     channel: str
     created_at: datetime
     status: MessageStatus
-    text: str = ""
+    # Stored flat: the content's fields are top-level fields of the message document.
+    content: Content = field(default=Content(), metadata={"flatten": True})
     account: str | None = None
     identity: str | None = None
     channel_message_id: str | None = None
-    media: tuple[Media, ...] = ()
-    location: Location | None = None
-    shared_contact: SharedContact | None = None
-    buttons: tuple[Button, ...] = ()
     author_id: int | None = None
     author_name: str | None = None
-    reply_to_id: ObjectId | None = None
     forwarded_from: str | None = None
     payload: str | None = None
     error: str | None = None
@@ -291,7 +304,6 @@ class Message:
     edited_at: datetime | None = None
     edits: tuple[str, ...] = ()
     client_id: str | None = None
-    template: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +344,9 @@ def from_doc(cls: type[T], doc: Mapping[str, Any]) -> T:
     hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.metadata.get("flatten"):
+            values[f.name] = from_doc(hints[f.name], doc)
+            continue
         key = "_id" if f.name == "id" else f.name
         if key in doc:
             values[f.name] = _convert(hints[f.name], doc[key])
@@ -348,7 +363,14 @@ def to_doc(obj: Any) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        doc: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            plain = _plain(getattr(value, f.name))
+            if f.metadata.get("flatten"):
+                doc.update(plain)
+            else:
+                doc[f.name] = plain
+        return doc
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, (list, tuple)):

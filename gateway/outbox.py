@@ -196,23 +196,21 @@ class Outbox:
         identity = contact.identity(message.identity or "") if contact else None
         if identity is None:
             raise SendError("the customer's channel identity no longer exists", code="unavailable", permanent=True)
-        reply_to = None
-        if message.reply_to_id is not None:
-            original = await self.store.messages.get(message.reply_to_id)
-            if original is not None and original.identity == message.identity:
-                reply_to = original.channel_message_id
+        content = message.content
+        if content.reply_to is not None:
+            # Inside, the quoted message is named by our id; the channel knows it by its own.
+            original = await self.store.messages.get(ObjectId(content.reply_to))
+            ours = original is not None and original.identity == message.identity
+            content = dataclasses.replace(content, reply_to=original.channel_message_id if ours and original else None)
+        content = dataclasses.replace(
+            content, media=tuple(self._reachable(message, i, m) for i, m in enumerate(content.media))
+        )
         thread = await self.store.threads.get(message.thread_id)
         return OutboundMessage(
             message_id=str(message.id),
             thread_number=thread.number if thread else 0,
             recipient=identity.ref,
-            kind=message.kind,
-            text=message.text,
-            media=tuple(self._reachable(message, i, m) for i, m in enumerate(message.media)),
-            location=message.location,
-            buttons=message.buttons,
-            reply_to=reply_to,
-            template=message.template,
+            content=content,
             author=message.author,
             author_name=message.author_name,
             created_at=message.created_at,

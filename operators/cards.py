@@ -138,17 +138,18 @@ def message_text(lang: str, thread: Thread, message: Message) -> str:
 
 
 def _body(lang: str, message: Message) -> str:
-    if message.kind is Kind.UNSUPPORTED:
-        return t(lang, "relay.unsupported", what=message.text or "unsupported")
-    if message.kind is Kind.STICKER:
-        return t(lang, "relay.sticker", emoji=message.text)
-    if message.kind is Kind.CONTACT and message.shared_contact:
-        shared = message.shared_contact
+    content = message.content
+    if content.kind is Kind.UNSUPPORTED:
+        return t(lang, "relay.unsupported", what=content.text or "unsupported")
+    if content.kind is Kind.STICKER:
+        return t(lang, "relay.sticker", emoji=content.text)
+    if content.kind is Kind.CONTACT and content.shared_contact:
+        shared = content.shared_contact
         return t(lang, "relay.contact", name=shared.name or "", phones=", ".join(shared.phones)).strip()
-    if message.kind is Kind.LOCATION and message.location:
-        loc = message.location
+    if content.kind is Kind.LOCATION and content.location:
+        loc = content.location
         parts = [p for p in (loc.title, loc.address) if p] or [f"{loc.latitude:.5f}, {loc.longitude:.5f}"]
         return t(lang, "relay.location", text=" — ".join(parts))
-    if message.media and not message.text:
-        return t(lang, "relay.file", name=message.media[0].name or message.kind.value)
-    return message.text
+    if content.media and not content.text:
+        return t(lang, "relay.file", name=content.media[0].name or content.kind.value)
+    return content.text

@@ -80,7 +80,7 @@ class Mirror:
         if topic is None:
             return
         copy = await self.store.relay.copy_of(self.chat_id, event.message.id)
-        text = t(self.lang, "mirror.edited", number=event.thread.number, text=event.message.text)
+        text = t(self.lang, "mirror.edited", number=event.thread.number, text=event.message.content.text)
         reply = ReplyParameters(message_id=copy.message_id, allow_sending_without_reply=True) if copy else None
         await self.relay.send(
             self.chat_id,

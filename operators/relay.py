@@ -110,11 +110,12 @@ class Relay:
     ) -> None:
         """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
         caption = message_text(lang, thread, message)
-        if message.kind is Kind.LOCATION and message.location:
+        content = message.content
+        if content.kind is Kind.LOCATION and content.location:
             await self.send(
                 chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, caption, message_thread_id=topic_id)
             )
-            loc = message.location
+            loc = content.location
             await self.send(
                 chat_id,
                 thread,
@@ -122,8 +123,8 @@ class Relay:
                 lambda bot: bot.send_location(chat_id, loc.latitude, loc.longitude, message_thread_id=topic_id),
             )
             return
-        if message.media:
-            for media in message.media:
+        if content.media:
+            for media in content.media:
                 await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id)
                 caption = f"#{thread.number}"  # the tag, not the text, on the second file
             return
@@ -147,7 +148,7 @@ class Relay:
         reply_to: int | None,
         topic_id: int | None = None,
     ) -> None:
-        name = media.name or message.kind.value
+        name = media.name or message.content.kind.value
         try:
             data = await self.inbox.fetch_media(media)
         except SendError as err:
@@ -164,7 +165,7 @@ class Relay:
                 chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, text, message_thread_id=topic_id)
             )
             return
-        upload = BufferedInputFile(data, filename=media.name or _default_name(message.kind, media))
+        upload = BufferedInputFile(data, filename=media.name or _default_name(message.content.kind, media))
         short = caption if len(caption) <= CAPTION_LIMIT else f"#{thread.number}"
         common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to), "message_thread_id": topic_id}
         senders: dict[Kind, Callable[[Bot], Awaitable[TgMessage]]] = {
@@ -174,7 +175,7 @@ class Relay:
             Kind.VIDEO: lambda bot: bot.send_video(chat_id, upload, **common),
         }
         default = lambda bot: bot.send_document(chat_id, upload, **common)  # noqa: E731
-        await self.send(chat_id, thread, message.id, senders.get(message.kind, default))
+        await self.send(chat_id, thread, message.id, senders.get(message.content.kind, default))
         if short != caption:
             await self.send(
                 chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, caption, message_thread_id=topic_id)
@@ -248,7 +249,7 @@ class Relay:
         if operator is None:
             return
         copy = await self.store.relay.copy_of(operator.id, event.message.id)
-        text = f"#{thread.number} · {t(self.lang(operator), 'relay.edited', text=event.message.text)}"
+        text = f"#{thread.number} · {t(self.lang(operator), 'relay.edited', text=event.message.content.text)}"
         await self.send(
             operator.id,
             thread,

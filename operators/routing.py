@@ -18,7 +18,7 @@ from gateway.events import (
 )
 from gateway.inbox import Draft, Inbox
 from gateway.logs import log_context
-from gateway.model import Author, Contact, Operator, OperatorStatus, Thread, utcnow
+from gateway.model import Author, Contact, Content, Operator, OperatorStatus, Thread, utcnow
 from gateway.storage.mongo import Store
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ class Router:
         language = (contact.language or routing.default_language).split("-")[0].lower()
         text = routing.busy_message.get(language) or routing.busy_message.get(routing.default_language)
         if text:
-            await self.inbox.send(thread, Draft(text=text, author=Author.SYSTEM))
+            await self.inbox.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
 
     def _capacity(self, operator: Operator) -> int:
         return operator.capacity(self.settings.routing.max_chats_per_operator)

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage, Profile
 from gateway.keys import BUS
-from gateway.model import IdentityRef, Kind, SharedContact
+from gateway.model import Content, IdentityRef, Kind, SharedContact
 
 API_TOKEN = "test-api-token-0123456789"
 WIDGET_SECRET = "test-widget-secret-0123456789"
@@ -25,7 +25,8 @@ WHATSAPP = IdentityRef("whatsapp", "+14155550000", PHONE)
 
 def inbound(sender: IdentityRef, message_id: str, text: str = "hello", **kw: Any) -> InboundMessage:
     """A customer message as a channel hands it to the hub."""
-    return InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw)
+    content = Content(kw.pop("kind", Kind.TEXT), text, shared_contact=kw.pop("shared_contact", None))
+    return InboundMessage(sender=sender, message_id=message_id, content=content, **kw)
 
 
 def from_whatsapp(message_id: str, text: str = "hi from WhatsApp") -> InboundMessage:

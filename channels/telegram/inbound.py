@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -12,7 +11,7 @@ from aiogram.types import CallbackQuery, Chat, Message, User
 
 from channels.base import InboundMessage, Profile
 from gateway.contacts import normalize_phone
-from gateway.model import IdentityRef, Kind, Location, Media, SharedContact
+from gateway.model import Content, IdentityRef, Kind, Location, Media, SharedContact
 
 CHANNEL: Final = "telegram"
 # Fields the Bot API still sends beside `forward_origin`; aiogram keeps them as extras.
@@ -26,15 +25,6 @@ _LEGACY_FIELDS: Final = frozenset(
         "forward_date",
     }
 )
-
-
-@dataclass(frozen=True)
-class _Content:
-    kind: Kind
-    text: str = ""
-    media: tuple[Media, ...] = ()
-    location: Location | None = None
-    shared_contact: SharedContact | None = None
 
 
 def message_ref(chat_id: int, message_id: int) -> str:
@@ -60,8 +50,13 @@ def from_message(message: Message, account: str) -> InboundMessage:
     """A new or edited customer message; the sender must be set (callers skip anonymous posts)."""
     assert message.from_user is not None
     user, chat_id = message.from_user, message.chat.id
-    content = _content(message, account)
-    caption = message.caption or ""
+    reply = message.reply_to_message
+    content = dataclasses.replace(
+        _content(message, account),
+        reply_to=message_ref(chat_id, reply.message_id) if reply is not None else None,
+    )
+    if message.caption and not content.text:
+        content = dataclasses.replace(content, text=message.caption)
     profile = profile_of(user)
     contact = message.contact
     if contact is not None and contact.user_id == user.id and content.shared_contact and content.shared_contact.phones:
@@ -69,18 +64,12 @@ def from_message(message: Message, account: str) -> InboundMessage:
         profile = dataclasses.replace(profile, phone=content.shared_contact.phones[0], phone_verified=True)
     own_id = message_ref(chat_id, message.message_id)
     edit_date = message.edit_date  # unix seconds (aiogram parses only `date`)
-    reply = message.reply_to_message
     return InboundMessage(
         sender=IdentityRef(CHANNEL, account, str(user.id)),
         message_id=f"{own_id}:edit:{edit_date}" if edit_date else own_id,
         edit_of=own_id if edit_date else None,
-        kind=content.kind,
-        text=content.text or caption,
-        media=content.media,
-        location=content.location,
-        shared_contact=content.shared_contact,
+        content=content,
         profile=profile,
-        reply_to=message_ref(chat_id, reply.message_id) if reply is not None else None,
         forwarded_from=forward_origin(message),
         sent_at=datetime.fromtimestamp(edit_date, UTC) if edit_date else message.date,
     )
@@ -93,11 +82,13 @@ def from_callback(query: CallbackQuery, account: str) -> InboundMessage:
     return InboundMessage(
         sender=IdentityRef(CHANNEL, account, str(query.from_user.id)),
         message_id=f"{chat_id}:cb:{query.id}",
-        kind=Kind.TEXT,
-        text=pressed or query.data or "",
+        content=Content(
+            Kind.TEXT,
+            text=pressed or query.data or "",
+            reply_to=message_ref(chat_id, query.message.message_id) if query.message is not None else None,
+        ),
         payload=query.data,
         profile=profile_of(query.from_user),
-        reply_to=message_ref(chat_id, query.message.message_id) if query.message is not None else None,
     )
 
 
@@ -127,12 +118,12 @@ def contact_phone(raw: str) -> str:
 # -- content ---------------------------------------------------------------------------------
 
 
-def _content(message: Message, account: str) -> _Content:
+def _content(message: Message, account: str) -> Content:
     for field, convert in _CONVERTERS:
         value = getattr(message, field, None)
         if value:
             return convert(value, account)
-    return _Content(Kind.UNSUPPORTED, text=f"[unsupported: {_type_name(message)}]")
+    return Content(Kind.UNSUPPORTED, text=f"[unsupported: {_type_name(message)}]")
 
 
 def _media(value: Any, account: str, mime_type: str | None = None, name: str | None = None) -> Media:
@@ -147,48 +138,48 @@ def _media(value: Any, account: str, mime_type: str | None = None, name: str | N
     )
 
 
-def _text(value: str, account: str) -> _Content:
+def _text(value: str, account: str) -> Content:
     # Entities (links, bold, mentions) are formatting of this very text: the text alone is the message.
-    return _Content(Kind.TEXT, text=value)
+    return Content(Kind.TEXT, text=value)
 
 
-def _photo(sizes: list[Any], account: str) -> _Content:
+def _photo(sizes: list[Any], account: str) -> Content:
     largest = max(sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
-    return _Content(Kind.IMAGE, media=(_media(largest, account, "image/jpeg"),))
+    return Content(Kind.IMAGE, media=(_media(largest, account, "image/jpeg"),))
 
 
-def _file(kind: Kind, mime_type: str | None = None) -> Callable[[Any, str], _Content]:
-    def convert(value: Any, account: str) -> _Content:
-        return _Content(kind, media=(_media(value, account, mime_type),))
+def _file(kind: Kind, mime_type: str | None = None) -> Callable[[Any, str], Content]:
+    def convert(value: Any, account: str) -> Content:
+        return Content(kind, media=(_media(value, account, mime_type),))
 
     return convert
 
 
-def _sticker(sticker: Any, account: str) -> _Content:
+def _sticker(sticker: Any, account: str) -> Content:
     mime = "video/webm" if sticker.is_video else "application/x-tgsticker" if sticker.is_animated else "image/webp"
-    return _Content(Kind.STICKER, text=sticker.emoji or "", media=(_media(sticker, account, mime),))
+    return Content(Kind.STICKER, text=sticker.emoji or "", media=(_media(sticker, account, mime),))
 
 
-def _venue(venue: Any, account: str) -> _Content:
-    return _Content(
+def _venue(venue: Any, account: str) -> Content:
+    return Content(
         Kind.LOCATION,
         location=Location(venue.location.latitude, venue.location.longitude, title=venue.title, address=venue.address),
     )
 
 
-def _location(location: Any, account: str) -> _Content:
-    return _Content(Kind.LOCATION, location=Location(location.latitude, location.longitude))
+def _location(location: Any, account: str) -> Content:
+    return Content(Kind.LOCATION, location=Location(location.latitude, location.longitude))
 
 
-def _contact(contact: Any, account: str) -> _Content:
+def _contact(contact: Any, account: str) -> Content:
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or None
     phones = (contact_phone(contact.phone_number),) if contact.phone_number else ()
     user_id = str(contact.user_id) if contact.user_id is not None else None
-    return _Content(Kind.CONTACT, shared_contact=SharedContact(name=name, phones=phones, user_id=user_id))
+    return Content(Kind.CONTACT, shared_contact=SharedContact(name=name, phones=phones, user_id=user_id))
 
 
 # First match wins: a venue also carries `location`, an animation also carries `document`.
-_CONVERTERS: Final[tuple[tuple[str, Callable[[Any, str], _Content]], ...]] = (
+_CONVERTERS: Final[tuple[tuple[str, Callable[[Any, str], Content]], ...]] = (
     ("text", _text),
     ("photo", _photo),
     ("animation", _file(Kind.VIDEO, "video/mp4")),

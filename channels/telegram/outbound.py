@@ -59,18 +59,19 @@ class Part:
 def plan(message: OutboundMessage) -> list[Part]:
     """The calls for a message: files (the first captioned), the location, then text, split to fit."""
     chat_id = int(message.recipient.external_id)
-    text = message.text if message.text.strip() else ""
+    content = message.content
+    text = content.text if content.text.strip() else ""
     parts: list[Part] = []
     captioned = False
-    for media in message.media:
-        method, file_field = _media_method(message.kind, media)
+    for media in content.media:
+        method, file_field = _media_method(content.kind, media)
         params: dict[str, Any] = {"chat_id": chat_id}
         if text and not captioned and len(text) <= CAPTION_LIMIT and method not in _NO_CAPTION:
             params["caption"] = text
             captioned = True
         parts.append(Part(method, params, media, file_field))
-    if message.location is not None:
-        loc = message.location
+    if content.location is not None:
+        loc = content.location
         coordinates = {"chat_id": chat_id, "latitude": loc.latitude, "longitude": loc.longitude}
         if loc.title and loc.address:
             parts.append(Part(SendVenue, coordinates | {"title": loc.title, "address": loc.address}))
@@ -79,13 +80,13 @@ def plan(message: OutboundMessage) -> list[Part]:
     if text and not captioned:
         parts.extend(Part(SendMessage, {"chat_id": chat_id, "text": chunk}) for chunk in split_text(text))
     if not parts:
-        what = "a WhatsApp template" if message.template is not None else "an empty message"
+        what = "a WhatsApp template" if content.template is not None else "an empty message"
         raise ChannelCapabilityError(f"Telegram cannot deliver {what}")
-    target = parse_message_ref(message.reply_to) if message.reply_to else None
+    target = parse_message_ref(content.reply_to) if content.reply_to else None
     if target is not None and target[0] == chat_id:
         parts[0].params["reply_parameters"] = ReplyParameters(message_id=target[1], allow_sending_without_reply=True)
-    if message.buttons:
-        parts[-1].params["reply_markup"] = keyboard(message.buttons)
+    if content.buttons:
+        parts[-1].params["reply_markup"] = keyboard(content.buttons)
     return parts
 
 

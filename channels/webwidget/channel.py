@@ -56,7 +56,8 @@ class WebWidgetChannel(Channel):
 
     async def send(self, message: OutboundMessage) -> SentRef:
         """Push to the visitor's open tabs; without one, the reply waits in their history."""
-        text = message.text if not (message.media or message.location or message.buttons) else text_fallback(message)
+        content = message.content
+        text = content.text if not (content.media or content.location or content.buttons) else text_fallback(content)
         author: dict[str, Any] = (
             {"type": "system"}
             if message.author is Author.SYSTEM

@@ -13,7 +13,7 @@ from aiohttp import web
 from channels.base import ChannelHost, InboundMessage, Profile
 from gateway.config import WebWidgetSettings
 from gateway.contacts import normalize_email
-from gateway.model import Author, Direction, IdentityRef, Kind, Message
+from gateway.model import Author, Content, Direction, IdentityRef, Kind, Message
 from gateway.tokens import VisitorTokens
 
 logger = logging.getLogger(__name__)
@@ -156,8 +156,7 @@ class VisitorSession:
             sender=self.ref,
             # client ids are chosen by the browser, so scope them to the visitor.
             message_id=f"{self.ref.external_id}:{client_id}",
-            kind=Kind.TEXT,
-            text=text,
+            content=Content(Kind.TEXT, text),
             client_id=client_id,
             profile=self._profile(),
         )
@@ -221,7 +220,7 @@ def message_frame(message: Message) -> dict[str, Any]:
     frame = {
         "type": "message",
         "id": str(message.id),
-        "text": message.text,
+        "text": message.content.text,
         "author": author,
         "created_at": message.created_at.isoformat(),
     }

@@ -114,7 +114,7 @@ class WhatsAppChannel(Channel):
             except MalformedWebhook as err:
                 logger.warning("inbound WhatsApp webhook refused: %s", err)
                 raise web.HTTPBadRequest(text=str(err)) from None
-            if message.kind is Kind.CONTACT:
+            if message.content.kind is Kind.CONTACT:
                 message = await self._with_contact_card(message)
             try:
                 await self.host.on_inbound(message)
@@ -157,7 +157,7 @@ class WhatsAppChannel(Channel):
         return form
 
     async def _with_contact_card(self, message: InboundMessage) -> InboundMessage:
-        card = next(m for m in message.media if media_kind(m.mime_type or "") is Kind.CONTACT)
+        card = next(m for m in message.content.media if media_kind(m.mime_type or "") is Kind.CONTACT)
         try:
             data = await self._download(card.ref, MAX_VCARD_BYTES, VCARD_TIMEOUT)
         except SendError as err:
@@ -167,7 +167,7 @@ class WhatsAppChannel(Channel):
         if contact is None:
             logger.warning("contact card of message %s is not a readable vCard", message.message_id)
             return message
-        return dataclasses.replace(message, shared_contact=contact)
+        return dataclasses.replace(message, content=dataclasses.replace(message.content, shared_contact=contact))
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -203,21 +203,22 @@ class WhatsAppChannel(Channel):
             "to": "whatsapp:" + message.recipient.external_id,
             "status_callback": self.public_url + STATUS_PATH,
         }
-        if message.template is not None:
-            params["content_sid"] = message.template.content_sid
-            if message.template.variables:
-                params["content_variables"] = json.dumps(dict(message.template.variables), ensure_ascii=False)
+        content = message.content
+        if content.template is not None:
+            params["content_sid"] = content.template.content_sid
+            if content.template.variables:
+                params["content_variables"] = json.dumps(dict(content.template.variables), ensure_ascii=False)
             return params
         self._check_window(message)
-        if len(message.media) > 1:
+        if len(content.media) > 1:
             # Twilio would silently drop every attachment after the first.
             raise ChannelCapabilityError("WhatsApp delivers one file per message: send the files one at a time")
-        rich = message.location is not None or bool(message.buttons)
-        body = text_fallback(dataclasses.replace(message, media=())) if rich else message.text
+        rich = content.location is not None or bool(content.buttons)
+        body = text_fallback(dataclasses.replace(content, media=())) if rich else content.text
         if body:
             params["body"] = body
-        if message.media:
-            url = message.media[0].url
+        if content.media:
+            url = content.media[0].url
             if url is None:
                 raise SendError("the file has no link Twilio could fetch it from", code="unsupported", permanent=True)
             params["media_url"] = [url]

@@ -10,7 +10,7 @@ from channels.base import DeliveryUpdate, InboundMessage, Profile
 from channels.whatsapp.errors import failure_reason
 from channels.whatsapp.vcard import VCARD_TYPES
 from gateway.config import WhatsAppTemplateSettings
-from gateway.model import IdentityRef, Kind, Location, Media, MessageStatus
+from gateway.model import Content, IdentityRef, Kind, Location, Media, MessageStatus
 
 CHANNEL = "whatsapp"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -75,16 +75,12 @@ def parse_inbound(form: Mapping[str, str], account: str) -> InboundMessage:
     return InboundMessage(
         sender=IdentityRef(CHANNEL, account, number),
         message_id=message_id,
-        kind=kind,
-        text=text,
-        media=media,
-        location=location,
+        content=Content(kind, text, media, location, reply_to=form.get("OriginalRepliedMessageSid") or None),
         profile=Profile(
             display_name=form.get("ProfileName") or None,
             phone="+" + wa_id if wa_id.isdigit() else number,
             phone_verified=True,
         ),
-        reply_to=form.get("OriginalRepliedMessageSid") or None,
         payload=payload,
     )
 

@@ -13,7 +13,7 @@ from aiogram.types import Message as TgMessage
 from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
 from gateway.inbox import Draft, Inbox
-from gateway.model import Author, Contact, Identity, Operator, OperatorStatus, Thread, ThreadStatus, utcnow
+from gateway.model import Author, Contact, Content, Identity, Operator, OperatorStatus, Thread, ThreadStatus, utcnow
 from gateway.storage.mongo import Store
 from operators.cards import channel_name, message_text, pretty_phone, visitor_lines
 from operators.handlers.replies import active_thread, select_thread
@@ -510,7 +510,7 @@ async def close_thread(
     contact = await live_contact(store, thread)
     text = closing_message(settings, contact) if contact is not None and not contact.blocked else None
     if text:
-        await inbox.send(thread, Draft(text=text, author=Author.SYSTEM))
+        await inbox.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
     if await inbox.close(thread, by=operator.id) is None:
         return t(lang, "close.already", number=thread.number)
     return t(lang, "close.done_message" if text else "close.done", number=thread.number)

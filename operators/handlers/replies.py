@@ -13,7 +13,7 @@ from bson.errors import InvalidId
 
 from gateway.config import Settings
 from gateway.inbox import Draft, Inbox
-from gateway.model import Author, Kind, Location, Media, Operator, Template, Thread, utcnow
+from gateway.model import Author, Content, Kind, Location, Media, Operator, Template, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
 from operators.handlers import canned
@@ -42,11 +42,11 @@ async def reply_to_customer(message: TgMessage, operator: Operator, lang: str, s
     if draft is None:
         await message.reply(t(lang, "reply.unsupported"))
         return
-    text, unknown = await canned.expand(draft.text, store)
+    text, unknown = await canned.expand(draft.content.text, store)
     if unknown:
         await message.reply(t(lang, "canned.unknown", names=", ".join(f"!{name}" for name in unknown)))
         return
-    draft = replace(draft, text=text)
+    draft = replace(draft, content=replace(draft.content, text=text))
     # The relay entry exists before the send, so a failure report can always find the operator's message.
     await store.relay.add(message.chat.id, message.message_id, thread.id, draft.id, utcnow())
     await inbox.send(thread, draft)
@@ -120,7 +120,8 @@ async def _ask(message: TgMessage, operator: Operator, lang: str, store: Store) 
 def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None) -> Draft | None:
     """The operator's Telegram message as something the gateway can send on any channel."""
     text = message.text or message.caption or ""
-    kind, media, location = Kind.TEXT, (), None
+    kind, location = Kind.TEXT, None
+    media: tuple[Media, ...] = ()
     if message.photo:
         photo = message.photo[-1]
         kind, media = Kind.IMAGE, (_media(photo.file_id, "image/jpeg", photo.file_size, "photo.jpg"),)
@@ -150,12 +151,8 @@ def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None)
     elif not text:
         return None
     return Draft(
+        Content(kind, text, media, location, reply_to=str(reply_to_id) if reply_to_id else None),
         id=ObjectId(),
-        text=text,
-        kind=kind,
-        media=media,
-        location=location,
-        reply_to_id=reply_to_id,
         author=Author.OPERATOR,
         author_id=operator.id,
         author_name=operator.name,
@@ -208,8 +205,10 @@ async def send_template(
     await inbox.send(
         thread,
         Draft(
-            text=f"[template {template.name}]",
-            template=Template(content_sid=template.content_sid, variables=variables, name=template.name),
+            Content(
+                text=f"[template {template.name}]",
+                template=Template(content_sid=template.content_sid, variables=variables, name=template.name),
+            ),
             author=Author.OPERATOR,
             author_id=operator.id,
             author_name=operator.name,

@@ -22,6 +22,7 @@ from gateway.keys import CHANNELS, INBOX, STORE
 from gateway.model import (
     Button,
     Contact,
+    Content,
     IdentityRef,
     Kind,
     Location,
@@ -203,7 +204,10 @@ async def test_text_is_stored_with_entities_as_plain_text_and_the_profile(gatewa
     update = gateway.tg.text_update(TOKEN, ANN, "/start see https://shop.example/order/17 @annlee")
     message = await gateway.receive(update)
 
-    assert (message.kind, message.text) == (Kind.TEXT, "/start see https://shop.example/order/17 @annlee")
+    assert (message.content.kind, message.content.text) == (
+        Kind.TEXT,
+        "/start see https://shop.example/order/17 @annlee",
+    )
     assert message.channel_message_id == f"{ANN}:{update['message']['message_id']}"
     assert message.identity == f"telegram:support:{ANN}" and message.account == "support"
     contact = await gateway.contact()
@@ -220,8 +224,8 @@ async def test_photo_keeps_the_largest_size_and_the_caption(gateway: Gateway) ->
 
     largest = gateway.tg.largest_photo(update)
     assert len(update["message"]["photo"]) > 1
-    assert (message.kind, message.text) == (Kind.IMAGE, "Invoice #42")
-    assert message.media == (
+    assert (message.content.kind, message.content.text) == (Kind.IMAGE, "Invoice #42")
+    assert message.content.media == (
         Media(
             source="telegram", account="support", ref=largest.file_id, mime_type="image/jpeg", size=largest.file_size
         ),
@@ -249,9 +253,9 @@ async def test_files_keep_the_telegram_file_reference(
     message = await gateway.receive(update)
 
     sent = update["message"][field]
-    assert message.kind is kind
-    assert message.text == update["message"].get("caption", "")
-    [media] = message.media
+    assert message.content.kind is kind
+    assert message.content.text == update["message"].get("caption", "")
+    [media] = message.content.media
     assert (media.source, media.account, media.ref, media.size) == (
         "telegram",
         "support",
@@ -266,8 +270,8 @@ async def test_files_keep_the_telegram_file_reference(
 async def test_sticker_is_a_sticker_with_its_emoji(gateway: Gateway) -> None:
     update = gateway.tg.sticker_update(TOKEN, ANN, "🔥")
     message = await gateway.receive(update)
-    assert (message.kind, message.text) == (Kind.STICKER, "🔥")
-    assert message.media[0].ref == update["message"]["sticker"]["file_id"]
+    assert (message.content.kind, message.content.text) == (Kind.STICKER, "🔥")
+    assert message.content.media[0].ref == update["message"]["sticker"]["file_id"]
 
 
 async def test_location_and_venue(gateway: Gateway) -> None:
@@ -275,17 +279,17 @@ async def test_location_and_venue(gateway: Gateway) -> None:
     venue = await gateway.receive(
         gateway.tg.venue_update(TOKEN, ANN, 48.8584, 2.2945, "Eiffel Tower", "Champ de Mars, Paris")
     )
-    assert location.kind is Kind.LOCATION and location.location == Location(52.520008, 13.404954)
-    assert venue.kind is Kind.LOCATION
-    assert venue.location == Location(48.8584, 2.2945, title="Eiffel Tower", address="Champ de Mars, Paris")
+    assert location.content.kind is Kind.LOCATION and location.content.location == Location(52.520008, 13.404954)
+    assert venue.content.kind is Kind.LOCATION
+    assert venue.content.location == Location(48.8584, 2.2945, title="Eiffel Tower", address="Champ de Mars, Paris")
 
 
 @pytest.mark.parametrize("sent", ["14155552671", "+14155552671"])
 async def test_own_contact_share_gives_the_card_a_phone_in_e164(gateway: Gateway, sent: str) -> None:
     message = await gateway.receive(gateway.tg.contact_update(TOKEN, ANN, sent))
 
-    assert message.kind is Kind.CONTACT
-    assert message.shared_contact == SharedContact(name="Ann Lee", phones=("+14155552671",), user_id=str(ANN))
+    assert message.content.kind is Kind.CONTACT
+    assert message.content.shared_contact == SharedContact(name="Ann Lee", phones=("+14155552671",), user_id=str(ANN))
     assert (await gateway.contact()).phones == ("+14155552671",)
 
 
@@ -295,7 +299,9 @@ async def test_someone_elses_contact_is_kept_as_a_card_only(gateway: Gateway) ->
     )
     message = await gateway.receive(update)
 
-    assert message.shared_contact == SharedContact(name="Bob Smith", phones=("+442071838750",), user_id=str(BOB))
+    assert message.content.shared_contact == SharedContact(
+        name="Bob Smith", phones=("+442071838750",), user_id=str(BOB)
+    )
     assert (await gateway.contact()).phones == ()
 
 
@@ -309,7 +315,7 @@ async def test_edit_changes_the_stored_text_and_keeps_the_old_one(gateway: Gatew
 
     edited = await gateway.message(original.channel_message_id)
     assert edited.id == original.id
-    assert edited.text == "my order is #17" and edited.edits == ("my order is #71",)
+    assert edited.content.text == "my order is #17" and edited.edits == ("my order is #71",)
     assert edited.edited_at is not None
     assert await gateway.count() == 1
 
@@ -318,7 +324,7 @@ async def test_reply_links_to_the_replied_message(gateway: Gateway) -> None:
     first = await gateway.receive(gateway.tg.text_update(TOKEN, ANN, "order #17"))
     first_id = int(first.channel_message_id.split(":")[1])
     reply = await gateway.receive(gateway.tg.text_update(TOKEN, ANN, "any news on this?", reply_to=first_id))
-    assert reply.reply_to_id == first.id
+    assert reply.content.reply_to == str(first.id)
 
 
 async def test_customer_reply_to_an_operator_message_links_to_it(gateway: Gateway) -> None:
@@ -328,7 +334,7 @@ async def test_customer_reply_to_an_operator_message_links_to_it(gateway: Gatewa
     assert answer["channel_message_id"] == f"{ANN}:{sent.message_id}"
 
     reply = await gateway.receive(gateway.tg.text_update(TOKEN, ANN, "thanks!", reply_to=sent.message_id))
-    assert str(reply.reply_to_id) == answer["id"]
+    assert str(reply.content.reply_to) == answer["id"]
 
 
 @pytest.mark.parametrize(
@@ -341,7 +347,7 @@ async def test_customer_reply_to_an_operator_message_links_to_it(gateway: Gatewa
 )
 async def test_forwarded_message_keeps_its_origin(gateway: Gateway, origin: dict[str, Any], expected: str) -> None:
     message = await gateway.receive(gateway.tg.forwarded_update(TOKEN, ANN, "look at this", **origin))
-    assert (message.kind, message.text, message.forwarded_from) == (Kind.TEXT, "look at this", expected)
+    assert (message.content.kind, message.content.text, message.forwarded_from) == (Kind.TEXT, "look at this", expected)
 
 
 @pytest.mark.parametrize(
@@ -355,7 +361,7 @@ async def test_unknown_kind_is_stored_as_unsupported_with_its_type_name(
     gateway: Gateway, content: dict[str, Any], name: str
 ) -> None:
     message = await gateway.receive(gateway.tg.message_update(TOKEN, ANN, content))
-    assert (message.kind, message.text) == (Kind.UNSUPPORTED, f"[unsupported: {name}]")
+    assert (message.content.kind, message.content.text) == (Kind.UNSUPPORTED, f"[unsupported: {name}]")
 
 
 async def test_unknown_update_type_is_acknowledged_and_changes_nothing(gateway: Gateway) -> None:
@@ -429,7 +435,7 @@ async def test_update_that_cannot_be_stored_is_500_so_telegram_delivers_it_again
     store.bind(client[store.settings.database])
     assert await gateway.count() == 0
     assert await gateway.deliver(update) == 200
-    assert (await gateway.message(f"{ANN}:{update['message']['message_id']}")).text == "are you there?"
+    assert (await gateway.message(f"{ANN}:{update['message']['message_id']}")).content.text == "are you there?"
 
 
 # -- outbound ------------------------------------------------------------------------------------
@@ -480,9 +486,9 @@ async def test_a_send_waiting_out_flood_control_is_not_overtaken_in_its_chat(gat
     ann = IdentityRef("telegram", "support", str(ANN))
     tg.fail(ANN, 429, retry_after=1, method="sendMessage")
 
-    first = asyncio.create_task(channel.send(OutboundMessage("m-1", 1, ann, text="one")))
+    first = asyncio.create_task(channel.send(OutboundMessage("m-1", 1, ann, Content(text="one"))))
     await eventually(lambda: _async(tg.calls("sendMessage", chat_id=ANN)), "the first send met flood control")
-    second = asyncio.create_task(channel.send(OutboundMessage("m-2", 1, ann, text="two")))
+    second = asyncio.create_task(channel.send(OutboundMessage("m-2", 1, ann, Content(text="two"))))
     refs = await asyncio.gather(first, second)
 
     sent = tg.sent(chat_id=ANN)
@@ -551,7 +557,7 @@ async def test_operator_reply_to_a_customer_message_is_a_telegram_reply(gateway:
     question = await gateway.receive(gateway.tg.text_update(TOKEN, ANN, "where is order #17?"))
     thread = await gateway.thread()
 
-    await gateway.send(thread, Draft(text="It arrives tomorrow.", reply_to_id=question.id))
+    await gateway.send(thread, Draft(Content(text="It arrives tomorrow.", reply_to=str(question.id))))
 
     [sent] = gateway.tg.sent(chat_id=ANN)
     assert sent.reply_to_message_id == int(question.channel_message_id.split(":")[1])
@@ -561,7 +567,7 @@ async def test_long_text_is_split_in_order(gateway: Gateway) -> None:
     thread = await gateway.conversation()
     text = "\n".join(f"line {n:04d} " + "x" * 90 for n in range(60))  # ~6000 characters
 
-    stored = await gateway.send(thread, Draft(text=text))
+    stored = await gateway.send(thread, Draft(Content(text=text)))
 
     parts = gateway.tg.sent(chat_id=ANN)
     assert len(parts) == 2 and all(len(p.text or "") <= 4096 for p in parts)
@@ -576,7 +582,7 @@ async def test_a_retry_after_a_partial_send_does_not_repeat_the_parts_that_went_
     explanation = " ".join(["Please read chapter 3."] * 60)  # too long for a caption: it follows as a message
     tg.fail_method("sendMessage", 500, "Internal Server Error", chat_id=ANN)
 
-    first_try = await gateway.send(thread, Draft(kind=Kind.FILE, text=explanation, media=document.media))
+    first_try = await gateway.send(thread, Draft(Content(Kind.FILE, explanation, media=document.content.media)))
     assert first_try.status is MessageStatus.QUEUED and first_try.error_code == "unavailable"
 
     async def sent() -> Message | None:
@@ -595,7 +601,7 @@ async def test_a_retry_after_a_partial_send_does_not_repeat_the_parts_that_went_
 async def test_buttons_go_out_inline_and_a_press_comes_back_with_its_payload(gateway: Gateway) -> None:
     thread = await gateway.conversation()
     await gateway.send(
-        thread, Draft(text="Was this helpful?", buttons=(Button("Yes", "vote:yes"), Button("No", "vote:no")))
+        thread, Draft(Content(text="Was this helpful?", buttons=(Button("Yes", "vote:yes"), Button("No", "vote:no"))))
     )
     [sent] = gateway.tg.sent(chat_id=ANN)
     assert sent.reply_markup == {
@@ -610,15 +616,17 @@ async def test_buttons_go_out_inline_and_a_press_comes_back_with_its_payload(gat
     assert await gateway.deliver(press) == 200
 
     message = await gateway.message(f"{ANN}:cb:{press['callback_query']['id']}")
-    assert (message.kind, message.text, message.payload) == (Kind.TEXT, "No", "vote:no")
+    assert (message.content.kind, message.content.text, message.payload) == (Kind.TEXT, "No", "vote:no")
     assert [a.callback_query_id for a in gateway.tg.callback_answers] == [press["callback_query"]["id"]]
     assert await gateway.count() == 3  # hello, the question with buttons, one press
 
 
 async def test_location_and_venue_go_out(gateway: Gateway) -> None:
     thread = await gateway.conversation()
-    await gateway.send(thread, Draft(kind=Kind.LOCATION, location=Location(52.52, 13.405)))
-    await gateway.send(thread, Draft(kind=Kind.LOCATION, location=Location(48.8584, 2.2945, "Our shop", "1 Main St")))
+    await gateway.send(thread, Draft(Content(Kind.LOCATION, location=Location(52.52, 13.405))))
+    await gateway.send(
+        thread, Draft(Content(Kind.LOCATION, location=Location(48.8584, 2.2945, "Our shop", "1 Main St")))
+    )
 
     location, venue = gateway.tg.sent(chat_id=ANN)
     assert location.method == "sendLocation" and location.message["location"]["latitude"] == 52.52
@@ -641,11 +649,11 @@ async def test_a_file_this_bot_holds_is_sent_by_file_id(
     received = await gateway.receive(build(gateway.tg))
     thread = await gateway.thread()
 
-    stored = await gateway.send(thread, Draft(kind=kind, text="as requested", media=received.media))
+    stored = await gateway.send(thread, Draft(Content(kind, "as requested", media=received.content.media)))
 
     assert stored.status is MessageStatus.SENT
     [sent] = gateway.tg.sent(chat_id=ANN, method=method)
-    assert sent.params[field] == received.media[0].ref and sent.files == {}
+    assert sent.params[field] == received.content.media[0].ref and sent.files == {}
     assert sent.caption == "as requested"
 
 
@@ -656,8 +664,8 @@ async def test_a_file_from_another_bot_is_downloaded_and_uploaded(two_bots: Gate
     document = await two_bots.receive(tg.document_update(TOKEN, ANN, b"%PDF-1.4 terms", file_name="terms.pdf"))
     bob = await two_bots.conversation(BOB, SALES_TOKEN)
 
-    await two_bots.send(bob, Draft(kind=Kind.IMAGE, media=received.media))
-    await two_bots.send(bob, Draft(kind=Kind.FILE, text="our terms", media=document.media))
+    await two_bots.send(bob, Draft(Content(Kind.IMAGE, media=received.content.media)))
+    await two_bots.send(bob, Draft(Content(Kind.FILE, "our terms", media=document.content.media)))
 
     sent_photo, sent_document = tg.sent(chat_id=BOB, token=SALES_TOKEN)
     assert sent_photo.method == "sendPhoto" and sent_photo.file is not None
@@ -670,13 +678,13 @@ async def test_a_file_from_another_bot_is_downloaded_and_uploaded(two_bots: Gate
 
 async def test_fetch_media_downloads_through_the_bot_that_received_it(gateway: Gateway) -> None:
     received = await gateway.receive(gateway.tg.voice_update(TOKEN, ANN, b"OggS voice bytes"))
-    assert await gateway.app[INBOX].fetch_media(received.media[0]) == b"OggS voice bytes"
+    assert await gateway.app[INBOX].fetch_media(received.content.media[0]) == b"OggS voice bytes"
 
 
 async def test_fetch_media_over_20_mb_is_refused_with_a_reason(gateway: Gateway) -> None:
     big = gateway.tg.document_update(TOKEN, ANN, b"%PDF", file_name="scan.pdf", file_size=int(23.4 * MB))
     received = await gateway.receive(big)
-    media = received.media[0]
+    media = received.content.media[0]
     assert media.size == int(23.4 * MB)
 
     with pytest.raises(SendError) as known_size:
@@ -696,7 +704,7 @@ async def test_sending_a_file_too_big_to_fetch_fails_with_the_reason(two_bots: G
     big = await two_bots.receive(tg.document_update(TOKEN, ANN, b"%PDF", file_size=25 * MB))
     bob = await two_bots.conversation(BOB, SALES_TOKEN)
 
-    stored = await two_bots.send(bob, Draft(kind=Kind.FILE, media=big.media))
+    stored = await two_bots.send(bob, Draft(Content(Kind.FILE, media=big.content.media)))
 
     assert stored.status is MessageStatus.FAILED and stored.error_code == "too_large"
     assert stored.error == "the file is 25.0 MB; Telegram bots can only download files up to 20 MB"
@@ -720,7 +728,7 @@ async def test_polling_mode_receives_and_stores_updates(start_gateway: StartGate
         )
 
     message = await eventually(stored, "the polled update was stored")
-    assert message.text == "hello by polling"
+    assert message.content.text == "hello by polling"
     await eventually(lambda: _async(not tg.pending_updates(TOKEN)), "the update was confirmed")
 
 

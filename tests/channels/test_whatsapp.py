@@ -21,6 +21,7 @@ from gateway.keys import CHANNELS, INBOX, MEDIA, STORE
 from gateway.model import (
     Button,
     Contact,
+    Content,
     IdentityRef,
     Kind,
     Location,
@@ -153,8 +154,8 @@ async def test_text_is_stored_with_the_customer_verified_number_and_name(gateway
     assert gateway.emulator.inbound_deliveries[-1].response_status == 200
 
     message = await gateway.message(params["MessageSid"])
-    assert (message.kind, message.text, message.identity) == (Kind.TEXT, "Where is my order?", ANN_KEY)
-    assert message.media == () and message.reply_to_id is None
+    assert (message.content.kind, message.content.text, message.identity) == (Kind.TEXT, "Where is my order?", ANN_KEY)
+    assert message.content.media == () and message.content.reply_to is None
     contact = await gateway.contact()
     assert contact.phones == (ANN,)
     assert contact.identities[0].display_name == "Ann Lee"
@@ -175,8 +176,8 @@ async def test_image_with_caption(gateway: Gateway) -> None:
     params = gateway.emulator.inbound_image(ANN, caption="Invoice #42")
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert message.kind is Kind.IMAGE and message.text == "Invoice #42"
-    assert message.media == (
+    assert message.content.kind is Kind.IMAGE and message.content.text == "Invoice #42"
+    assert message.content.media == (
         Media(source="whatsapp", account=ACCOUNT, ref=params["MediaUrl0"], mime_type="image/jpeg"),
     )
 
@@ -193,13 +194,13 @@ async def test_several_files_in_one_message_are_all_kept(gateway: Gateway) -> No
     )
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert message.kind is Kind.IMAGE and message.text == "all three"
-    assert [(m.ref, m.mime_type) for m in message.media] == [
+    assert message.content.kind is Kind.IMAGE and message.content.text == "all three"
+    assert [(m.ref, m.mime_type) for m in message.content.media] == [
         (params["MediaUrl0"], "image/png"),
         (params["MediaUrl1"], "application/pdf"),
         (params["MediaUrl2"], "video/mp4"),
     ]
-    assert all(m.url is None and m.source == "whatsapp" for m in message.media)
+    assert all(m.url is None and m.source == "whatsapp" for m in message.content.media)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +226,8 @@ async def test_media_kinds(
     params = build(gateway.emulator)
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert (message.kind, message.text) == (kind, text)
-    assert [m.mime_type for m in message.media] == [params["MediaContentType0"]]
+    assert (message.content.kind, message.content.text) == (kind, text)
+    assert [m.mime_type for m in message.content.media] == [params["MediaContentType0"]]
 
 
 async def test_location_with_address_and_label(gateway: Gateway) -> None:
@@ -235,8 +236,8 @@ async def test_location_with_address_and_label(gateway: Gateway) -> None:
     )
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert message.kind is Kind.LOCATION
-    assert message.location == Location(
+    assert message.content.kind is Kind.LOCATION
+    assert message.content.location == Location(
         latitude=52.5163, longitude=13.3777, title="Brandenburg Gate", address="Pariser Platz, 10117 Berlin"
     )
 
@@ -245,11 +246,11 @@ async def test_shared_contact_card_is_downloaded_and_parsed(gateway: Gateway) ->
     params = gateway.emulator.inbound_contact(ANN, "Bob Stone", ["+1 (415) 555-2672", "+44 20 7946 0958"])
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert message.kind is Kind.CONTACT
-    assert message.shared_contact is not None
-    assert message.shared_contact.name == "Bob Stone"
-    assert message.shared_contact.phones == ("+14155552672", "+442079460958")
-    assert [m.mime_type for m in message.media] == ["text/vcard"]
+    assert message.content.kind is Kind.CONTACT
+    assert message.content.shared_contact is not None
+    assert message.content.shared_contact.name == "Bob Stone"
+    assert message.content.shared_contact.phones == ("+14155552672", "+442079460958")
+    assert [m.mime_type for m in message.content.media] == ["text/vcard"]
     # The emulator serves media only with the account's Basic auth, as Twilio may require.
     fetches = [r for r in gateway.emulator.requests if "/Media/" in r.path]
     assert [(r.auth, r.response_status) for r in fetches] == [((ACCOUNT_SID, AUTH_TOKEN), 200)]
@@ -268,15 +269,19 @@ async def test_contact_card_that_cannot_be_read_still_stores_the_message(gateway
         )
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert message.kind is Kind.CONTACT and message.shared_contact is None
-    assert [m.ref for m in message.media] == [params["MediaUrl0"]]
+    assert message.content.kind is Kind.CONTACT and message.content.shared_contact is None
+    assert [m.ref for m in message.content.media] == [params["MediaUrl0"]]
 
 
 async def test_quick_reply_button_keeps_text_and_payload(gateway: Gateway) -> None:
     params = gateway.emulator.inbound_button(ANN, "Yes, reschedule", "reschedule:order-42")
     assert (await gateway.receive(params))[0] == 200
     message = await gateway.message(params["MessageSid"])
-    assert (message.kind, message.text, message.payload) == (Kind.TEXT, "Yes, reschedule", "reschedule:order-42")
+    assert (message.content.kind, message.content.text, message.payload) == (
+        Kind.TEXT,
+        "Yes, reschedule",
+        "reschedule:order-42",
+    )
 
 
 async def test_reply_links_to_our_outbound_message(gateway: Gateway) -> None:
@@ -286,7 +291,7 @@ async def test_reply_links_to_our_outbound_message(gateway: Gateway) -> None:
     params = gateway.emulator.inbound_reply(ANN, "Great, thanks!", replied_message_sid=sid)
     assert (await gateway.receive(params))[0] == 200
     reply = await gateway.message(params["MessageSid"])
-    assert str(reply.reply_to_id) == sent["id"]
+    assert str(reply.content.reply_to) == sent["id"]
 
 
 async def test_redelivered_webhook_stores_one_message(gateway: Gateway) -> None:
@@ -532,10 +537,10 @@ async def test_delivery_failure_reported_later_fails_the_message_with_a_reason(
 async def test_media_of_a_customer_is_sent_as_a_signed_gateway_link_that_serves_the_bytes(gateway: Gateway) -> None:
     params = gateway.emulator.inbound_image(ANN, caption="this one?")
     await gateway.receive(params)
-    photo = (await gateway.message(params["MessageSid"])).media[0]
+    photo = (await gateway.message(params["MessageSid"])).content.media[0]
     thread = await gateway.thread()
 
-    sent = await gateway.app[INBOX].send(thread, Draft(kind=Kind.IMAGE, text="Is this the one?", media=(photo,)))
+    sent = await gateway.app[INBOX].send(thread, Draft(Content(Kind.IMAGE, "Is this the one?", media=(photo,))))
     assert sent.status is MessageStatus.SENT
     [request] = gateway.emulator.create_requests
     [link] = request.media_urls
@@ -553,7 +558,7 @@ async def test_media_with_a_public_url_is_passed_to_twilio_as_is(gateway: Gatewa
     brochure = Media(
         source="api", ref="brochure", mime_type="application/pdf", url="https://cdn.shop.example/brochure.pdf"
     )
-    await gateway.app[INBOX].send(thread, Draft(kind=Kind.FILE, media=(brochure,)))
+    await gateway.app[INBOX].send(thread, Draft(Content(Kind.FILE, media=(brochure,))))
     [request] = gateway.emulator.create_requests
     assert request.media_urls == ["https://cdn.shop.example/brochure.pdf"] and "Body" not in request.form
 
@@ -561,7 +566,7 @@ async def test_media_with_a_public_url_is_passed_to_twilio_as_is(gateway: Gatewa
 async def test_several_files_in_one_reply_are_refused_rather_than_silently_dropped(gateway: Gateway) -> None:
     thread = await gateway.conversation()
     files = tuple(Media(source="api", ref=f"f{n}", url=f"https://cdn.shop.example/{n}.jpg") for n in range(2))
-    failed = await gateway.app[INBOX].send(thread, Draft(kind=Kind.IMAGE, media=files))
+    failed = await gateway.app[INBOX].send(thread, Draft(Content(Kind.IMAGE, media=files)))
     assert (failed.status, failed.error_code) == (MessageStatus.FAILED, "unsupported")
     assert "one file per message" in (failed.error or "")
     assert gateway.emulator.create_requests == []
@@ -573,13 +578,13 @@ async def test_location_and_buttons_go_out_as_text(gateway: Gateway) -> None:
     await inbox.send(
         thread,
         Draft(
-            kind=Kind.LOCATION,
-            text="Our shop:",
-            location=Location(52.5163, 13.3777, title="Shop", address="Pariser Platz"),
+            Content(
+                Kind.LOCATION, "Our shop:", location=Location(52.5163, 13.3777, title="Shop", address="Pariser Platz")
+            )
         ),
     )
     await inbox.send(
-        thread, Draft(text="Shall we call you?", buttons=(Button("Yes", "call:yes"), Button("No", "call:no")))
+        thread, Draft(Content(text="Shall we call you?", buttons=(Button("Yes", "call:yes"), Button("No", "call:no"))))
     )
     bodies = [r.form["Body"] for r in gateway.emulator.create_requests]
     assert bodies == [
@@ -653,7 +658,7 @@ async def test_free_form_reply_outside_the_window_is_refused_before_reaching_twi
 
     thread = await gateway.thread()
     template = Template(content_sid=ORDER_UPDATE, variables={"1": "#42"}, name="order_update")
-    sent = await gateway.app[INBOX].send(thread, Draft(template=template))
+    sent = await gateway.app[INBOX].send(thread, Draft(Content(template=template)))
     assert sent.status is MessageStatus.SENT
     [request] = gateway.emulator.create_requests
     assert request.form["ContentSid"] == ORDER_UPDATE
@@ -825,7 +830,9 @@ async def test_wrong_credentials_are_reported_by_twilio_itself(
     gateway = await start_gateway(whatsapp={"auth_token": "not-the-real-auth-token"})
     # Twilio signs with the real token, so we would refuse its webhooks too: store the customer directly.
     await gateway.app[INBOX].on_inbound(
-        InboundMessage(sender=IdentityRef("whatsapp", ACCOUNT, ANN), message_id="SM-direct", kind=Kind.TEXT, text="hi")
+        InboundMessage(
+            sender=IdentityRef("whatsapp", ACCOUNT, ANN), message_id="SM-direct", content=Content(Kind.TEXT, "hi")
+        )
     )
     failed = await gateway.reply("Hello")
     assert failed["status"] == "failed" and failed["error"].startswith("Twilio rejected the account credentials")

@@ -67,7 +67,7 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     threads = await store.threads.find()
     assert len(threads) == 1
     stored = await store.messages.for_thread(threads[0].id)
-    assert [m.text for m in stored] == ["Hello from a real browser"]
+    assert [m.content.text for m in stored] == ["Hello from a real browser"]
     visitor = (await store.contacts.get(threads[0].contact_id)).visitor
     assert "Chrome" in visitor["browser"] and visitor["os"] == "Linux"  # headless Chromium says HeadlessChrome
     assert visitor["url"].endswith("/widget/demo")

@@ -8,7 +8,7 @@ from bson import ObjectId
 
 from channels.base import InboundMessage, Profile
 from gateway.keys import INBOX, STORE
-from gateway.model import IdentityRef, Kind
+from gateway.model import Content, IdentityRef, Kind
 from gateway.tokens import VisitorTokens
 from tests.helpers import AUTH, WIDGET_SECRET, Widget
 
@@ -17,7 +17,7 @@ async def customer(gateway: TestClient, external_id: str = "v1", text: str = "hi
     ref = IdentityRef("webwidget", "web", external_id)
     message = await gateway.app[INBOX].on_inbound(
         InboundMessage(
-            sender=ref, message_id=f"{external_id}:{text}", kind=Kind.TEXT, text=text, profile=Profile(**profile)
+            sender=ref, message_id=f"{external_id}:{text}", content=Content(Kind.TEXT, text), profile=Profile(**profile)
         )
     )
     thread = await gateway.app[STORE].threads.get(message.thread_id)

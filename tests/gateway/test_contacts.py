@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from bson import ObjectId
 
-from channels.base import InboundMessage, Profile
+from channels.base import Profile
 from gateway.contacts import name_similarity, normalize_email, normalize_phone
 from gateway.duplicates import DismissOutcome
 from gateway.events import DuplicateFound
@@ -22,16 +22,14 @@ from gateway.model import (
 from gateway.storage.candidates import CandidateStatus
 from operators.presence import Presence
 from operators.routing import Router
-from tests.helpers import AUTH, PHONE, TELEGRAM, WHATSAPP, Widget, collect, settle
+from tests.helpers import AUTH, PHONE, TELEGRAM, WHATSAPP, Widget, collect, inbound, settle
 
 FIVE_WAYS = ["+1 (415) 555-2671", "14155552671", "(415) 555-2671", "001 415 555 2671", "+1.415.555.2671"]
 
 
 async def writes(gateway: TestClient, sender: IdentityRef, message_id: str, text: str = "hello", **kw):
     """A customer message, handed to the hub exactly as a channel does."""
-    message = await gateway.app[INBOX].on_inbound(
-        InboundMessage(sender=sender, message_id=message_id, kind=kw.pop("kind", Kind.TEXT), text=text, **kw)
-    )
+    message = await gateway.app[INBOX].on_inbound(inbound(sender, message_id, text, **kw))
     await settle(gateway.app)
     return message
 

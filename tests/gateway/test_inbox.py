@@ -12,6 +12,7 @@ from gateway.inbox import Draft
 from gateway.keys import INBOX, STORE
 from gateway.model import (
     Author,
+    Content,
     Direction,
     IdentityRef,
     Kind,
@@ -24,7 +25,8 @@ ANN = IdentityRef("webwidget", "web", "visitor-ann")
 
 
 def text(message_id: str, body: str = "hello", sender: IdentityRef = ANN, **kw) -> InboundMessage:
-    return InboundMessage(sender=sender, message_id=message_id, kind=Kind.TEXT, text=body, **kw)
+    content = Content(Kind.TEXT, body, reply_to=kw.pop("reply_to", None))
+    return InboundMessage(sender=sender, message_id=message_id, content=content, **kw)
 
 
 async def test_first_message_creates_contact_thread_and_message(gateway: TestClient) -> None:
@@ -42,7 +44,7 @@ async def test_first_message_creates_contact_thread_and_message(gateway: TestCli
     assert thread.status is ThreadStatus.QUEUED and thread.unread == 1 and thread.number >= 1
     assert thread.identity == ANN.key and thread.channel == "webwidget"
     message = await store.messages.get(stored.id)
-    assert (message.direction, message.author, message.text, message.thread_id) == (
+    assert (message.direction, message.author, message.content.text, message.thread_id) == (
         Direction.IN,
         Author.CONTACT,
         "Where is my order?",
@@ -95,7 +97,7 @@ async def test_message_after_close_opens_a_new_linked_thread(gateway: TestClient
     assert [e.thread.id for e in closed_events] == [first.id]
     assert [e.opened for e in received] == [True, True]
     history = await inbox.history(ANN)
-    assert [m.text for m in history] == ["first problem", "second problem"]
+    assert [m.content.text for m in history] == ["first problem", "second problem"]
 
 
 async def test_edit_replaces_text_and_keeps_the_original(gateway: TestClient) -> None:
@@ -107,9 +109,9 @@ async def test_edit_replaces_text_and_keeps_the_original(gateway: TestClient) ->
     await settle(gateway.app)
 
     message = await store.messages.get(original.id)
-    assert message.text == "I ordered two" and message.edits == ("I ordred two",) and message.edited_at
+    assert message.content.text == "I ordered two" and message.edits == ("I ordred two",) and message.edited_at
     assert await store.messages.collection.count_documents({}) == 1
-    assert len(edits) == 1 and edits[0].message.text == "I ordered two"
+    assert len(edits) == 1 and edits[0].message.content.text == "I ordered two"
 
 
 async def test_reply_links_to_the_replied_message(gateway: TestClient) -> None:
@@ -117,7 +119,7 @@ async def test_reply_links_to_the_replied_message(gateway: TestClient) -> None:
     first = await inbox.on_inbound(text("m1", "photo attached"))
     reply = await inbox.on_inbound(text("m2", "see above", reply_to="m1"))
     unknown = await inbox.on_inbound(text("m3", "reply to something old", reply_to="m0"))
-    assert reply.reply_to_id == first.id and unknown.reply_to_id is None
+    assert reply.content.reply_to == str(first.id) and unknown.content.reply_to is None
 
 
 async def test_profile_phones_and_emails_are_normalised(gateway: TestClient) -> None:
@@ -136,14 +138,14 @@ async def test_outbound_is_stored_with_its_status_and_first_response(gateway: Te
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     await inbox.on_inbound(text("m1"))
     thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
-    sent = await inbox.send(thread, Draft(text="We are on it", author_id=5, author_name="Maria"))
+    sent = await inbox.send(thread, Draft(Content(text="We are on it"), author_id=5, author_name="Maria"))
 
     stored = await store.messages.get(sent.id)
     # Nobody has the widget open, so the reply waits in the visitor's history.
     assert stored.status is MessageStatus.SENT and stored.direction is Direction.OUT
     assert stored.author_name == "Maria" and stored.attempts == 1 and stored.next_attempt_at is None
     assert (await store.threads.get(thread.id)).first_response_at is not None
-    assert [m.text for m in await inbox.history(ANN)] == ["hello", "We are on it"]
+    assert [m.content.text for m in await inbox.history(ANN)] == ["hello", "We are on it"]
 
 
 async def test_send_on_an_unconfigured_channel_fails_with_the_reason(gateway: TestClient) -> None:
@@ -151,7 +153,7 @@ async def test_send_on_an_unconfigured_channel_fails_with_the_reason(gateway: Te
     telegram_user = IdentityRef("telegram", "support", "4242")
     await inbox.on_inbound(text("4242:1", sender=telegram_user))
     thread = await store.threads.open_for((await store.contacts.by_identity(telegram_user.key)).id)
-    failed = await inbox.send(thread, Draft(text="hi"))
+    failed = await inbox.send(thread, Draft(Content(text="hi")))
     assert failed.status is MessageStatus.FAILED
     assert failed.error == "the telegram channel is not configured" and failed.error_code == "unavailable"
     assert (await store.messages.get(failed.id)).status is MessageStatus.FAILED
@@ -162,5 +164,5 @@ async def test_internal_notes_never_reach_the_customer(gateway: TestClient) -> N
     await inbox.on_inbound(text("m1"))
     thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
     await inbox.note(thread, "VIP customer, be nice", author=Author.OPERATOR, author_id=5)
-    assert [m.text for m in await inbox.history(ANN)] == ["hello"]
+    assert [m.content.text for m in await inbox.history(ANN)] == ["hello"]
     assert [m.direction for m in await store.messages.for_thread(thread.id)] == [Direction.IN, Direction.INTERNAL]

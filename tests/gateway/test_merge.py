@@ -21,6 +21,7 @@ from gateway.inbox import Draft
 from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
 from gateway.merge import LOCK_TTL, MergeOutcome
 from gateway.model import (
+    Content,
     Direction,
     IdentityRef,
     Note,
@@ -122,10 +123,10 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     assert kept_thread.open and kept_thread.operator_id == 1 and kept_thread.contact_id == kept.id
     assert not closed.open and closed.joined_into == kept_thread.id and closed.contact_id == kept.id
     assert await store.threads.open_for(telegram_card.id) is None
-    customer = [m.text for m in await store.messages.for_thread(kept_thread.id) if m.direction is Direction.IN]
+    customer = [m.content.text for m in await store.messages.for_thread(kept_thread.id) if m.direction is Direction.IN]
     assert customer == ["my order is late", "", "it is order 1234"]
     assert await store.messages.collection.distinct("contact_id") == [kept.id]
-    assert [m.text for m in await store.messages.for_thread(closed.id)] == [
+    assert [m.content.text for m in await store.messages.for_thread(closed.id)] == [
         f"Joined into conversation #{kept_thread.number}: the contacts were merged (merge #1)."
     ]
     # One operator kept; the other's slot is free and the bot is told whom to inform.
@@ -231,9 +232,9 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
     await writes(gateway, inbound(TELEGRAM, "5001:3", "telegram after the merge"))
     await writes(gateway, from_whatsapp("SM2", "whatsapp after the merge"))
     joined = await store.threads.get(whatsapp_thread.id)
-    await inbox.send(joined, Draft(text="answer on WhatsApp", author_id=1))  # where she wrote last
+    await inbox.send(joined, Draft(Content(text="answer on WhatsApp"), author_id=1))  # where she wrote last
     await writes(gateway, inbound(TELEGRAM, "5001:4", "telegram again"))
-    await inbox.send(await store.threads.get(joined.id), Draft(text="answer on Telegram", author_id=1))
+    await inbox.send(await store.threads.get(joined.id), Draft(Content(text="answer on Telegram"), author_id=1))
 
     assert (await desk.merger.unmerge(merge.number, by=1)).outcome is MergeOutcome.NOT_ALLOWED
     result = await desk.merger.unmerge(merge.number, by=SUPERVISOR)
@@ -266,7 +267,7 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
     assert restored_thread.operator_id == 2  # routed again at once (operator 2 is the least busy)
 
     def texts(messages):
-        return [m.text for m in messages if m.direction is not Direction.INTERNAL]
+        return [m.content.text for m in messages if m.direction is not Direction.INTERNAL]
 
     assert texts(await store.messages.for_thread(kept_thread.id)) == [
         "my order is late",

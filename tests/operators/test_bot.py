@@ -6,7 +6,7 @@ from yarl import URL
 
 from channels.base import InboundMessage
 from gateway.keys import INBOX
-from gateway.model import Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
+from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
 from operators.keys import ROUTING
 from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
@@ -89,7 +89,7 @@ async def test_reply_by_telegram_reply_reaches_the_right_visitor(desk: Desk) -> 
     stored = await desk.store.messages.collection.find({"direction": "out", "author": "operator"}).to_list()
     ann_in = await desk.store.messages.collection.find_one({"text": "I'm Ann"})
     reply = next(m for m in stored if m["text"] == "Hi Ann!")
-    assert reply["reply_to_id"] == ann_in["_id"] and reply["author_id"] == OLGA
+    assert reply["reply_to"] == str(ann_in["_id"]) and reply["author_id"] == OLGA
     thread = await desk.store.threads.get(ann_in["thread_id"])
     assert thread.first_response_at is not None and thread.unread == 0
 
@@ -145,7 +145,7 @@ async def test_failed_delivery_comes_back_as_a_reply_with_the_reason(desk: Desk)
     await desk.online(OLGA)
     telegram_customer = IdentityRef("telegram", "support", "4242")  # no [telegram] channel configured
     await desk.app[INBOX].on_inbound(
-        InboundMessage(sender=telegram_customer, message_id="4242:1", kind=Kind.TEXT, text="anyone there?")
+        InboundMessage(sender=telegram_customer, message_id="4242:1", content=Content(Kind.TEXT, "anyone there?"))
     )
     await settle(desk.app)
     copy = next(m for m in desk.chat(OLGA) if m.text and m.text.endswith("anyone there?"))

@@ -150,7 +150,7 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     joined, closed = await store.threads.get(wa_thread.id), await store.threads.get(tg_thread.id)
     assert joined.open and joined.operator_id == OLGA
     assert not closed.open and closed.joined_into == joined.id
-    customer = [m.text for m in await store.messages.for_thread(joined.id) if m.direction is Direction.IN]
+    customer = [m.content.text for m in await store.messages.for_thread(joined.id) if m.direction is Direction.IN]
     assert customer == ["my order is late", "", "it is order 1234", "the same number again adds nothing"]
     assert (await store.operators.get(SAM)).chats == ()
     assert (

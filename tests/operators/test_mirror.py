@@ -8,7 +8,7 @@ import pytest
 
 from channels.base import InboundMessage, Profile
 from gateway.keys import INBOX
-from gateway.model import Author, IdentityRef, Kind, Thread
+from gateway.model import Author, Content, IdentityRef, Kind, Thread
 from tests.emulators.telegram import SentMessage, TelegramEmulator
 from tests.helpers import settle
 from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
@@ -96,12 +96,15 @@ async def test_customer_edits_are_mirrored_as_replies(forum: Desk) -> None:
     inbox, ref = forum.app[INBOX], IdentityRef("telegram", "support", "4242")
     await inbox.on_inbound(
         InboundMessage(
-            sender=ref, message_id="4242:1", kind=Kind.TEXT, text="I ordered 3", profile=Profile(display_name="Ann")
+            sender=ref,
+            message_id="4242:1",
+            content=Content(Kind.TEXT, "I ordered 3"),
+            profile=Profile(display_name="Ann"),
         )
     )
     await settle(forum.app)
     await inbox.on_inbound(
-        InboundMessage(sender=ref, message_id="4242:1:e1", kind=Kind.TEXT, text="I ordered 4", edit_of="4242:1")
+        InboundMessage(sender=ref, message_id="4242:1:e1", content=Content(Kind.TEXT, "I ordered 4"), edit_of="4242:1")
     )
     await settle(forum.app)
     thread = await thread_of(forum, "I ordered 4")
@@ -138,7 +141,7 @@ async def test_a_supervisor_writing_in_the_topic_answers_the_customer(forum: Des
     assert (await widget.expect("message"))["text"] == "About that refund"
     reply = await forum.store.messages.collection.find_one({"text": "About that refund"})
     question = await forum.store.messages.collection.find_one({"text": "Can I get a refund?"})
-    assert reply["reply_to_id"] == question["_id"]
+    assert reply["reply_to"] == str(question["_id"])
 
 
 async def test_operators_general_topic_and_commands_in_the_forum_send_nothing(forum: Desk) -> None:

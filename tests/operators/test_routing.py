@@ -14,6 +14,7 @@ from gateway.events import ThreadAssigned
 from gateway.keys import BUS, INBOX, SETTINGS, STORE
 from gateway.model import (
     Author,
+    Content,
     Direction,
     IdentityRef,
     Kind,
@@ -38,7 +39,7 @@ async def desk(gateway: TestClient):
 async def customer_writes(gateway: TestClient, who: str, text: str = "hello", n: int = 1):
     ref = IdentityRef("webwidget", "web", who)
     message = await gateway.app[INBOX].on_inbound(
-        InboundMessage(sender=ref, message_id=f"{who}:{text}:{n}", kind=Kind.TEXT, text=text)
+        InboundMessage(sender=ref, message_id=f"{who}:{text}:{n}", content=Content(Kind.TEXT, text))
     )
     await settle(gateway.app)
     return await gateway.app[STORE].threads.get(message.thread_id)
@@ -58,7 +59,7 @@ async def test_offline_operator_is_never_assigned_and_busy_notice_is_sent_once(g
     thread = await store.threads.get(thread.id)
     assert thread.status is ThreadStatus.QUEUED and thread.operator_id is None
     system = [m for m in await store.messages.for_thread(thread.id) if m.author is Author.SYSTEM]
-    assert len(system) == 1 and system[0].direction is Direction.OUT and "busy" in system[0].text
+    assert len(system) == 1 and system[0].direction is Direction.OUT and "busy" in system[0].content.text
 
 
 async def test_least_busy_online_operator_gets_the_conversation(gateway, desk) -> None:
@@ -151,7 +152,9 @@ async def test_going_offline_hands_conversations_over_with_a_note(gateway, desk)
     assert owners == [0, 2]  # one moved to operator 2 (capacity 1), one waits in the queue
     assert (await store.operators.get(1)).chats == ()
     for thread in threads:
-        notes = [m.text for m in await store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL]
+        notes = [
+            m.content.text for m in await store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL
+        ]
         assert notes == ["Op 1 went offline; the conversation went back to the queue."]
     assert {e.reason for e in released if e.previous_operator_id == 1} == {"released"}
 
@@ -185,8 +188,8 @@ async def test_transfer_to_an_operator_respects_status_and_capacity(gateway, des
     moved = await store.threads.get(thread.id)
     assert moved.transfers[0].from_operator == 1 and moved.transfers[0].comment == "VIP, knows Bob"
     notes = [m for m in await store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL]
-    assert [n.text for n in notes] == ["VIP, knows Bob"]
-    assert [m.text for m in await inbox.history(IdentityRef("webwidget", "web", "ann"))] == ["hello"]
+    assert [n.content.text for n in notes] == ["VIP, knows Bob"]
+    assert [m.content.text for m in await inbox.history(IdentityRef("webwidget", "web", "ann"))] == ["hello"]
 
     await add_operator(store, presence, 3, max_chats=1)
     await customer_writes(gateway, "bob")  # fills operator 3
@@ -222,7 +225,7 @@ async def test_take_next_and_blocked_customers(gateway, desk) -> None:
     await settle(gateway.app)
     again = await customer_writes(gateway, "spammer", "more spam")
     assert again.id == blocked.id and not again.open and again.operator_id is None
-    assert [m.text for m in await store.messages.for_thread(blocked.id) if m.direction is Direction.IN] == [
+    assert [m.content.text for m in await store.messages.for_thread(blocked.id) if m.direction is Direction.IN] == [
         "hello",
         "more spam",
     ]

@@ -9,6 +9,7 @@ from datetime import timedelta
 from channels.base import InboundMessage, Profile
 from gateway.keys import INBOX
 from gateway.model import (
+    Content,
     Direction,
     IdentityRef,
     Kind,
@@ -29,8 +30,7 @@ async def customer(desk: Desk, name: str, text: str = "hello", n: int = 1) -> Th
         InboundMessage(
             sender=IdentityRef("webwidget", "web", name.lower()),
             message_id=f"{name}:{n}",
-            kind=Kind.TEXT,
-            text=text,
+            content=Content(Kind.TEXT, text),
             profile=Profile(display_name=name),
         )
     )
@@ -245,7 +245,9 @@ async def test_operator_remove_returns_their_conversations_to_the_queue(desk: De
     for thread in threads:
         now = await desk.store.threads.get(thread.id)
         assert now.status is ThreadStatus.QUEUED and now.operator_id is None
-        notes = [m.text for m in await desk.store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL]
+        notes = [
+            m.content.text for m in await desk.store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL
+        ]
         assert notes == ["Olga was removed from the team; the conversation went back to the queue."]
     assert "Olga" not in await ask(desk, BOSS, "/operators")
 
