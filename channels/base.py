@@ -14,6 +14,7 @@ from gateway.model import Author, Content, IdentityRef, Media, Message, MessageS
 
 if TYPE_CHECKING:
     from gateway.config import Settings
+    from gateway.http import HttpClient
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,11 @@ class Channel(ABC):
 
     @classmethod
     @abstractmethod
-    def from_settings(cls, settings: Settings, host: ChannelHost) -> Channel | None:
-        """Build the channel from the settings, or None when its section is absent or disabled."""
+    def from_settings(cls, settings: Settings, host: ChannelHost, http: HttpClient) -> Channel | None:
+        """Build the channel from the settings, or None when its section is absent or disabled.
+
+        `http` is the process's shared HTTP client, open once the channel starts.
+        """
 
     def register(self, app: web.Application) -> None:
         """Add this channel's HTTP routes (called once, before the app starts)."""

@@ -8,6 +8,7 @@ from typing import Final
 
 from channels.base import Channel, ChannelHost
 from gateway.config import Settings
+from gateway.http import HttpClient
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ def adapter(name: str) -> type[Channel]:
     return found
 
 
-def build_channels(settings: Settings, host: ChannelHost) -> dict[str, Channel]:
+def build_channels(settings: Settings, host: ChannelHost, http: HttpClient) -> dict[str, Channel]:
     """The channels the settings switch on, by name; an adapter whose section is absent is never imported."""
     built = {}
     for name in ADAPTERS:
         if getattr(settings, name, None) is None:
             continue
-        channel = adapter(name).from_settings(settings, host)
+        channel = adapter(name).from_settings(settings, host, http)
         if channel is not None:
             built[name] = channel
     logger.info("channels enabled: %s", ", ".join(built) or "none")

@@ -17,12 +17,14 @@ from gateway.api import create_api
 from gateway.config import Settings
 from gateway.duplicates import Duplicates
 from gateway.events import EventBus
+from gateway.http import HttpClient
 from gateway.inbox import Inbox
 from gateway.keys import (
     BACKGROUND,
     BUS,
     CHANNELS,
     DUPLICATES,
+    HTTP,
     INBOX,
     MEDIA,
     MERGER,
@@ -55,11 +57,13 @@ def create_app(settings: Settings) -> web.Application:
     channels: dict[str, Channel] = {}
     outbox = Outbox(store, channels, bus, metrics, settings.delivery, media_url=media.url)
     inbox = Inbox(store, bus, outbox, channels, metrics, settings)
-    channels.update(build_channels(settings, inbox))
+    http = HttpClient()
+    channels.update(build_channels(settings, inbox, http))
 
     app[SETTINGS] = settings
     app[STORE] = store
     app[BUS] = bus
+    app[HTTP] = http
     app[METRICS] = metrics
     app[MEDIA] = media
     app[OUTBOX] = outbox
@@ -81,10 +85,17 @@ def create_app(settings: Settings) -> web.Application:
     app[BACKGROUND] = [outbox.run]
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
-    app.cleanup_ctx.extend([storage_ctx, merges_ctx, channels_ctx])
+    app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])
     setup_operators(app)
     app.cleanup_ctx.extend([events_ctx, background_ctx])
     return app
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one HTTP client session every bot and download shares; closed after everything that uses it."""
+    await app[HTTP].open()
+    yield
+    await app[HTTP].close()
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from channels.base import Channel
 from gateway.config import Settings
 from gateway.duplicates import Duplicates
 from gateway.events import EventBus
+from gateway.http import HttpClient
 from gateway.inbox import Inbox
 from gateway.media import MediaLinks
 from gateway.merge import Merger
@@ -21,6 +22,7 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 BUS = web.AppKey("bus", EventBus)
+HTTP = web.AppKey("http", HttpClient)
 OUTBOX = web.AppKey("outbox", Outbox)
 INBOX = web.AppKey("inbox", Inbox)
 MEDIA = web.AppKey("media", MediaLinks)

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import secrets
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import Update
 from aiohttp import web
-from pydantic import ValidationError
 
+from channels.telegram.polling import poll
+from channels.telegram.session import make_bot
+from channels.telegram.webhook import ALLOWED_UPDATES, authentic, read_update
 from gateway.config import Settings
 from gateway.duplicates import Duplicates
+from gateway.http import HttpClient
 from gateway.inbox import Inbox
 from gateway.logs import log_context
 from gateway.merge import Merger
@@ -38,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API = "https://api.telegram.org"
 WEBHOOK_PATH = "/operators/telegram"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class OperatorBot:
@@ -55,9 +53,11 @@ class OperatorBot:
         relay: Relay,
         merger: Merger,
         duplicates: Duplicates,
+        http: HttpClient,
     ) -> None:
         assert settings.operator_bot is not None
         self.settings = settings
+        self.http = http
         self.config = settings.operator_bot
         telegram = settings.telegram
         self.api_base = self.config.api_base or (telegram.api_base if telegram else DEFAULT_API)
@@ -98,54 +98,50 @@ class OperatorBot:
 
     async def start(self) -> None:
         """Check the token, publish the menu, then register the webhook or start polling."""
-        self.bot = Bot(self.config.token, session=AiohttpSession(api=TelegramAPIServer.from_base(self.api_base)))
+        bot = make_bot(self.config.token, self.api_base, self.http)
         try:
-            me = await self.bot.get_me()
+            me = await bot.get_me()
         except TelegramUnauthorizedError:
-            await self.bot.session.close()
             raise RuntimeError("operator_bot.token was rejected by Telegram (getMe: Unauthorized)") from None
-        self.relay.bot = self.bot
+        self.bot = self.relay.bot = bot
         logger.info("operator bot @%s ready (%s mode)", me.username, self.mode)
-        await help_commands.set_menu(self.bot, await self.store.operators.all())
+        await help_commands.set_menu(bot, await self.store.operators.all())
         if self.mode == "webhook":
-            await self.bot.set_webhook(
+            await bot.set_webhook(
                 self.settings.server.public_url + WEBHOOK_PATH,
                 secret_token=self.config.webhook_secret,
-                allowed_updates=["message", "edited_message", "callback_query"],
+                allowed_updates=list(ALLOWED_UPDATES),
             )
         else:
-            await self.bot.delete_webhook()
             self._polling = asyncio.create_task(
-                self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False),
-                name="operator-bot-polling",
+                poll(bot, self._handle, who="operator bot"), name="operator-bot-polling"
             )
 
     async def close(self) -> None:
         if self._polling is not None:
-            with contextlib.suppress(RuntimeError):
-                await self.dispatcher.stop_polling()
             self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
-        if self.bot is not None:
-            await self.bot.session.close()
+        self.bot = None
 
     def ready(self) -> bool:
         return self.bot is not None
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's POST: the secret is checked before the body is read."""
-        given = request.headers.get(SECRET_HEADER, "")
-        if self.bot is None or not secrets.compare_digest(given.encode(), self.config.webhook_secret.encode()):
+        if self.bot is None or not authentic(request, self.config.webhook_secret):
             return web.Response(status=401, text="Unauthorized")
-        try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except (ValueError, ValidationError):
+        update = await read_update(request, self.bot)
+        if update is None:
             return web.Response(status=400, text="not a Telegram update")
+        await self._handle(update)
+        return web.json_response({})
+
+    async def _handle(self, update: Update) -> None:
+        assert self.bot is not None
         with log_context(channel="operator_bot"):
             try:
                 await self.dispatcher.feed_update(self.bot, update)
             except TelegramAPIError:
                 # Answering the operator failed; Telegram re-sending the update would repeat what was done.
                 logger.exception("operator bot could not answer update %s", update.update_id)
-        return web.Response(text=json.dumps({}), content_type="application/json")

@@ -13,12 +13,12 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import BotCommandScopeChat
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.limits import join_lines
 from gateway.config import Settings
 from gateway.model import Operator, OperatorStatus, Role, Thread, utcnow
 from gateway.storage.mongo import Store
 from operators.access import SupervisorOnly
 from operators.cards import channel_label
-from operators.handlers.chats import chunks
 from operators.handlers.help import set_menu
 from operators.lookup import find_operator, parse_number
 from operators.presence import Presence
@@ -128,7 +128,7 @@ async def show_stats(message: TgMessage, command: CommandObject, lang: str, stor
         await message.answer(t(lang, "stats.usage"))
         return
     report = await compute(store, presence, period)
-    for text in chunks(render(lang, report).split("\n")):
+    for text in join_lines(render(lang, report).split("\n")):
         await message.answer(text)
 
 
@@ -353,5 +353,5 @@ async def _answer(message: TgMessage, lang: str, lines: list[str], shown: int) -
     """Lines in as few messages as Telegram allows, saying when a list was cut short."""
     if shown >= LIST_LIMIT:
         lines = [*lines, t(lang, "sup.more", count=LIST_LIMIT)]
-    for text in chunks(lines):
+    for text in join_lines(lines):
         await message.answer(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from aiogram.methods import SendMessage
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bson import ObjectId
 
@@ -275,7 +276,7 @@ class DuplicateOffers:
         self, operator: Operator, thread: Thread, text: str, keyboard: InlineKeyboardMarkup | None = None
     ) -> None:
         await self.relay.send(
-            operator.id, thread, None, lambda bot: bot.send_message(operator.id, text, reply_markup=keyboard)
+            operator.id, thread, None, SendMessage(chat_id=operator.id, text=text, reply_markup=keyboard)
         )
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ForumTopic, ReplyParameters
+from aiogram.methods import CloseForumTopic, CreateForumTopic, SendMessage
 from aiogram.types import Message as TgMessage
+from aiogram.types import ReplyParameters
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from channels.telegram.limits import TOPIC_NAME_LIMIT
 from gateway.config import Settings
 from gateway.events import EventBus, MessageEdited, MessageReceived, MessageStored, ThreadAssigned, ThreadClosed
 from gateway.inbox import Inbox
@@ -29,7 +31,6 @@ from operators.texts import t
 
 logger = logging.getLogger(__name__)
 
-TOPIC_NAME_LIMIT = 128
 # What a supervisor can write in a topic; anything else there (service messages, ...) is not for customers.
 CONTENT = {
     ContentType.TEXT,
@@ -86,7 +87,7 @@ class Mirror:
             self.chat_id,
             event.thread,
             event.message.id,
-            lambda bot: bot.send_message(self.chat_id, text, message_thread_id=topic, reply_parameters=reply),
+            SendMessage(chat_id=self.chat_id, text=text, message_thread_id=topic, reply_parameters=reply),
         )
 
     async def _on_assigned(self, event: ThreadAssigned) -> None:
@@ -118,7 +119,9 @@ class Mirror:
             ),
         )
         topic = thread.topic_id
-        await self.relay.send(self.chat_id, thread, None, lambda bot: bot.close_forum_topic(self.chat_id, topic))
+        await self.relay.send(
+            self.chat_id, thread, None, CloseForumTopic(chat_id=self.chat_id, message_thread_id=topic)
+        )
 
     async def _post(self, thread: Thread, message: Message) -> None:
         """One message of the conversation into its topic, unless the topic already shows it."""
@@ -149,13 +152,9 @@ class Mirror:
     async def _open_topic(self, thread: Thread) -> int | None:
         contact = await self.store.contacts.get(thread.contact_id)
         name = f"#{thread.number} · {contact.display_name if contact else '?'}"[:TOPIC_NAME_LIMIT]
-        created: list[ForumTopic] = []
-
-        async def create(bot: Bot) -> None:
-            created.append(await bot.create_forum_topic(self.chat_id, name))
-
-        await self.relay.send(self.chat_id, thread, None, create)  # waits out flood limits like every send
-        return created[0].message_thread_id if created else None
+        # Creating a topic counts against the group's flood limit like any message; relay.send waits it out.
+        topic = await self.relay.send(self.chat_id, thread, None, CreateForumTopic(chat_id=self.chat_id, name=name))
+        return topic.message_thread_id if topic is not None else None
 
     async def _is_forum(self) -> bool:
         """Whether the supervisors' chat has topics; asked once, and said once in the log when it has not."""
@@ -177,7 +176,7 @@ class Mirror:
 
     async def _say(self, thread: Thread, topic: int, text: str) -> None:
         await self.relay.send(
-            self.chat_id, thread, None, lambda bot: bot.send_message(self.chat_id, text, message_thread_id=topic)
+            self.chat_id, thread, None, SendMessage(chat_id=self.chat_id, text=text, message_thread_id=topic)
         )
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.methods import SendAudio, SendDocument, SendLocation, SendMessage, SendPhoto, SendVideo, SendVoice
+from aiogram.methods.base import TelegramMethod
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
 from channels.base import SendError
+from channels.telegram.files import download
+from channels.telegram.limits import CAPTION_LIMIT
+from channels.telegram.sender import Sender
 from gateway.config import Settings
 from gateway.events import (
     EventBus,
@@ -33,11 +35,20 @@ from operators.texts import language, t
 logger = logging.getLogger(__name__)
 
 BACKLOG = 10
-DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what Telegram lets a bot download
-CAPTION_LIMIT = 1024
+# Flood-control waits in an operator chat are sat out up to this long; nothing else would show the message.
+MAX_WAIT = 300.0
 # Failures an operator can sensibly try again (the customer may unblock the bot, a network may recover).
 RETRYABLE = {"blocked", "unavailable", "rate_limited"}
 SOURCE = "operator_bot"
+# How a file is shown, by kind: the method and the parameter that carries the file (else a document).
+_UPLOADS: dict[Kind, tuple[type[TelegramMethod[TgMessage]], str]] = {
+    Kind.IMAGE: (SendPhoto, "photo"),
+    Kind.VOICE: (SendVoice, "voice"),
+    Kind.AUDIO: (SendAudio, "audio"),
+    Kind.VIDEO: (SendVideo, "video"),
+}
+
+T = TypeVar("T")
 
 
 class Relay:
@@ -48,7 +59,7 @@ class Relay:
         self.inbox = inbox
         self.settings = settings
         self.bot: Bot | None = None
-        self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._sender = Sender()
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(ThreadAssigned, self._on_assigned)
@@ -92,8 +103,8 @@ class Relay:
             chat_id,
             thread,
             None,
-            lambda bot: bot.send_message(
-                chat_id, text, reply_markup=card_keyboard(lang, thread.number), message_thread_id=topic_id
+            SendMessage(
+                chat_id=chat_id, text=text, reply_markup=card_keyboard(lang, thread.number), message_thread_id=topic_id
             ),
         )
         for message in await self.store.messages.latest_for_thread(thread.id, limit=BACKLOG):
@@ -113,14 +124,16 @@ class Relay:
         content = message.content
         if content.kind is Kind.LOCATION and content.location:
             await self.send(
-                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, caption, message_thread_id=topic_id)
+                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
             )
             loc = content.location
             await self.send(
                 chat_id,
                 thread,
                 message.id,
-                lambda bot: bot.send_location(chat_id, loc.latitude, loc.longitude, message_thread_id=topic_id),
+                SendLocation(
+                    chat_id=chat_id, latitude=loc.latitude, longitude=loc.longitude, message_thread_id=topic_id
+                ),
             )
             return
         if content.media:
@@ -132,9 +145,7 @@ class Relay:
             chat_id,
             thread,
             message.id,
-            lambda bot: bot.send_message(
-                chat_id, caption, reply_parameters=_reply(reply_to), message_thread_id=topic_id
-            ),
+            SendMessage(chat_id=chat_id, text=caption, reply_parameters=_reply(reply_to), message_thread_id=topic_id),
         )
 
     async def _show_media(
@@ -155,69 +166,47 @@ class Relay:
             key = "relay.too_big" if err.code == "too_large" else "relay.media_failed"
             text = f"{caption}\n{t(lang, key, name=name, reason=err.reason)}"
             await self.send(
-                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, text, message_thread_id=topic_id)
+                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=text, message_thread_id=topic_id)
             )
             return
         except Exception as err:  # a file we cannot fetch must not hide the message
             logger.warning("could not fetch %s for the operator: %r", media.ref, err)
             text = f"{caption}\n{t(lang, 'relay.media_failed', name=name, reason=type(err).__name__)}"
             await self.send(
-                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, text, message_thread_id=topic_id)
+                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=text, message_thread_id=topic_id)
             )
             return
         upload = BufferedInputFile(data, filename=media.name or _default_name(message.content.kind, media))
         short = caption if len(caption) <= CAPTION_LIMIT else f"#{thread.number}"
         common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to), "message_thread_id": topic_id}
-        senders: dict[Kind, Callable[[Bot], Awaitable[TgMessage]]] = {
-            Kind.IMAGE: lambda bot: bot.send_photo(chat_id, upload, **common),
-            Kind.VOICE: lambda bot: bot.send_voice(chat_id, upload, **common),
-            Kind.AUDIO: lambda bot: bot.send_audio(chat_id, upload, **common),
-            Kind.VIDEO: lambda bot: bot.send_video(chat_id, upload, **common),
-        }
-        default = lambda bot: bot.send_document(chat_id, upload, **common)  # noqa: E731
-        await self.send(chat_id, thread, message.id, senders.get(message.content.kind, default))
+        method, field = _UPLOADS.get(message.content.kind, (SendDocument, "document"))
+        await self.send(chat_id, thread, message.id, method(chat_id=chat_id, **{field: upload}, **common))
         if short != caption:
             await self.send(
-                chat_id, thread, message.id, lambda bot: bot.send_message(chat_id, caption, message_thread_id=topic_id)
+                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
             )
 
     async def send(
-        self, chat_id: int, thread: Thread, message_id: ObjectId | None, call: Callable[[Bot], Awaitable[Any]]
-    ) -> TgMessage | None:
-        """Send into an operator chat, waiting out flood limits, and remember the thread of what was sent."""
+        self, chat_id: int, thread: Thread, message_id: ObjectId | None, method: TelegramMethod[T]
+    ) -> T | None:
+        """Call the Bot API for a chat, in order per chat and waiting out flood limits; remember the thread of
+        every message sent. None (logged) when Telegram refused."""
         assert self.bot is not None
-        async with self._locks[chat_id]:
-            for _ in range(5):
-                try:
-                    sent = await call(self.bot)
-                    break
-                except TelegramRetryAfter as err:
-                    await asyncio.sleep(min(err.retry_after, 60))
-                except TelegramForbiddenError:
-                    logger.warning("chat %s blocked the operator bot; #%d not shown there", chat_id, thread.number)
-                    return None
-                except TelegramAPIError:
-                    logger.exception("could not show #%d in chat %s", thread.number, chat_id)
-                    return None
-            else:
+        async with self._sender.hold(self.bot, chat_id):
+            deadline = asyncio.get_running_loop().time() + MAX_WAIT
+            try:
+                result = await self._sender.call(self.bot, method, deadline=deadline, who="operator bot")
+            except SendError as err:
+                logger.warning("could not show #%d in chat %s: %s", thread.number, chat_id, err.reason)
                 return None
-        if isinstance(sent, TgMessage):
-            await self.store.relay.add(chat_id, sent.message_id, thread.id, message_id, utcnow())
-            return sent
-        return None
+        if isinstance(result, TgMessage):
+            await self.store.relay.add(chat_id, result.message_id, thread.id, message_id, utcnow())
+        return result
 
     async def fetch_media(self, media: Media) -> bytes:
         """Bytes of a file an operator sent to the bot (the operator bot as a media source)."""
         assert self.bot is not None
-        if media.size and media.size > DOWNLOAD_LIMIT:
-            raise SendError(_too_big(media.size), code="too_large", permanent=True)
-        file = await self.bot.get_file(media.ref)
-        if file.file_size and file.file_size > DOWNLOAD_LIMIT:
-            raise SendError(_too_big(file.file_size), code="too_large", permanent=True)
-        assert file.file_path is not None
-        buffer = await self.bot.download_file(file.file_path)
-        assert buffer is not None
-        return buffer.read()
+        return await download(self.bot, media.ref, media.size)
 
     async def _on_assigned(self, event: ThreadAssigned) -> None:
         if event.operator_id is not None:
@@ -231,7 +220,7 @@ class Relay:
             if operator is not None:
                 target = new.name if new else (event.thread.group or "queue")
                 text = t(self.lang(operator), "moved.away", number=event.thread.number, target=target)
-                await self.send(operator.id, event.thread, None, lambda bot: bot.send_message(operator.id, text))
+                await self.send(operator.id, event.thread, None, SendMessage(chat_id=operator.id, text=text))
 
     async def _on_message(self, event: MessageReceived) -> None:
         # A thread that was not assigned when the message arrived is shown with its backlog on assignment.
@@ -254,7 +243,7 @@ class Relay:
             operator.id,
             thread,
             event.message.id,
-            lambda bot: bot.send_message(operator.id, text, reply_parameters=_reply(copy.message_id if copy else None)),
+            SendMessage(chat_id=operator.id, text=text, reply_parameters=_reply(copy.message_id if copy else None)),
         )
 
     async def _on_status(self, event: MessageStatusChanged) -> None:
@@ -273,8 +262,11 @@ class Relay:
             operator.id,
             event.thread,
             message.id,
-            lambda bot: bot.send_message(
-                operator.id, text, reply_markup=keyboard, reply_parameters=_reply(copy.message_id if copy else None)
+            SendMessage(
+                chat_id=operator.id,
+                text=text,
+                reply_markup=keyboard,
+                reply_parameters=_reply(copy.message_id if copy else None),
             ),
         )
 
@@ -318,7 +310,7 @@ class Relay:
                 number=event.thread.number,
                 who=closer.name if closer else t(lang, "moved.by_system"),
             )
-            await self.send(operator.id, event.thread, None, lambda bot: bot.send_message(operator.id, text))
+            await self.send(operator.id, event.thread, None, SendMessage(chat_id=operator.id, text=text))
 
 
 def _reply(message_id: int | None) -> ReplyParameters | None:
@@ -328,7 +320,3 @@ def _reply(message_id: int | None) -> ReplyParameters | None:
 def _default_name(kind: Kind, media: Media) -> str:
     extension = (media.mime_type or "application/octet-stream").split("/")[-1].split(";")[0]
     return f"{kind.value}.{extension}"
-
-
-def _too_big(size: int) -> str:
-    return f"the file is {size / 1024 / 1024:.1f} MB; Telegram bots can only download files up to 20 MB"

@@ -11,6 +11,7 @@ from gateway.keys import (
     BACKGROUND,
     BUS,
     DUPLICATES,
+    HTTP,
     INBOX,
     MERGER,
     OUTBOX,
@@ -36,7 +37,9 @@ def setup_operators(app: web.Application) -> None:
     presence = Presence(store, bus)
     routing = Router(store, bus, inbox, settings)
     relay = Relay(store, inbox, settings)
-    bot = OperatorBot(settings, store, inbox, app[OUTBOX], presence, routing, relay, app[MERGER], app[DUPLICATES])
+    bot = OperatorBot(
+        settings, store, inbox, app[OUTBOX], presence, routing, relay, app[MERGER], app[DUPLICATES], app[HTTP]
+    )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
     routing.subscribe()

@@ -15,10 +15,8 @@ from aiogram.exceptions import (
 )
 
 from channels.base import SendError
+from channels.telegram.limits import too_large_upload
 
-MB: Final = 1024 * 1024
-DOWNLOAD_LIMIT: Final = 20 * MB
-UPLOAD_LIMIT: Final = 50 * MB
 _BLOCKED: Final = "bot was blocked by the user"
 
 
@@ -43,15 +41,3 @@ def send_error(err: TelegramAPIError, account: str) -> SendError:
         return SendError(f"Telegram rejected the token of bot {account}", code="unavailable")
     # Network trouble, 5xx, a restarting server: worth another try later.
     return SendError(f"Telegram is unavailable: {description}", code="unavailable")
-
-
-def too_large_download(size: int | None) -> SendError:
-    """Why a customer's file cannot be fetched from Telegram."""
-    what = f"the file is {size / MB:.1f} MB" if size else "the file is larger than 20 MB"
-    return SendError(f"{what}; Telegram bots can only download files up to 20 MB", code="too_large", permanent=True)
-
-
-def too_large_upload(size: int | None = None) -> SendError:
-    """Why a file cannot be sent to a Telegram customer."""
-    what = f"the file is {size / MB:.1f} MB" if size else "the file is larger than 50 MB"
-    return SendError(f"{what}; Telegram bots can only send files up to 50 MB", code="too_large", permanent=True)

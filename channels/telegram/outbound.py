@@ -27,11 +27,8 @@ from aiogram.types import (
 
 from channels.base import ChannelCapabilityError, OutboundMessage, SendError
 from channels.telegram.inbound import parse_message_ref
+from channels.telegram.limits import CALLBACK_DATA_LIMIT, CAPTION_LIMIT, split_text
 from gateway.model import Button, Kind, Media
-
-TEXT_LIMIT: Final = 4096
-CAPTION_LIMIT: Final = 1024
-CALLBACK_DATA_LIMIT: Final = 64  # bytes
 
 SendMethod = type[TelegramMethod[Message]]
 # method, and the parameter that carries the file
@@ -102,23 +99,6 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text=b.text, callback_data=b.payload)] for b in buttons]
     )
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line break or space when one is near the end."""
-    chunks = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit + 1)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit + 1)
-        if cut < limit // 2:
-            chunks.append(text[:limit])
-            text = text[limit:]
-        else:
-            chunks.append(text[:cut])
-            text = text[cut + 1 :]
-    chunks.append(text)
-    return [c for c in chunks if c.strip()]
 
 
 def upload_name(media: Media, file_field: str) -> str:

@@ -15,6 +15,7 @@ from channels.base import Channel, ChannelHost, OutboundMessage, SentRef, text_f
 from channels.webwidget.session import VisitorSession
 from channels.webwidget.visitor import client_ip, describe_agent
 from gateway.config import ServerSettings, Settings, WebWidgetSettings
+from gateway.http import HttpClient
 from gateway.model import Author, MessageStatus
 from gateway.tokens import WIDGET_CHANNEL, VisitorTokens
 
@@ -39,7 +40,7 @@ class WebWidgetChannel(Channel):
         self._all: set[web.WebSocketResponse] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings, host: ChannelHost) -> WebWidgetChannel | None:
+    def from_settings(cls, settings: Settings, host: ChannelHost, http: HttpClient) -> WebWidgetChannel | None:
         if settings.webwidget is None or not settings.webwidget.enabled:
             return None
         return cls(host, settings.webwidget, settings.server)

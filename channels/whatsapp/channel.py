@@ -9,7 +9,7 @@ import logging
 from datetime import UTC, timedelta
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, encode_basic_auth, web
+from aiohttp import ClientError, ClientTimeout, encode_basic_auth, web
 from multidict import MultiDict
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -31,6 +31,7 @@ from channels.whatsapp.errors import failure_reason, last_inbound_text, rest_err
 from channels.whatsapp.vcard import parse_vcard
 from channels.whatsapp.webhooks import CHANNEL, MalformedWebhook, media_kind, parse_inbound, parse_status
 from gateway.config import Settings, WhatsAppSettings
+from gateway.http import HttpClient
 from gateway.logs import log_context
 from gateway.model import Kind, Media, MessageStatus, utcnow
 
@@ -54,8 +55,11 @@ class WhatsAppChannel(Channel):
 
     name = CHANNEL
 
-    def __init__(self, host: ChannelHost, settings: WhatsAppSettings, public_url: str, region: str) -> None:
+    def __init__(
+        self, host: ChannelHost, settings: WhatsAppSettings, public_url: str, region: str, http: HttpClient
+    ) -> None:
         super().__init__(host)
+        self.http = http
         self.settings = settings
         self.account = settings.sender.removeprefix("whatsapp:")
         self.public_url = public_url.rstrip("/")
@@ -63,42 +67,37 @@ class WhatsAppChannel(Channel):
         self._validator = RequestValidator(settings.auth_token)
         self._authorization = {"Authorization": encode_basic_auth(settings.account_sid, settings.auth_token)}
         self._api_origin = URL(settings.api_base).origin()
-        self._http: AsyncTwilioHttpClient | None = None
+        self._twilio_http: AsyncTwilioHttpClient | None = None
         self._twilio: Client | None = None
-        self._downloads: ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, host: ChannelHost) -> WhatsAppChannel | None:
+    def from_settings(cls, settings: Settings, host: ChannelHost, http: HttpClient) -> WhatsAppChannel | None:
         if settings.whatsapp is None:
             return None
-        return cls(host, settings.whatsapp, settings.server.public_url, settings.contacts.default_region)
+        return cls(host, settings.whatsapp, settings.server.public_url, settings.contacts.default_region, http)
 
     def register(self, app: web.Application) -> None:
         app.router.add_post(INBOUND_PATH, self.inbound)
         app.router.add_post(STATUS_PATH, self.status)
 
     async def start(self) -> None:
-        """Open the Twilio REST client and the session that downloads customers' files."""
+        """Open the Twilio REST client (customers' files come through the shared HTTP client)."""
         # No max_retries: the SDK would retry POSTs on 5xx and could send a message twice;
         # the outbox retries instead, with its own record of attempts.
-        self._http = AsyncTwilioHttpClient()
-        client = Client(self.settings.account_sid, self.settings.auth_token, http_client=self._http)
+        self._twilio_http = AsyncTwilioHttpClient()
+        client = Client(self.settings.account_sid, self.settings.auth_token, http_client=self._twilio_http)
         # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite api_base's host.
         client.edge = None
         client.region = None
         client.api.base_url = self.settings.api_base.rstrip("/")
         self._twilio = client
-        self._downloads = ClientSession(timeout=MEDIA_TIMEOUT)
         logger.info("WhatsApp sender %s ready (Twilio API at %s)", self.account, client.api.base_url)
 
     async def close(self) -> None:
         self._twilio = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-        if self._downloads is not None:
-            await self._downloads.close()
-            self._downloads = None
+        if self._twilio_http is not None:
+            await self._twilio_http.close()
+            self._twilio_http = None
 
     def ready(self) -> bool:
         return self._twilio is not None
@@ -241,13 +240,13 @@ class WhatsAppChannel(Channel):
         return await self._download(media.ref, MAX_MEDIA_BYTES, MEDIA_TIMEOUT)
 
     async def _download(self, url: str, limit: int, timeout: ClientTimeout) -> bytes:
-        if self._downloads is None:
+        if self._twilio is None:
             raise SendError("the WhatsApp channel is not started", code="unavailable")
         # Account credentials go to Twilio's API host only; aiohttp drops them on a redirect
         # to another origin (Twilio serves media from a storage host).
         headers = self._authorization if URL(url).origin() == self._api_origin else None
         try:
-            async with self._downloads.get(url, headers=headers, timeout=timeout) as response:
+            async with self.http.session.get(url, headers=headers, timeout=timeout) as response:
                 if response.status != 200:
                     raise SendError(
                         f"Twilio answered HTTP {response.status} for the file",

@@ -8,6 +8,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.limits import TEXT_LIMIT
 from gateway.model import Operator, utcnow
 from gateway.storage.canned import Saved
 from gateway.storage.mongo import Store
@@ -16,7 +17,6 @@ from operators.texts import t
 NAME = re.compile(r"[a-z0-9_-]{1,32}")
 # `!name` as a word of its own: "Hello!" and "wow!nice" are left alone.
 TOKEN = re.compile(r"(?<!\S)!([a-z0-9_-]{1,32})(?![\w-])")
-TEXT_LIMIT = 4096
 PREVIEW = 80
 LIST_LIMIT = 4000
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.limits import TEXT_LIMIT, join_lines
 from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
 from gateway.inbox import Draft, Inbox
@@ -24,7 +25,6 @@ from operators.texts import t
 PAGE = 10  # history messages per page
 LINE_LIMIT = 300  # characters of one message shown in a history page
 NAME_LIMIT = 200
-TEXT_LIMIT = 4000  # Telegram allows 4096 characters per message
 EDITABLE = ("name", "email", "phone")
 
 Access = Callable[[Operator, Thread], bool]
@@ -99,18 +99,6 @@ async def answer_query(query: CallbackQuery, *texts: str, markup: InlineKeyboard
             await query.bot.send_message(query.from_user.id, text, reply_markup=keyboard)
 
 
-def chunks(lines: Iterable[str], limit: int = TEXT_LIMIT) -> list[str]:
-    """Lines joined into as few Telegram-sized messages as possible."""
-    out: list[str] = []
-    for line in lines:
-        line = line[:limit]
-        if out and len(out[-1]) + 1 + len(line) <= limit:
-            out[-1] += "\n" + line
-        else:
-            out.append(line)
-    return out
-
-
 def short(text: str, limit: int = LINE_LIMIT) -> str:
     """The text cut to `limit` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -170,7 +158,7 @@ async def list_chats(message: TgMessage, operator: Operator, lang: str, store: S
     lines.append(t(lang, "chats.hint"))
     buttons = [InlineKeyboardButton(text=f"#{th.number}", callback_data=f"pick:{th.number}") for th in threads]
     keyboard = InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + 4] for i in range(0, len(buttons), 4)])
-    parts = chunks(lines)
+    parts = join_lines(lines)
     for part in parts[:-1]:
         await message.answer(part)
     await message.answer(parts[-1], reply_markup=keyboard)
@@ -399,7 +387,7 @@ async def info_view(store: Store, lang: str, thread: Thread) -> list[str]:
     if contact.blocked:
         lines.append(t(lang, "card.blocked"))
     lines.append(t(lang, "info.edit_hint", number=thread.number))
-    return chunks(lines)
+    return join_lines(lines)
 
 
 def _identity_line(lang: str, identity: Identity) -> str:

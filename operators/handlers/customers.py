@@ -7,13 +7,14 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.limits import join_lines
 from gateway.config import Settings
 from gateway.contacts import normalize_phone
 from gateway.inbox import Inbox
 from gateway.model import Contact, Note, Operator, Thread, utcnow
 from gateway.storage.mongo import Store
 from operators.cards import message_text, pretty_phone
-from operators.handlers.chats import answer_query, button_arg, chunks, find_thread, live_contact, may_see, short
+from operators.handlers.chats import answer_query, button_arg, find_thread, live_contact, may_see, short
 from operators.handlers.replies import active_thread
 from operators.lookup import parse_number
 from operators.texts import t
@@ -187,7 +188,7 @@ async def search(
             for m in found
             if m.thread_id in threads
         ]
-    for part in chunks(lines):
+    for part in join_lines(lines):
         await message.answer(part)
 
 

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
+from channels.telegram.limits import ALERT_LIMIT
 from gateway.duplicates import DismissOutcome, Duplicates
 from gateway.merge import MergeOutcome, Merger
 from gateway.model import Operator
@@ -21,7 +22,6 @@ from operators.lookup import parse_number
 from operators.texts import t
 
 LIST_LIMIT = 20  # candidates /duplicates shows, strongest first
-ALERT_LIMIT = 200  # Telegram's limit for the text of a callback answer
 
 
 def build_router() -> Router:

@@ -11,9 +11,10 @@ from aiogram.types import Message as TgMessage
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from channels.telegram.content import content_of
 from gateway.config import Settings
 from gateway.inbox import Draft, Inbox
-from gateway.model import Author, Content, Kind, Location, Media, Operator, Template, Thread, utcnow
+from gateway.model import Author, Content, Kind, Operator, Template, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
 from operators.handlers import canned
@@ -118,49 +119,17 @@ async def _ask(message: TgMessage, operator: Operator, lang: str, store: Store) 
 
 
 def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None) -> Draft | None:
-    """The operator's Telegram message as something the gateway can send on any channel."""
-    text = message.text or message.caption or ""
-    kind, location = Kind.TEXT, None
-    media: tuple[Media, ...] = ()
-    if message.photo:
-        photo = message.photo[-1]
-        kind, media = Kind.IMAGE, (_media(photo.file_id, "image/jpeg", photo.file_size, "photo.jpg"),)
-    elif message.document:
-        doc = message.document
-        kind, media = Kind.FILE, (_media(doc.file_id, doc.mime_type, doc.file_size, doc.file_name),)
-    elif message.voice:
-        kind, media = (
-            Kind.VOICE,
-            (
-                _media(
-                    message.voice.file_id, message.voice.mime_type or "audio/ogg", message.voice.file_size, "voice.ogg"
-                ),
-            ),
-        )
-    elif message.audio:
-        audio = message.audio
-        kind, media = Kind.AUDIO, (_media(audio.file_id, audio.mime_type, audio.file_size, audio.file_name),)
-    elif message.video:
-        video = message.video
-        kind, media = (
-            Kind.VIDEO,
-            (_media(video.file_id, video.mime_type or "video/mp4", video.file_size, video.file_name or "video.mp4"),),
-        )
-    elif message.location:
-        kind, location = Kind.LOCATION, Location(message.location.latitude, message.location.longitude)
-    elif not text:
+    """The operator's Telegram message as something the gateway can send on any channel; None if it cannot."""
+    content = content_of(message, SOURCE, None)
+    if content.kind is Kind.UNSUPPORTED or (content.kind is Kind.TEXT and not content.text):
         return None
     return Draft(
-        Content(kind, text, media, location, reply_to=str(reply_to_id) if reply_to_id else None),
+        replace(content, reply_to=str(reply_to_id) if reply_to_id else None),
         id=ObjectId(),
         author=Author.OPERATOR,
         author_id=operator.id,
         author_name=operator.name,
     )
-
-
-def _media(file_id: str, mime_type: str | None, size: int | None, name: str | None) -> Media:
-    return Media(source=SOURCE, ref=file_id, mime_type=mime_type, size=size, name=name)
 
 
 async def pick(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:

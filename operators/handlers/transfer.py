@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.limits import CALLBACK_DATA_LIMIT
 from gateway.config import Settings
 from gateway.model import Operator, Thread
 from gateway.storage.mongo import Store
@@ -14,8 +15,6 @@ from operators.handlers.chats import answer_query, button_arg, find_thread
 from operators.lookup import find_operator
 from operators.routing import Router as Routing
 from operators.texts import t
-
-CALLBACK_LIMIT = 64  # bytes of callback data Telegram accepts
 
 
 def build_router() -> Router:
@@ -132,7 +131,7 @@ async def show_picker(query: CallbackQuery, operator: Operator, lang: str, store
     ]
     for group in await known_groups(store):
         data = f"xfer:{thread.number}:g:{group}"
-        if len(data.encode()) <= CALLBACK_LIMIT:  # a longer group name still works with /transfer
+        if len(data.encode()) <= CALLBACK_DATA_LIMIT:  # a longer group name still works with /transfer
             rows.append([InlineKeyboardButton(text=t(lang, "transfer.group_button", group=group), callback_data=data)])
     if not rows:
         await answer_query(query, t(lang, "transfer.nobody", number=thread.number))
