@@ -1,0 +1,170 @@
+"""Query execution: a plan's candidates, filtered, sorted, skipped and limited, streamed lazily."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import bson
+import mongomock
+from mongomock.filtering import filter_applies
+
+from . import planner
+from .errors import CommandError, translate
+from .planner import Choice
+from .plans import Stats
+from .sorting import Sorter
+from .storage import Collection, Storage
+from .wire import CODEC
+
+Projector = Callable[[dict], dict]
+SORT_MEMORY_LIMIT = 100 * 1024 * 1024
+
+
+def parse_sort(sort: Any) -> list[tuple[str, int]]:
+    """Validate a sort document into (path, direction) pairs."""
+    if sort is None:
+        return []
+    if not isinstance(sort, dict):
+        raise CommandError(2, "Expected field sort to be of type object")
+    pairs: list[tuple[str, int]] = []
+    for path, direction in sort.items():
+        if isinstance(direction, dict):
+            raise CommandError(238, f"sorting by {direction} is not supported by the embedded engine")
+        if isinstance(direction, bool) or direction not in (1, -1):
+            raise CommandError(2, f"$sort key ordering must be 1 (for ascending) or -1 (for descending), found "
+                                  f"{direction!r} for {path}")
+        pairs.append((path, int(direction)))
+    return pairs
+
+
+def decode(raw: bytes) -> dict:
+    """A stored document as a dict (naive UTC datetimes)."""
+    return bson.decode(raw, codec_options=CODEC)
+
+
+class Query:
+    """One query against a collection: planned once, then read lazily as (rid, BSON, decoded or None)."""
+
+    def __init__(self, storage: Storage, coll: Collection | None, query: Any, *,
+                 sort: list[tuple[str, int]] | None = None, skip: int = 0, limit: int = 0, hint: Any = None) -> None:
+        if query is None:
+            query = {}
+        if not isinstance(query, dict):
+            raise CommandError(2, "query filter must be an object")
+        planner.check_unsupported(query)
+        self.storage = storage
+        self.coll = coll
+        self.query = query
+        self.sort = sort or []
+        self.skip = skip
+        self.limit = limit
+        self.choice: Choice = planner.choose(storage, coll, query, self.sort, hint)
+        self.stats = Stats()
+        self.filtered = bool(query) and not self.choice.stage.exact
+
+    @property
+    def in_memory_sort(self) -> bool:
+        """Whether the documents must be sorted after reading them."""
+        return bool(self.sort) and not self.choice.sorted
+
+    def run(self) -> Iterator[tuple[int, bytes, dict | None]]:
+        """Matching documents: (rid, BSON, decoded document when it was needed)."""
+        skip, limit = self.skip, self.limit
+        first = min(skip + limit, 64) if limit and not self.in_memory_sort else 16
+        rows = self.choice.stage.rows(self.storage, self.stats, first)
+        matched = self._filter(rows)
+        if self.in_memory_sort:
+            sorter = Sorter(self.storage.conn, self.sort, skip + limit if limit else None,
+                            f"sort_{id(self)}")
+            decoded = ((rid, raw, doc if doc is not None else decode(raw)) for rid, raw, doc in matched)
+            matched = ((rid, raw, None) for rid, raw in sorter.sort(decoded))
+        if skip or limit:
+            matched = itertools.islice(matched, skip, skip + limit if limit else None)
+        return matched
+
+    def _filter(self, rows: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes, dict | None]]:
+        if not self.filtered:
+            for rid, raw in rows:
+                yield rid, raw, None
+            return
+        query = self.query
+        examined = False
+        for rid, raw in rows:
+            examined = True
+            doc = decode(raw)
+            if _matches(query, doc):
+                yield rid, raw, doc
+        if not examined:
+            try:
+                _matches(query, {})  # reject an invalid filter even when nothing was read
+            except CommandError as exc:
+                if "KeyError" not in exc.message:  # mongomock's way of meeting a missing field
+                    raise
+
+    def documents(self) -> Iterator[tuple[int, bytes, dict]]:
+        """Matching documents, always decoded."""
+        for rid, raw, doc in self.run():
+            yield rid, raw, doc if doc is not None else decode(raw)
+
+    def count(self) -> int:
+        """How many documents match (counting index entries when the index answers exactly)."""
+        if not self.skip and not self.limit:
+            counted = self.choice.stage.count(self.storage)
+            if counted is not None:
+                return counted
+        return sum(1 for _ in self.run())
+
+    def winning_plan(self, projection: Any = None) -> dict[str, Any]:
+        """The plan as explain's queryPlanner.winningPlan shows it."""
+        plan = self.choice.stage.describe()
+        if self.in_memory_sort:
+            sort_stage: dict[str, Any] = {"stage": "SORT", "sortPattern": dict(self.sort),
+                                          "memLimit": SORT_MEMORY_LIMIT, "type": "simple"}
+            if self.limit:
+                sort_stage["limitAmount"] = self.skip + self.limit
+            sort_stage["inputStage"] = plan
+            plan = sort_stage
+        elif self.limit:
+            plan = {"stage": "LIMIT", "limitAmount": self.limit, "inputStage": plan}
+        if self.skip:
+            plan = {"stage": "SKIP", "skipAmount": self.skip, "inputStage": plan}
+        if projection:
+            plan = {"stage": "PROJECTION_DEFAULT", "transformBy": projection, "inputStage": plan}
+        return plan
+
+
+def _matches(query: dict, doc: dict) -> bool:
+    try:
+        return bool(filter_applies(query, doc))
+    except CommandError:
+        raise
+    except Exception as exc:  # mongomock raises several types for invalid queries
+        raise translate(exc) from exc
+
+
+def matches(query: dict, doc: dict) -> bool:
+    """Whether a document matches a filter (MongoDB semantics, as far as mongomock implements them)."""
+    return _matches(query, doc)
+
+
+def projector(projection: Any, helper: mongomock.Collection) -> Projector | None:
+    """A function applying a find projection to a document, or None for whole documents."""
+    if projection is None or projection == {}:
+        return None
+    if not isinstance(projection, dict):
+        raise CommandError(2, "projection must be an object")
+    for path, spec in projection.items():
+        if isinstance(spec, str) or path.endswith(".$") or (isinstance(spec, dict) and "$meta" in spec):
+            raise CommandError(238, f"projection {path!r}: {spec!r} is not supported by the embedded engine")
+
+    def project(doc: dict) -> dict:
+        try:
+            # mongomock's projection logic only exists as a method of its Collection class.
+            return helper._copy_only_fields(doc, dict(projection), dict)
+        except Exception as exc:  # invalid projections surface as client errors
+            raise translate(exc) from exc
+
+    project({"_id": None})
+    return project
