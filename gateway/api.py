@@ -16,8 +16,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from gateway.contacts import normalize_email, normalize_phone
-from gateway.inbox import Draft
-from gateway.keys import INBOX, SETTINGS, STORE
+from gateway.conversations import Draft
+from gateway.keys import CONVERSATIONS, PROFILES, SETTINGS, STORE
 from gateway.model import Author, Contact, Content, Message, Thread, ThreadStatus
 from gateway.tokens import VisitorTokens
 
@@ -105,7 +105,7 @@ async def post_message(request: web.Request) -> web.Response:
     author_name = body.get("author_name", "Support")
     if not isinstance(author_name, str) or not 0 < len(author_name) <= 100:
         raise BadInput("author_name", "author_name must be a string of 1-100 characters")
-    message = await request.config_dict[INBOX].send(
+    message = await request.config_dict[CONVERSATIONS].send(
         thread, Draft(Content(text=text), author=Author.OPERATOR, author_name=author_name)
     )
     return _json(_message(message), status=201)
@@ -136,7 +136,7 @@ async def get_contact(request: web.Request) -> web.Response:
 async def update_contact(request: web.Request) -> web.Response:
     """Set name, e-mail, phone and custom attributes of a contact."""
     contact = await _load_contact(request)
-    updated = await request.config_dict[INBOX].update_contact(contact, **await _contact_fields(request))
+    updated = await request.config_dict[PROFILES].update_contact(contact, **await _contact_fields(request))
     return _json(_contact(updated))
 
 
@@ -149,9 +149,9 @@ async def update_visitor(request: web.Request) -> web.Response:
     if ref is None:
         raise BadInput("token", "not a valid visitor token")
     fields = await _contact_fields(request)
-    inbox = request.config_dict[INBOX]
-    contact = await inbox.contact_for(ref)
-    return _json(_contact(await inbox.update_contact(contact, **fields)))
+    profiles = request.config_dict[PROFILES]
+    contact = await profiles.contact_for(ref)
+    return _json(_contact(await profiles.update_contact(contact, **fields)))
 
 
 async def _contact_fields(request: web.Request) -> dict[str, Any]:

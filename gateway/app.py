@@ -15,6 +15,7 @@ from channels.base import Channel, SendError
 from channels.registry import build_channels
 from gateway.api import create_api
 from gateway.config import Settings
+from gateway.conversations import Conversations
 from gateway.duplicates import Duplicates
 from gateway.events import EventBus
 from gateway.http import HttpClient
@@ -23,21 +24,25 @@ from gateway.keys import (
     BACKGROUND,
     BUS,
     CHANNELS,
+    CONVERSATIONS,
     DUPLICATES,
     HTTP,
     INBOX,
     MEDIA,
+    MEDIA_SOURCES,
     MERGER,
     METRICS,
     OUTBOX,
+    PROFILES,
     SETTINGS,
     STORE,
 )
 from gateway.logs import install_context
-from gateway.media import MediaLinks
+from gateway.media import MediaLinks, MediaSources
 from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
+from gateway.profiles import Profiles
 from gateway.storage.mongo import Store
 from operators.setup import setup_operators
 
@@ -51,26 +56,35 @@ def create_app(settings: Settings) -> web.Application:
     store = Store(settings.storage)
     bus = EventBus()
     metrics = Metrics()
+    http = HttpClient()
     if settings.server.secret is None:
         logger.info("no server.secret set: media links are valid for this process only")
-    media = MediaLinks(settings.server.secret or secrets.token_urlsafe(32), settings.server.public_url)
+    links = MediaLinks(settings.server.secret or secrets.token_urlsafe(32), settings.server.public_url)
+    sources = MediaSources()
     channels: dict[str, Channel] = {}
-    outbox = Outbox(store, channels, bus, metrics, settings.delivery, media_url=media.url)
-    inbox = Inbox(store, bus, outbox, channels, metrics, settings)
-    http = HttpClient()
+    outbox = Outbox(store, channels, bus, metrics, settings.delivery, media_url=links.url)
+    conversations = Conversations(store, bus, outbox)
+    merger = Merger(store, bus, conversations)
+    profiles = Profiles(store, bus, settings)
+    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, metrics)
     channels.update(build_channels(settings, inbox, http))
+    for name, channel in channels.items():
+        sources.add(name, channel.fetch_media)
 
     app[SETTINGS] = settings
     app[STORE] = store
     app[BUS] = bus
     app[HTTP] = http
     app[METRICS] = metrics
-    app[MEDIA] = media
+    app[MEDIA] = links
+    app[MEDIA_SOURCES] = sources
     app[OUTBOX] = outbox
+    app[CONVERSATIONS] = conversations
+    app[PROFILES] = profiles
     app[INBOX] = inbox
     app[CHANNELS] = channels
-    app[MERGER] = Merger(store, bus, inbox, settings)
-    app[DUPLICATES] = Duplicates(store, bus, settings, app[MERGER])
+    app[MERGER] = merger
+    app[DUPLICATES] = Duplicates(store, bus, settings, merger)
     app[DUPLICATES].subscribe()
 
     for channel in channels.values():
@@ -168,7 +182,7 @@ async def media_view(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="link expired or unknown")
     media = message.content.media[resolved[1]]
     try:
-        data = await request.app[INBOX].fetch_media(media)
+        data = await request.app[MEDIA_SOURCES].fetch(media)
     except SendError as err:
         raise web.HTTPBadGateway(text=err.reason) from None
     headers = {"Cache-Control": "private, max-age=300"}

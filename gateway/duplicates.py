@@ -43,20 +43,10 @@ class DismissOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class DismissResult:
-    """What "Not the same person" did, with a sentence for the operator."""
+    """What "Not the same person" did."""
 
     outcome: DismissOutcome
     candidate: Candidate | None = None
-
-    @property
-    def text(self) -> str:
-        if self.outcome is DismissOutcome.DISMISSED:
-            return "Noted: not the same person. This pair will not be offered again."
-        if self.outcome is DismissOutcome.ALREADY_DECIDED and self.candidate is not None:
-            return f"Already decided: {self.candidate.status.value}."
-        if self.outcome is DismissOutcome.NOT_ALLOWED:
-            return "Only a supervisor or the operator of one of these conversations can decide this."
-        return "No such duplicate."
 
 
 class Duplicates:

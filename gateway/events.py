@@ -137,14 +137,13 @@ class ContactsMerged(Event):
     """Two cards became one (`contact`, the kept card, as it is now).
 
     When both had an open conversation, `closed_thread` was joined into `kept_thread` (its messages
-    moved there); `dropped_operator_id` handled the closed one and no longer does: tell them.
+    moved there); its `operator_id` is who handled it. Routing decides who keeps the conversation.
     """
 
     merge: MergeRecord
     contact: Contact
     kept_thread: Thread | None
     closed_thread: Thread | None
-    dropped_operator_id: int | None
 
     @property
     def key(self) -> str:

@@ -8,14 +8,16 @@ from aiohttp import web
 
 from channels.base import Channel
 from gateway.config import Settings
+from gateway.conversations import Conversations
 from gateway.duplicates import Duplicates
 from gateway.events import EventBus
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
-from gateway.media import MediaLinks
+from gateway.media import MediaLinks, MediaSources
 from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
+from gateway.profiles import Profiles
 from gateway.storage.mongo import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -24,8 +26,11 @@ STORE = web.AppKey("store", Store)
 BUS = web.AppKey("bus", EventBus)
 HTTP = web.AppKey("http", HttpClient)
 OUTBOX = web.AppKey("outbox", Outbox)
+CONVERSATIONS = web.AppKey("conversations", Conversations)
+PROFILES = web.AppKey("profiles", Profiles)
 INBOX = web.AppKey("inbox", Inbox)
 MEDIA = web.AppKey("media", MediaLinks)
+MEDIA_SOURCES = web.AppKey("media_sources", MediaSources)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 BACKGROUND = web.AppKey("background", list[Callable[[], Awaitable[None]]])
 MERGER = web.AppKey("merger", Merger)

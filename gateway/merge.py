@@ -10,9 +10,9 @@ writes, each safe to repeat, in an order that lets the hub follow along:
    other" creates a fresh card for that identity, which is folded in as well (a "stray").
 4. add its phones, e-mails, notes and attributes to the kept card, record it all, unlock.
 
-A message that was already past identity resolution when a step ran is moved by the hub itself: after
-storing a message it checks that its identity and thread still belong to the card it used
-(`Inbox._relocate`). Unmerge runs the same way in reverse.
+A message that was already past identity resolution when a step ran is moved after it was stored: the
+hub asks `Merger.follow` whether its identity and thread still belong to the card it used. Unmerge runs
+the same way in reverse. Who gets the joined conversation is routing's call, made on ContactsMerged.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from gateway.config import Settings
-from gateway.events import ContactsMerged, ContactsUnmerged, EventBus, ThreadAssigned, ThreadClosed
-from gateway.model import Contact, Identity, IdentityRef, Thread, from_doc, to_doc, utcnow
+from gateway.conversations import Conversations
+from gateway.events import ContactsMerged, ContactsUnmerged, EventBus, ThreadClosed
+from gateway.model import Contact, Identity, IdentityRef, Message, Notice, Thread, from_doc, to_doc, utcnow
 from gateway.storage.candidates import CandidateStatus
 from gateway.storage.merges import MergeRecord, MergeStatus
 
 if TYPE_CHECKING:
-    from gateway.inbox import Inbox
     from gateway.storage.mongo import Store
 
 logger = logging.getLogger(__name__)
@@ -48,7 +47,6 @@ WAIT_SECONDS = 0.05
 # Strays inside strays need a message racing every identity move; this only bounds a pathological loop.
 MAX_STRAY_DEPTH = 5
 # Fields of a card that unmerge restores from the merge record.
-_NOT_ALLOWED = "Only a supervisor or the operator of one of these conversations can merge them."
 _CARD_FIELDS = (
     "name",
     "phones",
@@ -84,13 +82,12 @@ class MergeOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class MergeResult:
-    """What a merge or unmerge did; `text` is a sentence for the operator."""
+    """What a merge or unmerge did."""
 
     outcome: MergeOutcome
     merge: MergeRecord | None = None
     contact: Contact | None = None  # the kept card, as it is now
     other: Contact | None = None  # the merged card (after unmerge: the restored card)
-    text: str = ""
 
     @property
     def ok(self) -> bool:
@@ -123,17 +120,47 @@ class _Fold:
     messages: int = 0
     kept_thread: Thread | None = None
     closed_thread: Thread | None = None
-    dropped_operator_id: int | None = None
 
 
 class Merger:
     """Merges two cards into one and undoes merges; every decisive write is a guarded atomic update."""
 
-    def __init__(self, store: Store, bus: EventBus, inbox: Inbox, settings: Settings) -> None:
+    def __init__(self, store: Store, bus: EventBus, conversations: Conversations) -> None:
         self.store = store
         self.bus = bus
-        self.inbox = inbox
-        self.settings = settings
+        self.conversations = conversations
+
+    # -- messages that raced a merge ----------------------------------------------------------
+
+    async def follow(
+        self, message: Message, thread: Thread, opened: bool, contact: Contact
+    ) -> tuple[Contact, Thread, Message, bool]:
+        """Where a just-stored message belongs after merges that ran while it was in flight.
+
+        Returns the card, thread and message as they are now, and whether the thread is new; a message
+        whose identity or thread moved meanwhile is moved after them.
+        """
+        owner = await self.store.contacts.owner(message.identity or "") or await self._live(contact)
+        if owner.id == contact.id and thread.contact_id == contact.id and thread.joined_into is None:
+            return contact, thread, message, opened
+        now, ref = utcnow(), IdentityRef.parse(message.identity or "")
+        logger.info("message %s raced a merge: moving it from contact %s to %s", message.id, contact.id, owner.id)
+        target, target_opened = await self.conversations.open_for(owner, ref, now)
+        message = (
+            await self.store.messages.update(message.id, {"thread_id": target.id, "contact_id": owner.id}) or message
+        )
+        if opened and target.id != thread.id and (await self._live(contact)).id != contact.id:
+            # We opened this thread for a card merged away meanwhile; nobody else knows to join it.
+            joined = await self.store.threads.join(thread.id, contact.id, target.id, owner.id, now)
+            if joined is not None:
+                await self.store.messages.move_thread(joined.id, target.id, owner.id)
+                self.bus.publish(ThreadClosed(thread=joined, by=None))
+        if target.id != thread.id:
+            thread = await self.store.threads.record_inbound(target.id, ref.key, ref.channel, now)
+        return owner, thread, message, target_opened
+
+    async def _live(self, contact: Contact) -> Contact:
+        return await self.store.contacts.live(await self.store.contacts.get(contact.id) or contact)
 
     # -- merging -----------------------------------------------------------------------------
 
@@ -150,7 +177,7 @@ class Merger:
         """Merge two cards keeping the older one, unless `keep` names the other."""
         kept = await self._kept(first_id, second_id, keep)
         if kept is None:
-            return MergeResult(MergeOutcome.UNKNOWN, text="No such contact, or the card to keep is not one of them.")
+            return MergeResult(MergeOutcome.UNKNOWN)
         other = second_id if kept == first_id else first_id
         return await self.merge(kept, other, by=by, reason=reason)
 
@@ -160,12 +187,9 @@ class Merger:
         """The Merge button of a duplicate offer: the older card is kept unless `keep` names the other."""
         candidate = await self.store.candidates.get(candidate_id)
         if candidate is None:
-            return MergeResult(MergeOutcome.UNKNOWN, text="No such duplicate.")
+            return MergeResult(MergeOutcome.UNKNOWN)
         if candidate.status is CandidateStatus.DISMISSED:
-            return MergeResult(
-                MergeOutcome.NOT_ALLOWED,
-                text="These were marked as not the same person; use /merge to merge them anyway.",
-            )
+            return MergeResult(MergeOutcome.NOT_ALLOWED)
         first, second = candidate.contact_ids
         return await self.merge_pair(first, second, by=by, reason=candidate.reason or "duplicate", keep=keep)
 
@@ -174,18 +198,17 @@ class Merger:
         names the other thread. Supervisors and the operator of either thread may."""
         threads = [await self.store.threads.by_number(n) for n in (first, second)]
         if threads[0] is None or threads[1] is None:
-            missing = first if threads[0] is None else second
-            return MergeResult(MergeOutcome.UNKNOWN, text=f"There is no conversation #{missing}.")
+            return MergeResult(MergeOutcome.UNKNOWN)
         if keep is not None and keep not in (first, second):
-            return MergeResult(MergeOutcome.UNKNOWN, text=f"#{keep} is not one of #{first} and #{second}.")
+            return MergeResult(MergeOutcome.UNKNOWN)
         a, b = threads[0].contact_id, threads[1].contact_id
         if a == b:
-            return MergeResult(MergeOutcome.SAME_CONTACT, text=f"#{first} and #{second} are the same customer.")
+            return MergeResult(MergeOutcome.SAME_CONTACT)
         if not await may_decide(self.store, by, (a, b), [t for t in threads if t is not None]):
-            return MergeResult(MergeOutcome.NOT_ALLOWED, text=_NOT_ALLOWED)
+            return MergeResult(MergeOutcome.NOT_ALLOWED)
         kept = await self._kept(a, b, None if keep is None else (a if keep == first else b))
         if kept is None:
-            return MergeResult(MergeOutcome.UNKNOWN, text="No such contact.")
+            return MergeResult(MergeOutcome.UNKNOWN)
         return await self._run(kept, b if kept == a else a, by, f"/merge {first} {second}", check=False)
 
     async def _kept(self, first_id: ObjectId, second_id: ObjectId, keep: ObjectId | None) -> ObjectId | None:
@@ -201,23 +224,21 @@ class Merger:
         self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str, *, check: bool
     ) -> MergeResult:
         if kept_id == other_id:
-            return MergeResult(MergeOutcome.SAME_CONTACT, text="That is the same card; nothing to merge.")
+            return MergeResult(MergeOutcome.SAME_CONTACT)
         for _ in range(WAIT_ROUNDS):
             kept, other = await self.store.contacts.get(kept_id), await self.store.contacts.get(other_id)
             if kept is None or other is None:
-                return MergeResult(MergeOutcome.UNKNOWN, text="No such contact.")
+                return MergeResult(MergeOutcome.UNKNOWN)
             kept, other = await self.store.contacts.live(kept), await self.store.contacts.live(other)
             if kept.id == other.id:
-                return MergeResult(
-                    MergeOutcome.ALREADY_MERGED, contact=kept, text=f"Already merged: both are {kept.display_name} now."
-                )
+                return MergeResult(MergeOutcome.ALREADY_MERGED, contact=kept)
             if check and by is not None and not await may_decide(self.store, by, (kept.id, other.id)):
-                return MergeResult(MergeOutcome.NOT_ALLOWED, text=_NOT_ALLOWED)
+                return MergeResult(MergeOutcome.NOT_ALLOWED)
             result = await self._try_merge(kept, other, by, reason)
             if result is not None:
                 return result
             await asyncio.sleep(WAIT_SECONDS)  # another merge holds one of the cards; it takes milliseconds
-        return MergeResult(MergeOutcome.BUSY, text="These contacts are being merged right now; try again.")
+        return MergeResult(MergeOutcome.BUSY)
 
     async def _try_merge(self, kept: Contact, other: Contact, by: int | None, reason: str) -> MergeResult | None:
         """One attempt; None when another merge holds one of the cards."""
@@ -255,7 +276,7 @@ class Merger:
         if fold.kept_thread is not None:
             fields["kept_thread_id"] = fold.kept_thread.id
         if fold.closed_thread is not None:
-            fields |= {"closed_thread_id": fold.closed_thread.id, "dropped_operator_id": fold.dropped_operator_id}
+            fields |= {"closed_thread_id": fold.closed_thread.id, "closed_operator_id": fold.closed_thread.operator_id}
         done = await self.store.merges.transition(record.id, MergeStatus.RUNNING, MergeStatus.DONE, fields)
         await self.store.contacts.unlock(kept.id, record.id)
         record = done or await self.store.merges.get(record.id) or record
@@ -278,32 +299,20 @@ class Merger:
                 contact=contact,
                 kept_thread=kept_thread,
                 closed_thread=fold.closed_thread,
-                dropped_operator_id=fold.dropped_operator_id,
             )
         )
-        return MergeResult(
-            MergeOutcome.MERGED,
-            record,
-            contact,
-            other,
-            text=(
-                f"Merged (merge #{record.number}): {other.display_name} is now part of {contact.display_name}. "
-                f"A supervisor can undo it with /unmerge {record.number}."
-            ),
-        )
+        return MergeResult(MergeOutcome.MERGED, record, contact, other)
 
     async def _fold(self, record: MergeRecord, kept: Contact, other: Contact, *, depth: int) -> _Fold:
         """Move everything of `other` (already marked merged into `kept`) onto `kept`."""
         now = utcnow()
-        fold = _Fold(threads=await self.store.merges.thread_ids(other.id), identities=[])
+        fold = _Fold(threads=await self.store.threads.ids_of(other.id), identities=[])
         # Threads first, then messages: a message stored in the other card's thread after this step
         # sees the thread moved when the hub records it, and relocates itself.
-        fold.kept_thread, fold.closed_thread, fold.dropped_operator_id, joined = await self._join_threads(
-            record, kept.id, other.id
-        )
+        fold.kept_thread, fold.closed_thread, joined = await self._join_threads(record, kept.id, other.id)
         fold.messages += joined
-        await self.store.merges.repoint_threads(fold.threads, other.id, kept.id)
-        fold.messages += await self.store.merges.repoint_messages(other.id, kept.id)
+        await self.store.threads.give_closed(fold.threads, other.id, kept.id)
+        fold.messages += await self.store.messages.give_all(other.id, kept.id)
         for identity in other.identities:
             fold.identities.append(identity.key)
             await self._move_identity(record, kept.id, other.id, identity, fold, depth)
@@ -318,61 +327,33 @@ class Merger:
 
     async def _join_threads(
         self, record: MergeRecord, kept_id: ObjectId, other_id: ObjectId
-    ) -> tuple[Thread | None, Thread | None, int | None, int]:
+    ) -> tuple[Thread | None, Thread | None, int]:
         """Give the other card's open thread to the kept card, or join it into the kept card's open one.
 
-        Returns the kept card's open thread, the thread closed by joining, the operator who lost it,
-        and how many messages moved.
+        Returns the kept card's open thread, the thread closed by joining, and how many messages moved.
         """
         for _ in range(10):
             theirs = await self.store.threads.open_for(other_id)
             ours = await self.store.threads.open_for(kept_id)
             if theirs is None:
-                return ours, None, None, 0
+                return ours, None, 0
             if ours is None:
-                moved = await self.store.merges.move_open_thread(theirs.id, other_id, kept_id)
+                moved = await self.store.threads.give_open(theirs.id, other_id, kept_id)
                 if moved is not None:
-                    return moved, None, None, 0
+                    return moved, None, 0
                 continue  # the kept card opened a thread meanwhile: join into it
-            now = utcnow()
-            closed = await self.store.merges.join_thread(theirs.id, other_id, ours.id, kept_id, now)
+            closed = await self.store.threads.join(theirs.id, other_id, ours.id, kept_id, utcnow())
             if closed is None:
                 continue
-            count = await self.store.merges.move_thread_messages(closed.id, ours.id, kept_id)
-            await self.store.merges.add_unread(ours.id, closed.unread, closed.last_message_at)
-            ours, dropped = await self._keep_one_operator(ours, closed, now)
-            await self.inbox.note(
-                ours,
-                f"Conversation #{closed.number} was joined into this one: "
-                f"the contacts were merged (merge #{record.number}).",
-            )
-            await self.inbox.note(
-                closed, f"Joined into conversation #{ours.number}: the contacts were merged (merge #{record.number})."
-            )
-            # Routing frees the operator's slot and serves the queue on ThreadClosed.
+            count = await self.store.messages.move_thread(closed.id, ours.id, kept_id)
+            await self.store.threads.add_unread(ours.id, closed.unread, closed.last_message_at)
+            values = {"kept": ours.number, "closed": closed.number, "merge": record.number}
+            await self.conversations.note(ours, notice=Notice("merge.joined_here", values))
+            await self.conversations.note(closed, notice=Notice("merge.joined_into", values))
+            # Routing frees the closed thread's slot; the merge's own event says who keeps the conversation.
             self.bus.publish(ThreadClosed(thread=closed, by=None))
-            return ours, closed, dropped, count
-        return await self.store.threads.open_for(kept_id), None, None, 0
-
-    async def _keep_one_operator(self, ours: Thread, closed: Thread, now: datetime) -> tuple[Thread, int | None]:
-        """After a join, the joined thread's operator leaves it; they take over the kept thread if it had nobody."""
-        if closed.operator_id is None:
-            return ours, None
-        operator_id = closed.operator_id
-        await self.store.operators.release_slot(operator_id, closed.id)
-        if ours.operator_id is not None:
-            return ours, None if ours.operator_id == operator_id else operator_id
-        operator = await self.store.operators.get(operator_id)
-        capacity = operator.capacity(self.settings.routing.max_chats_per_operator) if operator else 0
-        if operator is None or not await self.store.operators.claim_slot(operator_id, ours.id, capacity, now):
-            return ours, operator_id  # offline or away: the kept thread waits for routing
-        claimed = await self.store.threads.claim(ours.id, operator_id, now)
-        if claimed is None:  # routing assigned it meanwhile
-            await self.store.operators.release_slot(operator_id, ours.id)
-            current = await self.store.threads.get(ours.id) or ours
-            return current, None if current.operator_id == operator_id else operator_id
-        self.bus.publish(ThreadAssigned(thread=claimed, operator_id=operator_id, reason="merged"))
-        return claimed, None
+            return ours, closed, count
+        return await self.store.threads.open_for(kept_id), None, 0
 
     async def _move_identity(
         self, record: MergeRecord, kept_id: ObjectId, other_id: ObjectId, identity: Identity, fold: _Fold, depth: int
@@ -460,34 +441,20 @@ class Merger:
         identity. Only supervisors (or the system, by=None) may."""
         record = await (self.store.merges.by_number(merge) if isinstance(merge, int) else self.store.merges.get(merge))
         if record is None:
-            return MergeResult(MergeOutcome.UNKNOWN, text=f"There is no merge {merge}.")
+            return MergeResult(MergeOutcome.UNKNOWN)
         if by is not None:
             operator = await self.store.operators.get(by)
             if operator is None or not operator.is_supervisor:
-                return MergeResult(MergeOutcome.NOT_ALLOWED, record, text="Only a supervisor can undo a merge.")
+                return MergeResult(MergeOutcome.NOT_ALLOWED, record)
         if record.status is MergeStatus.UNDONE:
-            return MergeResult(MergeOutcome.ALREADY_UNDONE, record, text=f"Merge #{record.number} was already undone.")
+            return MergeResult(MergeOutcome.ALREADY_UNDONE, record)
         if record.status is not MergeStatus.DONE:
-            return MergeResult(MergeOutcome.BUSY, record, text=f"Merge #{record.number} is in progress; try again.")
+            return MergeResult(MergeOutcome.BUSY, record)
         kept = await self.store.contacts.get(record.kept_id)
         if kept is None:
-            return MergeResult(MergeOutcome.UNKNOWN, record, text="The kept card no longer exists.")
+            return MergeResult(MergeOutcome.UNKNOWN, record)
         if kept.merged_into is not None:
-            later = next(
-                (
-                    m
-                    for m in await self.store.merges.for_contact(kept.id)
-                    if m.other_id == kept.id and m.status is MergeStatus.DONE
-                ),
-                None,
-            )
-            hint = f" Undo merge #{later.number} first." if later else ""
-            return MergeResult(
-                MergeOutcome.NOT_UNDOABLE,
-                record,
-                kept,
-                text=(f"{kept.display_name} has since been merged into another card.{hint}"),
-            )
+            return MergeResult(MergeOutcome.NOT_UNDOABLE, record, kept)
         now = utcnow()
         claimed = await self.store.merges.transition(
             record.id, MergeStatus.DONE, MergeStatus.UNDOING, {"undone_by": by, "undone_at": now}
@@ -498,9 +465,7 @@ class Merger:
             await self.store.merges.transition(
                 record.id, MergeStatus.UNDOING, MergeStatus.DONE, {"undone_by": None, "undone_at": None}
             )
-            return MergeResult(
-                MergeOutcome.BUSY, record, text=f"{kept.display_name} is being merged right now; try again."
-            )
+            return MergeResult(MergeOutcome.BUSY, record)
         return await self._split(claimed)
 
     async def _split(self, record: MergeRecord) -> MergeResult:
@@ -547,28 +512,20 @@ class Merger:
                 by=record.undone_by,
             )
         )
-        return MergeResult(
-            MergeOutcome.UNMERGED,
-            record,
-            kept,
-            restored,
-            text=(
-                f"Merge #{record.number} undone: {restored.display_name} and {kept.display_name} are separate again."
-            ),
-        )
+        return MergeResult(MergeOutcome.UNMERGED, record, kept, restored)
 
     async def _return_threads(self, record: MergeRecord, now: datetime) -> None:
         """The merged card's threads go back to it; the joined one reopens if its conversation goes on."""
         kept_id, other_id = record.kept_id, record.other_id
         if record.kept_thread_id in record.threads:  # its open thread became the kept card's: take it back
-            await self.store.merges.move_open_thread(record.kept_thread_id, kept_id, other_id)
-        await self.store.merges.repoint_threads(record.threads, kept_id, other_id)
+            await self.store.threads.give_open(record.kept_thread_id, kept_id, other_id)
+        await self.store.threads.give_closed(record.threads, kept_id, other_id)
         if record.closed_thread_id is not None and record.kept_thread_id is not None:
             into = await self.store.threads.get(record.kept_thread_id)
             if into is not None and into.open and into.contact_id == kept_id:
-                await self.store.merges.reopen_thread(record.closed_thread_id, other_id, now)
-            await self.store.merges.return_joined_messages(record.closed_thread_id, record.kept_thread_id, other_id)
-        await self.store.merges.align_internal(record.threads, other_id)
+                await self.store.threads.reopen_joined(record.closed_thread_id, other_id, now)
+            await self.store.messages.return_joined(record.closed_thread_id, record.kept_thread_id, other_id)
+        await self.store.messages.align_notes(record.threads, other_id)
 
     async def _move_identity_back(
         self, record: MergeRecord, other_id: ObjectId, identity: Identity, fold: _Fold
@@ -591,12 +548,12 @@ class Merger:
         thread when they are in one, else into its open thread (opened when their thread is open)."""
         if not keys:
             return
-        own = set(await self.store.merges.thread_ids(to_id))
-        found = await self.store.merges.messages_of_identities(from_id, keys)
-        found += await self.store.merges.messages_in_threads(list(own), keys, to_id)
+        own = set(await self.store.threads.ids_of(to_id))
+        found = await self.store.messages.of_identities(from_id, keys)
+        found += await self.store.messages.in_threads_of_identities(list(own), keys, to_id)
         stay = [m for m, t in found if t in own]
         if stay:
-            await self.store.merges.move_messages_contact(stay, to_id)
+            await self.store.messages.give(stay, to_id)
         strays: dict[ObjectId, list[ObjectId]] = {}
         for message_id, thread_id in found:
             if thread_id not in own:
@@ -612,7 +569,7 @@ class Merger:
                     target, _ = await self.store.threads.open(to_id, key, IdentityRef.parse(key).channel, now, latest)
                 else:
                     target = latest
-            await self.store.merges.move_messages(message_ids, target.id, to_id)
+            await self.store.messages.move(message_ids, target.id, to_id)
 
     async def _take_back(self, kept_id: ObjectId, added: Mapping[str, Any], now: datetime) -> None:
         """Remove from the kept card exactly what the merge added to it."""

@@ -168,6 +168,14 @@ class Content:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A note the gateway writes into a thread: a text key and its values, translated where it is shown."""
+
+    key: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Identity:
     """One channel identity of a contact, as stored on the contact card."""
 
@@ -304,6 +312,7 @@ class Message:
     edited_at: datetime | None = None
     edits: tuple[str, ...] = ()
     client_id: str | None = None
+    notice: Notice | None = None
 
 
 @dataclass(frozen=True)

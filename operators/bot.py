@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
@@ -15,12 +16,8 @@ from channels.telegram.polling import poll
 from channels.telegram.session import make_bot
 from channels.telegram.webhook import ALLOWED_UPDATES, authentic, read_update
 from gateway.config import Settings
-from gateway.duplicates import Duplicates
 from gateway.http import HttpClient
-from gateway.inbox import Inbox
 from gateway.logs import log_context
-from gateway.merge import Merger
-from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
 from operators import commands as supervisor_commands
 from operators import mirror
@@ -29,9 +26,7 @@ from operators.handlers import canned, chats, customers, replies, transfer
 from operators.handlers import duplicates as duplicate_commands
 from operators.handlers import help as help_commands
 from operators.handlers import presence as presence_commands
-from operators.presence import Presence
 from operators.relay import Relay
-from operators.routing import Router as Routing
 
 logger = logging.getLogger(__name__)
 
@@ -42,19 +37,8 @@ WEBHOOK_PATH = "/operators/telegram"
 class OperatorBot:
     """Owns the operator bot's session, dispatcher and webhook; handlers get services by name."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        inbox: Inbox,
-        outbox: Outbox,
-        presence: Presence,
-        routing: Routing,
-        relay: Relay,
-        merger: Merger,
-        duplicates: Duplicates,
-        http: HttpClient,
-    ) -> None:
+    def __init__(self, settings: Settings, store: Store, relay: Relay, http: HttpClient, **services: Any) -> None:
+        """`services` (conversations, routing, merger, ...) reach handlers by name, as aiogram injects them."""
         assert settings.operator_bot is not None
         self.settings = settings
         self.http = http
@@ -66,17 +50,7 @@ class OperatorBot:
         self.relay = relay
         self.bot: Bot | None = None
         self._polling: asyncio.Task[None] | None = None
-        self.dispatcher = Dispatcher(
-            store=store,
-            inbox=inbox,
-            outbox=outbox,
-            presence=presence,
-            routing=routing,
-            relay=relay,
-            settings=settings,
-            merger=merger,
-            duplicates=duplicates,
-        )
+        self.dispatcher = Dispatcher(store=store, relay=relay, settings=settings, **services)
         self.dispatcher.update.outer_middleware(OperatorsOnly(store, self.config))
         # Commands first; then the help router answers any command nobody handled; the replies
         # router catches every other message, so it comes last.

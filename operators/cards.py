@@ -138,6 +138,8 @@ def message_text(lang: str, thread: Thread, message: Message) -> str:
 
 
 def _body(lang: str, message: Message) -> str:
+    if message.notice is not None:
+        return t(lang, f"notice.{message.notice.key}", **message.notice.values)
     content = message.content
     if content.kind is Kind.UNSUPPORTED:
         return t(lang, "relay.unsupported", what=content.text or "unsupported")

@@ -234,7 +234,7 @@ async def remove_operator(
     if target is None:
         return
     removed = await store.operators.update(target.id, {"active": False}) or target
-    await routing.release(removed, "was removed from the team")
+    await routing.release(removed, "removed")
     # Offline, so a removed operator stops accruing online time in the KPIs.
     await presence.set_status(target.id, OperatorStatus.OFFLINE)
     await _refresh_menu(bot, store, dropped=target.id if target.is_supervisor else None)

@@ -218,8 +218,12 @@ class DuplicateOffers:
         kept_thread = await self.store.threads.get(event.kept_thread.id) if event.kept_thread else None
         keeper = await self._operator_of(kept_thread)
         closed = event.closed_thread
-        if event.dropped_operator_id is not None and closed is not None and kept_thread is not None:
-            dropped = await self.store.operators.get(event.dropped_operator_id)
+        # Routing handled the event first: the joined thread's operator either keeps the conversation or lost it.
+        lost = (
+            closed.operator_id if closed is not None and (keeper is None or keeper.id != closed.operator_id) else None
+        )
+        if lost is not None and closed is not None and kept_thread is not None:
+            dropped = await self.store.operators.get(lost)
             if dropped is not None:
                 lang = self.relay.lang(dropped)
                 values = {"closed": closed.number, "kept": kept_thread.number, "merge": record.number}
@@ -229,7 +233,7 @@ class DuplicateOffers:
                     else t(lang, "dup.joined_queued", **values)
                 )
                 await self._tell(dropped, closed, text)
-        if keeper is not None and kept_thread is not None and keeper.id != event.dropped_operator_id:
+        if keeper is not None and kept_thread is not None and keeper.id != lost:
             lang = self.relay.lang(keeper)
             text = t(
                 lang,

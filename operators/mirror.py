@@ -21,8 +21,8 @@ from pymongo.errors import DuplicateKeyError
 
 from channels.telegram.limits import TOPIC_NAME_LIMIT
 from gateway.config import Settings
+from gateway.conversations import Conversations
 from gateway.events import EventBus, MessageEdited, MessageReceived, MessageStored, ThreadAssigned, ThreadClosed
-from gateway.inbox import Inbox
 from gateway.model import Author, Message, Operator, Thread, utcnow
 from gateway.storage.mongo import Store
 from operators.handlers.replies import _draft
@@ -201,7 +201,7 @@ def in_conversation_topic(message: TgMessage, settings: Settings) -> bool:
 
 
 async def answer_from_topic(
-    message: TgMessage, operator: Operator, lang: str, store: Store, inbox: Inbox, relay: Relay
+    message: TgMessage, operator: Operator, lang: str, store: Store, conversations: Conversations, relay: Relay
 ) -> None:
     """A supervisor writing in a conversation's topic answers its customer, as its operator would."""
     if not operator.is_supervisor:
@@ -220,7 +220,7 @@ async def answer_from_topic(
         return
     # Recorded before the send: the mirror then knows the topic already shows this answer.
     await store.relay.add(message.chat.id, message.message_id, thread.id, draft.id, utcnow())
-    sent = await inbox.send(thread, draft)
+    sent = await conversations.send(thread, draft)
     if thread.operator_id is not None and thread.operator_id != operator.id:
         owner = await store.operators.get(thread.operator_id)
         if owner is not None:

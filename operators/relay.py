@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiogram import Bot
@@ -26,7 +27,7 @@ from gateway.events import (
     ThreadAssigned,
     ThreadClosed,
 )
-from gateway.inbox import Inbox
+from gateway.media import MediaSources
 from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, utcnow
 from gateway.storage.mongo import Store
 from operators.cards import card_keyboard, card_text, message_text
@@ -41,7 +42,7 @@ MAX_WAIT = 300.0
 RETRYABLE = {"blocked", "unavailable", "rate_limited"}
 SOURCE = "operator_bot"
 # How a file is shown, by kind: the method and the parameter that carries the file (else a document).
-_UPLOADS: dict[Kind, tuple[type[TelegramMethod[TgMessage]], str]] = {
+_UPLOADS: dict[Kind, tuple[Callable[..., TelegramMethod[TgMessage]], str]] = {
     Kind.IMAGE: (SendPhoto, "photo"),
     Kind.VOICE: (SendVoice, "voice"),
     Kind.AUDIO: (SendAudio, "audio"),
@@ -54,9 +55,9 @@ T = TypeVar("T")
 class Relay:
     """Sends cards and messages into operator chats and remembers which thread each belongs to."""
 
-    def __init__(self, store: Store, inbox: Inbox, settings: Settings) -> None:
+    def __init__(self, store: Store, media: MediaSources, settings: Settings) -> None:
         self.store = store
-        self.inbox = inbox
+        self.media = media
         self.settings = settings
         self.bot: Bot | None = None
         self._sender = Sender()
@@ -161,7 +162,7 @@ class Relay:
     ) -> None:
         name = media.name or message.content.kind.value
         try:
-            data = await self.inbox.fetch_media(media)
+            data = await self.media.fetch(media)
         except SendError as err:
             key = "relay.too_big" if err.code == "too_large" else "relay.media_failed"
             text = f"{caption}\n{t(lang, key, name=name, reason=err.reason)}"

@@ -6,9 +6,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+
+from bson import ObjectId
 
 from gateway.config import Settings
+from gateway.conversations import Conversations, Draft
 from gateway.events import (
+    ContactsMerged,
     ContactsUnmerged,
     EventBus,
     MessageReceived,
@@ -16,9 +21,8 @@ from gateway.events import (
     ThreadAssigned,
     ThreadClosed,
 )
-from gateway.inbox import Draft, Inbox
 from gateway.logs import log_context
-from gateway.model import Author, Contact, Content, Operator, OperatorStatus, Thread, utcnow
+from gateway.model import Author, Contact, Content, Notice, Operator, OperatorStatus, Thread, utcnow
 from gateway.storage.mongo import Store
 
 logger = logging.getLogger(__name__)
@@ -34,13 +38,20 @@ class Outcome:
     error: str | None = None
 
 
+class Refusal(Enum):
+    """Why `claim` gave nobody the thread."""
+
+    NO_ROOM = "no_room"  # the operator is not online, or is at capacity
+    CHANGED = "changed"  # the thread was assigned, moved or closed meanwhile
+
+
 class Router:
     """Assigns threads with guarded atomic updates, so no thread is assigned twice and nobody exceeds capacity."""
 
-    def __init__(self, store: Store, bus: EventBus, inbox: Inbox, settings: Settings) -> None:
+    def __init__(self, store: Store, bus: EventBus, conversations: Conversations, settings: Settings) -> None:
         self.store = store
         self.bus = bus
-        self.inbox = inbox
+        self.conversations = conversations
         self.settings = settings
 
     def subscribe(self) -> None:
@@ -48,7 +59,23 @@ class Router:
         self.bus.subscribe(MessageReceived, self._on_message)
         self.bus.subscribe(OperatorStatusChanged, self._on_status)
         self.bus.subscribe(ThreadClosed, self._on_closed)
+        self.bus.subscribe(ContactsMerged, self._on_merged)
         self.bus.subscribe(ContactsUnmerged, self._on_unmerged)
+
+    async def claim(self, operator: Operator, thread_id: ObjectId, *, current: int | None = None) -> Thread | Refusal:
+        """Give a thread to an operator: the one assignment primitive, two guarded atomic updates.
+
+        A slot is taken only while the operator is online and below capacity; the thread only while its
+        operator is still `current` (None: unassigned). When the thread changed meanwhile, the slot is freed.
+        """
+        now = utcnow()
+        if not await self.store.operators.claim_slot(operator.id, thread_id, self._capacity(operator), now):
+            return Refusal.NO_ROOM
+        claimed = await self.store.threads.claim(thread_id, operator.id, now, current=current)
+        if claimed is None:
+            await self.store.operators.release_slot(operator.id, thread_id)
+            return Refusal.CHANGED
+        return claimed
 
     async def assign(
         self,
@@ -60,15 +87,12 @@ class Router:
         by: int | None = None,
     ) -> Operator | None:
         """Give an unassigned thread to the best online operator with room; None when nobody qualifies."""
-        now = utcnow()
         for operator in await self._candidates(thread, prefer):
-            if not await self.store.operators.claim_slot(operator.id, thread.id, self._capacity(operator), now):
+            claimed = await self.claim(operator, thread.id)
+            if claimed is Refusal.NO_ROOM:
                 continue  # went offline or filled up since we looked
-            claimed = await self.store.threads.claim(thread.id, operator.id, now)
-            if claimed is None:
-                # Someone else assigned the thread (or it closed) in the meantime.
-                await self.store.operators.release_slot(operator.id, thread.id)
-                return None
+            if claimed is Refusal.CHANGED:
+                return None  # someone else assigned the thread (or it closed) in the meantime
             with log_context(thread=claimed.number, channel=claimed.channel):
                 logger.info("assigned to operator %s (%s)", operator.id, reason)
             self.bus.publish(
@@ -87,17 +111,15 @@ class Router:
 
     async def take_next(self, operator: Operator) -> Outcome:
         """The operator takes the longest-waiting thread they may handle (/next)."""
-        now = utcnow()
         for thread in await self.store.threads.queued():
             if thread.group and thread.group not in operator.groups:
                 continue
-            if not await self.store.operators.claim_slot(operator.id, thread.id, self._capacity(operator), now):
+            claimed = await self.claim(operator, thread.id)
+            if claimed is Refusal.NO_ROOM:
                 return Outcome(None, "not_available")
-            claimed = await self.store.threads.claim(thread.id, operator.id, now)
-            if claimed is not None:
+            if claimed is not Refusal.CHANGED:
                 self.bus.publish(ThreadAssigned(thread=claimed, operator_id=operator.id, reason="next"))
                 return Outcome(claimed)
-            await self.store.operators.release_slot(operator.id, thread.id)
         return Outcome(None, "queue_empty")
 
     async def transfer(
@@ -115,14 +137,14 @@ class Router:
             return Outcome(None, "closed")
         previous = thread.operator_id
         now = utcnow()
+        moved: Thread | Refusal | None
         if to_operator is not None:
             if to_operator.id == previous:
                 return Outcome(None, "same_operator")
-            if not await self.store.operators.claim_slot(to_operator.id, thread.id, self._capacity(to_operator), now):
+            moved = await self.claim(to_operator, thread.id, current=previous)
+            if moved is Refusal.NO_ROOM:
                 return Outcome(None, "not_available")
-            moved = await self.store.threads.claim(thread.id, to_operator.id, now, current=previous)
-            if moved is None:
-                await self.store.operators.release_slot(to_operator.id, thread.id)
+            if moved is Refusal.CHANGED:
                 return Outcome(None, "changed")
         else:
             moved = await self.store.threads.requeue(thread.id, previous, group=to_group)
@@ -142,7 +164,7 @@ class Router:
             },
         )
         if comment:
-            await self.inbox.note(moved, comment, author=Author.OPERATOR, author_id=by)
+            await self.conversations.note(moved, comment, author=Author.OPERATOR, author_id=by)
         self.bus.publish(
             ThreadAssigned(
                 thread=moved,
@@ -161,25 +183,27 @@ class Router:
         return Outcome(await self.store.threads.get(thread.id))
 
     async def release(self, operator: Operator, why: str) -> None:
-        """Hand an operator's open threads back to the queue (and on to others), with a note in each."""
+        """Hand an operator's open threads back to the queue (and on to others), with a note in each.
+
+        `why` is offline, away_too_long, offline_too_long or removed.
+        """
         for thread_id in operator.chats:
             thread = await self.store.threads.requeue(thread_id, operator.id)
             await self.store.operators.release_slot(operator.id, thread_id)
             if thread is None:
                 continue
-            note = f"{operator.name} {why}; the conversation went back to the queue."
             await self.store.threads.add_transfer(
                 thread_id,
                 {
                     "from_operator": operator.id,
                     "to_operator": None,
                     "to_group": None,
-                    "comment": note,
+                    "comment": None,
                     "by": None,
                     "at": utcnow(),
                 },
             )
-            await self.inbox.note(thread, note)
+            await self.conversations.note(thread, notice=Notice(f"released.{why}", {"operator": operator.name}))
             self.bus.publish(
                 ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=operator.id, reason="released")
             )
@@ -202,7 +226,7 @@ class Router:
         for operator in await self.store.operators.all():
             lapsed = operator.status is not OperatorStatus.ONLINE and (operator.status_since or _NEVER) <= cutoff
             if lapsed and operator.chats:
-                await self.release(operator, f"has been {operator.status.value} too long")
+                await self.release(operator, f"{operator.status.value}_too_long")
 
     async def _on_message(self, event: MessageReceived) -> None:
         if event.contact.blocked or event.thread.operator_id is not None:
@@ -221,12 +245,27 @@ class Router:
         elif event.operator.status is OperatorStatus.OFFLINE:
             operator = await self.store.operators.get(event.operator.id)
             if operator is not None and operator.status is OperatorStatus.OFFLINE:
-                await self.release(operator, "went offline")
+                await self.release(operator, "offline")
 
     async def _on_closed(self, event: ThreadClosed) -> None:
         if event.thread.operator_id is not None:
             await self.store.operators.release_slot(event.thread.operator_id, event.thread.id)
-            await self.drain()
+            if event.thread.joined_into is None:  # a joined thread's merge decides who keeps the conversation
+                await self.drain()
+
+    async def _on_merged(self, event: ContactsMerged) -> None:
+        """A joined conversation stays with an operator: the kept thread's, else the joined thread's."""
+        closed = event.closed_thread
+        if closed is not None and closed.operator_id is not None:
+            await self.store.operators.release_slot(closed.operator_id, closed.id)
+        kept = await self.store.threads.get(event.kept_thread.id) if event.kept_thread else None
+        if kept is not None and kept.open and kept.operator_id is None and closed and closed.operator_id is not None:
+            # They were already talking to this customer: they keep the conversation, whatever its group.
+            operator = await self.store.operators.get(closed.operator_id)
+            claimed = await self.claim(operator, kept.id) if operator is not None else Refusal.NO_ROOM
+            if not isinstance(claimed, Refusal):
+                self.bus.publish(ThreadAssigned(thread=claimed, operator_id=closed.operator_id, reason="merged"))
+        await self.drain()
 
     async def _on_unmerged(self, event: ContactsUnmerged) -> None:
         """A split can leave a reopened or new thread waiting: route it now, not at the next round."""
@@ -256,7 +295,7 @@ class Router:
         language = (contact.language or routing.default_language).split("-")[0].lower()
         text = routing.busy_message.get(language) or routing.busy_message.get(routing.default_language)
         if text:
-            await self.inbox.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
+            await self.conversations.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
 
     def _capacity(self, operator: Operator) -> int:
         return operator.capacity(self.settings.routing.max_chats_per_operator)

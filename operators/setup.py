@@ -10,11 +10,13 @@ from aiohttp import web
 from gateway.keys import (
     BACKGROUND,
     BUS,
+    CONVERSATIONS,
     DUPLICATES,
     HTTP,
-    INBOX,
+    MEDIA_SOURCES,
     MERGER,
     OUTBOX,
+    PROFILES,
     SETTINGS,
     STORE,
 )
@@ -31,14 +33,24 @@ logger = logging.getLogger(__name__)
 
 def setup_operators(app: web.Application) -> None:
     """Presence, routing and the operator bot; without [operator_bot] conversations wait for the API."""
-    settings, store, bus, inbox = app[SETTINGS], app[STORE], app[BUS], app[INBOX]
+    settings, store, bus, conversations = app[SETTINGS], app[STORE], app[BUS], app[CONVERSATIONS]
     if settings.operator_bot is None:
         return
     presence = Presence(store, bus)
-    routing = Router(store, bus, inbox, settings)
-    relay = Relay(store, inbox, settings)
+    routing = Router(store, bus, conversations, settings)
+    relay = Relay(store, app[MEDIA_SOURCES], settings)
     bot = OperatorBot(
-        settings, store, inbox, app[OUTBOX], presence, routing, relay, app[MERGER], app[DUPLICATES], app[HTTP]
+        settings,
+        store,
+        relay,
+        app[HTTP],
+        conversations=conversations,
+        profiles=app[PROFILES],
+        outbox=app[OUTBOX],
+        presence=presence,
+        routing=routing,
+        merger=app[MERGER],
+        duplicates=app[DUPLICATES],
     )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
@@ -47,7 +59,7 @@ def setup_operators(app: web.Application) -> None:
     DuplicateOffers(store, relay, app[DUPLICATES]).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
-    inbox.media_sources[SOURCE] = relay.fetch_media
+    app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
     app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
     app[BACKGROUND].append(routing.run)
     bot.register(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -175,3 +175,61 @@ class MessageRepo:
             {"_id": 1},
         )
         return doc is not None
+
+    # -- merges: messages given from one card or thread to another ------------------------------
+
+    async def move_thread(self, from_thread: ObjectId, to_thread: ObjectId, contact_id: ObjectId) -> int:
+        """Move every message of a joined thread into the thread it joined, remembering where it came from."""
+        result = await self.collection.update_many(
+            {"thread_id": from_thread},
+            {"$set": {"thread_id": to_thread, "contact_id": contact_id, "joined_from": from_thread}},
+        )
+        return result.modified_count
+
+    async def give_all(self, from_id: ObjectId, to_id: ObjectId) -> int:
+        """Give every message of one card to another (their threads moved already)."""
+        result = await self.collection.update_many({"contact_id": from_id}, {"$set": {"contact_id": to_id}})
+        return result.modified_count
+
+    async def return_joined(self, from_thread: ObjectId, to_thread: ObjectId, contact_id: ObjectId) -> None:
+        """Undo move_thread_messages for messages that stayed where the join put them."""
+        await self.collection.update_many(
+            {"joined_from": from_thread, "thread_id": to_thread},
+            {"$set": {"thread_id": from_thread, "contact_id": contact_id, "joined_from": None}},
+        )
+
+    async def of_identities(self, contact_id: ObjectId, identities: Sequence[str]) -> list[tuple[ObjectId, ObjectId]]:
+        """(message id, thread id) of a card's messages written from or to the given identities."""
+        cursor = self.collection.find(
+            {"contact_id": contact_id, "identity": {"$in": list(identities)}}, {"_id": 1, "thread_id": 1}
+        )
+        return [(d["_id"], d["thread_id"]) async for d in cursor]
+
+    async def in_threads_of_identities(
+        self, thread_ids: Sequence[ObjectId], identities: Sequence[str], contact_id: ObjectId
+    ) -> list[tuple[ObjectId, ObjectId]]:
+        """(message id, thread id) of messages in these threads, written from or to the given identities,
+        that are not yet given to `contact_id`."""
+        cursor = self.collection.find(
+            {
+                "thread_id": {"$in": list(thread_ids)},
+                "identity": {"$in": list(identities)},
+                "contact_id": {"$ne": contact_id},
+            },
+            {"_id": 1, "thread_id": 1},
+        )
+        return [(d["_id"], d["thread_id"]) async for d in cursor]
+
+    async def align_notes(self, thread_ids: Sequence[ObjectId], contact_id: ObjectId) -> None:
+        """Internal notes (no identity) belong to the card of their thread."""
+        await self.collection.update_many(
+            {"thread_id": {"$in": list(thread_ids)}, "identity": None}, {"$set": {"contact_id": contact_id}}
+        )
+
+    async def give(self, message_ids: Sequence[ObjectId], contact_id: ObjectId) -> None:
+        await self.collection.update_many({"_id": {"$in": list(message_ids)}}, {"$set": {"contact_id": contact_id}})
+
+    async def move(self, message_ids: Sequence[ObjectId], thread_id: ObjectId, contact_id: ObjectId) -> None:
+        await self.collection.update_many(
+            {"_id": {"$in": list(message_ids)}}, {"$set": {"thread_id": thread_id, "contact_id": contact_id}}
+        )

@@ -144,7 +144,7 @@ class Store:
         self.messages = MessageRepo(db["messages"], db["early_reports"])
         self.operators = OperatorRepo(db["operators"], db["presence_log"])
         self.candidates = CandidateRepo(db["duplicates"])
-        self.merges = MergeRepo(db["merges"], db["counters"], db["threads"], db["messages"])
+        self.merges = MergeRepo(db["merges"], db["counters"])
         self.relay = RelayRepo(db["relay"])
         self.canned = CannedRepo(db["canned"])
 

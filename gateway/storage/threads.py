@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -229,3 +229,77 @@ class ThreadRepo:
         query[within] = {"$gte": start, "$lt": end}  # may replace one of the above: a time in range is set
         cursor = self.collection.find(query, {since: 1, until: 1, "_id": 0}, limit=limit)
         return [(doc[until] - doc[since]).total_seconds() async for doc in cursor]
+
+    # -- merges: threads given from one card to another ------------------------------------------
+
+    async def ids_of(self, contact_id: ObjectId) -> list[ObjectId]:
+        return [d["_id"] async for d in self.collection.find({"contact_id": contact_id}, {"_id": 1})]
+
+    async def give_closed(self, thread_ids: Sequence[ObjectId], from_id: ObjectId, to_id: ObjectId) -> None:
+        """Give closed threads to another card (an open one moves with give_open)."""
+        await self.collection.update_many(
+            {"_id": {"$in": list(thread_ids)}, "contact_id": from_id, "open": False}, {"$set": {"contact_id": to_id}}
+        )
+
+    async def give_open(self, thread_id: ObjectId, from_id: ObjectId, to_id: ObjectId) -> Thread | None:
+        """Give an open thread to another card; None when it changed meanwhile or that card has one open."""
+        try:
+            doc = await self.collection.find_one_and_update(
+                {"_id": thread_id, "contact_id": from_id, "open": True},
+                {"$set": {"contact_id": to_id}},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # the other card opened a thread meanwhile: join instead
+            return None
+        return from_doc(Thread, doc) if doc else None
+
+    async def join(
+        self, thread_id: ObjectId, from_id: ObjectId, into_id: ObjectId, to_id: ObjectId, now: datetime
+    ) -> Thread | None:
+        """Close `from_id`'s open thread as joined into another one, giving it to `to_id`; None when it is
+        not open on that card any more."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id, "contact_id": from_id, "open": True},
+            {
+                "$set": {
+                    "open": False,
+                    "status": ThreadStatus.CLOSED.value,
+                    "closed_at": now,
+                    "closed_by": None,
+                    "joined_into": into_id,
+                    "contact_id": to_id,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Thread, doc) if doc else None
+
+    async def reopen_joined(self, thread_id: ObjectId, contact_id: ObjectId, now: datetime) -> Thread | None:
+        """Reopen a joined thread for its card, in the queue; None when the card has an open thread."""
+        try:
+            doc = await self.collection.find_one_and_update(
+                {"_id": thread_id, "open": False},
+                {
+                    "$set": {
+                        "open": True,
+                        "status": ThreadStatus.QUEUED.value,
+                        "contact_id": contact_id,
+                        "operator_id": None,
+                        "closed_at": None,
+                        "closed_by": None,
+                        "joined_into": None,
+                        "queued_at": now,
+                        "busy_notice_sent": False,
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return None
+        return from_doc(Thread, doc) if doc else None
+
+    async def add_unread(self, thread_id: ObjectId, count: int, last_message_at: datetime | None) -> None:
+        update: dict[str, Any] = {"$inc": {"unread": count}}
+        if last_message_at is not None:
+            update["$max"] = {"last_message_at": last_message_at}
+        await self.collection.update_one({"_id": thread_id}, update)

@@ -13,8 +13,9 @@ from aiogram.types import Message as TgMessage
 from channels.telegram.limits import TEXT_LIMIT, join_lines
 from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
-from gateway.inbox import Draft, Inbox
+from gateway.conversations import Conversations, Draft
 from gateway.model import Author, Contact, Content, Identity, Operator, OperatorStatus, Thread, ThreadStatus, utcnow
+from gateway.profiles import Profiles
 from gateway.storage.mongo import Store
 from operators.cards import channel_name, message_text, pretty_phone, visitor_lines
 from operators.handlers.replies import active_thread, select_thread
@@ -284,7 +285,7 @@ async def show_info(
     operator: Operator,
     lang: str,
     store: Store,
-    inbox: Inbox,
+    profiles: Profiles,
     settings: Settings,
 ) -> None:
     """`/info N` shows the customer card; `/info N name|email|phone value` edits it."""
@@ -300,7 +301,7 @@ async def show_info(
     if len(args) < 3 or args[1].lower() not in EDITABLE:
         await message.answer(t(lang, "info.usage"))
         return
-    await message.answer(await edit_info(store, inbox, settings, lang, thread, args[1].lower(), args[2]))
+    await message.answer(await edit_info(store, profiles, settings, lang, thread, args[1].lower(), args[2]))
 
 
 async def info_button(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
@@ -313,7 +314,7 @@ async def info_button(query: CallbackQuery, operator: Operator, lang: str, store
 
 
 async def edit_info(
-    store: Store, inbox: Inbox, settings: Settings, lang: str, thread: Thread, field: str, value: str
+    store: Store, profiles: Profiles, settings: Settings, lang: str, thread: Thread, field: str, value: str
 ) -> str:
     """Set a name, or add an e-mail or phone, after checking it; returns what to tell the operator."""
     contact = await live_contact(store, thread)
@@ -323,19 +324,19 @@ async def edit_info(
     if field == "name":
         if not 0 < len(value) <= NAME_LIMIT:
             return t(lang, "info.bad_name", limit=NAME_LIMIT)
-        await inbox.update_contact(contact, name=value)
+        await profiles.update_contact(contact, name=value)
         shown = value
     elif field == "email":
         email = normalize_email(value)
         if email is None:
             return t(lang, "info.bad_email", value=value)
-        await inbox.update_contact(contact, email=email)
+        await profiles.update_contact(contact, email=email)
         shown = email
     else:
         phone = normalize_phone(value, settings.contacts.default_region)
         if phone is None:
             return t(lang, "info.bad_phone", value=value)
-        await inbox.update_contact(contact, phone=phone)
+        await profiles.update_contact(contact, phone=phone)
         shown = pretty_phone(phone)
     return t(lang, "info.saved", number=thread.number, field=t(lang, f"info.field_{field}"), value=shown)
 
@@ -461,7 +462,7 @@ async def close_chat(
     operator: Operator,
     lang: str,
     store: Store,
-    inbox: Inbox,
+    conversations: Conversations,
     settings: Settings,
 ) -> None:
     """`/close [N]`: N defaults to the active conversation, or the only one."""
@@ -475,22 +476,22 @@ async def close_chat(
         if thread is None:
             await _ask_which(message, operator, lang, store)
             return
-    await message.answer(await close_thread(store, inbox, settings, lang, operator, thread))
+    await message.answer(await close_thread(store, conversations, settings, lang, operator, thread))
 
 
 async def close_button(
-    query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox, settings: Settings
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, conversations: Conversations, settings: Settings
 ) -> None:
     """The card's Close button (and the buttons of the "which one?" question)."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="close")
     if thread is None:
         await answer_query(query, error)
         return
-    await answer_query(query, await close_thread(store, inbox, settings, lang, operator, thread))
+    await answer_query(query, await close_thread(store, conversations, settings, lang, operator, thread))
 
 
 async def close_thread(
-    store: Store, inbox: Inbox, settings: Settings, lang: str, operator: Operator, thread: Thread
+    store: Store, conversations: Conversations, settings: Settings, lang: str, operator: Operator, thread: Thread
 ) -> str:
     """Send the configured closing message (never to a blocked customer), then close; returns the confirmation."""
     if not thread.open:
@@ -498,8 +499,8 @@ async def close_thread(
     contact = await live_contact(store, thread)
     text = closing_message(settings, contact) if contact is not None and not contact.blocked else None
     if text:
-        await inbox.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
-    if await inbox.close(thread, by=operator.id) is None:
+        await conversations.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
+    if await conversations.close(thread, by=operator.id) is None:
         return t(lang, "close.already", number=thread.number)
     return t(lang, "close.done_message" if text else "close.done", number=thread.number)
 

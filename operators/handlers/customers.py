@@ -10,7 +10,7 @@ from aiogram.types import Message as TgMessage
 from channels.telegram.limits import join_lines
 from gateway.config import Settings
 from gateway.contacts import normalize_phone
-from gateway.inbox import Inbox
+from gateway.conversations import Conversations
 from gateway.model import Contact, Note, Operator, Thread, utcnow
 from gateway.storage.mongo import Store
 from operators.cards import message_text, pretty_phone
@@ -74,29 +74,36 @@ async def add_note(message: TgMessage, command: CommandObject, operator: Operato
 
 
 async def block(
-    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store, inbox: Inbox
+    message: TgMessage,
+    command: CommandObject,
+    operator: Operator,
+    lang: str,
+    store: Store,
+    conversations: Conversations,
 ) -> None:
     """Block the customer of a conversation: their messages are kept but never routed."""
     thread, error = await find_thread(store, operator, lang, command.args, command="block")
     if thread is None:
         await message.answer(error)
         return
-    text, keyboard = await block_customer(store, inbox, lang, operator, thread)
+    text, keyboard = await block_customer(store, conversations, lang, operator, thread)
     await message.answer(text, reply_markup=keyboard)
 
 
-async def block_button(query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox) -> None:
+async def block_button(
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, conversations: Conversations
+) -> None:
     """The card's Block button."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="block")
     if thread is None:
         await answer_query(query, error)
         return
-    text, keyboard = await block_customer(store, inbox, lang, operator, thread)
+    text, keyboard = await block_customer(store, conversations, lang, operator, thread)
     await answer_query(query, text, markup=keyboard)
 
 
 async def block_customer(
-    store: Store, inbox: Inbox, lang: str, operator: Operator, thread: Thread
+    store: Store, conversations: Conversations, lang: str, operator: Operator, thread: Thread
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """Mark the card blocked and close its open conversation, without a closing message."""
     contact = await live_contact(store, thread)
@@ -105,11 +112,11 @@ async def block_customer(
     if not contact.blocked:
         await store.contacts.set_blocked(contact.id, True, utcnow())
     if thread.open:
-        await inbox.close(thread, by=operator.id)
+        await conversations.close(thread, by=operator.id)
     # N may be an earlier conversation: the one the customer has open now closes too.
     current = await store.threads.open_for(contact.id)
     if current is not None:
-        await inbox.close(current, by=operator.id)
+        await conversations.close(current, by=operator.id)
     key = "block.already" if contact.blocked else "block.done"
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[

@@ -13,7 +13,7 @@ from bson.errors import InvalidId
 
 from channels.telegram.content import content_of
 from gateway.config import Settings
-from gateway.inbox import Draft, Inbox
+from gateway.conversations import Conversations, Draft
 from gateway.model import Author, Content, Kind, Operator, Template, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Store
@@ -34,7 +34,9 @@ def build_router() -> Router:
     return router
 
 
-async def reply_to_customer(message: TgMessage, operator: Operator, lang: str, store: Store, inbox: Inbox) -> None:
+async def reply_to_customer(
+    message: TgMessage, operator: Operator, lang: str, store: Store, conversations: Conversations
+) -> None:
     """Send what the operator wrote to the customer of the conversation it unambiguously belongs to."""
     thread, reply_to_id = await _target(message, operator, lang, store)
     if thread is None:
@@ -50,7 +52,7 @@ async def reply_to_customer(message: TgMessage, operator: Operator, lang: str, s
     draft = replace(draft, content=replace(draft.content, text=text))
     # The relay entry exists before the send, so a failure report can always find the operator's message.
     await store.relay.add(message.chat.id, message.message_id, thread.id, draft.id, utcnow())
-    await inbox.send(thread, draft)
+    await conversations.send(thread, draft)
     await store.threads.mark_read(thread.id)
 
 
@@ -154,7 +156,7 @@ async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Stor
 
 
 async def send_template(
-    query: CallbackQuery, operator: Operator, lang: str, store: Store, inbox: Inbox, settings: Settings
+    query: CallbackQuery, operator: Operator, lang: str, store: Store, conversations: Conversations, settings: Settings
 ) -> None:
     """Send a configured WhatsApp template into a thread whose 24-hour window has closed."""
     _, number, index = query.data.split(":")
@@ -171,7 +173,7 @@ async def send_template(
     contact = await store.contacts.get(thread.contact_id)
     known = {"name": contact.display_name if contact else ""}
     variables = {str(i): known.get(name, "") for i, name in enumerate(template.variables, 1)}
-    await inbox.send(
+    await conversations.send(
         thread,
         Draft(
             Content(

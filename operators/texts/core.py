@@ -39,6 +39,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "relay.edited": "✏️ edited: {text}",
         "relay.operator": "→ {author}: {text}",
         "relay.note": "📝 {text}",
+        "notice.merge.joined_here": "Conversation #{closed} was joined into this one: the contacts were merged "
+        "(merge #{merge}).",
+        "notice.merge.joined_into": "Joined into conversation #{kept}: the contacts were merged (merge #{merge}).",
+        "notice.released.offline": "{operator} went offline; the conversation went back to the queue.",
+        "notice.released.away_too_long": "{operator} has been away too long; the conversation went back to the queue.",
+        "notice.released.offline_too_long": "{operator} has been offline too long; the conversation went back to the "
+        "queue.",
+        "notice.released.removed": "{operator} was removed from the team; the conversation went back to the queue.",
         "relay.system": "🤖 {text}",
         "relay.unsupported": "[{what}]",
         "relay.sticker": "[sticker {emoji}]",
@@ -140,6 +148,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "relay.edited": "✏️ изменено: {text}",
         "relay.operator": "→ {author}: {text}",
         "relay.note": "📝 {text}",
+        "notice.merge.joined_here": "Диалог #{closed} присоединён к этому: карточки клиента объединены "
+        "(объединение #{merge}).",
+        "notice.merge.joined_into": "Присоединён к диалогу #{kept}: карточки клиента объединены "
+        "(объединение #{merge}).",
+        "notice.released.offline": "{operator} вышел(а) из сети; диалог вернулся в очередь.",
+        "notice.released.away_too_long": "{operator} слишком долго отошёл (отошла); диалог вернулся в очередь.",
+        "notice.released.offline_too_long": "{operator} слишком долго не в сети; диалог вернулся в очередь.",
+        "notice.released.removed": "{operator} удалён(а) из команды; диалог вернулся в очередь.",
         "relay.system": "🤖 {text}",
         "relay.unsupported": "[{what}]",
         "relay.sticker": "[стикер {emoji}]",

@@ -17,8 +17,8 @@ from pymongo import AsyncMongoClient
 from channels.base import OutboundMessage, SendError
 from gateway.app import create_app
 from gateway.config import ConfigError
-from gateway.inbox import Draft
-from gateway.keys import CHANNELS, INBOX, STORE
+from gateway.conversations import Draft
+from gateway.keys import CHANNELS, CONVERSATIONS, INBOX, STORE
 from gateway.model import (
     Button,
     Contact,
@@ -108,7 +108,7 @@ class Gateway:
         return await response.json()
 
     async def send(self, thread: Thread, draft: Draft) -> Message:
-        return await self.app[INBOX].send(thread, draft)
+        return await self.app[CONVERSATIONS].send(thread, draft)
 
     async def count(self) -> int:
         return await self.store.messages.collection.count_documents({})

@@ -16,8 +16,8 @@ from twilio.request_validator import RequestValidator
 
 from channels.base import InboundMessage
 from gateway.app import create_app
-from gateway.inbox import Draft
-from gateway.keys import CHANNELS, INBOX, MEDIA, STORE
+from gateway.conversations import Draft
+from gateway.keys import CHANNELS, CONVERSATIONS, INBOX, MEDIA, STORE
 from gateway.model import (
     Button,
     Contact,
@@ -540,7 +540,7 @@ async def test_media_of_a_customer_is_sent_as_a_signed_gateway_link_that_serves_
     photo = (await gateway.message(params["MessageSid"])).content.media[0]
     thread = await gateway.thread()
 
-    sent = await gateway.app[INBOX].send(thread, Draft(Content(Kind.IMAGE, "Is this the one?", media=(photo,))))
+    sent = await gateway.app[CONVERSATIONS].send(thread, Draft(Content(Kind.IMAGE, "Is this the one?", media=(photo,))))
     assert sent.status is MessageStatus.SENT
     [request] = gateway.emulator.create_requests
     [link] = request.media_urls
@@ -558,7 +558,7 @@ async def test_media_with_a_public_url_is_passed_to_twilio_as_is(gateway: Gatewa
     brochure = Media(
         source="api", ref="brochure", mime_type="application/pdf", url="https://cdn.shop.example/brochure.pdf"
     )
-    await gateway.app[INBOX].send(thread, Draft(Content(Kind.FILE, media=(brochure,))))
+    await gateway.app[CONVERSATIONS].send(thread, Draft(Content(Kind.FILE, media=(brochure,))))
     [request] = gateway.emulator.create_requests
     assert request.media_urls == ["https://cdn.shop.example/brochure.pdf"] and "Body" not in request.form
 
@@ -566,7 +566,7 @@ async def test_media_with_a_public_url_is_passed_to_twilio_as_is(gateway: Gatewa
 async def test_several_files_in_one_reply_are_refused_rather_than_silently_dropped(gateway: Gateway) -> None:
     thread = await gateway.conversation()
     files = tuple(Media(source="api", ref=f"f{n}", url=f"https://cdn.shop.example/{n}.jpg") for n in range(2))
-    failed = await gateway.app[INBOX].send(thread, Draft(Content(Kind.IMAGE, media=files)))
+    failed = await gateway.app[CONVERSATIONS].send(thread, Draft(Content(Kind.IMAGE, media=files)))
     assert (failed.status, failed.error_code) == (MessageStatus.FAILED, "unsupported")
     assert "one file per message" in (failed.error or "")
     assert gateway.emulator.create_requests == []
@@ -574,8 +574,8 @@ async def test_several_files_in_one_reply_are_refused_rather_than_silently_dropp
 
 async def test_location_and_buttons_go_out_as_text(gateway: Gateway) -> None:
     thread = await gateway.conversation()
-    inbox = gateway.app[INBOX]
-    await inbox.send(
+    conversations = gateway.app[CONVERSATIONS]
+    await conversations.send(
         thread,
         Draft(
             Content(
@@ -583,7 +583,7 @@ async def test_location_and_buttons_go_out_as_text(gateway: Gateway) -> None:
             )
         ),
     )
-    await inbox.send(
+    await conversations.send(
         thread, Draft(Content(text="Shall we call you?", buttons=(Button("Yes", "call:yes"), Button("No", "call:no"))))
     )
     bodies = [r.form["Body"] for r in gateway.emulator.create_requests]
@@ -658,7 +658,7 @@ async def test_free_form_reply_outside_the_window_is_refused_before_reaching_twi
 
     thread = await gateway.thread()
     template = Template(content_sid=ORDER_UPDATE, variables={"1": "#42"}, name="order_update")
-    sent = await gateway.app[INBOX].send(thread, Draft(Content(template=template)))
+    sent = await gateway.app[CONVERSATIONS].send(thread, Draft(Content(template=template)))
     assert sent.status is MessageStatus.SENT
     [request] = gateway.emulator.create_requests
     assert request.form["ContentSid"] == ORDER_UPDATE

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient
 from bson import ObjectId
 
 from channels.base import InboundMessage, Profile
-from gateway.keys import INBOX, STORE
+from gateway.keys import CONVERSATIONS, INBOX, STORE
 from gateway.model import Content, IdentityRef, Kind
 from gateway.tokens import VisitorTokens
 from tests.helpers import AUTH, WIDGET_SECRET, Widget
@@ -49,7 +49,7 @@ async def test_requests_without_a_valid_token_get_401(gateway: TestClient, heade
 async def test_list_and_filter_threads(gateway: TestClient) -> None:
     first, _ = await customer(gateway, "v1")
     second, _ = await customer(gateway, "v2")
-    await gateway.app[INBOX].close(first)
+    await gateway.app[CONVERSATIONS].close(first)
 
     async def numbers(query: str) -> list[int]:
         response = await gateway.get(f"/api/v1/threads{query}", headers=AUTH)

@@ -10,7 +10,7 @@ from channels.base import Profile
 from gateway.contacts import name_similarity, normalize_email, normalize_phone
 from gateway.duplicates import DismissOutcome
 from gateway.events import DuplicateFound
-from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
+from gateway.keys import BUS, CONVERSATIONS, DUPLICATES, INBOX, MERGER, PROFILES, SETTINGS, STORE
 from gateway.model import (
     Contact,
     IdentityRef,
@@ -62,7 +62,7 @@ async def whatsapp_writes(gateway: TestClient, message_id: str = "SM1", text: st
 async def desk(gateway: TestClient):
     """Routing and presence over the running app, with one online operator (id 1)."""
     app = gateway.app
-    router = Router(app[STORE], app[BUS], app[INBOX], app[SETTINGS])
+    router = Router(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
     router.subscribe()
     presence = Presence(app[STORE], app[BUS])
     await app[STORE].operators.upsert(1, name="Maria")
@@ -132,7 +132,7 @@ async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_me
     telegram_card = await store.contacts.by_identity(TELEGRAM.key)
     await writes(gateway, IdentityRef("webwidget", "web", "v1"), "v1:1")
     web_card = await store.contacts.by_identity("webwidget:web:v1")
-    await gateway.app[INBOX].update_contact(telegram_card, email="ann@example.com")
+    await gateway.app[PROFILES].update_contact(telegram_card, email="ann@example.com")
 
     response = await gateway.patch(
         f"/api/v1/contacts/{web_card.id}", headers=AUTH, json={"name": "Ann Lee", "email": " ANN@example.com"}
@@ -192,15 +192,15 @@ async def test_telegram_share_and_whatsapp_number_make_one_candidate_offered_to_
 
 async def test_names_rank_and_explain_candidates_but_never_match(gateway: TestClient) -> None:
     store = gateway.app[STORE]
-    inbox = gateway.app[INBOX]
-    ann = await inbox.contact_for(IdentityRef("webwidget", "web", "ann"))
-    await inbox.update_contact(ann, name="Ann Lee", phone=PHONE, email="ann@example.com")
-    other_ann = await inbox.contact_for(IdentityRef("webwidget", "web", "ann2"))
-    await inbox.update_contact(other_ann, name="Anne Lee", phone=PHONE, email="ann@example.com")
-    bob = await inbox.contact_for(IdentityRef("webwidget", "web", "bob"))
-    await inbox.update_contact(bob, name="Bob Stone", phone=PHONE)
-    namesake = await inbox.contact_for(IdentityRef("webwidget", "web", "namesake"))
-    await inbox.update_contact(namesake, name="Ann Lee", phone="+1 212 555 0123")
+    profiles = gateway.app[PROFILES]
+    ann = await profiles.contact_for(IdentityRef("webwidget", "web", "ann"))
+    await profiles.update_contact(ann, name="Ann Lee", phone=PHONE, email="ann@example.com")
+    other_ann = await profiles.contact_for(IdentityRef("webwidget", "web", "ann2"))
+    await profiles.update_contact(other_ann, name="Anne Lee", phone=PHONE, email="ann@example.com")
+    bob = await profiles.contact_for(IdentityRef("webwidget", "web", "bob"))
+    await profiles.update_contact(bob, name="Bob Stone", phone=PHONE)
+    namesake = await profiles.contact_for(IdentityRef("webwidget", "web", "namesake"))
+    await profiles.update_contact(namesake, name="Ann Lee", phone="+1 212 555 0123")
     await settle(gateway.app)
 
     offers = await gateway.app[DUPLICATES].pending()
@@ -226,9 +226,9 @@ async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, d
     assert (await duplicates.dismiss(candidate.id, by=1)).outcome is DismissOutcome.ALREADY_DECIDED
 
     # The same pair matches again on a new e-mail, from either side: still dismissed, nothing offered.
-    inbox = gateway.app[INBOX]
-    await inbox.update_contact(await store.contacts.by_identity(TELEGRAM.key), email="ann@example.com")
-    await inbox.update_contact(await store.contacts.by_identity(WHATSAPP.key), email="ann@example.com")
+    profiles = gateway.app[PROFILES]
+    await profiles.update_contact(await store.contacts.by_identity(TELEGRAM.key), email="ann@example.com")
+    await profiles.update_contact(await store.contacts.by_identity(WHATSAPP.key), email="ann@example.com")
     await settle(gateway.app)
     assert len(found) == 1
     stored = await store.candidates.get(candidate.id)

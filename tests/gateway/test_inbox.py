@@ -7,9 +7,9 @@ import asyncio
 from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage, Profile
+from gateway.conversations import Draft
 from gateway.events import MessageEdited, MessageReceived, ThreadClosed
-from gateway.inbox import Draft
-from gateway.keys import INBOX, STORE
+from gateway.keys import CONVERSATIONS, INBOX, STORE
 from gateway.model import (
     Author,
     Content,
@@ -84,8 +84,8 @@ async def test_message_after_close_opens_a_new_linked_thread(gateway: TestClient
     await inbox.on_inbound(text("m1", "first problem"))
     contact = await store.contacts.by_identity(ANN.key)
     first = await store.threads.open_for(contact.id)
-    assert (await inbox.close(first, by=7)).status is ThreadStatus.CLOSED
-    assert await inbox.close(first, by=7) is None  # closing twice changes nothing
+    assert (await gateway.app[CONVERSATIONS].close(first, by=7)).status is ThreadStatus.CLOSED
+    assert await gateway.app[CONVERSATIONS].close(first, by=7) is None  # closing twice changes nothing
 
     await inbox.on_inbound(text("m2", "second problem"))
     await settle(gateway.app)
@@ -138,7 +138,9 @@ async def test_outbound_is_stored_with_its_status_and_first_response(gateway: Te
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     await inbox.on_inbound(text("m1"))
     thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
-    sent = await inbox.send(thread, Draft(Content(text="We are on it"), author_id=5, author_name="Maria"))
+    sent = await gateway.app[CONVERSATIONS].send(
+        thread, Draft(Content(text="We are on it"), author_id=5, author_name="Maria")
+    )
 
     stored = await store.messages.get(sent.id)
     # Nobody has the widget open, so the reply waits in the visitor's history.
@@ -153,7 +155,7 @@ async def test_send_on_an_unconfigured_channel_fails_with_the_reason(gateway: Te
     telegram_user = IdentityRef("telegram", "support", "4242")
     await inbox.on_inbound(text("4242:1", sender=telegram_user))
     thread = await store.threads.open_for((await store.contacts.by_identity(telegram_user.key)).id)
-    failed = await inbox.send(thread, Draft(Content(text="hi")))
+    failed = await gateway.app[CONVERSATIONS].send(thread, Draft(Content(text="hi")))
     assert failed.status is MessageStatus.FAILED
     assert failed.error == "the telegram channel is not configured" and failed.error_code == "unavailable"
     assert (await store.messages.get(failed.id)).status is MessageStatus.FAILED
@@ -163,6 +165,6 @@ async def test_internal_notes_never_reach_the_customer(gateway: TestClient) -> N
     inbox, store = gateway.app[INBOX], gateway.app[STORE]
     await inbox.on_inbound(text("m1"))
     thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
-    await inbox.note(thread, "VIP customer, be nice", author=Author.OPERATOR, author_id=5)
+    await gateway.app[CONVERSATIONS].note(thread, "VIP customer, be nice", author=Author.OPERATOR, author_id=5)
     assert [m.content.text for m in await inbox.history(ANN)] == ["hello"]
     assert [m.direction for m in await store.messages.for_thread(thread.id)] == [Direction.IN, Direction.INTERNAL]

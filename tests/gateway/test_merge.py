@@ -11,20 +11,22 @@ from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage, Profile
 from gateway.app import create_app
+from gateway.conversations import Draft
 from gateway.events import (
     ContactsMerged,
     ContactsUnmerged,
     DuplicateFound,
+    ThreadAssigned,
     ThreadClosed,
 )
-from gateway.inbox import Draft
-from gateway.keys import BUS, DUPLICATES, INBOX, MERGER, SETTINGS, STORE
+from gateway.keys import BUS, CONVERSATIONS, DUPLICATES, INBOX, MERGER, PROFILES, SETTINGS, STORE
 from gateway.merge import LOCK_TTL, MergeOutcome
 from gateway.model import (
     Content,
     Direction,
     IdentityRef,
     Note,
+    Notice,
     OperatorStatus,
     Role,
     to_doc,
@@ -51,7 +53,8 @@ class Desk:
     def __init__(self, gateway: TestClient) -> None:
         app = gateway.app
         self.store, self.inbox, self.merger = app[STORE], app[INBOX], app[MERGER]
-        self.router = Router(app[STORE], app[BUS], app[INBOX], app[SETTINGS])
+        self.conversations, self.profiles = app[CONVERSATIONS], app[PROFILES]
+        self.router = Router(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
         self.router.subscribe()
         self.presence = Presence(app[STORE], app[BUS])
 
@@ -88,10 +91,10 @@ async def two_cards(gateway: TestClient, desk: Desk):
 
 async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClient, desk: Desk) -> None:
     merged_events, closed_events = collect(gateway.app, ContactsMerged), collect(gateway.app, ThreadClosed)
-    store, inbox = desk.store, desk.inbox
+    store, profiles = desk.store, desk.profiles
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
-    await inbox.update_contact(whatsapp_card, email="ann@example.com", attributes={"plan": "pro", "city": "SF"})
-    await inbox.update_contact(
+    await profiles.update_contact(whatsapp_card, email="ann@example.com", attributes={"plan": "pro", "city": "SF"})
+    await profiles.update_contact(
         telegram_card, name="Ann Lee", email="ann.lee@work.example", attributes={"plan": "free", "vip": True}
     )
     await store.contacts.add_note(whatsapp_card.id, Note(1, "Op 1", "prefers e-mail", utcnow()))
@@ -102,7 +105,7 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     result = await desk.merger.merge_candidate(candidate.id, by=2)
     await settle(gateway.app)
 
-    assert result.outcome is MergeOutcome.MERGED and "/unmerge" in result.text
+    assert result.outcome is MergeOutcome.MERGED
     kept = await store.contacts.get(whatsapp_card.id)  # the older card is kept
     assert result.contact.id == kept.id
     assert {i.key for i in kept.identities} == {WHATSAPP.key, TELEGRAM.key}
@@ -126,15 +129,18 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     customer = [m.content.text for m in await store.messages.for_thread(kept_thread.id) if m.direction is Direction.IN]
     assert customer == ["my order is late", "", "it is order 1234"]
     assert await store.messages.collection.distinct("contact_id") == [kept.id]
-    assert [m.content.text for m in await store.messages.for_thread(closed.id)] == [
-        f"Joined into conversation #{kept_thread.number}: the contacts were merged (merge #1)."
-    ]
+    values = {"kept": kept_thread.number, "closed": closed.number, "merge": 1}
+    assert [m.notice for m in await store.messages.for_thread(closed.id)] == [Notice("merge.joined_into", values)]
     # One operator kept; the other's slot is free and the bot is told whom to inform.
     assert (await store.operators.get(1)).chats == (kept_thread.id,)
     assert (await store.operators.get(2)).chats == ()
     assert len(merged_events) == 1
     event = merged_events[0]
-    assert (event.kept_thread.id, event.closed_thread.id, event.dropped_operator_id) == (kept_thread.id, closed.id, 2)
+    assert (event.kept_thread.id, event.closed_thread.id, event.closed_thread.operator_id) == (
+        kept_thread.id,
+        closed.id,
+        2,
+    )
     assert [e.thread.id for e in closed_events] == [closed.id]
 
     # The merge is recorded: who, when, why, exactly what moved.
@@ -172,13 +178,32 @@ async def test_the_joined_conversation_keeps_its_operator_when_the_kept_one_wait
     assert kept_thread.operator_id == 2 and (await desk.store.operators.get(2)).chats == (kept_thread.id,)
 
 
+async def test_the_joined_conversations_operator_keeps_it_when_the_kept_one_had_nobody(
+    gateway: TestClient, desk: Desk
+) -> None:
+    assigned = collect(gateway.app, ThreadAssigned)
+    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    waiting = await desk.thread(WHATSAPP)
+    await desk.router.transfer(waiting, to_group="nobody-online", by=1)  # the kept card's thread waits
+    await settle(gateway.app)
+    assert (await desk.store.threads.get(waiting.id)).operator_id is None
+
+    await desk.merger.merge_candidate(candidate.id, by=2)
+    await settle(gateway.app)
+
+    kept = await desk.store.threads.get(waiting.id)
+    assert kept.open and kept.operator_id == 2  # Op 2 was talking to Ann on Telegram: the conversation stays
+    assert (await desk.store.operators.get(2)).chats == (kept.id,)
+    assert [(e.thread.id, e.operator_id) for e in assigned if e.reason == "merged"] == [(kept.id, 2)]
+
+
 async def test_merging_twice_or_into_itself_is_a_no_op_with_a_clear_answer(gateway: TestClient, desk: Desk) -> None:
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     merger = desk.merger
 
     same = await merger.merge(whatsapp_card.id, whatsapp_card.id, by=SUPERVISOR, reason="test")
-    assert same.outcome is MergeOutcome.SAME_CONTACT and same.text == "That is the same card; nothing to merge."
-    assert (await merger.merge_threads(999, 1, by=SUPERVISOR)).text == "There is no conversation #999."
+    assert same.outcome is MergeOutcome.SAME_CONTACT
+    assert (await merger.merge_threads(999, 1, by=SUPERVISOR)).outcome is MergeOutcome.UNKNOWN
 
     results = await asyncio.gather(
         merger.merge_candidate(candidate.id, by=1),
@@ -190,7 +215,8 @@ async def test_merging_twice_or_into_itself_is_a_no_op_with_a_clear_answer(gatew
     assert sorted(r.outcome for r in results) == [MergeOutcome.ALREADY_MERGED] * 3 + [MergeOutcome.MERGED]
     winner = next(r for r in results if r.ok).contact
     assert all(r.contact.id == winner.id for r in results)
-    assert next(r for r in results if not r.ok).text == f"Already merged: both are {winner.display_name} now."
+    refused = next(r for r in results if not r.ok)
+    assert refused.outcome is MergeOutcome.ALREADY_MERGED and refused.contact.id == winner.id
     assert await desk.store.merges.collection.count_documents({}) == 1
     live = await desk.store.contacts.collection.find({"merged_into": None}).to_list()
     assert len(live) == 1 and len(live[0]["identities"]) == 2
@@ -207,7 +233,6 @@ async def test_merge_by_thread_numbers_checks_who_asks_and_may_keep_the_newer_ca
 
     refused = await desk.merger.merge_threads(older.number, newer.number, by=3)
     assert refused.outcome is MergeOutcome.NOT_ALLOWED
-    assert refused.text == "Only a supervisor or the operator of one of these conversations can merge them."
     result = await desk.merger.merge_threads(older.number, newer.number, by=SUPERVISOR, keep=newer.number)
     assert result.ok and result.contact.id == telegram_card.id
     assert result.merge.reason == f"/merge {older.number} {newer.number}" and result.merge.by == SUPERVISOR
@@ -216,10 +241,10 @@ async def test_merge_by_thread_numbers_checks_who_asks_and_may_keep_the_newer_ca
 
 async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: TestClient, desk: Desk) -> None:
     unmerged = collect(gateway.app, ContactsUnmerged)
-    store, inbox = desk.store, desk.inbox
+    store, profiles, conversations = desk.store, desk.profiles, desk.conversations
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
-    await inbox.update_contact(whatsapp_card, attributes={"plan": "pro"})
-    await inbox.update_contact(
+    await profiles.update_contact(whatsapp_card, attributes={"plan": "pro"})
+    await profiles.update_contact(
         telegram_card, name="Ann Lee", email="ann.lee@work.example", attributes={"plan": "free", "vip": True}
     )
     await store.contacts.add_note(telegram_card.id, Note(2, "Op 2", "asked about refunds", utcnow()))
@@ -232,17 +257,17 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
     await writes(gateway, inbound(TELEGRAM, "5001:3", "telegram after the merge"))
     await writes(gateway, from_whatsapp("SM2", "whatsapp after the merge"))
     joined = await store.threads.get(whatsapp_thread.id)
-    await inbox.send(joined, Draft(Content(text="answer on WhatsApp"), author_id=1))  # where she wrote last
+    await conversations.send(joined, Draft(Content(text="answer on WhatsApp"), author_id=1))  # where she wrote last
     await writes(gateway, inbound(TELEGRAM, "5001:4", "telegram again"))
-    await inbox.send(await store.threads.get(joined.id), Draft(Content(text="answer on Telegram"), author_id=1))
+    await conversations.send(await store.threads.get(joined.id), Draft(Content(text="answer on Telegram"), author_id=1))
 
     assert (await desk.merger.unmerge(merge.number, by=1)).outcome is MergeOutcome.NOT_ALLOWED
     result = await desk.merger.unmerge(merge.number, by=SUPERVISOR)
     await settle(gateway.app)
     assert result.outcome is MergeOutcome.UNMERGED
-    assert result.text == f"Merge #{merge.number} undone: Ann Lee and Ann are separate again."
+    assert (result.contact.id, result.other.id) == (whatsapp_card.id, telegram_card.id)
     again = await desk.merger.unmerge(merge.id, by=SUPERVISOR)
-    assert again.outcome is MergeOutcome.ALREADY_UNDONE and again.text == f"Merge #{merge.number} was already undone."
+    assert again.outcome is MergeOutcome.ALREADY_UNDONE
 
     kept, restored = await store.contacts.get(whatsapp_card.id), await store.contacts.get(telegram_card.id)
     for after, before in ((kept, whatsapp_before), (restored, telegram_before)):
@@ -320,10 +345,10 @@ async def test_auto_merge_verified_merges_a_phone_both_channels_vouch_for(
 async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
     gateway: TestClient, desk: Desk, merge_at: int, kept_closed: bool
 ) -> None:
-    store, inbox = desk.store, desk.inbox
+    store, inbox, conversations = desk.store, desk.inbox, desk.conversations
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
     if kept_closed:  # the other card's open thread is handed over (or joined, if the kept card reopens one)
-        await inbox.close(await desk.thread(WHATSAPP), by=1)
+        await conversations.close(await desk.thread(WHATSAPP), by=1)
     before = await store.messages.collection.count_documents({"direction": "in"})
     messages = [
         m for n in range(30) for m in (inbound(TELEGRAM, f"5001:c{n}", f"tg {n}"), from_whatsapp(f"SMc{n}", f"wa {n}"))
@@ -414,13 +439,13 @@ async def test_a_merge_stopped_half_way_is_finished_and_folds_in_the_card_a_mess
 
 
 async def test_open_and_dismissed_candidates_of_the_merged_card_carry_over(gateway: TestClient, desk: Desk) -> None:
-    store, inbox = desk.store, desk.inbox
+    store, profiles = desk.store, desk.profiles
     whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
-    widget_card = await inbox.contact_for(IdentityRef("webwidget", "web", "v1"))
-    shop_card = await inbox.contact_for(IdentityRef("webwidget", "web", "v2"))
-    await inbox.update_contact(telegram_card, email="ann@example.com")
-    await inbox.update_contact(widget_card, email="ann@example.com")
-    await inbox.update_contact(shop_card, name="Ann's shop", email="ann@example.com")
+    widget_card = await profiles.contact_for(IdentityRef("webwidget", "web", "v1"))
+    shop_card = await profiles.contact_for(IdentityRef("webwidget", "web", "v2"))
+    await profiles.update_contact(telegram_card, email="ann@example.com")
+    await profiles.update_contact(widget_card, email="ann@example.com")
+    await profiles.update_contact(shop_card, name="Ann's shop", email="ann@example.com")
     await settle(gateway.app)
     not_her = await store.candidates.for_pair(telegram_card.id, shop_card.id)
     await gateway.app[DUPLICATES].dismiss(not_her.id, by=SUPERVISOR)

@@ -7,7 +7,7 @@ import string
 from typing import Any
 
 from channels.base import InboundMessage
-from gateway.keys import INBOX
+from gateway.keys import INBOX, PROFILES
 from gateway.model import Contact, Direction, IdentityRef, Thread
 from gateway.storage.candidates import Candidate, CandidateStatus
 from operators.texts import CATALOG
@@ -210,7 +210,7 @@ async def test_merge_keeping_the_other_card_keeps_it(desk: Desk) -> None:
 
 
 async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: Desk) -> None:
-    store, inbox = desk.store, desk.app[INBOX]
+    store, profiles = desk.store, desk.app[PROFILES]
     wa_thread, tg_thread, candidate = await ann_on_two_channels(desk)
     olga_offer, sam_offer = offers(desk, OLGA)[0], offers(desk, SAM)[0]
 
@@ -230,10 +230,10 @@ async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: D
     assert len(await live_cards(desk)) == 2 and await store.merges.collection.count_documents({}) == 0
 
     # A new e-mail on both cards matches the pair again, from either side: nobody is offered it.
-    await inbox.update_contact(await card(desk, TELEGRAM), email="ann@example.com")
-    await inbox.update_contact(await card(desk, WHATSAPP), email="ann@example.com")
-    await inbox.update_contact(await card(desk, WHATSAPP), phone="+1 212 555 0123")
-    await inbox.update_contact(await card(desk, TELEGRAM), phone="+1 212 555 0123")
+    await profiles.update_contact(await card(desk, TELEGRAM), email="ann@example.com")
+    await profiles.update_contact(await card(desk, WHATSAPP), email="ann@example.com")
+    await profiles.update_contact(await card(desk, WHATSAPP), phone="+1 212 555 0123")
+    await profiles.update_contact(await card(desk, TELEGRAM), phone="+1 212 555 0123")
     await settle(desk.app)
     assert [len(offers(desk, o)) for o in (OLGA, SAM, BOSS)] == [1, 1, 0]
     stored = await store.candidates.get(candidate.id)

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from channels.base import InboundMessage, Profile
-from gateway.keys import INBOX
+from gateway.keys import CONVERSATIONS, INBOX
 from gateway.model import Author, Content, IdentityRef, Kind, Thread
 from tests.emulators.telegram import SentMessage, TelegramEmulator
 from tests.helpers import settle
@@ -55,7 +55,9 @@ async def test_each_conversation_gets_a_topic_with_the_card_then_both_sides_in_o
     assert (await forum.store.threads.get(thread.id)).topic_id == topic_id
 
     await forum.say(OLGA, "We are looking into it")
-    await forum.app[INBOX].note(thread, "Customer is a VIP", author=Author.OPERATOR, author_id=OLGA, author_name="Olga")
+    await forum.app[CONVERSATIONS].note(
+        thread, "Customer is a VIP", author=Author.OPERATOR, author_id=OLGA, author_name="Olga"
+    )
     await settle(forum.app)
     await forum.visitor("Order 1234", "a-2")  # another visitor: their own topic
     n = thread.number
@@ -170,7 +172,7 @@ async def test_topic_closes_with_the_thread_and_a_new_thread_gets_a_new_topic(fo
     thread = await thread_of(forum, "first problem")
     topic_id = (await forum.store.threads.get(thread.id)).topic_id
 
-    await forum.app[INBOX].close(await forum.store.threads.get(thread.id), by=OLGA)
+    await forum.app[CONVERSATIONS].close(await forum.store.threads.get(thread.id), by=OLGA)
     await settle(forum.app)
     assert forum.tg.topics(SUPERVISORS)[topic_id].closed
     assert topic_texts(forum, topic_id)[-1] == f"🔒 #{thread.number} was closed by Olga."

@@ -11,13 +11,14 @@ from aiohttp.test_utils import TestClient
 from channels.base import InboundMessage
 from gateway.config import OperatorEntry
 from gateway.events import ThreadAssigned
-from gateway.keys import BUS, INBOX, SETTINGS, STORE
+from gateway.keys import BUS, CONVERSATIONS, INBOX, SETTINGS, STORE
 from gateway.model import (
     Author,
     Content,
     Direction,
     IdentityRef,
     Kind,
+    Notice,
     OperatorStatus,
     ThreadStatus,
     utcnow,
@@ -31,9 +32,9 @@ from tests.helpers import settle
 async def desk(gateway: TestClient):
     """Router and presence over the running app, as the operator set-up wires them."""
     app = gateway.app
-    router = Router(app[STORE], app[BUS], app[INBOX], app[SETTINGS])
+    router = Router(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
     router.subscribe()
-    return router, Presence(app[STORE], app[BUS]), app[STORE], app[INBOX]
+    return router, Presence(app[STORE], app[BUS]), app[STORE], app[CONVERSATIONS]
 
 
 async def customer_writes(gateway: TestClient, who: str, text: str = "hello", n: int = 1):
@@ -87,7 +88,7 @@ async def test_groups_limit_who_may_take_a_thread(gateway, desk) -> None:
 
 
 async def test_concurrent_assignments_never_double_assign_or_exceed_capacity(gateway, desk) -> None:
-    router, presence, store, inbox = desk
+    router, presence, store, conversations = desk
     for operator_id in (1, 2, 3):
         await add_operator(store, presence, operator_id, online=False, max_chats=2)
     threads = [await customer_writes(gateway, f"c{n}") for n in range(30)]
@@ -109,7 +110,7 @@ async def test_concurrent_assignments_never_double_assign_or_exceed_capacity(gat
 
 
 async def test_queue_drains_longest_waiting_first_when_someone_comes_online(gateway, desk) -> None:
-    router, presence, store, inbox = desk
+    router, presence, store, conversations = desk
     await add_operator(store, presence, 1, online=False, max_chats=2)
     waiting = [await customer_writes(gateway, who) for who in ("first", "second", "third")]
     await presence.set_status(1, OperatorStatus.ONLINE)
@@ -117,18 +118,18 @@ async def test_queue_drains_longest_waiting_first_when_someone_comes_online(gate
     owners = [(await store.threads.get(t.id)).operator_id for t in waiting]
     assert owners == [1, 1, None]
 
-    await inbox.close(await store.threads.get(waiting[0].id), by=1)
+    await conversations.close(await store.threads.get(waiting[0].id), by=1)
     await settle(gateway.app)
     assert (await store.threads.get(waiting[2].id)).operator_id == 1
     assert len((await store.operators.get(1)).chats) == 2
 
 
 async def test_reopened_conversation_goes_back_to_its_last_operator(gateway, desk) -> None:
-    router, presence, store, inbox = desk
+    router, presence, store, conversations = desk
     await add_operator(store, presence, 1)
     first = await customer_writes(gateway, "ann", "problem one")
     await add_operator(store, presence, 2)  # idle, so would win on load
-    await inbox.close(await store.threads.get(first.id), by=1)
+    await conversations.close(await store.threads.get(first.id), by=1)
     await settle(gateway.app)
     again = await customer_writes(gateway, "ann", "problem two")
     assert again.id != first.id and (await store.threads.get(again.id)).operator_id == 1
@@ -152,10 +153,8 @@ async def test_going_offline_hands_conversations_over_with_a_note(gateway, desk)
     assert owners == [0, 2]  # one moved to operator 2 (capacity 1), one waits in the queue
     assert (await store.operators.get(1)).chats == ()
     for thread in threads:
-        notes = [
-            m.content.text for m in await store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL
-        ]
-        assert notes == ["Op 1 went offline; the conversation went back to the queue."]
+        notes = [m.notice for m in await store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL]
+        assert notes == [Notice("released.offline", {"operator": "Op 1"})]
     assert {e.reason for e in released if e.previous_operator_id == 1} == {"released"}
 
 
@@ -174,7 +173,7 @@ async def test_away_past_the_grace_period_releases_conversations(gateway, desk) 
 
 
 async def test_transfer_to_an_operator_respects_status_and_capacity(gateway, desk) -> None:
-    router, presence, store, inbox = desk
+    router, presence, store, conversations = desk
     await add_operator(store, presence, 1)
     thread = await store.threads.get((await customer_writes(gateway, "ann")).id)
     await add_operator(store, presence, 2, online=False)
@@ -189,7 +188,9 @@ async def test_transfer_to_an_operator_respects_status_and_capacity(gateway, des
     assert moved.transfers[0].from_operator == 1 and moved.transfers[0].comment == "VIP, knows Bob"
     notes = [m for m in await store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL]
     assert [n.content.text for n in notes] == ["VIP, knows Bob"]
-    assert [m.content.text for m in await inbox.history(IdentityRef("webwidget", "web", "ann"))] == ["hello"]
+    assert [m.content.text for m in await gateway.app[INBOX].history(IdentityRef("webwidget", "web", "ann"))] == [
+        "hello"
+    ]
 
     await add_operator(store, presence, 3, max_chats=1)
     await customer_writes(gateway, "bob")  # fills operator 3
@@ -208,7 +209,7 @@ async def test_transfer_to_a_group(gateway, desk) -> None:
 
 
 async def test_take_next_and_blocked_customers(gateway, desk) -> None:
-    router, presence, store, inbox = desk
+    router, presence, store, conversations = desk
     await add_operator(store, presence, 1, online=False, max_chats=1)
     older = await customer_writes(gateway, "older")
     await customer_writes(gateway, "newer")
@@ -221,7 +222,7 @@ async def test_take_next_and_blocked_customers(gateway, desk) -> None:
 
     blocked = await customer_writes(gateway, "spammer")
     await store.contacts.set_blocked(blocked.contact_id, True, utcnow())
-    await inbox.close(await store.threads.get(blocked.id))
+    await conversations.close(await store.threads.get(blocked.id))
     await settle(gateway.app)
     again = await customer_writes(gateway, "spammer", "more spam")
     assert again.id == blocked.id and not again.open and again.operator_id is None

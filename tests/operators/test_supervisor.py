@@ -7,7 +7,7 @@ import string
 from datetime import timedelta
 
 from channels.base import InboundMessage, Profile
-from gateway.keys import INBOX
+from gateway.keys import CONVERSATIONS, INBOX
 from gateway.model import (
     Content,
     Direction,
@@ -19,6 +19,7 @@ from gateway.model import (
     ThreadStatus,
     utcnow,
 )
+from operators.cards import message_text
 from operators.texts import supervisor
 from tests.helpers import settle
 from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
@@ -115,7 +116,7 @@ async def test_all_lists_every_open_conversation_with_its_operator(desk: Desk) -
     ann = await customer(desk, "Ann")
     bob = await customer(desk, "Bob")
     closed = await customer(desk, "Cid")
-    await desk.app[INBOX].close(closed)
+    await desk.app[CONVERSATIONS].close(closed)
     await settle(desk.app)
 
     assert (await ask(desk, BOSS, "/all")).split("\n") == [
@@ -196,7 +197,7 @@ async def test_assign_errors_change_nothing(desk: Desk) -> None:
     assert (await desk.store.operators.get(SAM)).chats == sam.chats
     assert (await desk.store.threads.get(thread.id)).operator_id == OLGA
 
-    await desk.app[INBOX].close(await desk.store.threads.get(thread.id), by=OLGA)
+    await desk.app[CONVERSATIONS].close(await desk.store.threads.get(thread.id), by=OLGA)
     await settle(desk.app)
     assert await ask(desk, BOSS, f"/assign {thread.number} @olga") == f"#{thread.number} is closed. Nothing changed."
 
@@ -246,9 +247,11 @@ async def test_operator_remove_returns_their_conversations_to_the_queue(desk: De
         now = await desk.store.threads.get(thread.id)
         assert now.status is ThreadStatus.QUEUED and now.operator_id is None
         notes = [
-            m.content.text for m in await desk.store.messages.for_thread(thread.id) if m.direction is Direction.INTERNAL
+            message_text("en", now, m)
+            for m in await desk.store.messages.for_thread(thread.id)
+            if m.direction is Direction.INTERNAL
         ]
-        assert notes == ["Olga was removed from the team; the conversation went back to the queue."]
+        assert notes == [f"#{now.number} · 📝 Olga was removed from the team; the conversation went back to the queue."]
     assert "Olga" not in await ask(desk, BOSS, "/operators")
 
     before = len(desk.chat(OLGA))

@@ -1,0 +1,143 @@
+"""What customers tell us about themselves: the card behind an identity, and what a profile adds to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from channels.base import InboundMessage, Profile
+from gateway.config import Settings
+from gateway.contacts import normalize_email, normalize_phone
+from gateway.events import ContactChanged, EventBus
+from gateway.model import Contact, Identity, IdentityRef, utcnow
+from gateway.storage.mongo import Store
+
+
+class Profiles:
+    """Finds or creates the card of an identity and teaches it names, phones, e-mails and visitor details."""
+
+    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+
+    async def sender_of(self, inbound: InboundMessage, now: datetime) -> Contact:
+        """The live card of a message's sender, created on first sight, with what the message tells us."""
+        ref, profile = inbound.sender, inbound.profile
+        identity_fields: dict[str, Any] = {"last_inbound_at": now, "reachable": True, "unreachable_reason": None}
+        if profile.display_name:
+            identity_fields["display_name"] = profile.display_name
+        if profile.username:
+            identity_fields["username"] = profile.username
+        contact = await self.store.contacts.update_identity(ref.key, now, **identity_fields)
+        if contact is None:
+            identity = Identity(
+                key=ref.key, channel=ref.channel, account=ref.account, external_id=ref.external_id, **identity_fields
+            )
+            contact = await self.store.contacts.create(identity, now, language=profile.language)
+        # A card merged away still holds its identities for a moment: use the card it went into.
+        return await self.learn(await self.store.contacts.live(contact), profile, now)
+
+    async def learn_about(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
+        """Update the contact behind an identity; create it only when asked."""
+        contact = await self.store.contacts.owner(sender.key)
+        if contact is None:
+            if not create:
+                return False
+            contact = await self.contact_for(sender, profile)
+        await self.learn(contact, profile, utcnow())
+        return True
+
+    async def contact_for(self, sender: IdentityRef, profile: Profile | None = None) -> Contact:
+        """The contact behind an identity, created on first sight."""
+        contact = await self.store.contacts.owner(sender.key)
+        if contact is not None:
+            return contact
+        profile = profile or Profile()
+        identity = Identity(
+            key=sender.key,
+            channel=sender.channel,
+            account=sender.account,
+            external_id=sender.external_id,
+            display_name=profile.display_name,
+            username=profile.username,
+        )
+        return await self.store.contacts.create(identity, utcnow(), language=profile.language)
+
+    async def update_contact(
+        self,
+        contact: Contact,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Contact:
+        """Set customer info from the API or an operator."""
+        fields = {f"attributes.{k}": v for k, v in (attributes or {}).items()}
+        return await self.learn(contact, Profile(name=name, phone=phone, email=email), utcnow(), fields)
+
+    async def learn(
+        self, contact: Contact, profile: Profile, now: datetime, extra: Mapping[str, Any] | None = None
+    ) -> Contact:
+        """Add what a profile tells us to the card; publish ContactChanged when phones or e-mails were added."""
+        set_fields: dict[str, Any] = dict(extra or {})
+        if profile.name:
+            set_fields["name"] = profile.name.strip()
+        if profile.language and not contact.language:
+            set_fields["language"] = profile.language
+        phones, other_phones, emails, verified = [], [], [], []
+        if profile.phone:
+            phone = normalize_phone(profile.phone, self.settings.contacts.default_region)
+            if phone is None:
+                other_phones.append(profile.phone.strip())
+            elif phone not in contact.phones:
+                phones.append(phone)
+            if phone and profile.phone_verified and phone not in contact.verified_phones:
+                verified.append(phone)
+        if profile.email:
+            email = normalize_email(profile.email)
+            if email and email not in contact.emails:
+                emails.append(email)
+        push: dict[str, Any] = {}
+        if profile.visitor:
+            known = contact.visitor or {}
+            # Only what changed: every widget message carries the visitor's details again.
+            changed = {k: v for k, v in profile.visitor.items() if v is not None and known.get(k) != v}
+            page = changed.get("url")
+            if changed:
+                set_fields |= {f"visitor.{k}": v for k, v in changed.items()}
+                set_fields["visitor.updated_at"] = now
+            if page:
+                push["visitor.pages"] = {
+                    "$each": [{"url": page, "title": profile.visitor.get("title"), "at": now}],
+                    "$slice": -50,
+                }
+        if not (set_fields or phones or other_phones or emails or push or verified):
+            return contact
+        updated = await self.store.contacts.update(
+            contact.id,
+            now,
+            set_fields=set_fields,
+            add_phones=phones,
+            add_emails=emails,
+            add_other_phones=other_phones,
+            push=push,
+        )
+        if updated is None:
+            return contact
+        if updated.merged_into is not None and (live := await self.store.contacts.live(updated)).id != updated.id:
+            return await self.learn(live, profile, now, extra)  # merged away meanwhile: teach the kept card
+        if verified:
+            updated = await self.store.contacts.add_verified_phone(updated.id, verified[0], now) or updated
+        if phones or emails or verified:
+            self.bus.publish(
+                ContactChanged(
+                    contact=updated,
+                    new_phones=tuple(dict.fromkeys(phones + verified)),
+                    new_emails=tuple(emails),
+                    phone_verified=profile.phone_verified,
+                )
+            )
+        return updated
