@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mongomock import aggregate as mongomock_aggregate
 
 from .errors import CommandError, translate
+from .matcher import compile_filter
 from .query import Query, parse_sort
 from .reads import encoded
 from .values import sort_documents
@@ -94,6 +95,9 @@ def run_stages(docs: list[dict], stages: list[dict], database: Any) -> list[dict
         for stage in stages:
             if "$sort" in stage:
                 docs = sort_documents(docs, parse_sort(stage["$sort"]))
+            elif "$match" in stage:
+                test = compile_filter(stage["$match"])
+                docs = [doc for doc in docs if test(doc)]
             else:
                 docs = list(mongomock_aggregate.process_pipeline(docs, database, [stage], None))
     except CommandError:

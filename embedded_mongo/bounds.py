@@ -31,6 +31,8 @@ _BRACKET_TEXT = {
     keys.TIMESTAMP: ("Timestamp(0, 0)", "Timestamp(4294967295, 4294967295)"),
     keys.BINARY: ("BinData(0, )", "ObjectId('000000000000000000000000')"),
 }
+# Type brackets whose upper end explain prints as the next type's smallest value, exclusive.
+_OPEN_BRACKET_ENDS = {keys.STRING, keys.OBJECT, keys.BINARY}
 _NEG_INF = keys.encode(float("-inf"))
 _POS_INF = keys.encode(float("inf"))
 
@@ -45,6 +47,7 @@ class Interval:
     hi_kind: int
     lo_text: str
     hi_text: str
+    hi_shown_open: bool = False  # how explain prints the upper end of a type bracket or a prefix
 
     @property
     def start(self) -> bytes:
@@ -76,12 +79,13 @@ class Interval:
         hi_side = self if self.end <= other.end else other
         if lo_side.start >= hi_side.end:
             return None
-        return Interval(lo_side.lo, lo_side.lo_kind, hi_side.hi, hi_side.hi_kind, lo_side.lo_text, hi_side.hi_text)
+        return Interval(lo_side.lo, lo_side.lo_kind, hi_side.hi, hi_side.hi_kind, lo_side.lo_text, hi_side.hi_text,
+                        hi_side.hi_shown_open)
 
     def text(self, direction: int = 1) -> str:
         """The interval as explain prints it, e.g. '(5, inf.0]'."""
         open_lo = "(" if self.lo_kind == EXCLUSIVE else "["
-        close_hi = ")" if self.hi_kind == EXCLUSIVE else "]"
+        close_hi = ")" if self.hi_kind == EXCLUSIVE or self.hi_shown_open else "]"
         if direction > 0:
             return f"{open_lo}{self.lo_text}, {self.hi_text}{close_hi}"
         return f"{'(' if close_hi == ')' else '['}{self.hi_text}, {self.lo_text}{')' if open_lo == '(' else ']'}"
@@ -108,7 +112,7 @@ def prefix_interval(prefix: str) -> Interval:
     encoded = bytes([keys.STRING]) + prefix.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff")
     following = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else ""
     return Interval(encoded, PREFIX, encoded, PREFIX, format_value(prefix),
-                    format_value(following) if prefix else "{}")
+                    format_value(following) if prefix else "{}", True)
 
 
 @dataclass
@@ -158,7 +162,8 @@ def range_interval(operator: str, value: Any) -> list[Interval] | None:
     lo_text, hi_text = _BRACKET_TEXT.get(rank, ("MinKey", "MaxKey"))
     encoded, shown = keys.encode(value), format_value(value)
     if operator in ("$gt", "$gte"):
-        return [Interval(encoded, EXCLUSIVE if operator == "$gt" else INCLUSIVE, hi, hi_kind, shown, hi_text)]
+        return [Interval(encoded, EXCLUSIVE if operator == "$gt" else INCLUSIVE, hi, hi_kind, shown, hi_text,
+                         rank in _OPEN_BRACKET_ENDS)]
     return [Interval(lo, lo_kind, encoded, EXCLUSIVE if operator == "$lt" else INCLUSIVE, lo_text, shown)]
 
 
@@ -282,7 +287,7 @@ def merge(intervals: list[Interval]) -> list[Interval]:
             last = merged[-1]
             if interval.end > last.end:
                 merged[-1] = Interval(last.lo, last.lo_kind, interval.hi, interval.hi_kind, last.lo_text,
-                                      interval.hi_text)
+                                      interval.hi_text, interval.hi_shown_open)
             continue
         merged.append(interval)
     return merged

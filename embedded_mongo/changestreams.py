@@ -13,8 +13,9 @@ from mongomock import aggregate as mongomock_aggregate
 from . import keys
 from .cursors import MAX_BATCH_BYTES
 from .errors import CommandError, translate
+from .matcher import compile_filter
 from .oplog import resume_token, timestamp, token_ts, ts_of
-from .query import decode, matches
+from .query import decode
 from .wire import CODEC
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class ChangeStream:
         self.stages = stages
         self.invalidated = False
         self.reached_end = False
+        self._match_tests = {id(stage): compile_filter(stage["$match"]) for stage in stages if "$match" in stage}
 
     def close(self) -> None:
         """Nothing to release: the position is all a change stream holds."""
@@ -140,7 +142,8 @@ class ChangeStream:
         try:
             for stage in self.stages:
                 if "$match" in stage:
-                    docs = [d for d in docs if matches(stage["$match"], d)]
+                    test = self._match_tests[id(stage)]
+                    docs = [d for d in docs if test(d)]
                 else:
                     docs = list(mongomock_aggregate.process_pipeline(docs, None, [stage], None))
                 if not docs:

@@ -9,13 +9,13 @@ from typing import Any
 
 import mongomock
 from bson import Binary, Int64
-from mongomock.filtering import filter_applies
 
 from . import explain, reads, writes
 from .cursors import CursorTable
 from .errors import CommandError, translate
 from .identity import VERSION, ServerIdentity, hello_reply
 from .indexes import ID_INDEX_NAME, IndexSpec
+from .matcher import compile_filter
 from .oplog import timestamp
 from .sessions import RetryableWrites
 from .storage import Storage
@@ -236,7 +236,8 @@ def _list_databases(engine: Engine, ctx: CommandContext, db: str, command: dict)
         entries.append({"name": name, "sizeOnDisk": count, "empty": count == 0})
     flt = command.get("filter")
     if isinstance(flt, dict) and flt:
-        entries = [e for e in entries if filter_applies(flt, e)]
+        test = compile_filter(flt)
+        entries = [e for e in entries if test(e)]
     if command.get("nameOnly"):
         entries = [{"name": e["name"]} for e in entries]
     return {"databases": entries, "totalSize": sum(e.get("sizeOnDisk", 0) for e in entries), "ok": 1.0}
@@ -300,10 +301,8 @@ def _list_collections(engine: Engine, ctx: CommandContext, db: str, command: dic
                         "idIndex": {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}})
     flt = command.get("filter")
     if isinstance(flt, dict) and flt:
-        try:
-            entries = [e for e in entries if filter_applies(flt, e)]
-        except Exception as exc:  # a bad filter is the client's error
-            raise translate(exc) from exc
+        test = compile_filter(flt)
+        entries = [e for e in entries if test(e)]
     if command.get("nameOnly"):
         entries = [{"name": e["name"], "type": e["type"]} for e in entries]
     batch_size = (command.get("cursor") or {}).get("batchSize")

@@ -6,10 +6,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from mongomock.filtering import filter_applies
-
 from . import keys
-from .errors import CommandError, translate
+from .errors import CommandError
+from .matcher import compile_filter
 from .values import MISSING, UNDEFINED, format_value, path_values
 
 ID_INDEX_NAME = "_id_"
@@ -67,9 +66,9 @@ class IndexSpec:
             if doc.get("sparse"):
                 raise CommandError(67, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
             try:
-                filter_applies(partial, {})
-            except Exception as exc:  # reject it now rather than on every later write
-                raise CommandError(67, f"invalid partialFilterExpression: {exc}") from exc
+                compile_filter(partial)
+            except CommandError as exc:  # reject it now rather than on every later write
+                raise CommandError(67, f"invalid partialFilterExpression: {exc.message}") from exc
         expire = doc.get("expireAfterSeconds")
         if expire is not None:
             if isinstance(expire, bool) or not isinstance(expire, (int, float)) or expire < 0:
@@ -133,6 +132,7 @@ class KeyMaker:
         self._directions = spec.directions
         self._simple = (spec.fields[0] if len(spec.fields) == 1 and "." not in spec.fields[0]
                         and spec.partial is None else None)
+        self._partial = compile_filter(spec.partial) if spec.partial is not None else None
 
     def keys(self, doc: dict) -> DocumentKeys | None:
         """The document's keys, or None when the index leaves it out (sparse or partial)."""
@@ -147,12 +147,8 @@ class KeyMaker:
                     encoded = keys.invert(encoded)
                 return DocumentKeys({encoded: (value,)}, 0)
         spec = self.spec
-        if spec.partial is not None:
-            try:
-                if not filter_applies(spec.partial, doc):
-                    return None
-            except Exception as exc:  # a bad partial filter must not take the server down
-                raise translate(exc) from exc
+        if self._partial is not None and not self._partial(doc):
+            return None
         per_field: list[list[Any]] = []
         array_fields: list[str] = []
         mask = 0

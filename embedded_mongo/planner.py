@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import Decimal128, Int64
-from mongomock.filtering import filter_applies
 
 from . import keys
 from .bounds import ALL, Interval, Predicate, intersect_all, predicates_for
 from .errors import CommandError
+from .matcher import compile_filter
 from .plans import CollectionScan, IdLookup, IndexScan, Stage, Union
 from .storage import Collection, Index, Storage
 
@@ -240,15 +240,19 @@ def implies_partial(partial: dict, analysis: Analysis) -> bool:
         combinations *= max(1, len(terms[path]))
     if combinations > 1000:
         return False
+    try:
+        test = compile_filter(partial)
+    except CommandError:
+        return False
     for combo in itertools.product(*(terms[path] for path in paths)):
         probe: dict[str, Any] = {}
         for path, value in zip(paths, combo, strict=True):
             if not _put(probe, path.split("."), value):
                 return False
         try:
-            if not filter_applies(partial, probe):
+            if not test(probe):
                 return False
-        except Exception:  # an expression the probe cannot answer: do not use the index
+        except CommandError:  # an expression the probe cannot answer: do not use the index
             return False
     return True
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import bson
 import mongomock
-from mongomock.filtering import filter_applies
 
 from . import planner
 from .errors import CommandError, translate
+from .matcher import compile_filter
 from .planner import Choice
 from .plans import Stats
 from .sorting import Sorter
@@ -62,7 +62,9 @@ class Query:
         self.limit = limit
         self.choice: Choice = planner.choose(storage, coll, query, self.sort, hint)
         self.stats = Stats()
+        test = compile_filter(query)  # also rejects an invalid filter before anything is read
         self.filtered = bool(query) and not self.choice.stage.exact
+        self._test = test
 
     @property
     def in_memory_sort(self) -> bool:
@@ -89,19 +91,11 @@ class Query:
             for rid, raw in rows:
                 yield rid, raw, None
             return
-        query = self.query
-        examined = False
+        test = self._test
         for rid, raw in rows:
-            examined = True
             doc = decode(raw)
-            if _matches(query, doc):
+            if test(doc):
                 yield rid, raw, doc
-        if not examined:
-            try:
-                _matches(query, {})  # reject an invalid filter even when nothing was read
-            except CommandError as exc:
-                if "KeyError" not in exc.message:  # mongomock's way of meeting a missing field
-                    raise
 
     def documents(self) -> Iterator[tuple[int, bytes, dict]]:
         """Matching documents, always decoded."""
@@ -133,20 +127,6 @@ class Query:
         if projection:
             plan = {"stage": "PROJECTION_DEFAULT", "transformBy": projection, "inputStage": plan}
         return plan
-
-
-def _matches(query: dict, doc: dict) -> bool:
-    try:
-        return bool(filter_applies(query, doc))
-    except CommandError:
-        raise
-    except Exception as exc:  # mongomock raises several types for invalid queries
-        raise translate(exc) from exc
-
-
-def matches(query: dict, doc: dict) -> bool:
-    """Whether a document matches a filter (MongoDB semantics, as far as mongomock implements them)."""
-    return _matches(query, doc)
 
 
 def projector(projection: Any, helper: mongomock.Collection) -> Projector | None:
