@@ -1,4 +1,4 @@
-"""Duplicate-candidate lookup over 100k contacts: prints p50/p99 of the lookups Duplicates makes.
+"""Duplicate-candidate lookup over 100k contacts: prints p50/p99 of the lookups DuplicateFinder makes.
 
 Usage: python bench/candidates.py [--contacts 100000] [--lookups 1000]
 Runs on the in-memory embedded engine, or on MONGODB_URI when set (a throw-away database, dropped

@@ -16,7 +16,7 @@ from channels.registry import build_channels
 from gateway.api import create_api
 from gateway.config import Settings
 from gateway.conversations import Conversations
-from gateway.duplicates import Duplicates
+from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
@@ -43,7 +43,7 @@ from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators.setup import setup_operators
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the gateway; resources are opened when the app starts and closed when it stops."""
     install_context()
     app = web.Application()
-    store = Store(settings.storage)
+    store = Storage(settings.storage)
     bus = EventBus()
     metrics = Metrics()
     http = HttpClient()
@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app[INBOX] = inbox
     app[CHANNELS] = channels
     app[MERGER] = merger
-    app[DUPLICATES] = Duplicates(store, bus, settings, merger)
+    app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)
     app[DUPLICATES].subscribe()
 
     for channel in channels.values():

@@ -24,7 +24,7 @@ from gateway.model import (
     utcnow,
 )
 from gateway.outbox import Outbox
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Draft:
 class Conversations:
     """Opens, writes into and closes threads; every outbound message is stored before the outbox sends it."""
 
-    def __init__(self, store: Store, bus: EventBus, outbox: Outbox) -> None:
+    def __init__(self, store: Storage, bus: EventBus, outbox: Outbox) -> None:
         self.store = store
         self.bus = bus
         self.outbox = outbox
@@ -62,7 +62,7 @@ class Conversations:
         return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous)
 
     async def send(self, thread: Thread, draft: Draft) -> Message:
-        """Store an outbound message, then hand it to the thread's channel; returns it with its status."""
+        """Storage an outbound message, then hand it to the thread's channel; returns it with its status."""
         now = utcnow()
         with log_context(thread=thread.number, channel=thread.channel):
             message = Message(
@@ -96,7 +96,7 @@ class Conversations:
         author_id: int | None = None,
         author_name: str | None = None,
     ) -> Message:
-        """Store an internal message in a thread: seen by operators, never sent to the customer.
+        """Storage an internal message in a thread: seen by operators, never sent to the customer.
 
         Operators write `text`; the gateway writes a `notice`, translated where it is shown.
         """

@@ -15,19 +15,19 @@ from gateway.contacts import name_similarity
 from gateway.events import ContactChanged, DuplicateFound, EventBus
 from gateway.merge import MergeOutcome, Merger, may_decide
 from gateway.model import Contact, Thread, utcnow
-from gateway.storage.candidates import Candidate, CandidateStatus, Match
+from gateway.storage.duplicates import Duplicate, DuplicateStatus, Match
 
 if TYPE_CHECKING:
-    from gateway.storage.mongo import Store
+    from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Offer:
-    """A candidate with both cards and their conversations (open, else latest): what the bot shows."""
+class DuplicateCards:
+    """A duplicate with both cards and their conversations (open, else latest): what the bot shows."""
 
-    candidate: Candidate
+    duplicate: Duplicate
     contact: Contact
     other: Contact
     contact_thread: Thread | None
@@ -46,17 +46,17 @@ class DismissResult:
     """What "Not the same person" did."""
 
     outcome: DismissOutcome
-    candidate: Candidate | None = None
+    duplicate: Duplicate | None = None
 
 
-class Duplicates:
-    """Finds other live cards with a phone or e-mail a card just gained, and keeps them as merge candidates.
+class DuplicateFinder:
+    """Finds other live cards with a phone or e-mail a card just gained, and keeps them as merge duplicates.
 
-    An exact phone or e-mail match makes a candidate; names only rank and explain it. Nothing is merged
+    An exact phone or e-mail match makes a duplicate; names only rank and explain it. Nothing is merged
     silently, except with `[contacts] auto_merge_verified` when a channel vouched for the phone on both cards.
     """
 
-    def __init__(self, store: Store, bus: EventBus, settings: Settings, merger: Merger) -> None:
+    def __init__(self, store: Storage, bus: EventBus, settings: Settings, merger: Merger) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
@@ -68,13 +68,13 @@ class Duplicates:
 
     async def check(
         self, contact: Contact, phones: Iterable[str] = (), emails: Iterable[str] = (), *, verified: bool = False
-    ) -> list[Candidate]:
-        """Record a candidate for every live card sharing one of these phones or e-mails (indexed lookups).
+    ) -> list[Duplicate]:
+        """Record a duplicate for every live card sharing one of these phones or e-mails (indexed lookups).
 
-        New candidates are published as DuplicateFound; a pair dismissed before stays dismissed.
+        New duplicates are published as DuplicateFound; a pair dismissed before stays dismissed.
         """
         now = utcnow()
-        found: list[Candidate] = []
+        found: list[Duplicate] = []
         lookups = [("phone", p, self.store.contacts.by_phone) for p in phones]
         lookups += [("email", e, self.store.contacts.by_email) for e in emails]
         for kind, value, lookup in lookups:
@@ -84,14 +84,14 @@ class Duplicates:
                 both_verified = (
                     kind == "phone" and verified and value in contact.verified_phones and value in other.verified_phones
                 )
-                candidate, created = await self.store.candidates.record(
+                duplicate, created = await self.store.duplicates.record(
                     contact.id, other.id, Match(kind, value, both_verified), name_similarity(contact, other), now
                 )
-                found.append(candidate)
+                found.append(duplicate)
                 if (
                     both_verified
                     and self.settings.contacts.auto_merge_verified
-                    and candidate.status is CandidateStatus.OPEN
+                    and duplicate.status is DuplicateStatus.OPEN
                 ):
                     result = await self.merger.merge_pair(
                         contact.id, other.id, by=None, reason="verified phone on both channels"
@@ -99,12 +99,12 @@ class Duplicates:
                     if result.outcome in (MergeOutcome.MERGED, MergeOutcome.ALREADY_MERGED):
                         return found  # this card may be merged away now; the kept card is checked on its own
                 if created:
-                    logger.info("possible duplicate: contacts %s and %s (%s)", contact.id, other.id, candidate.reason)
-                    offer = await self.offer(candidate, contact.id)
+                    logger.info("possible duplicate: contacts %s and %s (%s)", contact.id, other.id, duplicate.reason)
+                    offer = await self.cards(duplicate, contact.id)
                     if offer is not None:
                         self.bus.publish(
                             DuplicateFound(
-                                candidate=offer.candidate,
+                                duplicate=offer.duplicate,
                                 contact=offer.contact,
                                 other=offer.other,
                                 contact_thread=offer.contact_thread,
@@ -113,40 +113,40 @@ class Duplicates:
                         )
         return found
 
-    async def offer(self, candidate: Candidate, contact_id: ObjectId | None = None) -> Offer | None:
-        """The candidate with both cards (as they are now) and their conversations; `contact_id` comes first."""
-        first = contact_id or candidate.contact_ids[0]
+    async def cards(self, duplicate: Duplicate, contact_id: ObjectId | None = None) -> DuplicateCards | None:
+        """The duplicate with both cards (as they are now) and their conversations; `contact_id` comes first."""
+        first = contact_id or duplicate.contact_ids[0]
         contact = await self.store.contacts.get(first)
-        other = await self.store.contacts.get(candidate.other(first))
+        other = await self.store.contacts.get(duplicate.other(first))
         if contact is None or other is None:
             return None
         threads = [
             await self.store.threads.open_for(c.id) or await self.store.threads.latest_for(c.id)
             for c in (contact, other)
         ]
-        return Offer(candidate, contact, other, threads[0], threads[1])
+        return DuplicateCards(duplicate, contact, other, threads[0], threads[1])
 
-    async def pending(self, limit: int = 20) -> list[Offer]:
-        """Open candidates, strongest first (/duplicates)."""
-        offers = [await self.offer(c) for c in await self.store.candidates.pending(limit)]
+    async def pending(self, limit: int = 20) -> list[DuplicateCards]:
+        """Open duplicates, strongest first (/duplicates)."""
+        offers = [await self.cards(c) for c in await self.store.duplicates.pending(limit)]
         return [o for o in offers if o is not None]
 
-    async def for_contact(self, contact_id: ObjectId) -> list[Offer]:
-        """Open candidates of one card, strongest first (for its card in the operator bot)."""
-        candidates = await self.store.candidates.for_contact(contact_id, status=CandidateStatus.OPEN)
-        offers = [await self.offer(c, contact_id) for c in candidates]
+    async def for_contact(self, contact_id: ObjectId) -> list[DuplicateCards]:
+        """Open duplicates of one card, strongest first (for its card in the operator bot)."""
+        duplicates = await self.store.duplicates.for_contact(contact_id, status=DuplicateStatus.OPEN)
+        offers = [await self.cards(c, contact_id) for c in duplicates]
         return [o for o in offers if o is not None]
 
-    async def dismiss(self, candidate_id: ObjectId, *, by: int | None) -> DismissResult:
+    async def dismiss(self, duplicate_id: ObjectId, *, by: int | None) -> DismissResult:
         """ "Not the same person": remembered for the pair, never offered again."""
-        candidate = await self.store.candidates.get(candidate_id)
-        if candidate is None:
+        duplicate = await self.store.duplicates.get(duplicate_id)
+        if duplicate is None:
             return DismissResult(DismissOutcome.UNKNOWN)
-        if by is not None and not await may_decide(self.store, by, candidate.contact_ids):
-            return DismissResult(DismissOutcome.NOT_ALLOWED, candidate)
-        decided = await self.store.candidates.decide(candidate.id, CandidateStatus.DISMISSED, by, utcnow())
+        if by is not None and not await may_decide(self.store, by, duplicate.contact_ids):
+            return DismissResult(DismissOutcome.NOT_ALLOWED, duplicate)
+        decided = await self.store.duplicates.decide(duplicate.id, DuplicateStatus.DISMISSED, by, utcnow())
         if decided is None:
-            return DismissResult(DismissOutcome.ALREADY_DECIDED, await self.store.candidates.get(candidate_id))
+            return DismissResult(DismissOutcome.ALREADY_DECIDED, await self.store.duplicates.get(duplicate_id))
         logger.info("contacts %s and %s are not the same person (operator %s)", *decided.contact_ids, by)
         return DismissResult(DismissOutcome.DISMISSED, decided)
 

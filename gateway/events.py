@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from gateway.logs import log_context
 from gateway.model import Contact, Message, Operator, OperatorStatus, Thread
-from gateway.storage.candidates import Candidate
+from gateway.storage.duplicates import Duplicate
 from gateway.storage.merges import MergeRecord
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class DuplicateFound(Event):
     conversation, or its latest one ("last conversation"), or None.
     """
 
-    candidate: Candidate
+    duplicate: Duplicate
     contact: Contact
     other: Contact
     contact_thread: Thread | None
@@ -129,7 +129,7 @@ class DuplicateFound(Event):
 
     @property
     def key(self) -> str:
-        return f"candidate:{self.candidate.id}"
+        return f"duplicate:{self.duplicate.id}"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from gateway.metrics import Metrics
 from gateway.model import Author, Contact, Direction, IdentityRef, Media, Message, MessageStatus, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Inbox:
 
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         bus: EventBus,
         outbox: Outbox,
         conversations: Conversations,
@@ -52,7 +52,7 @@ class Inbox:
     # -- inbound -----------------------------------------------------------------------------
 
     async def on_inbound(self, inbound: InboundMessage) -> Message | None:
-        """Store a customer message once, open or reopen its thread, and publish it."""
+        """Storage a customer message once, open or reopen its thread, and publish it."""
         started = time.perf_counter()
         ref = inbound.sender
         with log_context(channel=ref.channel):

@@ -9,7 +9,7 @@ from aiohttp import web
 from channels.base import Channel
 from gateway.config import Settings
 from gateway.conversations import Conversations
-from gateway.duplicates import Duplicates
+from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
@@ -18,11 +18,11 @@ from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", Storage)
 BUS = web.AppKey("bus", EventBus)
 HTTP = web.AppKey("http", HttpClient)
 OUTBOX = web.AppKey("outbox", Outbox)
@@ -34,4 +34,4 @@ MEDIA_SOURCES = web.AppKey("media_sources", MediaSources)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 BACKGROUND = web.AppKey("background", list[Callable[[], Awaitable[None]]])
 MERGER = web.AppKey("merger", Merger)
-DUPLICATES = web.AppKey("duplicates", Duplicates)
+DUPLICATES = web.AppKey("duplicates", DuplicateFinder)

@@ -31,11 +31,11 @@ from pymongo.errors import DuplicateKeyError
 from gateway.conversations import Conversations
 from gateway.events import ContactsMerged, ContactsUnmerged, EventBus, ThreadClosed
 from gateway.model import Contact, Identity, IdentityRef, Message, Notice, Thread, from_doc, to_doc, utcnow
-from gateway.storage.candidates import CandidateStatus
+from gateway.storage.duplicates import DuplicateStatus
 from gateway.storage.merges import MergeRecord, MergeStatus
 
 if TYPE_CHECKING:
-    from gateway.storage.mongo import Store
+    from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class MergeResult:
 
 
 async def may_decide(
-    store: Store, operator_id: int, contact_ids: Iterable[ObjectId], threads: Iterable[Thread] = ()
+    store: Storage, operator_id: int, contact_ids: Iterable[ObjectId], threads: Iterable[Thread] = ()
 ) -> bool:
     """Whether an operator may merge (or keep apart) these cards: a supervisor, or whoever handles
     (or last handled) a conversation of one of them."""
@@ -125,7 +125,7 @@ class _Fold:
 class Merger:
     """Merges two cards into one and undoes merges; every decisive write is a guarded atomic update."""
 
-    def __init__(self, store: Store, bus: EventBus, conversations: Conversations) -> None:
+    def __init__(self, store: Storage, bus: EventBus, conversations: Conversations) -> None:
         self.store = store
         self.bus = bus
         self.conversations = conversations
@@ -181,17 +181,17 @@ class Merger:
         other = second_id if kept == first_id else first_id
         return await self.merge(kept, other, by=by, reason=reason)
 
-    async def merge_candidate(
-        self, candidate_id: ObjectId, *, by: int | None, keep: ObjectId | None = None
+    async def merge_duplicate(
+        self, duplicate_id: ObjectId, *, by: int | None, keep: ObjectId | None = None
     ) -> MergeResult:
         """The Merge button of a duplicate offer: the older card is kept unless `keep` names the other."""
-        candidate = await self.store.candidates.get(candidate_id)
-        if candidate is None:
+        duplicate = await self.store.duplicates.get(duplicate_id)
+        if duplicate is None:
             return MergeResult(MergeOutcome.UNKNOWN)
-        if candidate.status is CandidateStatus.DISMISSED:
+        if duplicate.status is DuplicateStatus.DISMISSED:
             return MergeResult(MergeOutcome.NOT_ALLOWED)
-        first, second = candidate.contact_ids
-        return await self.merge_pair(first, second, by=by, reason=candidate.reason or "duplicate", keep=keep)
+        first, second = duplicate.contact_ids
+        return await self.merge_pair(first, second, by=by, reason=duplicate.reason or "duplicate", keep=keep)
 
     async def merge_threads(self, first: int, second: int, *, by: int, keep: int | None = None) -> MergeResult:
         """/merge N M: merge the customers of two conversations, keeping the older card unless `keep`
@@ -266,7 +266,7 @@ class Merger:
         """Steps 2-4 of a merge whose other card is marked; safe to run again on a half-done merge."""
         fold = await self._fold(record, kept, other, depth=0)
         now = utcnow()
-        await self.store.candidates.settle_pair(kept.id, other.id, CandidateStatus.MERGED, record.by, now, record.id)
+        await self.store.duplicates.settle_pair(kept.id, other.id, DuplicateStatus.MERGED, record.by, now, record.id)
         fields: dict[str, Any] = {
             "identities": list(dict.fromkeys([*record.identities, *fold.identities])),
             "threads": list(dict.fromkeys([*record.threads, *fold.threads])),
@@ -322,7 +322,7 @@ class Merger:
         if added:
             previous = (await self.store.merges.get(record.id) or record).added
             await self.store.merges.update(record.id, {"added": _combine(previous, added)})
-        await self.store.candidates.move(other.id, kept.id, now)
+        await self.store.duplicates.move(other.id, kept.id, now)
         return fold
 
     async def _join_threads(
@@ -488,8 +488,8 @@ class Merger:
         await self._sort_messages(kept_id, other_id, keys, now)
         await self._sort_messages(other_id, kept_id, kept_keys, now)
         await self._take_back(kept_id, record.added, now)
-        await self.store.candidates.settle_pair(
-            kept_id, other_id, CandidateStatus.DISMISSED, record.undone_by, now, record.id
+        await self.store.duplicates.settle_pair(
+            kept_id, other_id, DuplicateStatus.DISMISSED, record.undone_by, now, record.id
         )
         done = await self.store.merges.transition(record.id, MergeStatus.UNDOING, MergeStatus.UNDONE)
         await self.store.contacts.unlock(kept_id, record.id)

@@ -16,7 +16,7 @@ from gateway.events import EventBus, MessageStatusChanged
 from gateway.logs import log_context
 from gateway.metrics import Metrics
 from gateway.model import Media, Message, MessageStatus, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: Storage,
         channels: Mapping[str, Channel],
         bus: EventBus,
         metrics: Metrics,

@@ -11,13 +11,13 @@ from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
 from gateway.events import ContactChanged, EventBus
 from gateway.model import Contact, Identity, IdentityRef, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 
 class Profiles:
     """Finds or creates the card of an identity and teaches it names, phones, e-mails and visitor details."""
 
-    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+    def __init__(self, store: Storage, bus: EventBus, settings: Settings) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings

@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from gateway.config import OperatorBotSettings
 from gateway.model import Operator, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators.texts import language, t
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 class OperatorsOnly(BaseMiddleware):
     """Passes updates from operators on, with `operator` and `lang` in the handler data."""
 
-    def __init__(self, store: Store, settings: OperatorBotSettings) -> None:
+    def __init__(self, store: Storage, settings: OperatorBotSettings) -> None:
         self.store = store
         self.settings = settings
 

@@ -18,11 +18,11 @@ from channels.telegram.webhook import ALLOWED_UPDATES, authentic, read_update
 from gateway.config import Settings
 from gateway.http import HttpClient
 from gateway.logs import log_context
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators import commands as supervisor_commands
 from operators import mirror
 from operators.access import OperatorsOnly
-from operators.handlers import canned, chats, customers, replies, transfer
+from operators.handlers import canned, chats, close, customers, history, info, replies, transfer
 from operators.handlers import duplicates as duplicate_commands
 from operators.handlers import help as help_commands
 from operators.handlers import presence as presence_commands
@@ -37,7 +37,7 @@ WEBHOOK_PATH = "/operators/telegram"
 class OperatorBot:
     """Owns the operator bot's session, dispatcher and webhook; handlers get services by name."""
 
-    def __init__(self, settings: Settings, store: Store, relay: Relay, http: HttpClient, **services: Any) -> None:
+    def __init__(self, settings: Settings, store: Storage, relay: Relay, http: HttpClient, **services: Any) -> None:
         """`services` (conversations, routing, merger, ...) reach handlers by name, as aiogram injects them."""
         assert settings.operator_bot is not None
         self.settings = settings
@@ -58,6 +58,9 @@ class OperatorBot:
             mirror.build_router(),
             presence_commands.build_router(),
             chats.build_router(),
+            history.build_router(),
+            info.build_router(),
+            close.build_router(),
             transfer.build_router(),
             customers.build_router(),
             canned.build_router(),

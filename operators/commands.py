@@ -16,13 +16,13 @@ from aiogram.types import Message as TgMessage
 from channels.telegram.limits import join_lines
 from gateway.config import Settings
 from gateway.model import Operator, OperatorStatus, Role, Thread, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators.access import SupervisorOnly
 from operators.cards import channel_label
 from operators.handlers.help import set_menu
 from operators.lookup import find_operator, parse_number
 from operators.presence import Presence
-from operators.routing import Router as Routing
+from operators.routing import Routing
 from operators.stats import compute, format_duration, parse_period, render
 from operators.texts import LANGUAGES, t
 
@@ -76,7 +76,7 @@ async def refuse(message: TgMessage, lang: str) -> None:
 # -- looking -----------------------------------------------------------------------------------
 
 
-async def show_queue(message: TgMessage, lang: str, store: Store) -> None:
+async def show_queue(message: TgMessage, lang: str, store: Storage) -> None:
     """/queue: waiting conversations, longest wait first."""
     threads = await store.threads.queued(limit=LIST_LIMIT)
     if not threads:
@@ -91,7 +91,7 @@ async def show_queue(message: TgMessage, lang: str, store: Store) -> None:
     await _answer(message, lang, lines, len(threads))
 
 
-async def show_operators(message: TgMessage, lang: str, store: Store, settings: Settings) -> None:
+async def show_operators(message: TgMessage, lang: str, store: Storage, settings: Settings) -> None:
     """/operators: each operator's status, since when, load/capacity and groups."""
     operators = await store.operators.all()
     if not operators:
@@ -102,7 +102,7 @@ async def show_operators(message: TgMessage, lang: str, store: Store, settings: 
     await _answer(message, lang, lines, 0)
 
 
-async def show_all(message: TgMessage, lang: str, store: Store) -> None:
+async def show_all(message: TgMessage, lang: str, store: Storage) -> None:
     """/all: every open conversation with its operator, or the queue."""
     threads = await store.threads.open_threads(limit=LIST_LIMIT)
     if not threads:
@@ -121,7 +121,7 @@ async def show_all(message: TgMessage, lang: str, store: Store) -> None:
     await _answer(message, lang, lines, len(threads))
 
 
-async def show_stats(message: TgMessage, command: CommandObject, lang: str, store: Store, presence: Presence) -> None:
+async def show_stats(message: TgMessage, command: CommandObject, lang: str, store: Storage, presence: Presence) -> None:
     """/stats [today|7d|YYYY-MM-DD]: the KPIs of a period."""
     period = parse_period(command.args, utcnow())
     if period is None:
@@ -140,7 +140,7 @@ async def assign(
     command: CommandObject,
     operator: Operator,
     lang: str,
-    store: Store,
+    store: Storage,
     routing: Routing,
     settings: Settings,
 ) -> None:
@@ -171,7 +171,7 @@ async def assign(
 
 
 async def _assign_error(
-    lang: str, error: str, thread: Thread, target: Operator, store: Store, settings: Settings
+    lang: str, error: str, thread: Thread, target: Operator, store: Storage, settings: Settings
 ) -> str:
     if error == "closed":
         return t(lang, "sup.assign.closed", number=thread.number)
@@ -198,7 +198,7 @@ async def operator_usage(message: TgMessage, lang: str) -> None:
     await message.answer(t(lang, "sup.operator.usage"))
 
 
-async def add_operator(message: TgMessage, words: list[str], lang: str, store: Store, bot: Bot) -> None:
+async def add_operator(message: TgMessage, words: list[str], lang: str, store: Storage, bot: Bot) -> None:
     """/operator add <telegram id> <name> [@username]: a new operator (or a removed one back), role operator."""
     username = words[-1].lstrip("@") if len(words) > 2 and words[-1].startswith("@") else None
     name = " ".join(words[1:-1] if username else words[1:])
@@ -224,7 +224,7 @@ async def remove_operator(
     words: list[str],
     operator: Operator,
     lang: str,
-    store: Store,
+    store: Storage,
     routing: Routing,
     presence: Presence,
     bot: Bot,
@@ -241,7 +241,9 @@ async def remove_operator(
     await message.answer(t(lang, "sup.operator.removed", name=target.name, count=len(removed.chats)))
 
 
-async def set_role(message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store, bot: Bot) -> None:
+async def set_role(
+    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Storage, bot: Bot
+) -> None:
     """/operator role <operator> operator|supervisor."""
     if len(words) < 2 or words[-1].lower() not in {r.value for r in Role}:
         await message.answer(t(lang, "sup.operator.usage"))
@@ -260,7 +262,7 @@ async def set_role(message: TgMessage, words: list[str], operator: Operator, lan
 
 
 async def set_capacity(
-    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store, routing: Routing
+    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Storage, routing: Routing
 ) -> None:
     """/operator capacity <operator> <n>: how many conversations they may have at once."""
     if len(words) < 2 or not words[-1].isdigit() or not 1 <= int(words[-1]) <= MAX_CAPACITY:
@@ -278,7 +280,7 @@ async def set_capacity(
 
 
 async def _subject(
-    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Store
+    message: TgMessage, words: list[str], operator: Operator, lang: str, store: Storage
 ) -> Operator | None:
     """The operator a removal or role change is about; None (after saying why) when there is none."""
     ref = " ".join(words)
@@ -296,12 +298,12 @@ async def _subject(
     return target
 
 
-async def _active_operator(store: Store, ref: str) -> Operator | None:
+async def _active_operator(store: Storage, ref: str) -> Operator | None:
     operator = await find_operator(store, ref) if ref.strip() else None
     return operator if operator is not None and operator.active else None
 
 
-async def _refresh_menu(bot: Bot, store: Store, *, dropped: int | None = None) -> None:
+async def _refresh_menu(bot: Bot, store: Storage, *, dropped: int | None = None) -> None:
     """Publish the command menu again; `dropped` is a former supervisor who loses the supervisor commands."""
     try:
         if dropped is not None:
@@ -318,7 +320,7 @@ async def _refresh_menu(bot: Bot, store: Store, *, dropped: int | None = None) -
 # -- formatting --------------------------------------------------------------------------------
 
 
-async def _who(store: Store, lang: str, thread: Thread) -> tuple[str, str]:
+async def _who(store: Storage, lang: str, thread: Thread) -> tuple[str, str]:
     """The customer's name and channel, as on the card."""
     contact = await store.contacts.get(thread.contact_id)
     if contact is None:

@@ -9,12 +9,12 @@ from aiogram.methods import SendMessage
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bson import ObjectId
 
-from gateway.duplicates import Duplicates, Offer
+from gateway.duplicates import DuplicateCards, DuplicateFinder
 from gateway.events import ContactsMerged, ContactsUnmerged, DuplicateFound, EventBus, ThreadAssigned
 from gateway.merge import MergeOutcome, MergeResult, older
 from gateway.model import Contact, Operator, Thread, from_doc
-from gateway.storage.candidates import Candidate, CandidateStatus
-from gateway.storage.mongo import Store
+from gateway.storage.duplicates import Duplicate, DuplicateStatus
+from gateway.storage.mongo import Storage
 from operators.cards import channel_label, channel_name, pretty_phone
 from operators.relay import Relay
 from operators.texts import t
@@ -42,21 +42,21 @@ def channel_of(lang: str, contact: Contact, thread: Thread | None) -> str:
     return channel_name(lang, contact.identities[0].channel) if contact.identities else "—"
 
 
-def reason(lang: str, candidate: Candidate) -> str:
-    """Why two cards look like one person, in the operator's language (Candidate.reason, translated)."""
+def reason(lang: str, duplicate: Duplicate) -> str:
+    """Why two cards look like one person, in the operator's language (Duplicate.reason, translated)."""
     parts = []
-    for match in candidate.matches:
+    for match in duplicate.matches:
         if match.kind == "phone":
             part = t(lang, "dup.why.phone", value=pretty_phone(match.value))
         else:
             part = t(lang, "dup.why.email", value=match.value)
         parts.append(t(lang, "dup.why.verified", match=part) if match.verified else part)
-    if candidate.similarity is not None:
-        parts.append(t(lang, "dup.why.names", percent=candidate.similarity))
+    if duplicate.similarity is not None:
+        parts.append(t(lang, "dup.why.names", percent=duplicate.similarity))
     return "; ".join(parts)
 
 
-def offer_text(lang: str, offer: Offer) -> str:
+def alert_text(lang: str, offer: DuplicateCards) -> str:
     """`offer.contact` (the reader's customer) may be `offer.other`: who that is, their last conversation, why."""
     other, thread = offer.other, offer.other_thread
     lines = [
@@ -79,16 +79,16 @@ def offer_text(lang: str, offer: Offer) -> str:
                 when=f"{thread.last_message_at:%d.%m.%Y %H:%M} UTC",
             )
         )
-    lines.append(t(lang, "dup.offer.why", reason=reason(lang, offer.candidate)))
+    lines.append(t(lang, "dup.offer.why", reason=reason(lang, offer.duplicate)))
     kept = older(offer.contact, offer.other)
     kept_thread = offer.contact_thread if kept is offer.contact else offer.other_thread
     lines.append(t(lang, "dup.offer.keeps", card=card_ref(kept, kept_thread)))
     return "\n".join(lines)
 
 
-def offer_keyboard(lang: str, offer: Offer) -> InlineKeyboardMarkup:
+def alert_keyboard(lang: str, offer: DuplicateCards) -> InlineKeyboardMarkup:
     """Merge (the older card stays), Not the same person, and Merge keeping the newer card."""
-    candidate = offer.candidate.id
+    duplicate = offer.duplicate.id
     newer, newer_thread = (
         (offer.other, offer.other_thread)
         if older(offer.contact, offer.other) is offer.contact
@@ -97,13 +97,13 @@ def offer_keyboard(lang: str, offer: Offer) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                InlineKeyboardButton(text=t(lang, "dup.button.merge"), callback_data=f"dup:m:{candidate}:0"),
-                InlineKeyboardButton(text=t(lang, "dup.button.dismiss"), callback_data=f"dup:n:{candidate}"),
+                InlineKeyboardButton(text=t(lang, "dup.button.merge"), callback_data=f"dup:m:{duplicate}:0"),
+                InlineKeyboardButton(text=t(lang, "dup.button.dismiss"), callback_data=f"dup:n:{duplicate}"),
             ],
             [
                 InlineKeyboardButton(
                     text=t(lang, "dup.button.keep", card=card_ref(newer, newer_thread)),
-                    callback_data=f"dup:m:{candidate}:{newer.id}",
+                    callback_data=f"dup:m:{duplicate}:{newer.id}",
                 )
             ],
         ]
@@ -143,12 +143,12 @@ def merge_text(lang: str, result: MergeResult, first: int | None = None, second:
     return t(lang, "dup.unknown")
 
 
-def decided_text(lang: str, candidate: Candidate) -> str:
+def decided_text(lang: str, duplicate: Duplicate) -> str:
     """The answer to a button of a pair someone already decided on."""
-    return t(lang, f"dup.decided.{candidate.status.value}")
+    return t(lang, f"dup.decided.{duplicate.status.value}")
 
 
-def flipped(offer: Offer) -> Offer:
+def flipped(offer: DuplicateCards) -> DuplicateCards:
     """The same offer, read from the other card's side."""
     return replace(
         offer,
@@ -162,13 +162,13 @@ def flipped(offer: Offer) -> Offer:
 # -- who is told ----------------------------------------------------------------------------------
 
 
-class DuplicateOffers:
+class DuplicateAlerts:
     """Offers possible duplicates to the operators of either conversation, and tells them about merges."""
 
-    def __init__(self, store: Store, relay: Relay, duplicates: Duplicates) -> None:
+    def __init__(self, store: Storage, relay: Relay, finder: DuplicateFinder) -> None:
         self.store = store
         self.relay = relay
-        self.duplicates = duplicates
+        self.finder = finder
 
     def subscribe(self, bus: EventBus) -> None:
         """Subscribe after the relay, so an offer follows the card of a newly assigned conversation."""
@@ -179,10 +179,10 @@ class DuplicateOffers:
 
     async def _on_found(self, event: DuplicateFound) -> None:
         # The event's threads may predate routing, and someone may have decided meanwhile: read again.
-        candidate = await self.store.candidates.get(event.candidate.id)
-        if candidate is None or candidate.status is not CandidateStatus.OPEN:
+        duplicate = await self.store.duplicates.get(event.duplicate.id)
+        if duplicate is None or duplicate.status is not DuplicateStatus.OPEN:
             return
-        offer = await self.duplicates.offer(candidate, event.contact.id)
+        offer = await self.finder.cards(duplicate, event.contact.id)
         if offer is not None:
             await self._offer(offer)
 
@@ -191,10 +191,10 @@ class DuplicateOffers:
         # transfer): its new operator gets the open offers of that customer too.
         if event.operator_id is None:
             return
-        for offer in await self.duplicates.for_contact(event.thread.contact_id):
+        for offer in await self.finder.for_contact(event.thread.contact_id):
             await self._offer(offer, only=event.operator_id)
 
-    async def _offer(self, offer: Offer, *, only: int | None = None) -> None:
+    async def _offer(self, offer: DuplicateCards, *, only: int | None = None) -> None:
         """The offer to the operator of each card's open conversation (or only to `only`), once each."""
         for side in (offer, flipped(offer)):
             thread = side.contact_thread
@@ -203,14 +203,14 @@ class DuplicateOffers:
             if only is not None and thread.operator_id != only:
                 continue
             operator = await self.store.operators.get(thread.operator_id)
-            if operator is None or not await self._first_time(offer.candidate.id, operator.id):
+            if operator is None or not await self._first_time(offer.duplicate.id, operator.id):
                 continue
             lang = self.relay.lang(operator)
-            await self._tell(operator, thread, offer_text(lang, side), offer_keyboard(lang, side))
+            await self._tell(operator, thread, alert_text(lang, side), alert_keyboard(lang, side))
 
-    async def _first_time(self, candidate_id: ObjectId, operator_id: int) -> bool:
+    async def _first_time(self, duplicate_id: ObjectId, operator_id: int) -> bool:
         # Each operator gets an offer once, whichever event (found, assigned) comes first.
-        return await self.store.candidates.mark_offered(candidate_id, operator_id)
+        return await self.store.duplicates.mark_offered(duplicate_id, operator_id)
 
     async def _on_merged(self, event: ContactsMerged) -> None:
         record = event.merge

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from operators.bot import OperatorBot
 from operators.presence import Presence
-from operators.routing import Router
+from operators.routing import Routing
 
 PRESENCE = web.AppKey("presence", Presence)
-ROUTING = web.AppKey("routing", Router)
+ROUTING = web.AppKey("routing", Routing)
 OPERATOR_BOT = web.AppKey("operator_bot", OperatorBot)

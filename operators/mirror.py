@@ -24,8 +24,8 @@ from gateway.config import Settings
 from gateway.conversations import Conversations
 from gateway.events import EventBus, MessageEdited, MessageReceived, MessageStored, ThreadAssigned, ThreadClosed
 from gateway.model import Author, Message, Operator, Thread, utcnow
-from gateway.storage.mongo import Store
-from operators.handlers.replies import _draft
+from gateway.storage.mongo import Storage
+from operators.drafts import draft_of
 from operators.relay import Relay
 from operators.texts import t
 
@@ -50,7 +50,7 @@ CONTENT = {
 class Mirror:
     """Follows the bus and mirrors every conversation into its topic of the supervisors' chat."""
 
-    def __init__(self, store: Store, relay: Relay, settings: Settings) -> None:
+    def __init__(self, store: Storage, relay: Relay, settings: Settings) -> None:
         config = settings.operator_bot
         assert config is not None and config.supervisors_chat_id is not None
         self.store = store
@@ -201,7 +201,7 @@ def in_conversation_topic(message: TgMessage, settings: Settings) -> bool:
 
 
 async def answer_from_topic(
-    message: TgMessage, operator: Operator, lang: str, store: Store, conversations: Conversations, relay: Relay
+    message: TgMessage, operator: Operator, lang: str, store: Storage, conversations: Conversations, relay: Relay
 ) -> None:
     """A supervisor writing in a conversation's topic answers its customer, as its operator would."""
     if not operator.is_supervisor:
@@ -214,7 +214,7 @@ async def answer_from_topic(
     if not thread.open:
         await message.reply(t(lang, "reply.closed", number=thread.number))
         return
-    draft = _draft(message, operator, await _answered(message, thread, store))
+    draft = draft_of(message, operator, await _answered(message, thread, store))
     if draft is None:
         await message.reply(t(lang, "reply.unsupported"))
         return
@@ -227,7 +227,7 @@ async def answer_from_topic(
             await relay.show_message(owner.id, relay.lang(owner), thread, sent)
 
 
-async def _answered(message: TgMessage, thread: Thread, store: Store) -> ObjectId | None:
+async def _answered(message: TgMessage, thread: Thread, store: Storage) -> ObjectId | None:
     """The customer message a supervisor replied to in the topic, if they replied to one."""
     if message.reply_to_message is None:
         return None
@@ -238,7 +238,7 @@ async def _answered(message: TgMessage, thread: Thread, store: Store) -> ObjectI
     return original.id if original is not None and original.author is Author.CONTACT else None
 
 
-async def _refuse_once(message: TgMessage, operator: Operator, lang: str, store: Store) -> None:
+async def _refuse_once(message: TgMessage, operator: Operator, lang: str, store: Storage) -> None:
     try:
         await store.db["mirror_refusals"].insert_one({"_id": operator.id, "at": utcnow()})
     except DuplicateKeyError:

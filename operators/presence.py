@@ -8,7 +8,7 @@ from datetime import datetime
 
 from gateway.events import EventBus, OperatorStatusChanged
 from gateway.model import Operator, OperatorStatus, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 class Presence:
     """Changes operator status, logs every change and publishes it."""
 
-    def __init__(self, store: Store, bus: EventBus) -> None:
+    def __init__(self, store: Storage, bus: EventBus) -> None:
         self.store = store
         self.bus = bus
 

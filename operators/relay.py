@@ -29,7 +29,7 @@ from gateway.events import (
 )
 from gateway.media import MediaSources
 from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators.cards import card_keyboard, card_text, message_text
 from operators.texts import language, t
 
@@ -55,7 +55,7 @@ T = TypeVar("T")
 class Relay:
     """Sends cards and messages into operator chats and remembers which thread each belongs to."""
 
-    def __init__(self, store: Store, media: MediaSources, settings: Settings) -> None:
+    def __init__(self, store: Storage, media: MediaSources, settings: Settings) -> None:
         self.store = store
         self.media = media
         self.settings = settings

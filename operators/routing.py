@@ -23,7 +23,7 @@ from gateway.events import (
 )
 from gateway.logs import log_context
 from gateway.model import Author, Contact, Content, Notice, Operator, OperatorStatus, Thread, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,10 @@ class Refusal(Enum):
     CHANGED = "changed"  # the thread was assigned, moved or closed meanwhile
 
 
-class Router:
+class Routing:
     """Assigns threads with guarded atomic updates, so no thread is assigned twice and nobody exceeds capacity."""
 
-    def __init__(self, store: Store, bus: EventBus, conversations: Conversations, settings: Settings) -> None:
+    def __init__(self, store: Storage, bus: EventBus, conversations: Conversations, settings: Settings) -> None:
         self.store = store
         self.bus = bus
         self.conversations = conversations

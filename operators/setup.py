@@ -21,12 +21,12 @@ from gateway.keys import (
     STORE,
 )
 from operators.bot import OperatorBot
-from operators.duplicates import DuplicateOffers
+from operators.duplicates import DuplicateAlerts
 from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
 from operators.presence import Presence
 from operators.relay import SOURCE, Relay
-from operators.routing import Router
+from operators.routing import Routing
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def setup_operators(app: web.Application) -> None:
     if settings.operator_bot is None:
         return
     presence = Presence(store, bus)
-    routing = Router(store, bus, conversations, settings)
+    routing = Routing(store, bus, conversations, settings)
     relay = Relay(store, app[MEDIA_SOURCES], settings)
     bot = OperatorBot(
         settings,
@@ -50,13 +50,13 @@ def setup_operators(app: web.Application) -> None:
         presence=presence,
         routing=routing,
         merger=app[MERGER],
-        duplicates=app[DUPLICATES],
+        finder=app[DUPLICATES],
     )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
     routing.subscribe()
     relay.subscribe(bus)
-    DuplicateOffers(store, relay, app[DUPLICATES]).subscribe(bus)
+    DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)

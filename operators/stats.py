@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from gateway.model import OperatorStatus
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators.presence import Presence
 from operators.texts import t
 
@@ -114,7 +114,7 @@ def format_duration(seconds: float) -> str:
     return f"{days}d {hours:02d}h"
 
 
-async def compute(store: Store, presence: Presence, period: Period) -> Report:
+async def compute(store: Storage, presence: Presence, period: Period) -> Report:
     """Every KPI of a period."""
     start, end = period.start, period.end
     threads = store.threads
@@ -129,7 +129,7 @@ async def compute(store: Store, presence: Presence, period: Period) -> Report:
     )
 
 
-async def _operator_times(store: Store, presence: Presence, period: Period) -> tuple[OperatorTime, ...]:
+async def _operator_times(store: Storage, presence: Presence, period: Period) -> tuple[OperatorTime, ...]:
     """Active operators, plus removed ones who were online or away in the period."""
     seconds = await presence.time_in_status(period.start, period.end)
     rows = []

@@ -9,9 +9,9 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway.config import StorageSettings
-from gateway.storage.candidates import CandidateRepo
 from gateway.storage.canned import CannedRepo
 from gateway.storage.contacts import ContactRepo
+from gateway.storage.duplicates import DuplicateRepo
 from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
@@ -109,7 +109,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-class Store:
+class Storage:
     """Opens MongoDB (starting the embedded engine when asked) and holds the repositories."""
 
     def __init__(self, settings: StorageSettings) -> None:
@@ -143,7 +143,7 @@ class Store:
         self.threads = ThreadRepo(db["threads"], db["counters"])
         self.messages = MessageRepo(db["messages"], db["early_reports"])
         self.operators = OperatorRepo(db["operators"], db["presence_log"])
-        self.candidates = CandidateRepo(db["duplicates"])
+        self.duplicates = DuplicateRepo(db["duplicates"])
         self.merges = MergeRepo(db["merges"], db["counters"])
         self.relay = RelayRepo(db["relay"])
         self.canned = CannedRepo(db["canned"])

@@ -11,7 +11,7 @@ from aiogram.types import Message as TgMessage
 from channels.telegram.limits import TEXT_LIMIT
 from gateway.model import Operator, utcnow
 from gateway.storage.canned import Saved
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from operators.texts import t
 
 NAME = re.compile(r"[a-z0-9_-]{1,32}")
@@ -28,7 +28,7 @@ def build_router() -> Router:
     return router
 
 
-async def canned(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store) -> None:
+async def canned(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage) -> None:
     """`/canned` lists; `/canned add name text` saves; `/canned remove name` deletes."""
     args = (command.args or "").split(maxsplit=2)
     action = args[0].lower() if args else "list"
@@ -42,7 +42,7 @@ async def canned(message: TgMessage, command: CommandObject, operator: Operator,
         await message.answer(t(lang, "canned.usage"))
 
 
-async def _list(message: TgMessage, lang: str, store: Store) -> None:
+async def _list(message: TgMessage, lang: str, store: Storage) -> None:
     replies = await store.canned.all()
     if not replies:
         await message.answer(t(lang, "canned.empty"))
@@ -64,7 +64,7 @@ async def _list(message: TgMessage, lang: str, store: Store) -> None:
     await message.answer(text)
 
 
-async def _add(store: Store, lang: str, operator: Operator, name: str, text: str) -> str:
+async def _add(store: Storage, lang: str, operator: Operator, name: str, text: str) -> str:
     if not NAME.fullmatch(name):
         return t(lang, "canned.bad_name", name=name)
     if len(text) > TEXT_LIMIT:
@@ -78,7 +78,7 @@ async def _add(store: Store, lang: str, operator: Operator, name: str, text: str
     return t(lang, "canned.added" if saved is Saved.CREATED else "canned.replaced", name=name)
 
 
-async def _remove(store: Store, lang: str, operator: Operator, name: str) -> str:
+async def _remove(store: Storage, lang: str, operator: Operator, name: str) -> str:
     existing = await store.canned.get(name)
     if existing is None:
         return t(lang, "canned.missing", name=name)
@@ -88,7 +88,7 @@ async def _remove(store: Store, lang: str, operator: Operator, name: str) -> str
     return t(lang, "canned.removed", name=name)
 
 
-async def expand(text: str, store: Store) -> tuple[str, list[str]]:
+async def expand(text: str, store: Storage) -> tuple[str, list[str]]:
     """The text with every `!name` replaced by its canned reply, and the names that do not exist."""
     names = list(dict.fromkeys(TOKEN.findall(text)))
     if not names:

@@ -12,11 +12,10 @@ from gateway.config import Settings
 from gateway.contacts import normalize_phone
 from gateway.conversations import Conversations
 from gateway.model import Contact, Note, Operator, Thread, utcnow
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
+from operators.answers import answer_query, button_arg, short
 from operators.cards import message_text, pretty_phone
-from operators.handlers.chats import answer_query, button_arg, find_thread, live_contact, may_see, short
-from operators.handlers.replies import active_thread
-from operators.lookup import parse_number
+from operators.lookup import active_thread, find_thread, live_contact, may_see, parse_number
 from operators.texts import t
 
 NOTE_LIMIT = 2000
@@ -39,7 +38,7 @@ def build_router() -> Router:
 # -- notes ----------------------------------------------------------------------------------------
 
 
-async def add_note(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store) -> None:
+async def add_note(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage) -> None:
     """`/note text` on the active conversation's customer, or `/note N text`."""
     parts = (command.args or "").strip().split(maxsplit=1)
     if not parts or (len(parts) == 1 and parse_number(parts[0]) is not None):
@@ -78,7 +77,7 @@ async def block(
     command: CommandObject,
     operator: Operator,
     lang: str,
-    store: Store,
+    store: Storage,
     conversations: Conversations,
 ) -> None:
     """Block the customer of a conversation: their messages are kept but never routed."""
@@ -91,7 +90,7 @@ async def block(
 
 
 async def block_button(
-    query: CallbackQuery, operator: Operator, lang: str, store: Store, conversations: Conversations
+    query: CallbackQuery, operator: Operator, lang: str, store: Storage, conversations: Conversations
 ) -> None:
     """The card's Block button."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="block")
@@ -103,7 +102,7 @@ async def block_button(
 
 
 async def block_customer(
-    store: Store, conversations: Conversations, lang: str, operator: Operator, thread: Thread
+    store: Storage, conversations: Conversations, lang: str, operator: Operator, thread: Thread
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """Mark the card blocked and close its open conversation, without a closing message."""
     contact = await live_contact(store, thread)
@@ -126,19 +125,19 @@ async def block_customer(
     return t(lang, key, name=contact.display_name, number=thread.number), keyboard
 
 
-async def unblock(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store) -> None:
+async def unblock(message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage) -> None:
     """Unblock a customer: their next message opens a conversation that is routed as usual."""
     thread, error = await find_thread(store, operator, lang, command.args, command="unblock")
     await message.answer(await unblock_customer(store, lang, thread) if thread is not None else error)
 
 
-async def unblock_button(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
+async def unblock_button(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
     """The Unblock button under a block confirmation."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="unblock")
     await answer_query(query, await unblock_customer(store, lang, thread) if thread is not None else error)
 
 
-async def unblock_customer(store: Store, lang: str, thread: Thread) -> str:
+async def unblock_customer(store: Storage, lang: str, thread: Thread) -> str:
     """Clear the blocked flag; returns the confirmation."""
     contact = await live_contact(store, thread)
     if contact is None:
@@ -153,7 +152,7 @@ async def unblock_customer(store: Store, lang: str, thread: Thread) -> str:
 
 
 async def search(
-    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store, settings: Settings
+    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage, settings: Settings
 ) -> None:
     """Customers and messages matching the text, among those the operator may see."""
     query = (command.args or "").strip()[:SEARCH_MAX]

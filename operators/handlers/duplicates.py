@@ -10,18 +10,18 @@ from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
 from channels.telegram.limits import ALERT_LIMIT
-from gateway.duplicates import DismissOutcome, Duplicates
+from gateway.duplicates import DismissOutcome, DuplicateFinder
 from gateway.merge import MergeOutcome, Merger
 from gateway.model import Operator
-from gateway.storage.candidates import CandidateStatus
-from gateway.storage.mongo import Store
+from gateway.storage.duplicates import DuplicateStatus
+from gateway.storage.mongo import Storage
 from operators.access import SupervisorOnly
 from operators.commands import refuse
-from operators.duplicates import card_line, decided_text, merge_text, offer_keyboard, reason
+from operators.duplicates import alert_keyboard, card_line, decided_text, merge_text, reason
 from operators.lookup import parse_number
 from operators.texts import t
 
-LIST_LIMIT = 20  # candidates /duplicates shows, strongest first
+LIST_LIMIT = 20  # duplicates /duplicates shows, strongest first
 
 
 def build_router() -> Router:
@@ -39,9 +39,9 @@ def build_router() -> Router:
 # -- commands -------------------------------------------------------------------------------------
 
 
-async def list_duplicates(message: TgMessage, lang: str, duplicates: Duplicates) -> None:
-    """/duplicates: open candidates, strongest first, each with its reason and buttons."""
-    offers = await duplicates.pending(LIST_LIMIT)
+async def list_duplicates(message: TgMessage, lang: str, finder: DuplicateFinder) -> None:
+    """/duplicates: open duplicates, strongest first, each with its reason and buttons."""
+    offers = await finder.pending(LIST_LIMIT)
     if not offers:
         await message.answer(t(lang, "dup.list.empty"))
         return
@@ -54,14 +54,14 @@ async def list_duplicates(message: TgMessage, lang: str, duplicates: Duplicates)
             [
                 f"🔁 {card_line(lang, offer.contact, offer.contact_thread)}",
                 f"↔ {card_line(lang, offer.other, offer.other_thread)}",
-                t(lang, "dup.offer.why", reason=reason(lang, offer.candidate)),
+                t(lang, "dup.offer.why", reason=reason(lang, offer.duplicate)),
             ]
         )
-        await message.answer(text, reply_markup=offer_keyboard(lang, offer))
+        await message.answer(text, reply_markup=alert_keyboard(lang, offer))
 
 
 async def merge(
-    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Store, merger: Merger
+    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage, merger: Merger
 ) -> None:
     """/merge N M [K]: merge the customers of two conversations, keeping the older card or the card of #K."""
     args = (command.args or "").split()
@@ -99,22 +99,22 @@ async def unmerge(message: TgMessage, command: CommandObject, operator: Operator
 # -- buttons --------------------------------------------------------------------------------------
 
 
-async def merge_button(query: CallbackQuery, operator: Operator, lang: str, store: Store, merger: Merger) -> None:
-    """Merge (`dup:m:<candidate>:0`, the older card stays) or Merge keeping a card (`dup:m:<candidate>:<card>`)."""
+async def merge_button(query: CallbackQuery, operator: Operator, lang: str, store: Storage, merger: Merger) -> None:
+    """Merge (`dup:m:<duplicate>:0`, the older card stays) or Merge keeping a card (`dup:m:<duplicate>:<card>`)."""
     parts = (query.data or "").split(":")
-    candidate_id = _object_id(parts[2] if len(parts) == 4 else None)
+    duplicate_id = _object_id(parts[2] if len(parts) == 4 else None)
     keep = _object_id(parts[3]) if len(parts) == 4 and parts[3] != "0" else None
-    candidate = await store.candidates.get(candidate_id) if candidate_id else None
-    if candidate is None or (len(parts) == 4 and parts[3] != "0" and keep not in candidate.contact_ids):
+    duplicate = await store.duplicates.get(duplicate_id) if duplicate_id else None
+    if duplicate is None or (len(parts) == 4 and parts[3] != "0" and keep not in duplicate.contact_ids):
         await _settle(query, t(lang, "dup.unknown"))
         return
-    if candidate.status is CandidateStatus.DISMISSED:
-        await _settle(query, decided_text(lang, candidate))
+    if duplicate.status is DuplicateStatus.DISMISSED:
+        await _settle(query, decided_text(lang, duplicate))
         return
-    result = await merger.merge_candidate(candidate.id, by=operator.id, keep=keep)
+    result = await merger.merge_duplicate(duplicate.id, by=operator.id, keep=keep)
     if result.outcome is MergeOutcome.NOT_ALLOWED:
-        now = await store.candidates.get(candidate.id)
-        if now is not None and now.status is CandidateStatus.DISMISSED:  # dismissed while we looked
+        now = await store.duplicates.get(duplicate.id)
+        if now is not None and now.status is DuplicateStatus.DISMISSED:  # dismissed while we looked
             await _settle(query, decided_text(lang, now))
         else:
             await _refuse(query, t(lang, "dup.not_allowed"))
@@ -126,25 +126,25 @@ async def merge_button(query: CallbackQuery, operator: Operator, lang: str, stor
 
 
 async def dismiss_button(
-    query: CallbackQuery, operator: Operator, lang: str, store: Store, duplicates: Duplicates
+    query: CallbackQuery, operator: Operator, lang: str, store: Storage, finder: DuplicateFinder
 ) -> None:
-    """Not the same person (`dup:n:<candidate>`): remembered, never offered again for this pair."""
+    """Not the same person (`dup:n:<duplicate>`): remembered, never offered again for this pair."""
     parts = (query.data or "").split(":")
-    candidate_id = _object_id(parts[2] if len(parts) == 3 else None)
-    candidate = await store.candidates.get(candidate_id) if candidate_id else None
-    if candidate is None:
+    duplicate_id = _object_id(parts[2] if len(parts) == 3 else None)
+    duplicate = await store.duplicates.get(duplicate_id) if duplicate_id else None
+    if duplicate is None:
         await _settle(query, t(lang, "dup.unknown"))
         return
-    if candidate.status is not CandidateStatus.OPEN:
-        await _settle(query, decided_text(lang, candidate))
+    if duplicate.status is not DuplicateStatus.OPEN:
+        await _settle(query, decided_text(lang, duplicate))
         return
-    result = await duplicates.dismiss(candidate.id, by=operator.id)
+    result = await finder.dismiss(duplicate.id, by=operator.id)
     if result.outcome is DismissOutcome.NOT_ALLOWED:
         await _refuse(query, t(lang, "dup.not_allowed"))
     elif result.outcome is DismissOutcome.DISMISSED:
         await _settle(query, t(lang, "dup.dismissed"))
-    elif result.outcome is DismissOutcome.ALREADY_DECIDED and result.candidate is not None:
-        await _settle(query, decided_text(lang, result.candidate))
+    elif result.outcome is DismissOutcome.ALREADY_DECIDED and result.duplicate is not None:
+        await _settle(query, decided_text(lang, result.duplicate))
     else:
         await _settle(query, t(lang, "dup.unknown"))
 

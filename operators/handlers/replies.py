@@ -11,14 +11,14 @@ from aiogram.types import Message as TgMessage
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from channels.telegram.content import content_of
 from gateway.config import Settings
 from gateway.conversations import Conversations, Draft
-from gateway.model import Author, Content, Kind, Operator, Template, Thread, utcnow
+from gateway.model import Author, Content, Operator, Template, Thread, utcnow
 from gateway.outbox import Outbox
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
+from operators.drafts import draft_of
 from operators.handlers import canned
-from operators.relay import SOURCE
+from operators.lookup import active_thread, select_thread
 from operators.texts import t
 
 logger = logging.getLogger(__name__)
@@ -35,13 +35,13 @@ def build_router() -> Router:
 
 
 async def reply_to_customer(
-    message: TgMessage, operator: Operator, lang: str, store: Store, conversations: Conversations
+    message: TgMessage, operator: Operator, lang: str, store: Storage, conversations: Conversations
 ) -> None:
     """Send what the operator wrote to the customer of the conversation it unambiguously belongs to."""
     thread, reply_to_id = await _target(message, operator, lang, store)
     if thread is None:
         return
-    draft = _draft(message, operator, reply_to_id)
+    draft = draft_of(message, operator, reply_to_id)
     if draft is None:
         await message.reply(t(lang, "reply.unsupported"))
         return
@@ -57,7 +57,7 @@ async def reply_to_customer(
 
 
 async def _target(
-    message: TgMessage, operator: Operator, lang: str, store: Store
+    message: TgMessage, operator: Operator, lang: str, store: Storage
 ) -> tuple[Thread | None, ObjectId | None]:
     """The thread the message is for, and the customer message it answers; tells the operator when unclear."""
     reply_to_id = None
@@ -87,29 +87,7 @@ async def _target(
     return thread, reply_to_id
 
 
-async def active_thread(operator: Operator, store: Store) -> Thread | None:
-    """The conversation a plain message goes to: the one selected with /chat, or the only one open."""
-    if operator.active_thread_id is not None:
-        thread = await store.threads.get(operator.active_thread_id)
-        if thread is not None and thread.open and (thread.operator_id == operator.id or operator.is_supervisor):
-            return thread
-    if len(operator.chats) == 1:
-        thread = await store.threads.get(operator.chats[0])
-        if thread is not None and thread.open and thread.operator_id == operator.id:
-            return thread
-    return None
-
-
-async def select_thread(operator: Operator, number: int, store: Store) -> Thread | None:
-    """Make a conversation the operator's active one (theirs, or any open one for a supervisor)."""
-    thread = await store.threads.by_number(number)
-    if thread is None or not thread.open or (thread.operator_id != operator.id and not operator.is_supervisor):
-        return None
-    await store.operators.update(operator.id, {"active_thread_id": thread.id})
-    return thread
-
-
-async def _ask(message: TgMessage, operator: Operator, lang: str, store: Store) -> None:
+async def _ask(message: TgMessage, operator: Operator, lang: str, store: Storage) -> None:
     threads = [th for th in [await store.threads.get(i) for i in operator.chats] if th is not None and th.open]
     if not threads:
         await message.reply(t(lang, "reply.none"))
@@ -120,28 +98,14 @@ async def _ask(message: TgMessage, operator: Operator, lang: str, store: Store) 
     )
 
 
-def _draft(message: TgMessage, operator: Operator, reply_to_id: ObjectId | None) -> Draft | None:
-    """The operator's Telegram message as something the gateway can send on any channel; None if it cannot."""
-    content = content_of(message, SOURCE, None)
-    if content.kind is Kind.UNSUPPORTED or (content.kind is Kind.TEXT and not content.text):
-        return None
-    return Draft(
-        replace(content, reply_to=str(reply_to_id) if reply_to_id else None),
-        id=ObjectId(),
-        author=Author.OPERATOR,
-        author_id=operator.id,
-        author_name=operator.name,
-    )
-
-
-async def pick(query: CallbackQuery, operator: Operator, lang: str, store: Store) -> None:
+async def pick(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
     """A thread chosen from the ambiguity prompt becomes the active one."""
     number = int(query.data.split(":", 1)[1])
     thread = await select_thread(operator, number, store)
     await query.answer(t(lang, "chat.selected", number=number) if thread else t(lang, "reply.not_yours", number=number))
 
 
-async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Store, outbox: Outbox) -> None:
+async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Storage, outbox: Outbox) -> None:
     """Send a failed message again."""
     try:
         message_id = ObjectId(query.data.split(":", 1)[1])
@@ -156,7 +120,12 @@ async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Stor
 
 
 async def send_template(
-    query: CallbackQuery, operator: Operator, lang: str, store: Store, conversations: Conversations, settings: Settings
+    query: CallbackQuery,
+    operator: Operator,
+    lang: str,
+    store: Storage,
+    conversations: Conversations,
+    settings: Settings,
 ) -> None:
     """Send a configured WhatsApp template into a thread whose 24-hour window has closed."""
     _, number, index = query.data.split(":")

@@ -10,10 +10,10 @@ from aiogram.types import Message as TgMessage
 from channels.telegram.limits import CALLBACK_DATA_LIMIT
 from gateway.config import Settings
 from gateway.model import Operator, Thread
-from gateway.storage.mongo import Store
-from operators.handlers.chats import answer_query, button_arg, find_thread
-from operators.lookup import find_operator
-from operators.routing import Router as Routing
+from gateway.storage.mongo import Storage
+from operators.answers import answer_query, button_arg
+from operators.lookup import find_operator, find_thread
+from operators.routing import Routing
 from operators.texts import t
 
 
@@ -31,7 +31,7 @@ async def transfer_command(
     command: CommandObject,
     operator: Operator,
     lang: str,
-    store: Store,
+    store: Storage,
     routing: Routing,
     settings: Settings,
 ) -> None:
@@ -56,7 +56,7 @@ async def transfer_command(
     )
 
 
-async def find_target(store: Store, ref: str) -> tuple[Operator | None, str | None]:
+async def find_target(store: Storage, ref: str) -> tuple[Operator | None, str | None]:
     """An operator (by @username, name or id), else a group some operator belongs to."""
     operator = await find_operator(store, ref)
     if operator is not None:
@@ -65,13 +65,13 @@ async def find_target(store: Store, ref: str) -> tuple[Operator | None, str | No
     return None, groups.get(ref.casefold())
 
 
-async def known_groups(store: Store) -> list[str]:
+async def known_groups(store: Storage) -> list[str]:
     """Every group some active operator belongs to."""
     return sorted({group for operator in await store.operators.all() for group in operator.groups})
 
 
 async def transfer_thread(
-    store: Store,
+    store: Storage,
     routing: Routing,
     settings: Settings,
     lang: str,
@@ -112,7 +112,7 @@ async def transfer_thread(
     return t(lang, "transfer.to_group_queued", number=number, group=group)
 
 
-async def show_picker(query: CallbackQuery, operator: Operator, lang: str, store: Store, settings: Settings) -> None:
+async def show_picker(query: CallbackQuery, operator: Operator, lang: str, store: Storage, settings: Settings) -> None:
     """The card's Transfer button: online operators with their load, and the groups."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="transfer", open_only=True)
     if thread is None:
@@ -142,7 +142,7 @@ async def show_picker(query: CallbackQuery, operator: Operator, lang: str, store
 
 
 async def pick_target(
-    query: CallbackQuery, operator: Operator, lang: str, store: Store, routing: Routing, settings: Settings
+    query: CallbackQuery, operator: Operator, lang: str, store: Storage, routing: Routing, settings: Settings
 ) -> None:
     """A target picked in the picker (`xfer:N:o:<id>` or `xfer:N:g:<group>`); the picker shows the result."""
     parts = (query.data or "").split(":", 3)

@@ -32,7 +32,7 @@ from gateway.model import (
     SharedContact,
     Thread,
 )
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from tests.emulators.telegram import SECRET_HEADER, TelegramEmulator
 from tests.helpers import AUTH, eventually
 
@@ -63,7 +63,7 @@ class Gateway:
         return self.client.app
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Storage:
         return self.client.app[STORE]
 
     async def deliver(self, update: dict[str, Any], token: str = TOKEN, **kwargs: Any) -> int:

@@ -32,7 +32,7 @@ from gateway.model import (
     Thread,
     utcnow,
 )
-from gateway.storage.mongo import Store
+from gateway.storage.mongo import Storage
 from tests.emulators import twilio as twilio_emulator
 from tests.emulators.twilio import SAMPLE_JPEG, SAMPLE_OGG, SAMPLE_PDF, InboundMedia, TwilioEmulator, new_sid
 from tests.helpers import AUTH, eventually, settle
@@ -65,7 +65,7 @@ class Gateway:
         return self.client.app
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Storage:
         return self.client.app[STORE]
 
     async def receive(self, params: dict[str, str], **kwargs: Any) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""Normalisation of phones and e-mails, and duplicate candidates found through the real hub."""
+"""Normalisation of phones and e-mails, and duplicate duplicates found through the real hub."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from gateway.model import (
     SharedContact,
     utcnow,
 )
-from gateway.storage.candidates import CandidateStatus
+from gateway.storage.duplicates import DuplicateStatus
 from operators.presence import Presence
-from operators.routing import Router
+from operators.routing import Routing
 from tests.helpers import AUTH, PHONE, TELEGRAM, WHATSAPP, Widget, collect, inbound, settle
 
 FIVE_WAYS = ["+1 (415) 555-2671", "14155552671", "(415) 555-2671", "001 415 555 2671", "+1.415.555.2671"]
@@ -62,7 +62,7 @@ async def whatsapp_writes(gateway: TestClient, message_id: str = "SM1", text: st
 async def desk(gateway: TestClient):
     """Routing and presence over the running app, with one online operator (id 1)."""
     app = gateway.app
-    router = Router(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
+    router = Routing(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
     router.subscribe()
     presence = Presence(app[STORE], app[BUS])
     await app[STORE].operators.upsert(1, name="Maria")
@@ -107,9 +107,9 @@ async def test_the_same_number_written_five_ways_matches(gateway: TestClient) ->
     cards = await store.contacts.by_phone(PHONE)
     assert len(cards) == 5 and {c.phones for c in cards} == {(PHONE,)}
     # Every card matches every earlier one: 4 + 3 + 2 + 1 pairs, each offered once.
-    candidates = await store.candidates.pending()
-    assert len(candidates) == 10 and len(found) == 10
-    assert {c.reason for c in candidates} == {f"same phone {PHONE}"}
+    duplicates = await store.duplicates.pending()
+    assert len(duplicates) == 10 and len(found) == 10
+    assert {c.reason for c in duplicates} == {f"same phone {PHONE}"}
 
 
 async def test_invalid_numbers_are_kept_as_typed_but_never_matched(gateway: TestClient) -> None:
@@ -119,10 +119,10 @@ async def test_invalid_numbers_are_kept_as_typed_but_never_matched(gateway: Test
     contacts = await store.contacts.collection.find().to_list()
     assert [c["other_phones"] for c in contacts] == [["555-0100 ext 7"]] * 2
     assert [c["phones"] for c in contacts] == [[], []]
-    assert await store.candidates.collection.count_documents({}) == 0
+    assert await store.duplicates.collection.count_documents({}) == 0
 
 
-# -- candidates from every source ------------------------------------------------------------
+# -- duplicates from every source ------------------------------------------------------------
 
 
 async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_merge(gateway: TestClient) -> None:
@@ -143,7 +143,7 @@ async def test_customer_info_api_with_a_known_email_creates_a_candidate_not_a_me
     assert len(found) == 1
     offer = found[0]
     assert offer.contact.id == web_card.id and offer.other.id == telegram_card.id
-    assert offer.candidate.reason == "same e-mail ann@example.com; names 100% alike"
+    assert offer.duplicate.reason == "same e-mail ann@example.com; names 100% alike"
     assert offer.other_thread.channel == "telegram" and offer.contact_thread.channel == "webwidget"
     # Never a silent merge: both cards are still live and separate.
     assert {c.id for c in await store.contacts.by_email("ann@example.com")} == {web_card.id, telegram_card.id}
@@ -161,12 +161,12 @@ async def test_widget_identify_with_a_known_phone_creates_a_candidate(gateway: T
 
     assert len(found) == 1
     assert found[0].other.id == (await store.contacts.by_identity(WHATSAPP.key)).id
-    assert found[0].candidate.reason == f"same phone {PHONE}; names 90% alike"
-    assert found[0].candidate.status is CandidateStatus.OPEN
+    assert found[0].duplicate.reason == f"same phone {PHONE}; names 90% alike"
+    assert found[0].duplicate.status is DuplicateStatus.OPEN
 
 
 async def test_telegram_share_and_whatsapp_number_make_one_candidate_offered_to_the_operator(
-    gateway: TestClient, desk: Router
+    gateway: TestClient, desk: Routing
 ) -> None:
     found = collect(gateway.app, DuplicateFound)
     store = gateway.app[STORE]
@@ -174,20 +174,20 @@ async def test_telegram_share_and_whatsapp_number_make_one_candidate_offered_to_
     await telegram_shares_own_number(gateway)
     await whatsapp_writes(gateway, "SM2", "still there?")  # the same number again adds nothing
 
-    assert len(found) == 1 and await store.candidates.collection.count_documents({}) == 1
+    assert len(found) == 1 and await store.duplicates.collection.count_documents({}) == 1
     offer = found[0]
     telegram_card = await store.contacts.by_identity(TELEGRAM.key)
     whatsapp_card = await store.contacts.by_identity(WHATSAPP.key)
     assert {offer.contact.id, offer.other.id} == {telegram_card.id, whatsapp_card.id}
     # Both numbers were vouched for by their channel, but auto_merge_verified is off: an offer, no merge.
-    assert offer.candidate.reason == f"same phone {PHONE} (verified on both); names 90% alike"
+    assert offer.duplicate.reason == f"same phone {PHONE} (verified on both); names 90% alike"
     assert telegram_card.verified_phones == (PHONE,) and whatsapp_card.verified_phones == (PHONE,)
     assert telegram_card.merged_into is None and whatsapp_card.merged_into is None
     # The offer names both conversations; whoever handles either one gets it.
     threads = [await store.threads.open_for(c) for c in (telegram_card.id, whatsapp_card.id)]
     assert {offer.contact_thread.id, offer.other_thread.id} == {t.id for t in threads}
     assert {t.operator_id for t in threads} == {1}
-    assert [o.candidate.id for o in await gateway.app[DUPLICATES].for_contact(telegram_card.id)] == [offer.candidate.id]
+    assert [o.duplicate.id for o in await gateway.app[DUPLICATES].for_contact(telegram_card.id)] == [offer.duplicate.id]
 
 
 async def test_names_rank_and_explain_candidates_but_never_match(gateway: TestClient) -> None:
@@ -204,26 +204,26 @@ async def test_names_rank_and_explain_candidates_but_never_match(gateway: TestCl
     await settle(gateway.app)
 
     offers = await gateway.app[DUPLICATES].pending()
-    assert [o.candidate.reason for o in offers] == [
+    assert [o.duplicate.reason for o in offers] == [
         f"same phone {PHONE}; same e-mail ann@example.com; names 93% alike",
         f"same phone {PHONE}; names 25% alike",
         f"same phone {PHONE}; names 24% alike",
     ]
-    # The namesake shares nothing but a name: no candidate at all.
-    assert await store.candidates.for_contact(namesake.id) == []
+    # The namesake shares nothing but a name: no duplicate at all.
+    assert await store.duplicates.for_contact(namesake.id) == []
 
 
-async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, desk: Router) -> None:
+async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, desk: Routing) -> None:
     found = collect(gateway.app, DuplicateFound)
     store, duplicates = gateway.app[STORE], gateway.app[DUPLICATES]
     await whatsapp_writes(gateway)
     await telegram_shares_own_number(gateway)
-    candidate = found[0].candidate
+    duplicate = found[0].duplicate
 
-    assert (await duplicates.dismiss(candidate.id, by=2)).outcome is DismissOutcome.NOT_ALLOWED  # not their chat
-    result = await duplicates.dismiss(candidate.id, by=1)
-    assert result.outcome is DismissOutcome.DISMISSED and result.candidate.decided_by == 1
-    assert (await duplicates.dismiss(candidate.id, by=1)).outcome is DismissOutcome.ALREADY_DECIDED
+    assert (await duplicates.dismiss(duplicate.id, by=2)).outcome is DismissOutcome.NOT_ALLOWED  # not their chat
+    result = await duplicates.dismiss(duplicate.id, by=1)
+    assert result.outcome is DismissOutcome.DISMISSED and result.duplicate.decided_by == 1
+    assert (await duplicates.dismiss(duplicate.id, by=1)).outcome is DismissOutcome.ALREADY_DECIDED
 
     # The same pair matches again on a new e-mail, from either side: still dismissed, nothing offered.
     profiles = gateway.app[PROFILES]
@@ -231,8 +231,8 @@ async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, d
     await profiles.update_contact(await store.contacts.by_identity(WHATSAPP.key), email="ann@example.com")
     await settle(gateway.app)
     assert len(found) == 1
-    stored = await store.candidates.get(candidate.id)
-    assert stored.status is CandidateStatus.DISMISSED and len(stored.matches) == 2
+    stored = await store.duplicates.get(duplicate.id)
+    assert stored.status is DuplicateStatus.DISMISSED and len(stored.matches) == 2
     assert await duplicates.pending() == []
     # Pressing Merge on the old offer does nothing either.
-    assert not (await gateway.app[MERGER].merge_candidate(candidate.id, by=1)).ok
+    assert not (await gateway.app[MERGER].merge_duplicate(duplicate.id, by=1)).ok

@@ -32,10 +32,10 @@ from gateway.model import (
     to_doc,
     utcnow,
 )
-from gateway.storage.candidates import CandidateStatus
+from gateway.storage.duplicates import DuplicateStatus
 from gateway.storage.merges import MergeStatus
 from operators.presence import Presence
-from operators.routing import Router
+from operators.routing import Routing
 from tests.helpers import PHONE, TELEGRAM, WHATSAPP, collect, from_whatsapp, inbound, settle, telegram_share
 
 SUPERVISOR = 9
@@ -54,7 +54,7 @@ class Desk:
         app = gateway.app
         self.store, self.inbox, self.merger = app[STORE], app[INBOX], app[MERGER]
         self.conversations, self.profiles = app[CONVERSATIONS], app[PROFILES]
-        self.router = Router(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
+        self.router = Routing(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
         self.router.subscribe()
         self.presence = Presence(app[STORE], app[BUS])
 
@@ -86,13 +86,13 @@ async def two_cards(gateway: TestClient, desk: Desk):
     await writes(gateway, telegram_share())
     await writes(gateway, inbound(TELEGRAM, "5001:2", "it is order 1234"))
     assert len(found) == 1
-    return await desk.card(WHATSAPP), await desk.card(TELEGRAM), found[0].candidate
+    return await desk.card(WHATSAPP), await desk.card(TELEGRAM), found[0].duplicate
 
 
 async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClient, desk: Desk) -> None:
     merged_events, closed_events = collect(gateway.app, ContactsMerged), collect(gateway.app, ThreadClosed)
     store, profiles = desk.store, desk.profiles
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
     await profiles.update_contact(whatsapp_card, email="ann@example.com", attributes={"plan": "pro", "city": "SF"})
     await profiles.update_contact(
         telegram_card, name="Ann Lee", email="ann.lee@work.example", attributes={"plan": "free", "vip": True}
@@ -102,7 +102,7 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     whatsapp_thread, telegram_thread = await desk.thread(WHATSAPP), await desk.thread(TELEGRAM)
     assert (whatsapp_thread.operator_id, telegram_thread.operator_id) == (1, 2)
 
-    result = await desk.merger.merge_candidate(candidate.id, by=2)
+    result = await desk.merger.merge_duplicate(duplicate.id, by=2)
     await settle(gateway.app)
 
     assert result.outcome is MergeOutcome.MERGED
@@ -149,7 +149,7 @@ async def test_pressing_merge_leaves_one_card_with_everything(gateway: TestClien
     assert record.reason == f"same phone {PHONE} (verified on both); names 90% alike"
     assert record.identities == (TELEGRAM.key,) and record.threads == (telegram_thread.id,)
     assert record.added["emails"] == ["ann.lee@work.example"] and record.added["attributes"] == ["vip"]
-    assert (await store.candidates.get(candidate.id)).status is CandidateStatus.MERGED
+    assert (await store.duplicates.get(duplicate.id)).status is DuplicateStatus.MERGED
 
     # The next message from either channel lands in the kept thread.
     for message in (inbound(TELEGRAM, "5001:3", "any news?"), from_whatsapp("SM2", "hello?")):
@@ -182,13 +182,13 @@ async def test_the_joined_conversations_operator_keeps_it_when_the_kept_one_had_
     gateway: TestClient, desk: Desk
 ) -> None:
     assigned = collect(gateway.app, ThreadAssigned)
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
     waiting = await desk.thread(WHATSAPP)
     await desk.router.transfer(waiting, to_group="nobody-online", by=1)  # the kept card's thread waits
     await settle(gateway.app)
     assert (await desk.store.threads.get(waiting.id)).operator_id is None
 
-    await desk.merger.merge_candidate(candidate.id, by=2)
+    await desk.merger.merge_duplicate(duplicate.id, by=2)
     await settle(gateway.app)
 
     kept = await desk.store.threads.get(waiting.id)
@@ -198,7 +198,7 @@ async def test_the_joined_conversations_operator_keeps_it_when_the_kept_one_had_
 
 
 async def test_merging_twice_or_into_itself_is_a_no_op_with_a_clear_answer(gateway: TestClient, desk: Desk) -> None:
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
     merger = desk.merger
 
     same = await merger.merge(whatsapp_card.id, whatsapp_card.id, by=SUPERVISOR, reason="test")
@@ -206,8 +206,8 @@ async def test_merging_twice_or_into_itself_is_a_no_op_with_a_clear_answer(gatew
     assert (await merger.merge_threads(999, 1, by=SUPERVISOR)).outcome is MergeOutcome.UNKNOWN
 
     results = await asyncio.gather(
-        merger.merge_candidate(candidate.id, by=1),
-        merger.merge_candidate(candidate.id, by=2),
+        merger.merge_duplicate(duplicate.id, by=1),
+        merger.merge_duplicate(duplicate.id, by=2),
         merger.merge(telegram_card.id, whatsapp_card.id, by=SUPERVISOR, reason="the other way round"),
         merger.merge(whatsapp_card.id, telegram_card.id, by=None, reason="again"),
     )
@@ -242,7 +242,7 @@ async def test_merge_by_thread_numbers_checks_who_asks_and_may_keep_the_newer_ca
 async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: TestClient, desk: Desk) -> None:
     unmerged = collect(gateway.app, ContactsUnmerged)
     store, profiles, conversations = desk.store, desk.profiles, desk.conversations
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
     await profiles.update_contact(whatsapp_card, attributes={"plan": "pro"})
     await profiles.update_contact(
         telegram_card, name="Ann Lee", email="ann.lee@work.example", attributes={"plan": "free", "vip": True}
@@ -251,7 +251,7 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
     whatsapp_before = await store.contacts.get(whatsapp_card.id)
     telegram_before = await store.contacts.get(telegram_card.id)
     whatsapp_thread, telegram_thread = await desk.thread(WHATSAPP), await desk.thread(TELEGRAM)
-    merge = (await desk.merger.merge_candidate(candidate.id, by=1)).merge
+    merge = (await desk.merger.merge_duplicate(duplicate.id, by=1)).merge
 
     # Life goes on in the joined conversation, on both channels.
     await writes(gateway, inbound(TELEGRAM, "5001:3", "telegram after the merge"))
@@ -310,7 +310,7 @@ async def test_unmerge_restores_both_cards_plus_what_arrived_since(gateway: Test
         assert {m["contact_id"] for m in await store.messages.collection.find({"thread_id": thread.id}).to_list()} == {
             card.id
         }
-    assert (await store.candidates.get(candidate.id)).status is CandidateStatus.DISMISSED
+    assert (await store.duplicates.get(duplicate.id)).status is DuplicateStatus.DISMISSED
     assert len(unmerged) == 1 and unmerged[0].restored_thread.id == restored_thread.id
     assert (await store.merges.get(merge.id)).undone_by == SUPERVISOR
 
@@ -327,7 +327,7 @@ async def test_auto_merge_verified_merges_a_phone_both_channels_vouch_for(
     offers, merged = collect(gateway.app, DuplicateFound), collect(gateway.app, ContactsMerged)
     await writes(gateway, from_whatsapp("SM1"))
     await writes(gateway, inbound(IdentityRef("webwidget", "web", "v1"), "v1:1", profile=Profile(phone=PHONE)))
-    assert len(offers) == 1 and merged == []  # typed into the widget: not verified, only a candidate
+    assert len(offers) == 1 and merged == []  # typed into the widget: not verified, only a duplicate
 
     await writes(gateway, telegram_share())
     assert len(offers) == 1 and len(merged) == 1
@@ -346,7 +346,7 @@ async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
     gateway: TestClient, desk: Desk, merge_at: int, kept_closed: bool
 ) -> None:
     store, inbox, conversations = desk.store, desk.inbox, desk.conversations
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
     if kept_closed:  # the other card's open thread is handed over (or joined, if the kept card reopens one)
         await conversations.close(await desk.thread(WHATSAPP), by=1)
     before = await store.messages.collection.count_documents({"direction": "in"})
@@ -355,7 +355,7 @@ async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
     ]
     calls = [inbox.on_inbound(m) for m in messages]
     calls += [inbox.on_inbound(m) for m in messages[::5]]  # re-delivered webhooks, racing the originals
-    calls.insert(merge_at, desk.merger.merge_candidate(candidate.id, by=SUPERVISOR))
+    calls.insert(merge_at, desk.merger.merge_duplicate(duplicate.id, by=SUPERVISOR))
     calls.insert(merge_at + 3, desk.merger.merge(telegram_card.id, whatsapp_card.id, by=None, reason="twice"))
     results = await asyncio.gather(*calls)
     await settle(gateway.app)
@@ -383,8 +383,8 @@ async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
 
 async def test_messages_arriving_during_an_unmerge_follow_their_identity(gateway: TestClient, desk: Desk) -> None:
     store, inbox = desk.store, desk.inbox
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
-    merge = (await desk.merger.merge_candidate(candidate.id, by=1)).merge
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
+    merge = (await desk.merger.merge_duplicate(duplicate.id, by=1)).merge
     messages = [
         m for n in range(30) for m in (inbound(TELEGRAM, f"5001:u{n}", f"tg {n}"), from_whatsapp(f"SMu{n}", f"wa {n}"))
     ]
@@ -440,22 +440,22 @@ async def test_a_merge_stopped_half_way_is_finished_and_folds_in_the_card_a_mess
 
 async def test_open_and_dismissed_candidates_of_the_merged_card_carry_over(gateway: TestClient, desk: Desk) -> None:
     store, profiles = desk.store, desk.profiles
-    whatsapp_card, telegram_card, candidate = await two_cards(gateway, desk)
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
     widget_card = await profiles.contact_for(IdentityRef("webwidget", "web", "v1"))
     shop_card = await profiles.contact_for(IdentityRef("webwidget", "web", "v2"))
     await profiles.update_contact(telegram_card, email="ann@example.com")
     await profiles.update_contact(widget_card, email="ann@example.com")
     await profiles.update_contact(shop_card, name="Ann's shop", email="ann@example.com")
     await settle(gateway.app)
-    not_her = await store.candidates.for_pair(telegram_card.id, shop_card.id)
+    not_her = await store.duplicates.for_pair(telegram_card.id, shop_card.id)
     await gateway.app[DUPLICATES].dismiss(not_her.id, by=SUPERVISOR)
 
-    assert (await desk.merger.merge_candidate(candidate.id, by=1)).ok
+    assert (await desk.merger.merge_duplicate(duplicate.id, by=1)).ok
 
     kept = whatsapp_card.id
-    assert (await store.candidates.for_pair(kept, widget_card.id)).status is CandidateStatus.OPEN
-    assert (await store.candidates.for_pair(kept, shop_card.id)).status is CandidateStatus.DISMISSED
-    assert {frozenset(o.candidate.contact_ids) for o in await gateway.app[DUPLICATES].pending()} == {
+    assert (await store.duplicates.for_pair(kept, widget_card.id)).status is DuplicateStatus.OPEN
+    assert (await store.duplicates.for_pair(kept, shop_card.id)).status is DuplicateStatus.DISMISSED
+    assert {frozenset(o.duplicate.contact_ids) for o in await gateway.app[DUPLICATES].pending()} == {
         frozenset((kept, widget_card.id)),
         frozenset((widget_card.id, shop_card.id)),
     }

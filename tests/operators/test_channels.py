@@ -135,8 +135,8 @@ async def test_contact_share_and_whatsapp_number_are_offered_as_one_person(
     await from_telegram(
         desk, desk.tg.contact_update(CUSTOMER_BOT, ANN_TG, ANN_WA.lstrip("+"), first_name="Ann", last_name="Lee")
     )
-    candidates = await desk.store.candidates.pending()
-    assert len(candidates) == 1 and candidates[0].reason.startswith(f"same phone {ANN_WA} (verified on both)")
+    duplicates = await desk.store.duplicates.pending()
+    assert len(duplicates) == 1 and duplicates[0].reason.startswith(f"same phone {ANN_WA} (verified on both)")
     offers = [m for op in (OLGA, SAM) for m in desk.chat(op) if m.reply_markup and "dup:n:" in str(m.reply_markup)]
     assert len(offers) == 2  # each operator handling one of the conversations
 

@@ -9,7 +9,7 @@ from typing import Any
 from channels.base import InboundMessage
 from gateway.keys import INBOX, PROFILES
 from gateway.model import Contact, Direction, IdentityRef, Thread
-from gateway.storage.candidates import Candidate, CandidateStatus
+from gateway.storage.duplicates import Duplicate, DuplicateStatus
 from operators.texts import CATALOG
 from operators.texts import duplicates as duplicate_texts
 from tests.emulators.telegram import SentMessage
@@ -39,7 +39,7 @@ async def thread(desk: Desk, ref: IdentityRef) -> Thread:
     return found
 
 
-async def ann_on_two_channels(desk: Desk, *, sam: bool = True) -> tuple[Thread, Thread, Candidate]:
+async def ann_on_two_channels(desk: Desk, *, sam: bool = True) -> tuple[Thread, Thread, Duplicate]:
     """Ann writes on WhatsApp (Olga's) and then shares her number on Telegram (Sam's, or Olga's too)."""
     await desk.online(OLGA)
     await writes(desk, from_whatsapp("SM1", "my order is late"))
@@ -47,9 +47,9 @@ async def ann_on_two_channels(desk: Desk, *, sam: bool = True) -> tuple[Thread, 
         await desk.online(SAM)
     await writes(desk, telegram_share())
     await writes(desk, inbound(TELEGRAM, "5001:2", "it is order 1234"))
-    candidates = await desk.store.candidates.pending()
-    assert len(candidates) == 1
-    return await thread(desk, WHATSAPP), await thread(desk, TELEGRAM), candidates[0]
+    duplicates = await desk.store.duplicates.pending()
+    assert len(duplicates) == 1
+    return await thread(desk, WHATSAPP), await thread(desk, TELEGRAM), duplicates[0]
 
 
 def buttons(message: SentMessage) -> list[str]:
@@ -100,9 +100,9 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     wa, tg = wa_thread.number, tg_thread.number
     assert (wa_thread.operator_id, tg_thread.operator_id) == (OLGA, SAM)
 
-    # One candidate; each operator gets it once, about their own customer, with the reason.
-    assert await store.candidates.collection.count_documents({}) == 1
-    candidate = (await store.candidates.pending())[0]
+    # One duplicate; each operator gets it once, about their own customer, with the reason.
+    assert await store.duplicates.collection.count_documents({}) == 1
+    duplicate = (await store.duplicates.pending())[0]
     assert [len(offers(desk, o)) for o in (OLGA, SAM, BOSS)] == [1, 1, 0]
     olga_offer, sam_offer = offers(desk, OLGA)[0], offers(desk, SAM)[0]
     lines = olga_offer.text.split("\n")
@@ -115,9 +115,9 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     assert lines[4:] == [REASON, f"Merge keeps the older card, #{wa}."]
     tg_card = await card(desk, TELEGRAM)
     assert buttons(olga_offer) == [
-        f"dup:m:{candidate.id}:0",
-        f"dup:n:{candidate.id}",
-        f"dup:m:{candidate.id}:{tg_card.id}",
+        f"dup:m:{duplicate.id}:0",
+        f"dup:n:{duplicate.id}",
+        f"dup:m:{duplicate.id}:{tg_card.id}",
     ]
     assert labels(olga_offer) == ["🔗 Merge", "🚫 Not the same person", f"🔗 Merge, keep #{tg}"]
     assert all(len(data.encode()) <= 64 for data in buttons(olga_offer))
@@ -133,7 +133,7 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     ]
     assert labels(sam_offer) == ["🔗 Объединить", "🚫 Это разные люди", f"🔗 Объединить, оставить #{tg}"]
 
-    await desk.press(OLGA, olga_offer.message_id, f"dup:m:{candidate.id}:0")
+    await desk.press(OLGA, olga_offer.message_id, f"dup:m:{duplicate.id}:0")
 
     merged = "✅ Merged (merge #1): Ann Lee is now part of Ann. A supervisor can undo it with /unmerge 1."
     spent = current(desk, OLGA, olga_offer)
@@ -160,7 +160,7 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
         f"🔗 #{wa}: Ann Lee and Ann are one customer card now (merge #1). "
         f"Their conversation #{tg} was joined into this one."
     ) in desk.texts(OLGA)
-    assert (await store.candidates.get(candidate.id)).status is CandidateStatus.MERGED
+    assert (await store.duplicates.get(duplicate.id)).status is DuplicateStatus.MERGED
 
     # The next message from either channel reaches Olga in the kept conversation, and not Sam.
     sam_before = len(desk.chat(SAM))
@@ -170,7 +170,7 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
     assert len(desk.chat(SAM)) == sam_before
 
     # Sam's offer is stale now: pressing it answers clearly and changes nothing.
-    await desk.press(SAM, sam_offer.message_id, f"dup:m:{candidate.id}:0")
+    await desk.press(SAM, sam_offer.message_id, f"dup:m:{duplicate.id}:0")
     assert current(desk, SAM, sam_offer)["text"].endswith("\n\nУже объединены: оба теперь Ann. Ничего не изменено.")
     assert await store.merges.collection.count_documents({}) == 1
     # A card that reaches someone later shows the merged card.
@@ -179,12 +179,12 @@ async def test_one_offer_to_each_operator_and_merge_leaves_one_card_with_everyth
 
 
 async def test_merge_keeping_the_other_card_keeps_it(desk: Desk) -> None:
-    wa_thread, tg_thread, candidate = await ann_on_two_channels(desk)
+    wa_thread, tg_thread, duplicate = await ann_on_two_channels(desk)
     wa, tg = wa_thread.number, tg_thread.number
     wa_card, tg_card = await card(desk, WHATSAPP), await card(desk, TELEGRAM)
     olga_offer = offers(desk, OLGA)[0]
 
-    await desk.press(OLGA, olga_offer.message_id, f"dup:m:{candidate.id}:{tg_card.id}")
+    await desk.press(OLGA, olga_offer.message_id, f"dup:m:{duplicate.id}:{tg_card.id}")
 
     assert current(desk, OLGA, olga_offer)["text"].endswith(
         "\n\n✅ Merged (merge #1): Ann is now part of Ann Lee. A supervisor can undo it with /unmerge 1."
@@ -211,19 +211,19 @@ async def test_merge_keeping_the_other_card_keeps_it(desk: Desk) -> None:
 
 async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: Desk) -> None:
     store, profiles = desk.store, desk.app[PROFILES]
-    wa_thread, tg_thread, candidate = await ann_on_two_channels(desk)
+    wa_thread, tg_thread, duplicate = await ann_on_two_channels(desk)
     olga_offer, sam_offer = offers(desk, OLGA)[0], offers(desk, SAM)[0]
 
-    await desk.press(SAM, sam_offer.message_id, f"dup:n:{candidate.id}")
+    await desk.press(SAM, sam_offer.message_id, f"dup:n:{duplicate.id}")
 
     spent = current(desk, SAM, sam_offer)
     assert spent["text"].endswith("\n\nПринято: это разные люди. Эта пара больше не будет предлагаться.")
     assert "reply_markup" not in spent
-    stored = await store.candidates.get(candidate.id)
-    assert (stored.status, stored.decided_by) == (CandidateStatus.DISMISSED, SAM)
+    stored = await store.duplicates.get(duplicate.id)
+    assert (stored.status, stored.decided_by) == (DuplicateStatus.DISMISSED, SAM)
 
     # Olga's offer is stale: Merge and Not the same both answer that it was decided, and change nothing.
-    await desk.press(OLGA, olga_offer.message_id, f"dup:m:{candidate.id}:0")
+    await desk.press(OLGA, olga_offer.message_id, f"dup:m:{duplicate.id}:0")
     assert current(desk, OLGA, olga_offer)["text"].endswith(
         "\n\nAlready decided: not the same person. Nothing changed; /merge can still merge them."
     )
@@ -236,9 +236,9 @@ async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: D
     await profiles.update_contact(await card(desk, TELEGRAM), phone="+1 212 555 0123")
     await settle(desk.app)
     assert [len(offers(desk, o)) for o in (OLGA, SAM, BOSS)] == [1, 1, 0]
-    stored = await store.candidates.get(candidate.id)
-    assert stored.status is CandidateStatus.DISMISSED and len(stored.matches) == 3
-    assert await store.candidates.collection.count_documents({}) == 1
+    stored = await store.duplicates.get(duplicate.id)
+    assert stored.status is DuplicateStatus.DISMISSED and len(stored.matches) == 3
+    assert await store.duplicates.collection.count_documents({}) == 1
     # Nor when the conversation reaches someone else.
     await desk.say(BOSS, f"/assign {wa_thread.number} @sam")
     assert offers(desk, SAM) == [sam_offer]
@@ -250,25 +250,25 @@ async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: D
 
 
 async def test_an_operator_of_neither_conversation_is_refused_and_nothing_changes(desk: Desk) -> None:
-    wa_thread, tg_thread, candidate = await ann_on_two_channels(desk, sam=False)
+    wa_thread, tg_thread, duplicate = await ann_on_two_channels(desk, sam=False)
     assert (wa_thread.operator_id, tg_thread.operator_id) == (OLGA, OLGA)
     # Olga handles both conversations: she gets the offer once; Sam handles neither and gets nothing.
     assert [len(offers(desk, o)) for o in (OLGA, SAM, BOSS)] == [1, 0, 0]
     olga_offer = offers(desk, OLGA)[0]
     olga_before = desk.texts(OLGA)
 
-    for data in (f"dup:m:{candidate.id}:0", f"dup:n:{candidate.id}"):
+    for data in (f"dup:m:{duplicate.id}:0", f"dup:n:{duplicate.id}"):
         await press_as(desk, SAM, OLGA, olga_offer, data)
         answer = desk.tg.callback_answers[-1]
         assert (answer.text, answer.show_alert) == (NOT_ALLOWED_RU, True)
 
     assert desk.texts(OLGA) == olga_before and desk.tg.edits(OLGA) == []
     assert "reply_markup" in current(desk, OLGA, olga_offer)
-    assert (await desk.store.candidates.get(candidate.id)).status is CandidateStatus.OPEN
+    assert (await desk.store.duplicates.get(duplicate.id)).status is DuplicateStatus.OPEN
     assert len(await live_cards(desk)) == 2 and await desk.store.merges.collection.count_documents({}) == 0
     # Olga, whose conversations they are, still decides.
-    await desk.press(OLGA, olga_offer.message_id, f"dup:n:{candidate.id}")
-    assert (await desk.store.candidates.get(candidate.id)).decided_by == OLGA
+    await desk.press(OLGA, olga_offer.message_id, f"dup:n:{duplicate.id}")
+    assert (await desk.store.duplicates.get(duplicate.id)).decided_by == OLGA
 
 
 # -- /duplicates ----------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ async def test_duplicates_lists_open_candidates_for_supervisors_and_later_operat
     await writes(desk, telegram_share())
     wa_thread, tg_thread = await thread(desk, WHATSAPP), await thread(desk, TELEGRAM)
     wa, tg = wa_thread.number, tg_thread.number
-    candidate = (await desk.store.candidates.pending())[0]
+    duplicate = (await desk.store.duplicates.pending())[0]
     assert [offers(desk, o) for o in (OLGA, SAM, BOSS)] == [[], [], []]
 
     await desk.say(OLGA, "/duplicates")
@@ -291,14 +291,14 @@ async def test_duplicates_lists_open_candidates_for_supervisors_and_later_operat
     title, item = desk.chat(BOSS)[-2:]
     assert title.text == "Possible duplicates, strongest first: 1"
     assert item.text == (f"🔁 #{wa} · Ann · WhatsApp {PRETTY}\n↔ #{tg} · Ann Lee · Telegram\n{REASON}")
-    assert buttons(item)[:2] == [f"dup:m:{candidate.id}:0", f"dup:n:{candidate.id}"]
+    assert buttons(item)[:2] == [f"dup:m:{duplicate.id}:0", f"dup:n:{duplicate.id}"]
 
     # Olga comes online and takes both conversations: the offer comes with them, once.
     await desk.online(OLGA)
     assert {(await thread(desk, r)).operator_id for r in (WHATSAPP, TELEGRAM)} == {OLGA}
     assert len(offers(desk, OLGA)) == 1
 
-    await desk.press(BOSS, item.message_id, f"dup:m:{candidate.id}:0")
+    await desk.press(BOSS, item.message_id, f"dup:m:{duplicate.id}:0")
     assert current(desk, BOSS, item)["text"].endswith(
         "\n\n✅ Merged (merge #1): Ann Lee is now part of Ann. A supervisor can undo it with /unmerge 1."
     )
@@ -362,10 +362,10 @@ async def test_merge_command_checks_who_asks_and_repeats_answer_clearly(desk: De
 
 async def test_unmerge_by_a_supervisor_restores_both_cards_and_tells_both_operators(desk: Desk) -> None:
     store = desk.store
-    wa_thread, tg_thread, candidate = await ann_on_two_channels(desk)
+    wa_thread, tg_thread, duplicate = await ann_on_two_channels(desk)
     wa, tg = wa_thread.number, tg_thread.number
     wa_card, tg_card = await card(desk, WHATSAPP), await card(desk, TELEGRAM)
-    await desk.press(OLGA, offers(desk, OLGA)[0].message_id, f"dup:m:{candidate.id}:0")
+    await desk.press(OLGA, offers(desk, OLGA)[0].message_id, f"dup:m:{duplicate.id}:0")
     assert len(await live_cards(desk)) == 1
 
     await desk.say(OLGA, "/unmerge 1")
@@ -392,7 +392,7 @@ async def test_unmerge_by_a_supervisor_restores_both_cards_and_tells_both_operat
     await desk.say(BOSS, "/unmerge 1")
     assert desk.texts(BOSS)[-1] == "Merge #1 was already undone. Nothing changed."
     # The pair is decided now: it is not offered again.
-    assert (await store.candidates.get(candidate.id)).status is CandidateStatus.DISMISSED
+    assert (await store.duplicates.get(duplicate.id)).status is DuplicateStatus.DISMISSED
     assert [len(offers(desk, o)) for o in (OLGA, SAM)] == [1, 1]
 
 

@@ -24,15 +24,15 @@ from gateway.model import (
     utcnow,
 )
 from operators.presence import Presence
-from operators.routing import Router
+from operators.routing import Routing
 from tests.helpers import settle
 
 
 @pytest.fixture
 async def desk(gateway: TestClient):
-    """Router and presence over the running app, as the operator set-up wires them."""
+    """Routing and presence over the running app, as the operator set-up wires them."""
     app = gateway.app
-    router = Router(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
+    router = Routing(app[STORE], app[BUS], app[CONVERSATIONS], app[SETTINGS])
     router.subscribe()
     return router, Presence(app[STORE], app[BUS]), app[STORE], app[CONVERSATIONS]
 

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from gateway.model import from_doc, to_doc
 
 
-class CandidateStatus(StrEnum):
+class DuplicateStatus(StrEnum):
     OPEN = "open"
     DISMISSED = "dismissed"  # "not the same person": never offered again for this pair
     MERGED = "merged"
@@ -32,13 +32,13 @@ class Match:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Duplicate:
     """Two live cards that are probably one person, and why we think so."""
 
     id: ObjectId
     pair: str
     contact_ids: tuple[ObjectId, ...]
-    status: CandidateStatus
+    status: DuplicateStatus
     created_at: datetime
     updated_at: datetime
     matches: tuple[Match, ...] = ()
@@ -76,32 +76,32 @@ def rank_of(matches: int, similarity: int | None) -> int:
     return matches * 1000 + (similarity or 0)
 
 
-class CandidateRepo:
-    """Reads and writes duplicate candidates; one document per pair of cards, ever."""
+class DuplicateRepo:
+    """Reads and writes duplicate duplicates; one document per pair of cards, ever."""
 
     def __init__(self, collection: AsyncCollection) -> None:
         self.collection = collection
 
-    async def get(self, candidate_id: ObjectId) -> Candidate | None:
-        doc = await self.collection.find_one({"_id": candidate_id})
-        return from_doc(Candidate, doc) if doc else None
+    async def get(self, duplicate_id: ObjectId) -> Duplicate | None:
+        doc = await self.collection.find_one({"_id": duplicate_id})
+        return from_doc(Duplicate, doc) if doc else None
 
-    async def for_pair(self, a: ObjectId, b: ObjectId) -> Candidate | None:
+    async def for_pair(self, a: ObjectId, b: ObjectId) -> Duplicate | None:
         doc = await self.collection.find_one({"pair": pair_key(a, b)})
-        return from_doc(Candidate, doc) if doc else None
+        return from_doc(Duplicate, doc) if doc else None
 
     async def record(
         self, a: ObjectId, b: ObjectId, match: Match, similarity: int | None, now: datetime
-    ) -> tuple[Candidate, bool]:
-        """Remember that a and b share `match`; returns the candidate and whether it is new.
+    ) -> tuple[Duplicate, bool]:
+        """Remember that a and b share `match`; returns the duplicate and whether it is new.
 
-        The unique `pair` index makes two detectors racing on the same pair create one candidate.
+        The unique `pair` index makes two detectors racing on the same pair create one duplicate.
         """
         doc = {
             "_id": ObjectId(),
             "pair": pair_key(a, b),
             "contact_ids": sorted([a, b], key=str),
-            "status": CandidateStatus.OPEN.value,
+            "status": DuplicateStatus.OPEN.value,
             "matches": [to_doc(match)],
             "similarity": similarity,
             "rank": rank_of(1, similarity),
@@ -113,7 +113,7 @@ class CandidateRepo:
         }
         try:
             await self.collection.insert_one(doc)
-            return from_doc(Candidate, doc), True
+            return from_doc(Duplicate, doc), True
         except DuplicateKeyError:
             pass
         existing = await self.collection.find_one_and_update(
@@ -129,41 +129,41 @@ class CandidateRepo:
             )
         else:
             existing = await self.collection.find_one({"pair": doc["pair"]})
-        return from_doc(Candidate, existing), False
+        return from_doc(Duplicate, existing), False
 
-    async def mark_offered(self, candidate_id: ObjectId, operator_id: int) -> bool:
-        """Note that an operator was shown the candidate; False if they had been already."""
+    async def mark_offered(self, duplicate_id: ObjectId, operator_id: int) -> bool:
+        """Note that an operator was shown the duplicate; False if they had been already."""
         result = await self.collection.update_one(
-            {"_id": candidate_id, "offered_to": {"$ne": operator_id}}, {"$push": {"offered_to": operator_id}}
+            {"_id": duplicate_id, "offered_to": {"$ne": operator_id}}, {"$push": {"offered_to": operator_id}}
         )
         return result.modified_count == 1
 
-    async def pending(self, limit: int = 50) -> list[Candidate]:
-        """Open candidates, strongest first."""
+    async def pending(self, limit: int = 50) -> list[Duplicate]:
+        """Open duplicates, strongest first."""
         cursor = self.collection.find(
-            {"status": CandidateStatus.OPEN.value}, sort=[("rank", DESCENDING), ("created_at", DESCENDING)], limit=limit
+            {"status": DuplicateStatus.OPEN.value}, sort=[("rank", DESCENDING), ("created_at", DESCENDING)], limit=limit
         )
-        return [from_doc(Candidate, d) async for d in cursor]
+        return [from_doc(Duplicate, d) async for d in cursor]
 
-    async def for_contact(self, contact_id: ObjectId, *, status: CandidateStatus | None = None) -> list[Candidate]:
+    async def for_contact(self, contact_id: ObjectId, *, status: DuplicateStatus | None = None) -> list[Duplicate]:
         """Candidates involving a card, strongest first."""
         query: dict[str, Any] = {"contact_ids": contact_id}
         if status is not None:
             query["status"] = status.value
         cursor = self.collection.find(query, sort=[("rank", DESCENDING), ("created_at", DESCENDING)])
-        return [from_doc(Candidate, d) async for d in cursor]
+        return [from_doc(Duplicate, d) async for d in cursor]
 
     async def decide(
         self,
-        candidate_id: ObjectId,
-        status: CandidateStatus,
+        duplicate_id: ObjectId,
+        status: DuplicateStatus,
         by: int | None,
         now: datetime,
         merge_id: ObjectId | None = None,
-    ) -> Candidate | None:
-        """Close an open candidate with a decision; None when it was already decided."""
+    ) -> Duplicate | None:
+        """Close an open duplicate with a decision; None when it was already decided."""
         doc = await self.collection.find_one_and_update(
-            {"_id": candidate_id, "status": CandidateStatus.OPEN.value},
+            {"_id": duplicate_id, "status": DuplicateStatus.OPEN.value},
             {
                 "$set": {
                     "status": status.value,
@@ -175,18 +175,18 @@ class CandidateRepo:
             },
             return_document=ReturnDocument.AFTER,
         )
-        return from_doc(Candidate, doc) if doc else None
+        return from_doc(Duplicate, doc) if doc else None
 
     async def settle_pair(
         self,
         a: ObjectId,
         b: ObjectId,
-        status: CandidateStatus,
+        status: DuplicateStatus,
         by: int | None,
         now: datetime,
         merge_id: ObjectId | None = None,
     ) -> None:
-        """Record the outcome for a pair, creating its candidate when nobody had found one."""
+        """Record the outcome for a pair, creating its duplicate when nobody had found one."""
         await self.collection.update_one(
             {"pair": pair_key(a, b)},
             {
@@ -209,23 +209,23 @@ class CandidateRepo:
         )
 
     async def move(self, other_id: ObjectId, kept_id: ObjectId, now: datetime) -> None:
-        """Carry the open and dismissed candidates of a merged card over to the card it was merged into.
+        """Carry the open and dismissed duplicates of a merged card over to the card it was merged into.
 
-        A dismissal wins over an open candidate for the same pair: "not the same person" still holds.
+        A dismissal wins over an open duplicate for the same pair: "not the same person" still holds.
         """
         async for doc in self.collection.find({"contact_ids": other_id, "status": {"$in": ["open", "dismissed"]}}):
-            candidate = from_doc(Candidate, doc)
-            third = candidate.other(other_id)
-            await self.collection.update_one({"_id": candidate.id}, {"$set": {"status": "moved", "updated_at": now}})
+            duplicate = from_doc(Duplicate, doc)
+            third = duplicate.other(other_id)
+            await self.collection.update_one({"_id": duplicate.id}, {"$set": {"status": "moved", "updated_at": now}})
             if third == kept_id:
                 continue
             carried = {
-                "status": candidate.status.value,
-                "matches": [to_doc(m) for m in candidate.matches],
-                "similarity": candidate.similarity,
-                "rank": candidate.rank,
-                "decided_by": candidate.decided_by,
-                "decided_at": candidate.decided_at,
+                "status": duplicate.status.value,
+                "matches": [to_doc(m) for m in duplicate.matches],
+                "similarity": duplicate.similarity,
+                "rank": duplicate.rank,
+                "decided_by": duplicate.decided_by,
+                "decided_at": duplicate.decided_at,
                 "updated_at": now,
             }
             existing = await self.for_pair(kept_id, third)
@@ -236,7 +236,7 @@ class CandidateRepo:
                             "_id": ObjectId(),
                             "pair": pair_key(kept_id, third),
                             "contact_ids": sorted([kept_id, third], key=str),
-                            "created_at": candidate.created_at,
+                            "created_at": duplicate.created_at,
                             "merge_id": None,
                             **carried,
                         }
@@ -246,7 +246,7 @@ class CandidateRepo:
                     existing = await self.for_pair(kept_id, third)
             if (
                 existing is not None
-                and candidate.status is CandidateStatus.DISMISSED
-                and existing.status is CandidateStatus.OPEN
+                and duplicate.status is DuplicateStatus.DISMISSED
+                and existing.status is DuplicateStatus.OPEN
             ):
                 await self.collection.update_one({"_id": existing.id, "status": "open"}, {"$set": carried})

@@ -1,0 +1,98 @@
+"""/history N [page] and the card's History button: a customer's messages across conversations."""
+
+from __future__ import annotations
+
+import math
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import Message as TgMessage
+
+from channels.telegram.limits import TEXT_LIMIT
+from gateway.model import Operator, Thread
+from gateway.storage.mongo import Storage
+from operators.answers import answer_query, button_arg, short
+from operators.cards import message_text
+from operators.lookup import find_thread, live_contact, may_see, parse_number
+from operators.texts import t
+
+PAGE = 10  # history messages per page
+
+
+def build_router() -> Router:
+    """/history and its buttons."""
+    router = Router(name="history")
+    router.message.register(show_history, Command("history"))
+    router.callback_query.register(history_button, F.data.startswith("history:"))
+    router.callback_query.register(history_page, F.data.startswith("hist:"))
+    return router
+
+
+async def show_history(
+    message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage
+) -> None:
+    """`/history N [page]`: the customer's messages across all their conversations, newest page first."""
+    args = (command.args or "").split()
+    thread, error = await find_thread(
+        store, operator, lang, args[0] if args else None, command="history", allowed=may_see
+    )
+    if thread is None:
+        await message.answer(error)
+        return
+    page = parse_number(args[1]) if len(args) > 1 else 1
+    text, keyboard = await history_view(store, lang, thread, page or 1)
+    await message.answer(text, reply_markup=keyboard)
+
+
+async def history_button(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
+    """The card's History button: the newest page."""
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="history", allowed=may_see)
+    if thread is None:
+        await answer_query(query, error)
+        return
+    text, keyboard = await history_view(store, lang, thread, 1)
+    await answer_query(query, text, markup=keyboard)
+
+
+async def history_page(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
+    """Older/Newer under a history page (`hist:N:page`): the page is replaced in place."""
+    thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="history", allowed=may_see)
+    page = parse_number(button_arg(query.data, 2))
+    if thread is None or page is None:
+        await answer_query(query, error or t(lang, "thread.usage", command="history"))
+        return
+    text, keyboard = await history_view(store, lang, thread, page)
+    if isinstance(query.message, TgMessage):
+        await query.answer()
+        await query.message.edit_text(text, reply_markup=keyboard)
+    else:
+        await answer_query(query, text, markup=keyboard)
+
+
+async def history_view(store: Storage, lang: str, thread: Thread, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of a customer's history (oldest first within the page) and its Older/Newer buttons."""
+    contact = await live_contact(store, thread)
+    contact_id = contact.id if contact else thread.contact_id
+    name = contact.display_name if contact else "?"
+    total = await store.messages.count_for_contact(contact_id)
+    if total == 0:
+        return t(lang, "history.empty", name=name), None
+    pages = math.ceil(total / PAGE)
+    page = min(page, pages)
+    messages = await store.messages.page_for_contact(contact_id, skip=(page - 1) * PAGE, limit=PAGE)
+    threads = await store.threads.many(list({m.thread_id for m in messages}))
+    lines = [t(lang, "history.title", name=name, page=page, pages=pages)]
+    for m in reversed(messages):
+        if m.thread_id in threads:
+            lines.append(f"{m.created_at:%d.%m %H:%M} {short(message_text(lang, threads[m.thread_id], m))}")
+    buttons = []
+    if page < pages:
+        buttons.append(
+            InlineKeyboardButton(text=t(lang, "history.older"), callback_data=f"hist:{thread.number}:{page + 1}")
+        )
+    if page > 1:
+        buttons.append(
+            InlineKeyboardButton(text=t(lang, "history.newer"), callback_data=f"hist:{thread.number}:{page - 1}")
+        )
+    return "\n".join(lines)[:TEXT_LIMIT], InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
