@@ -184,8 +184,6 @@ def text_fallback(content: Content) -> str:
         label = ", ".join(p for p in (loc.title, loc.address) if p)
         link = f"https://maps.google.com/?q={loc.latitude},{loc.longitude}"
         parts.append(f"📍 {label} {link}".replace("  ", " ") if label else f"📍 {link}")
-    for media in content.media:
-        parts.append(" ".join(p for p in (f"📎 {media.name or media.mime_type or 'file'}", media.url) if p))
-    for number, button in enumerate(content.buttons, 1):
-        parts.append(f"{number}. {button.text}")
+    parts.extend(" ".join(p for p in (f"📎 {m.name or m.mime_type or 'file'}", m.url) if p) for m in content.media)
+    parts.extend(f"{number}. {button.text}" for number, button in enumerate(content.buttons, 1))
     return "\n".join(parts)

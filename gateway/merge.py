@@ -563,7 +563,7 @@ class Merger:
             target = await self.store.threads.open_for(to_id)
             if target is None:
                 latest = await self.store.threads.latest_for(to_id)
-                if source is not None and source.open or latest is None:
+                if (source is not None and source.open) or latest is None:
                     last = await self.store.messages.get(message_ids[-1])
                     key = last.identity if last is not None and last.identity else keys[0]
                     target, _ = await self.store.threads.open(to_id, key, IdentityRef.parse(key).channel, now, latest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -67,10 +68,8 @@ class Outbox:
                 continue
             if message is None:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
-                except TimeoutError:
-                    pass
                 continue
             try:
                 older = await self.store.messages.older_pending(message)
@@ -79,7 +78,7 @@ class Outbox:
                     await self._reschedule(message, now + timedelta(seconds=self.settings.poll_seconds))
                 else:
                     await self._attempt(message)
-            except Exception:  # a broken message must not stop the worker
+            except Exception:
                 logger.exception("outbox failed on message %s", message.id)
 
     async def retry(self, message: Message) -> bool:
@@ -132,7 +131,7 @@ class Outbox:
                 ref = await channel.send(outbound)
             except SendError as err:
                 return await self._failed(message, err)
-            except Exception as err:  # network trouble and the like: worth another try
+            except Exception as err:  # noqa: BLE001 - network trouble and the like: worth another try
                 logger.warning("send of %s raised %r", message.id, err)
                 return await self._failed(
                     message, SendError(f"could not reach {message.channel}: {err}", code="unavailable")

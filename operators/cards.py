@@ -54,13 +54,10 @@ def card_text(
             channel=channel_label(lang, contact, thread),
         )
     ]
-    for email in contact.emails:
-        lines.append(t(lang, "card.email", value=email))
+    lines.extend(t(lang, "card.email", value=email) for email in contact.emails)
     identity = contact.identity(thread.identity)
     in_title = identity.external_id if identity and thread.channel == "whatsapp" else None
-    for phone in contact.phones:
-        if phone != in_title:
-            lines.append(t(lang, "card.phone", value=pretty_phone(phone)))
+    lines.extend(t(lang, "card.phone", value=pretty_phone(p)) for p in contact.phones if p != in_title)
     language = contact.language or (contact.visitor or {}).get("language")
     if language:
         lines.append(t(lang, "card.language", value=language))

@@ -170,7 +170,7 @@ class Relay:
                 chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=text, message_thread_id=topic_id)
             )
             return
-        except Exception as err:  # a file we cannot fetch must not hide the message
+        except Exception as err:  # noqa: BLE001 - a file we cannot fetch must not hide the message
             logger.warning("could not fetch %s for the operator: %r", media.ref, err)
             text = f"{caption}\n{t(lang, 'relay.media_failed', name=name, reason=type(err).__name__)}"
             await self.send(

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -194,7 +194,7 @@ class VisitorSession:
             create=True,
         )
 
-    _handlers: dict[str, Callable[[VisitorSession, dict[str, Any]], Awaitable[None]]] = {
+    _handlers: ClassVar[dict[str, Callable[[VisitorSession, dict[str, Any]], Awaitable[None]]]] = {
         "hello": _hello,
         "message": _message,
         "page": _page,

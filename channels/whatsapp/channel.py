@@ -239,14 +239,14 @@ class WhatsAppChannel(Channel):
         """A customer's file from Twilio, refused when larger than WhatsApp's 16 MB."""
         return await self._download(media.ref, MAX_MEDIA_BYTES, MEDIA_TIMEOUT)
 
-    async def _download(self, url: str, limit: int, timeout: ClientTimeout) -> bytes:
+    async def _download(self, url: str, limit: int, time_limit: ClientTimeout) -> bytes:
         if self._twilio is None:
             raise SendError("the WhatsApp channel is not started", code="unavailable")
         # Account credentials go to Twilio's API host only; aiohttp drops them on a redirect
         # to another origin (Twilio serves media from a storage host).
         headers = self._authorization if URL(url).origin() == self._api_origin else None
         try:
-            async with self.http.session.get(url, headers=headers, timeout=timeout) as response:
+            async with self.http.session.get(url, headers=headers, timeout=time_limit) as response:
                 if response.status != 200:
                     raise SendError(
                         f"Twilio answered HTTP {response.status} for the file",

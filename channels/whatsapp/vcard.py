@@ -20,7 +20,7 @@ def parse_vcard(data: bytes, default_region: str) -> SharedContact | None:
         phones = [_phone(tel, default_region) for tel in card.contents.get("tel", [])]
     # vobject raises ParseError, StopIteration (empty input) and, on some broken cards,
     # AttributeError: a card a customer mangled must never fail the webhook.
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None
     unique = tuple(dict.fromkeys(p for p in phones if p))
     if not name and not unique:

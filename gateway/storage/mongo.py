@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -125,11 +126,11 @@ class Storage:
             from gateway.storage.embedded import EmbeddedMongo
 
             data_dir = Path(self.settings.data_dir)
-            data_dir.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
             self._engine = EmbeddedMongo(data_dir, snapshot_interval=self.settings.snapshot_interval)
             await self._engine.start()
             uri = self._engine.uri
-            logger.info("embedded MongoDB engine on %s, data in %s", uri, data_dir.resolve())
+            logger.info("embedded MongoDB engine on %s, data in %s", uri, data_dir)
         self.uri = uri
         self.client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
         db = self.client[self.settings.database]

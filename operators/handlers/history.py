@@ -83,9 +83,11 @@ async def history_view(store: Storage, lang: str, thread: Thread, page: int) -> 
     messages = await store.messages.page_for_contact(contact_id, skip=(page - 1) * PAGE, limit=PAGE)
     threads = await store.threads.many(list({m.thread_id for m in messages}))
     lines = [t(lang, "history.title", name=name, page=page, pages=pages)]
-    for m in reversed(messages):
-        if m.thread_id in threads:
-            lines.append(f"{m.created_at:%d.%m %H:%M} {short(message_text(lang, threads[m.thread_id], m))}")
+    lines.extend(
+        f"{m.created_at:%d.%m %H:%M} {short(message_text(lang, threads[m.thread_id], m))}"
+        for m in reversed(messages)
+        if m.thread_id in threads
+    )
     buttons = []
     if page < pages:
         buttons.append(

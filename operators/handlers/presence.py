@@ -43,7 +43,7 @@ async def show_status(message: TgMessage, operator: Operator, lang: str, setting
     await message.answer(_summary(lang, operator, settings), reply_markup=status_keyboard(lang))
 
 
-def _setter(status: OperatorStatus):  # noqa: ANN202 - an aiogram handler
+def _setter(status: OperatorStatus):
     async def change(message: TgMessage, operator: Operator, lang: str, presence: Presence, settings: Settings) -> None:
         if operator.status is status:
             await message.answer(

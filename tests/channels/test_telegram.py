@@ -233,7 +233,7 @@ async def test_photo_keeps_the_largest_size_and_the_caption(gateway: Gateway) ->
 
 
 @pytest.mark.parametrize(
-    "build, kind, field",
+    ("build", "kind", "field"),
     [
         (
             lambda tg: tg.document_update(TOKEN, ANN, b"%PDF-1.4 receipt", file_name="receipt.pdf"),
@@ -338,7 +338,7 @@ async def test_customer_reply_to_an_operator_message_links_to_it(gateway: Gatewa
 
 
 @pytest.mark.parametrize(
-    "origin, expected",
+    ("origin", "expected"),
     [
         ({"origin_user_id": BOB}, "Bob Smith"),
         ({"origin_chat_id": NEWS}, "@shopnews"),
@@ -351,7 +351,7 @@ async def test_forwarded_message_keeps_its_origin(gateway: Gateway, origin: dict
 
 
 @pytest.mark.parametrize(
-    "content, name",
+    ("content", "name"),
     [
         ({"dice": {"emoji": "🎲", "value": 4}}, "dice"),
         ({"hologram": {"id": "h1", "depth": 3}}, "hologram"),  # a kind newer than aiogram
@@ -634,7 +634,7 @@ async def test_location_and_venue_go_out(gateway: Gateway) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind, build, method, field",
+    ("kind", "build", "method", "field"),
     [
         (Kind.IMAGE, lambda tg: tg.photo_update(TOKEN, ANN), "sendPhoto", "photo"),
         (Kind.FILE, lambda tg: tg.document_update(TOKEN, ANN, file_name="terms.pdf"), "sendDocument", "document"),

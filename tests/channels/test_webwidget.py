@@ -98,7 +98,7 @@ async def test_tampered_token_cannot_read_another_visitor(gateway: TestClient) -
 
 
 @pytest.mark.parametrize(
-    "frame, code",
+    ("frame", "code"),
     [
         ("not json", "bad_json"),
         ("[1, 2]", "bad_frame"),

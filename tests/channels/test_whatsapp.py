@@ -204,7 +204,7 @@ async def test_several_files_in_one_message_are_all_kept(gateway: Gateway) -> No
 
 
 @pytest.mark.parametrize(
-    "build, kind, text",
+    ("build", "kind", "text"),
     [
         (lambda e: e.inbound_audio(ANN), Kind.VOICE, ""),
         (lambda e: e.inbound_audio(ANN, b"ID3\x04", content_type="audio/mpeg"), Kind.AUDIO, ""),
@@ -513,7 +513,7 @@ async def test_malformed_status_callback_is_400(gateway: Gateway) -> None:
 
 
 @pytest.mark.parametrize(
-    "code, reason",
+    ("code", "reason"),
     [
         (63016, "outside WhatsApp's 24-hour window: send an approved template: order_update, follow_up"),
         (63003, "this number is not on WhatsApp"),
@@ -635,7 +635,7 @@ async def _last_wrote(gateway: Gateway, ago: timedelta | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "ago, when",
+    ("ago", "when"),
     [
         (timedelta(hours=25), "last wrote 25 hours ago"),
         (timedelta(days=9), "last wrote 9 days ago"),
@@ -780,7 +780,7 @@ async def test_twilio_edge_and_region_in_the_environment_do_not_redirect_request
 
 
 @pytest.mark.parametrize(
-    "http_status, code, error_code, reason, unreachable",
+    ("http_status", "code", "error_code", "reason", "unreachable"),
     [
         (
             400,

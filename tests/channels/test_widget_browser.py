@@ -33,8 +33,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 async def server(serve: Any) -> TestClient:
-    client = await serve()
-    return client
+    return await serve()
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ async def test_html_parse_mode_becomes_entities_and_bad_markup_is_rejected(bot: 
     assert [(e.type, e.offset, e.length) for e in sent.entities or []] == [("bold", 0, 6), ("text_link", 7, 3)]
     with pytest.raises(TelegramBadRequest, match="can't parse entities"):
         await bot.send_message(ANN, "1 < 2 <b>", parse_mode="HTML")
-    with pytest.raises(TelegramBadRequest, match="Character '.' is reserved"):
+    with pytest.raises(TelegramBadRequest, match=r"Character '\.' is reserved"):
         await bot.send_message(ANN, "Done.", parse_mode="MarkdownV2")
 
 
@@ -487,7 +487,7 @@ async def test_get_updates_long_poll_and_offset_confirmation(emulator: TelegramE
 
     queued = await bot.get_updates(timeout=0)
     waiting = asyncio.create_task(bot.get_updates(offset=queued[-1].update_id + 1, timeout=30))
-    while not any(r.method == "getUpdates" for r in emulator.requests[1:]):
+    while not any(r.method == "getUpdates" for r in emulator.requests[1:]):  # noqa: ASYNC110 - yield until it polls
         await asyncio.sleep(0)
     second = emulator.text_update(TOKEN, ANN, "two")
     await emulator.deliver(TOKEN, second)
@@ -502,7 +502,7 @@ async def test_get_updates_long_poll_and_offset_confirmation(emulator: TelegramE
 
 async def test_get_updates_conflicts(emulator: TelegramEmulator, bot: Bot) -> None:
     first_poll = asyncio.create_task(bot.get_updates(timeout=30))
-    while not emulator.calls("getUpdates"):
+    while not emulator.calls("getUpdates"):  # noqa: ASYNC110 - yield until the first poll is in
         await asyncio.sleep(0)
     second_poll = asyncio.create_task(bot.get_updates(timeout=0))
 

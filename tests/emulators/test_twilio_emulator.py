@@ -186,11 +186,13 @@ async def test_bad_credentials_raise_20003(emulator: TwilioEmulator) -> None:
 
     assert (caught.value.status, caught.value.code) == (401, 20003)
     assert emulator.messages == []
-    async with aiohttp.ClientSession() as session:
-        async with session.post(emulator.messages_url, data={"To": CUSTOMER}) as response:
-            body = await response.json()
-            assert response.status == 401
-            assert response.headers["WWW-Authenticate"].startswith("Basic")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(emulator.messages_url, data={"To": CUSTOMER}) as response,
+    ):
+        body = await response.json()
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert body == {
         "code": 20003,
         "detail": "Your AccountSid or AuthToken was incorrect.",
@@ -232,9 +234,11 @@ async def test_validation_errors(emulator: TwilioEmulator, client: Client, kwarg
 
 
 async def test_missing_to_is_21604(emulator: TwilioEmulator) -> None:
-    async with aiohttp.ClientSession(headers=AUTH_HEADER) as session:
-        async with session.post(emulator.messages_url, data={"From": DEFAULT_WHATSAPP_SENDER}) as response:
-            body = await response.json()
+    async with (
+        aiohttp.ClientSession(headers=AUTH_HEADER) as session,
+        session.post(emulator.messages_url, data={"From": DEFAULT_WHATSAPP_SENDER}) as response,
+    ):
+        body = await response.json()
 
     assert response.status == 400
     assert body["code"] == 21604 and body["message"] == "A 'To' phone number is required."

@@ -68,7 +68,7 @@ async def test_list_and_filter_threads(gateway: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query, field",
+    ("query", "field"),
     [
         ("?status=open", "status"),
         ("?operator=bob", "operator"),
@@ -114,7 +114,7 @@ async def test_messages_of_a_thread_and_posting_a_reply(gateway: TestClient) -> 
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({}, "text"),
         ({"text": ""}, "text"),
@@ -169,7 +169,7 @@ async def test_set_customer_info_and_find_contacts(gateway: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({"email": "not-an-email"}, "email"),
         ({"name": ""}, "name"),

@@ -30,7 +30,7 @@ def test_example_config_is_valid() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw, key",
+    ("raw", "key"),
     [
         ({"server": {"port": "eighty"}}, "server.port"),
         ({"server": {"port": 70000}}, "server.port"),
@@ -89,7 +89,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
         load_settings(tmp_path / "missing.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("[server\nport = 1")
-    with pytest.raises(ConfigError, match="broken.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
         load_settings(broken)
 
 

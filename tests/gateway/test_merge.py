@@ -182,7 +182,7 @@ async def test_the_joined_conversations_operator_keeps_it_when_the_kept_one_had_
     gateway: TestClient, desk: Desk
 ) -> None:
     assigned = collect(gateway.app, ThreadAssigned)
-    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
+    _whatsapp_card, _telegram_card, duplicate = await two_cards(gateway, desk)
     waiting = await desk.thread(WHATSAPP)
     await desk.router.transfer(waiting, to_group="nobody-online", by=1)  # the kept card's thread waits
     await settle(gateway.app)

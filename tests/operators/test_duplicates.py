@@ -211,7 +211,7 @@ async def test_merge_keeping_the_other_card_keeps_it(desk: Desk) -> None:
 
 async def test_not_the_same_person_is_remembered_and_never_offered_again(desk: Desk) -> None:
     store, profiles = desk.store, desk.app[PROFILES]
-    wa_thread, tg_thread, duplicate = await ann_on_two_channels(desk)
+    wa_thread, _tg_thread, duplicate = await ann_on_two_channels(desk)
     olga_offer, sam_offer = offers(desk, OLGA)[0], offers(desk, SAM)[0]
 
     await desk.press(SAM, sam_offer.message_id, f"dup:n:{duplicate.id}")

@@ -53,7 +53,7 @@ async def add_operator(store, presence, operator_id: int, *, online: bool = True
 
 
 async def test_offline_operator_is_never_assigned_and_busy_notice_is_sent_once(gateway, desk) -> None:
-    router, presence, store, _ = desk
+    _router, presence, store, _ = desk
     await add_operator(store, presence, 1, online=False)
     thread = await customer_writes(gateway, "ann", "first")
     await customer_writes(gateway, "ann", "second")
@@ -64,7 +64,7 @@ async def test_offline_operator_is_never_assigned_and_busy_notice_is_sent_once(g
 
 
 async def test_least_busy_online_operator_gets_the_conversation(gateway, desk) -> None:
-    router, presence, store, _ = desk
+    _router, presence, store, _ = desk
     await add_operator(store, presence, 1)
     first = await customer_writes(gateway, "ann")
     assert (await store.threads.get(first.id)).operator_id == 1
@@ -88,7 +88,7 @@ async def test_groups_limit_who_may_take_a_thread(gateway, desk) -> None:
 
 
 async def test_concurrent_assignments_never_double_assign_or_exceed_capacity(gateway, desk) -> None:
-    router, presence, store, conversations = desk
+    router, presence, store, _conversations = desk
     for operator_id in (1, 2, 3):
         await add_operator(store, presence, operator_id, online=False, max_chats=2)
     threads = [await customer_writes(gateway, f"c{n}") for n in range(30)]
@@ -110,7 +110,7 @@ async def test_concurrent_assignments_never_double_assign_or_exceed_capacity(gat
 
 
 async def test_queue_drains_longest_waiting_first_when_someone_comes_online(gateway, desk) -> None:
-    router, presence, store, conversations = desk
+    _router, presence, store, conversations = desk
     await add_operator(store, presence, 1, online=False, max_chats=2)
     waiting = [await customer_writes(gateway, who) for who in ("first", "second", "third")]
     await presence.set_status(1, OperatorStatus.ONLINE)
@@ -125,7 +125,7 @@ async def test_queue_drains_longest_waiting_first_when_someone_comes_online(gate
 
 
 async def test_reopened_conversation_goes_back_to_its_last_operator(gateway, desk) -> None:
-    router, presence, store, conversations = desk
+    _router, presence, store, conversations = desk
     await add_operator(store, presence, 1)
     first = await customer_writes(gateway, "ann", "problem one")
     await add_operator(store, presence, 2)  # idle, so would win on load
@@ -136,7 +136,7 @@ async def test_reopened_conversation_goes_back_to_its_last_operator(gateway, des
 
 
 async def test_going_offline_hands_conversations_over_with_a_note(gateway, desk) -> None:
-    router, presence, store, _ = desk
+    _router, presence, store, _ = desk
     released: list[ThreadAssigned] = []
 
     async def watch(event: ThreadAssigned) -> None:
@@ -173,7 +173,7 @@ async def test_away_past_the_grace_period_releases_conversations(gateway, desk) 
 
 
 async def test_transfer_to_an_operator_respects_status_and_capacity(gateway, desk) -> None:
-    router, presence, store, conversations = desk
+    router, presence, store, _conversations = desk
     await add_operator(store, presence, 1)
     thread = await store.threads.get((await customer_writes(gateway, "ann")).id)
     await add_operator(store, presence, 2, online=False)

@@ -363,7 +363,7 @@ class UpdateBuilders:
         *,
         first_name: str | None = None,
         last_name: str | None = None,
-        contact_user_id: int | None | Literal["self"] = _SELF,
+        contact_user_id: int | Literal["self"] | None = _SELF,
         vcard: str | None = None,
         **common: Any,
     ) -> Json:

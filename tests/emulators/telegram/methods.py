@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import re
@@ -178,10 +179,8 @@ class BotApi(MessageMethods):
             if remaining <= 0:
                 return []
             changed = bot.changed
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
     # -- callbacks, files, commands, chats -------------------------------------------------------
 

@@ -150,7 +150,7 @@ class TelegramEmulator(UpdateBuilders):
 
     # -- delivering updates ----------------------------------------------------------------------
 
-    async def deliver(self, token: str, update: Json, *, secret: str | None | _Configured = CONFIGURED) -> int:
+    async def deliver(self, token: str, update: Json, *, secret: str | _Configured | None = CONFIGURED) -> int:
         """Hand an update to the bot: POST it to the webhook (returns its HTTP status) or queue it for getUpdates (0).
 
         `secret` overrides the X-Telegram-Bot-Api-Secret-Token header for negative tests (None = omit it).
@@ -181,7 +181,7 @@ class TelegramEmulator(UpdateBuilders):
         return statuses
 
     async def _post_update(
-        self, bot: BotState, webhook: WebhookState, update: Json, secret: str | None | _Configured
+        self, bot: BotState, webhook: WebhookState, update: Json, secret: str | _Configured | None
     ) -> int:
         if self._http is None:
             raise RuntimeError("emulator not started")
