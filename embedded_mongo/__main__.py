@@ -26,10 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     history = History(max_bytes=args.history_mb * 1024 * 1024, max_age_seconds=args.history_hours * 3600)
     try:
-        asyncio.run(serve(args.host, args.port, args.data_dir, cache_mb=args.cache_mb, history=history,
-                          ttl_interval=args.ttl_interval))
+        asyncio.run(
+            serve(
+                args.host,
+                args.port,
+                args.data_dir,
+                cache_mb=args.cache_mb,
+                history=history,
+                ttl_interval=args.ttl_interval,
+            )
+        )
     except DataDirectoryInUseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     return 0
 

@@ -21,12 +21,43 @@ from .values import sort_documents
 if TYPE_CHECKING:
     from .commands import Engine
 
-_STREAMING = {"$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith", "$lookup",
-              "$unwind", "$skip", "$limit", "$graphLookup"}
-_UNSUPPORTED = {"$out", "$merge", "$currentOp", "$collStats", "$indexStats", "$listSessions", "$listLocalSessions",
-                "$planCacheStats", "$search", "$searchMeta", "$vectorSearch", "$geoNear", "$unionWith",
-                "$setWindowFields", "$densify", "$fill", "$documents", "$bucketAuto", "$redact",
-                "$changeStreamSplitLargeEvent", "$listSearchIndexes"}
+_STREAMING = {
+    "$match",
+    "$project",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$replaceRoot",
+    "$replaceWith",
+    "$lookup",
+    "$unwind",
+    "$skip",
+    "$limit",
+    "$graphLookup",
+}
+_UNSUPPORTED = {
+    "$out",
+    "$merge",
+    "$currentOp",
+    "$collStats",
+    "$indexStats",
+    "$listSessions",
+    "$listLocalSessions",
+    "$planCacheStats",
+    "$search",
+    "$searchMeta",
+    "$vectorSearch",
+    "$geoNear",
+    "$unionWith",
+    "$setWindowFields",
+    "$densify",
+    "$fill",
+    "$documents",
+    "$bucketAuto",
+    "$redact",
+    "$changeStreamSplitLargeEvent",
+    "$listSearchIndexes",
+}
 _CHUNK = 256
 
 
@@ -41,8 +72,11 @@ def validate_stages(pipeline: list[dict]) -> list[tuple[str, Any]]:
             raise CommandError(40602, "$changeStream is only valid as the first stage in a pipeline")
         if name in _UNSUPPORTED:
             raise CommandError(238, f"{name} is not supported by the embedded engine")
-        if name not in mongomock_aggregate._PIPELINE_HANDLERS and name not in ("$replaceWith", "$unset",
-                                                                               "$sortByCount"):
+        if name not in mongomock_aggregate._PIPELINE_HANDLERS and name not in (
+            "$replaceWith",
+            "$unset",
+            "$sortByCount",
+        ):
             raise CommandError(40324, f"Unrecognized pipeline stage name: '{name}'")
         stages.append((name, argument))
         del position
@@ -55,7 +89,7 @@ def _translated(name: str, argument: Any) -> list[dict]:
         fields = [argument] if isinstance(argument, str) else argument
         if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
             raise CommandError(31002, "$unset specification must be a string or an array of strings")
-        return [{"$project": {f: 0 for f in fields}}]
+        return [{"$project": dict.fromkeys(fields, 0)}]
     if name == "$replaceWith":
         return [{"$replaceRoot": {"newRoot": argument}}]
     if name == "$sortByCount":
@@ -133,7 +167,7 @@ class Pipeline:
         self.stages = [translated for stage in stages for translated in _translated(*stage)]
         streaming = list(itertools.takewhile(lambda s: next(iter(s)) in _STREAMING, self.stages))
         self._streaming = streaming
-        self._blocking = self.stages[len(streaming):]
+        self._blocking = self.stages[len(streaming) :]
 
     def output(self) -> Iterator[bytes]:
         """The pipeline's result documents as BSON, computed as they are read."""

@@ -79,8 +79,15 @@ class Interval:
         hi_side = self if self.end <= other.end else other
         if lo_side.start >= hi_side.end:
             return None
-        return Interval(lo_side.lo, lo_side.lo_kind, hi_side.hi, hi_side.hi_kind, lo_side.lo_text, hi_side.hi_text,
-                        hi_side.hi_shown_open)
+        return Interval(
+            lo_side.lo,
+            lo_side.lo_kind,
+            hi_side.hi,
+            hi_side.hi_kind,
+            lo_side.lo_text,
+            hi_side.hi_text,
+            hi_side.hi_shown_open,
+        )
 
     def text(self, direction: int = 1) -> str:
         """The interval as explain prints it, e.g. '(5, inf.0]'."""
@@ -111,8 +118,9 @@ def prefix_interval(prefix: str) -> Interval:
     """Every string starting with prefix."""
     encoded = bytes([keys.STRING]) + prefix.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff")
     following = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else ""
-    return Interval(encoded, PREFIX, encoded, PREFIX, format_value(prefix),
-                    format_value(following) if prefix else "{}", True)
+    return Interval(
+        encoded, PREFIX, encoded, PREFIX, format_value(prefix), format_value(following) if prefix else "{}", True
+    )
 
 
 @dataclass
@@ -162,8 +170,17 @@ def range_interval(operator: str, value: Any) -> list[Interval] | None:
     lo_text, hi_text = _BRACKET_TEXT.get(rank, ("MinKey", "MaxKey"))
     encoded, shown = keys.encode(value), format_value(value)
     if operator in ("$gt", "$gte"):
-        return [Interval(encoded, EXCLUSIVE if operator == "$gt" else INCLUSIVE, hi, hi_kind, shown, hi_text,
-                         rank in _OPEN_BRACKET_ENDS)]
+        return [
+            Interval(
+                encoded,
+                EXCLUSIVE if operator == "$gt" else INCLUSIVE,
+                hi,
+                hi_kind,
+                shown,
+                hi_text,
+                rank in _OPEN_BRACKET_ENDS,
+            )
+        ]
     return [Interval(lo, lo_kind, encoded, EXCLUSIVE if operator == "$lt" else INCLUSIVE, lo_text, shown)]
 
 
@@ -274,8 +291,9 @@ def _in(path: str, values: list) -> Predicate | None:
             exact = exact and isinstance(value, (*_SCALAR_EXACT, dict)) and not _is_nan(value)
     merged = merge(intervals)
     has_null = any(value is None for value in plain)
-    return Predicate(path, merged, exact, all(i.is_point for i in merged), plain if len(plain) == len(values)
-                     else None, has_null)
+    return Predicate(
+        path, merged, exact, all(i.is_point for i in merged), plain if len(plain) == len(values) else None, has_null
+    )
 
 
 def merge(intervals: list[Interval]) -> list[Interval]:
@@ -286,8 +304,15 @@ def merge(intervals: list[Interval]) -> list[Interval]:
         if merged and interval.start <= merged[-1].end:
             last = merged[-1]
             if interval.end > last.end:
-                merged[-1] = Interval(last.lo, last.lo_kind, interval.hi, interval.hi_kind, last.lo_text,
-                                      interval.hi_text, interval.hi_shown_open)
+                merged[-1] = Interval(
+                    last.lo,
+                    last.lo_kind,
+                    interval.hi,
+                    interval.hi_kind,
+                    last.lo_text,
+                    interval.hi_text,
+                    interval.hi_shown_open,
+                )
             continue
         merged.append(interval)
     return merged

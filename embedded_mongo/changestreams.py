@@ -23,13 +23,27 @@ if TYPE_CHECKING:
     from .storage import Storage
 
 _ALLOWED_STAGES = {"$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith"}
-_OPTIONS = {"fullDocument", "fullDocumentBeforeChange", "resumeAfter", "startAfter", "startAtOperationTime",
-            "allChangesForCluster", "showExpandedEvents"}
+_OPTIONS = {
+    "fullDocument",
+    "fullDocumentBeforeChange",
+    "resumeAfter",
+    "startAfter",
+    "startAtOperationTime",
+    "allChangesForCluster",
+    "showExpandedEvents",
+}
 _FULL_DOCUMENT = {"default", "updateLookup", "whenAvailable", "required"}
 _BEFORE_CHANGE = {"off", "whenAvailable", "required"}
 _INTERNAL_DATABASES = {"admin", "config", "local"}
-_OPERATIONS = {"i": "insert", "u": "update", "r": "replace", "d": "delete", "drop": "drop", "rename": "rename",
-               "dropDatabase": "dropDatabase"}
+_OPERATIONS = {
+    "i": "insert",
+    "u": "update",
+    "r": "replace",
+    "d": "delete",
+    "drop": "drop",
+    "rename": "rename",
+    "dropDatabase": "dropDatabase",
+}
 MAX_SCAN = 10_000
 _READ_CHUNK = 500
 DEFAULT_AWAIT_MS = 1000
@@ -37,15 +51,27 @@ DEFAULT_AWAIT_MS = 1000
 
 def history_lost() -> CommandError:
     """The error drivers treat as a change stream that cannot be resumed."""
-    return CommandError(286, "Resume of change stream was not possible, as the resume point may no longer be in "
-                             "the oplog.", errorLabels=["NonResumableChangeStreamError"])
+    return CommandError(
+        286,
+        "Resume of change stream was not possible, as the resume point may no longer be in the oplog.",
+        errorLabels=["NonResumableChangeStreamError"],
+    )
 
 
 class ChangeStream:
     """An open change stream cursor: what it watches and how far into the history it has read."""
 
-    def __init__(self, namespace: str, session: Hashable | None, db: str | None, coll: str | None, position: int,
-                 full_document: str, before_change: str, stages: list[dict]) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        session: Hashable | None,
+        db: str | None,
+        coll: str | None,
+        position: int,
+        full_document: str,
+        before_change: str,
+        stages: list[dict],
+    ) -> None:
         self.id = 0
         self.namespace = namespace
         self.session = session
@@ -98,8 +124,12 @@ class ChangeStream:
         op = entry["o"]
         if op == "dropDatabase" and self.coll is not None:
             return []  # collection streams were invalidated by the drop of their collection
-        event: dict[str, Any] = {"_id": resume_token(ts), "operationType": _OPERATIONS[op],
-                                 "clusterTime": timestamp(ts), "wallTime": entry["w"]}
+        event: dict[str, Any] = {
+            "_id": resume_token(ts),
+            "operationType": _OPERATIONS[op],
+            "clusterTime": timestamp(ts),
+            "wallTime": entry["w"],
+        }
         if op in ("i", "r"):
             event["fullDocument"] = entry["d"]
         elif op == "u" and self.full_document != "default":
@@ -113,15 +143,25 @@ class ChangeStream:
             event["updateDescription"] = entry["u"]
         if op in ("u", "r", "d") and self.before_change != "off":
             if "b" not in entry and self.before_change == "required":
-                raise CommandError(280, "Change stream was configured to require a pre-image for all update, delete "
-                                        "and replace events, but the pre-image was not found")
+                raise CommandError(
+                    280,
+                    "Change stream was configured to require a pre-image for all update, delete "
+                    "and replace events, but the pre-image was not found",
+                )
             event["fullDocumentBeforeChange"] = entry.get("b")
         events = self._transform(event)
-        if (op in ("drop", "rename") and self.coll is not None) or (op == "dropDatabase" and self.coll is None
-                                                                     and self.db is not None):
+        if (op in ("drop", "rename") and self.coll is not None) or (
+            op == "dropDatabase" and self.coll is None and self.db is not None
+        ):
             self.invalidated = True
-            events.append({"_id": resume_token(ts, invalidate=True), "operationType": "invalidate",
-                           "clusterTime": timestamp(ts), "wallTime": entry["w"]})
+            events.append(
+                {
+                    "_id": resume_token(ts, invalidate=True),
+                    "operationType": "invalidate",
+                    "clusterTime": timestamp(ts),
+                    "wallTime": entry["w"],
+                }
+            )
         return events
 
     def _post_image(self, storage: Storage, db: str, coll: str | None, entry: dict) -> Any:
@@ -130,8 +170,11 @@ class ChangeStream:
             found = storage.get(collection, keys.encode(entry["k"]["_id"])) if collection is not None else None
             return decode(found[1]) if found is not None else None
         if "d" not in entry and self.full_document == "required":
-            raise CommandError(280, "Change stream was configured to require a post-image for all update, delete "
-                                    "and replace events, but the post-image was not found")
+            raise CommandError(
+                280,
+                "Change stream was configured to require a post-image for all update, delete "
+                "and replace events, but the post-image was not found",
+            )
         return entry.get("d")
 
     def _transform(self, event: dict) -> list[dict]:
@@ -154,10 +197,13 @@ class ChangeStream:
             raise translate(exc) from exc
         for doc in docs:
             if doc.get("_id") != token:
-                raise CommandError(280, "Encountered an event whose _id field, which contains the resume token, was "
-                                        "modified by the pipeline. Modifying the _id field of an event makes it "
-                                        "impossible to resume the stream from that point. Only transformations that "
-                                        "retain the unmodified _id field are allowed.")
+                raise CommandError(
+                    280,
+                    "Encountered an event whose _id field, which contains the resume token, was "
+                    "modified by the pipeline. Modifying the _id field of an event makes it "
+                    "impossible to resume the stream from that point. Only transformations that "
+                    "retain the unmodified _id field are allowed.",
+                )
         return docs
 
 
@@ -171,7 +217,7 @@ def _stages(pipeline: list[dict]) -> list[dict]:
             raise CommandError(20, f"{name} is not permitted in a $changeStream pipeline")
         if name == "$unset":
             fields = [argument] if isinstance(argument, str) else argument
-            stages.append({"$project": {f: 0 for f in fields}})
+            stages.append({"$project": dict.fromkeys(fields, 0)})
         elif name == "$replaceWith":
             stages.append({"$replaceRoot": {"newRoot": argument}})
         else:
@@ -197,8 +243,9 @@ def _start(storage: Storage, options: dict) -> int:
             raise CommandError(260, f"Invalid resume token: {value!r}")
         position, invalidate = parsed
         if invalidate and resume[0] == "resumeAfter":
-            raise CommandError(260, "Cannot resume from an invalidate event; use startAfter to open a new stream "
-                                    "after it")
+            raise CommandError(
+                260, "Cannot resume from an invalidate event; use startAfter to open a new stream after it"
+            )
     if position < oplog.trimmed_upto:
         raise history_lost()
     return position
@@ -224,8 +271,9 @@ def open_stream(engine: Engine, ctx: CommandContext, db: str, command: dict, pip
     cluster = bool(options.get("allChangesForCluster"))
     if target == 1:
         if cluster != (db == "admin"):
-            raise CommandError(73, "$changeStream on the admin database must use allChangesForCluster: true, which "
-                                   "is only valid there")
+            raise CommandError(
+                73, "$changeStream on the admin database must use allChangesForCluster: true, which is only valid there"
+            )
         scope_db, scope_coll = (None if cluster else db), None
         namespace = f"{db}.$cmd.aggregate"
     elif isinstance(target, str) and target and not cluster:
@@ -239,18 +287,33 @@ def open_stream(engine: Engine, ctx: CommandContext, db: str, command: dict, pip
     if not isinstance(cursor_options, dict):
         raise CommandError(9, "The 'cursor' option is required, except for aggregate with the explain argument")
     stages = _stages(pipeline[1:])
-    stream = ChangeStream(namespace, ctx.session, scope_db, scope_coll, _start(engine.storage, options),
-                          full_document, before_change, stages)
+    stream = ChangeStream(
+        namespace,
+        ctx.session,
+        scope_db,
+        scope_coll,
+        _start(engine.storage, options),
+        full_document,
+        before_change,
+        stages,
+    )
     batch_size = cursor_options.get("batchSize")
     batch = stream.next_batch(engine.storage, 101 if batch_size is None else batch_size)
     cursor_id = 0 if stream.invalidated else engine.cursors.register(stream)
-    return {"cursor": {"firstBatch": [bson.raw_bson.RawBSONDocument(e) for e in batch],
-                       "postBatchResumeToken": resume_token(stream.position), "id": Int64(cursor_id),
-                       "ns": namespace}, "ok": 1.0}
+    return {
+        "cursor": {
+            "firstBatch": [bson.raw_bson.RawBSONDocument(e) for e in batch],
+            "postBatchResumeToken": resume_token(stream.position),
+            "id": Int64(cursor_id),
+            "ns": namespace,
+        },
+        "ok": 1.0,
+    }
 
 
-def get_more(engine: Engine, ctx: CommandContext, stream: ChangeStream, batch_size: int | None,
-             max_time_ms: Any) -> dict | AwaitData:
+def get_more(
+    engine: Engine, ctx: CommandContext, stream: ChangeStream, batch_size: int | None, max_time_ms: Any
+) -> dict | AwaitData:
     """The next batch of a change stream; when there is none yet, wait (up to maxTimeMS) for new history."""
     from .commands import AwaitData
 
@@ -266,6 +329,12 @@ def get_more(engine: Engine, ctx: CommandContext, stream: ChangeStream, batch_si
     if stream.invalidated:
         engine.cursors.discard(cursor_id)
         cursor_id = 0
-    return {"cursor": {"nextBatch": [bson.raw_bson.RawBSONDocument(e) for e in batch],
-                       "postBatchResumeToken": resume_token(stream.position), "id": Int64(cursor_id),
-                       "ns": stream.namespace}, "ok": 1.0}
+    return {
+        "cursor": {
+            "nextBatch": [bson.raw_bson.RawBSONDocument(e) for e in batch],
+            "postBatchResumeToken": resume_token(stream.position),
+            "id": Int64(cursor_id),
+            "ns": stream.namespace,
+        },
+        "ok": 1.0,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +24,18 @@ from .wire import MAX_BSON_OBJECT_SIZE, Request
 
 logger = logging.getLogger(__name__)
 
-# Commands whose effects must be kept or undone as a whole when they fail.
-WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify", "findandmodify", "create", "drop", "dropDatabase",
-                  "createIndexes", "dropIndexes", "deleteIndexes", "renameCollection", "collMod"}
+# Commands whose effects are undone as a whole when they fail. (Document writes need no savepoint: each
+# document is checked before it is written, and a storage error fails the whole batch.)
+DDL_COMMANDS = {
+    "create",
+    "drop",
+    "dropDatabase",
+    "createIndexes",
+    "dropIndexes",
+    "deleteIndexes",
+    "renameCollection",
+    "collMod",
+}
 RETRYABLE = {"insert", "update", "delete", "findAndModify", "findandmodify"}
 _READ_CONCERNS = {"local", "majority", "available", "linearizable"}
 
@@ -64,25 +74,53 @@ class Engine:
         self._mongomock: mongomock.MongoClient = mongomock.MongoClient()
         self.helper = self._mongomock.get_database("helper").get_collection("helper")
         self._handlers: dict[str, Handler] = {
-            "hello": _hello, "isMaster": _hello, "ismaster": _hello,
-            "ping": _ok, "endSessions": _end_sessions, "killSessions": _end_sessions,
-            "killAllSessions": _ok, "refreshSessions": _ok, "logout": _ok,
-            "buildInfo": _build_info, "buildinfo": _build_info,
-            "getParameter": _get_parameter, "getCmdLineOpts": _cmd_line_opts,
-            "whatsmyuri": _ok, "getLog": _get_log, "hostInfo": _ok, "serverStatus": _server_status,
-            "connectionStatus": _connection_status, "listCommands": _list_commands,
-            "listDatabases": _list_databases, "dbStats": _db_stats, "collStats": _coll_stats,
+            "hello": _hello,
+            "isMaster": _hello,
+            "ismaster": _hello,
+            "ping": _ok,
+            "endSessions": _end_sessions,
+            "killSessions": _end_sessions,
+            "killAllSessions": _ok,
+            "refreshSessions": _ok,
+            "logout": _ok,
+            "buildInfo": _build_info,
+            "buildinfo": _build_info,
+            "getParameter": _get_parameter,
+            "getCmdLineOpts": _cmd_line_opts,
+            "whatsmyuri": _ok,
+            "getLog": _get_log,
+            "hostInfo": _ok,
+            "serverStatus": _server_status,
+            "connectionStatus": _connection_status,
+            "listCommands": _list_commands,
+            "listDatabases": _list_databases,
+            "dbStats": _db_stats,
+            "collStats": _coll_stats,
             "replSetGetStatus": _repl_set_get_status,
-            "find": reads.find, "getMore": reads.get_more, "killCursors": reads.kill_cursors,
-            "aggregate": reads.aggregate, "count": reads.count, "distinct": reads.distinct,
+            "find": reads.find,
+            "getMore": reads.get_more,
+            "killCursors": reads.kill_cursors,
+            "aggregate": reads.aggregate,
+            "count": reads.count,
+            "distinct": reads.distinct,
             "explain": explain.explain,
-            "insert": writes.insert, "update": writes.update, "delete": writes.delete,
-            "findAndModify": writes.find_and_modify, "findandmodify": writes.find_and_modify,
-            "create": _create, "drop": _drop, "dropDatabase": _drop_database,
-            "listCollections": _list_collections, "createIndexes": _create_indexes,
-            "listIndexes": _list_indexes, "dropIndexes": _drop_indexes,
-            "deleteIndexes": _drop_indexes, "renameCollection": _rename_collection, "collMod": _coll_mod,
-            "commitTransaction": _no_transactions, "abortTransaction": _no_transactions,
+            "insert": writes.insert,
+            "update": writes.update,
+            "delete": writes.delete,
+            "findAndModify": writes.find_and_modify,
+            "findandmodify": writes.find_and_modify,
+            "create": _create,
+            "drop": _drop,
+            "dropDatabase": _drop_database,
+            "listCollections": _list_collections,
+            "createIndexes": _create_indexes,
+            "listIndexes": _list_indexes,
+            "dropIndexes": _drop_indexes,
+            "deleteIndexes": _drop_indexes,
+            "renameCollection": _rename_collection,
+            "collMod": _coll_mod,
+            "commitTransaction": _no_transactions,
+            "abortTransaction": _no_transactions,
         }
 
     def close(self) -> None:
@@ -107,14 +145,13 @@ class Engine:
         if isinstance(session, dict) and isinstance(session.get("id"), bytes):
             ctx.session = bytes(session["id"])
         ctx.raw_documents = request.raw_documents
-        write = name in WRITE_COMMANDS
         storage = self.storage
         try:
             _check_common(command)
             txn = command.get("txnNumber")
             if txn is not None and name in RETRYABLE and ctx.session is not None:
-                return self._retryable(handler, ctx, request, name, int(txn))
-            if not write:
+                return self._retryable(handler, ctx, request, int(txn))
+            if name not in DDL_COMMANDS:
                 return handler(self, ctx, request.database, command)
             storage.savepoint()
             try:
@@ -126,25 +163,20 @@ class Engine:
             return reply
         except CommandError as exc:
             return exc.to_reply()
+        except sqlite3.Error:
+            raise  # the storage failed: the whole batch is undone and every command in it fails
         except Exception as exc:  # no bad command may take the connection or server down
             logger.exception("command %s failed", name)
             return translate(exc).to_reply()
 
-    def _retryable(self, handler: Handler, ctx: CommandContext, request: Request, name: str, txn: int) -> dict:
+    def _retryable(self, handler: Handler, ctx: CommandContext, request: Request, txn: int) -> dict:
         assert ctx.session is not None
         earlier = self.retryable.lookup(ctx.session, txn)
         if earlier is not None:
             return earlier
-        storage = self.storage
-        storage.savepoint()
-        try:
-            reply = handler(self, ctx, request.database, request.command)
-            if reply.get("ok"):
-                self.retryable.record(ctx.session, txn, reply)
-        except BaseException:
-            storage.rollback_to_savepoint()
-            raise
-        storage.release()
+        reply = handler(self, ctx, request.database, request.command)
+        if reply.get("ok"):
+            self.retryable.record(ctx.session, txn, reply)
         return reply
 
     def maintain(self) -> None:
@@ -160,7 +192,7 @@ def _check_common(command: dict) -> None:
     concern = command.get("readConcern")
     if isinstance(concern, dict):
         level = concern.get("level")
-        if level is not None and level not in _READ_CONCERNS or "atClusterTime" in concern:
+        if (level is not None and level not in _READ_CONCERNS) or "atClusterTime" in concern:
             raise CommandError(238, f"read concern {concern} is not supported by the embedded engine")
 
 
@@ -184,8 +216,16 @@ def _end_sessions(engine: Engine, ctx: CommandContext, db: str, command: dict) -
 
 
 def _build_info(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
-    return {"version": VERSION, "versionArray": [7, 0, 0, 0], "gitVersion": "embedded", "bits": 64,
-            "debug": False, "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE, "storageEngines": ["sqlite"], "ok": 1.0}
+    return {
+        "version": VERSION,
+        "versionArray": [7, 0, 0, 0],
+        "gitVersion": "embedded",
+        "bits": 64,
+        "debug": False,
+        "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,
+        "storageEngines": ["sqlite"],
+        "ok": 1.0,
+    }
 
 
 def _get_parameter(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -206,18 +246,40 @@ def _get_log(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dic
 
 def _server_status(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     storage = engine.storage
-    return {"host": ctx.me, "version": VERSION, "process": "embedded", "connections": {},
-            "repl": {"setName": engine.identity.set_name, "isWritablePrimary": True, "me": ctx.me},
-            "embedded": {"commits": storage.commits, "openCursors": len(engine.cursors),
-                         "historyTrimmedUpTo": timestamp(storage.oplog.trimmed_upto)},
-            "ok": 1.0}
+    return {
+        "host": ctx.me,
+        "version": VERSION,
+        "process": "embedded",
+        "connections": {},
+        "repl": {"setName": engine.identity.set_name, "isWritablePrimary": True, "me": ctx.me},
+        "embedded": {
+            "commits": storage.commits,
+            "openCursors": len(engine.cursors),
+            "documentsRead": storage.documents_read,
+            "historyTrimmedUpTo": timestamp(storage.oplog.trimmed_upto),
+        },
+        "ok": 1.0,
+    }
 
 
 def _repl_set_get_status(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     op_time = {"ts": timestamp(engine.storage.oplog.last_ts), "t": Int64(1)}
-    return {"set": engine.identity.set_name, "myState": 1,
-            "members": [{"_id": 0, "name": ctx.me, "health": 1.0, "state": 1, "stateStr": "PRIMARY",
-                         "optime": op_time, "self": True}], "ok": 1.0}
+    return {
+        "set": engine.identity.set_name,
+        "myState": 1,
+        "members": [
+            {
+                "_id": 0,
+                "name": ctx.me,
+                "health": 1.0,
+                "state": 1,
+                "stateStr": "PRIMARY",
+                "optime": op_time,
+                "self": True,
+            }
+        ],
+        "ok": 1.0,
+    }
 
 
 def _connection_status(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -248,8 +310,16 @@ def _db_stats(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
     collections = storage.collections_of(db)
     objects = sum(storage.count(c) for c in collections)
     indexes = sum(len(c.indexes) + 1 for c in collections)
-    return {"db": db, "collections": len(collections), "views": 0, "objects": objects, "indexes": indexes,
-            "dataSize": 0, "storageSize": 0, "ok": 1.0}
+    return {
+        "db": db,
+        "collections": len(collections),
+        "views": 0,
+        "objects": objects,
+        "indexes": indexes,
+        "dataSize": 0,
+        "storageSize": 0,
+        "ok": 1.0,
+    }
 
 
 def _coll_stats(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -257,13 +327,30 @@ def _coll_stats(engine: Engine, ctx: CommandContext, db: str, command: dict) -> 
     coll = engine.storage.collection(db, name)
     if coll is None:
         raise CommandError(26, f"Collection [{db}.{name}] not found.")
-    return {"ns": coll.namespace, "count": engine.storage.count(coll), "size": 0,
-            "nindexes": len(coll.indexes) + 1, "ok": 1.0}
+    return {
+        "ns": coll.namespace,
+        "count": engine.storage.count(coll),
+        "size": 0,
+        "nindexes": len(coll.indexes) + 1,
+        "ok": 1.0,
+    }
 
 
 _CREATE_OPTIONS = {"changeStreamPreAndPostImages"}
-_IGNORED_FIELDS = {"$db", "lsid", "$clusterTime", "$readPreference", "writeConcern", "apiVersion", "apiStrict",
-                   "apiDeprecationErrors", "comment", "txnNumber", "readConcern", "maxTimeMS"}
+_IGNORED_FIELDS = {
+    "$db",
+    "lsid",
+    "$clusterTime",
+    "$readPreference",
+    "writeConcern",
+    "apiVersion",
+    "apiStrict",
+    "apiDeprecationErrors",
+    "comment",
+    "txnNumber",
+    "readConcern",
+    "maxTimeMS",
+}
 
 
 def _create(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -294,11 +381,16 @@ def _drop_database(engine: Engine, ctx: CommandContext, db: str, command: dict) 
 
 
 def _list_collections(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
-    entries = []
-    for coll in engine.storage.collections_of(db):
-        entries.append({"name": coll.name, "type": "collection", "options": coll.options,
-                        "info": {"readOnly": False, "uuid": Binary(coll.uuid, 4)},
-                        "idIndex": {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}})
+    entries = [
+        {
+            "name": coll.name,
+            "type": "collection",
+            "options": coll.options,
+            "info": {"readOnly": False, "uuid": Binary(coll.uuid, 4)},
+            "idIndex": {"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME},
+        }
+        for coll in engine.storage.collections_of(db)
+    ]
     flt = command.get("filter")
     if isinstance(flt, dict) and flt:
         test = compile_filter(flt)
@@ -306,8 +398,9 @@ def _list_collections(engine: Engine, ctx: CommandContext, db: str, command: dic
     if command.get("nameOnly"):
         entries = [{"name": e["name"], "type": e["type"]} for e in entries]
     batch_size = (command.get("cursor") or {}).get("batchSize")
-    cursor = engine.cursors.open(f"{db}.$cmd.listCollections", reads.encoded(entries), batch_size=batch_size,
-                                 session=ctx.session)
+    cursor = engine.cursors.open(
+        f"{db}.$cmd.listCollections", reads.encoded(entries), batch_size=batch_size, session=ctx.session
+    )
     return {"cursor": cursor, "ok": 1.0}
 
 
@@ -332,15 +425,19 @@ def _create_indexes(engine: Engine, ctx: CommandContext, db: str, command: dict)
         if existing is not None:
             if existing.spec.same_definition(spec):
                 continue
-            raise CommandError(86, f"An existing index has the same name as the requested index but different "
-                                   f"options: {spec.name}")
+            raise CommandError(
+                86, f"An existing index has the same name as the requested index but different options: {spec.name}"
+            )
         same_key = next((i for i in coll.indexes if i.spec.key == spec.key and i.spec.same_definition(spec)), None)
         if same_key is not None:
             raise CommandError(85, f"Index already exists with a different name: {same_key.name}")
         storage.create_index(coll, spec)
     after = len(coll.indexes) + 1
-    reply: dict[str, Any] = {"createdCollectionAutomatically": created_collection, "numIndexesBefore": before,
-                             "numIndexesAfter": after}
+    reply: dict[str, Any] = {
+        "createdCollectionAutomatically": created_collection,
+        "numIndexesBefore": before,
+        "numIndexesAfter": after,
+    }
     if before == after:
         reply["note"] = "all indexes already exist"
     reply["ok"] = 1.0
@@ -355,8 +452,7 @@ def _list_indexes(engine: Engine, ctx: CommandContext, db: str, command: dict) -
     entries = [{"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}]
     entries += [index.spec.to_document() for index in coll.indexes]
     batch_size = (command.get("cursor") or {}).get("batchSize")
-    cursor = engine.cursors.open(coll.namespace, reads.encoded(entries), batch_size=batch_size,
-                                 session=ctx.session)
+    cursor = engine.cursors.open(coll.namespace, reads.encoded(entries), batch_size=batch_size, session=ctx.session)
     return {"cursor": cursor, "ok": 1.0}
 
 
@@ -435,8 +531,9 @@ def _coll_mod(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
             if index is None:
                 raise CommandError(27, "cannot find index for collMod")
             if set(value) - {"name", "keyPattern", "expireAfterSeconds", "hidden"}:
-                raise CommandError(238, f"collMod index options {sorted(value)} are not supported by the "
-                                        "embedded engine")
+                raise CommandError(
+                    238, f"collMod index options {sorted(value)} are not supported by the embedded engine"
+                )
             if "expireAfterSeconds" in value:
                 if index.spec.expire_after is None:
                     raise CommandError(72, "no expireAfterSeconds field to update")

@@ -80,8 +80,15 @@ class CursorTable:
     def __len__(self) -> int:
         return len(self._cursors)
 
-    def open(self, namespace: str, source: Iterator[bytes], *, batch_size: int | None, single_batch: bool = False,
-             session: Hashable | None = None) -> dict[str, Any]:
+    def open(
+        self,
+        namespace: str,
+        source: Iterator[bytes],
+        *,
+        batch_size: int | None,
+        single_batch: bool = False,
+        session: Hashable | None = None,
+    ) -> dict[str, Any]:
         """Start a cursor over source and return the reply's `cursor` field (firstBatch)."""
         cursor = Cursor(namespace, source, session)
         batch = cursor.take(DEFAULT_FIRST_BATCH if batch_size is None else batch_size)
@@ -105,8 +112,11 @@ class CursorTable:
         if cursor is None:
             raise CommandError(43, f"cursor id {cursor_id} not found")
         if cursor.namespace != namespace:
-            raise CommandError(13, f"Requested getMore on namespace '{namespace}', but cursor belongs to a "
-                                   f"different namespace {cursor.namespace}")
+            raise CommandError(
+                13,
+                f"Requested getMore on namespace '{namespace}', but cursor belongs to a "
+                f"different namespace {cursor.namespace}",
+            )
         cursor.last_used = time.monotonic()
         return cursor
 

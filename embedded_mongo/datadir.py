@@ -37,7 +37,8 @@ class DirectoryLock:
             who = f" (process {holder})" if holder.isdigit() else ""
             raise DataDirectoryInUseError(
                 f"data directory {self.directory} is in use by another process{who}: stop the other embedded "
-                f"MongoDB or choose another directory (lock file {self.path})") from None
+                f"MongoDB or choose another directory (lock file {self.path})"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd

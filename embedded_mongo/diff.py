@@ -25,11 +25,10 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _diff_documents(old: dict, new: dict, prefix: str, updated: dict[str, Any], removed: list[str],
-                    truncated: list[dict[str, Any]]) -> None:
-    for key in old:
-        if key not in new:
-            removed.append(prefix + key)
+def _diff_documents(
+    old: dict, new: dict, prefix: str, updated: dict[str, Any], removed: list[str], truncated: list[dict[str, Any]]
+) -> None:
+    removed.extend(prefix + key for key in old if key not in new)
     for key, value in new.items():
         path = prefix + key
         if key not in old:
@@ -38,8 +37,9 @@ def _diff_documents(old: dict, new: dict, prefix: str, updated: dict[str, Any], 
             _diff_values(old[key], value, path, updated, removed, truncated)
 
 
-def _diff_values(old: Any, new: Any, path: str, updated: dict[str, Any], removed: list[str],
-                 truncated: list[dict[str, Any]]) -> None:
+def _diff_values(
+    old: Any, new: Any, path: str, updated: dict[str, Any], removed: list[str], truncated: list[dict[str, Any]]
+) -> None:
     if _same(old, new):
         return
     if isinstance(old, dict) and isinstance(new, dict) and old and new:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bson
 import mongomock
 
 CODE_NAMES = {
@@ -85,3 +86,20 @@ def translate(exc: Exception) -> CommandError:
     if isinstance(exc, (ValueError, TypeError, KeyError, IndexError, AttributeError)):
         return CommandError(2, f"{type(exc).__name__}: {exc}")
     return CommandError(1, f"internal error: {type(exc).__name__}: {exc}")
+
+
+# What evaluating one statement of a write can raise that is the statement's fault (storage errors
+# are not among them: they fail the whole batch).
+STATEMENT_ERRORS: tuple[type[Exception], ...] = (
+    CommandError,
+    mongomock.OperationFailure,
+    NotImplementedError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+    bson.errors.BSONError,
+)

@@ -31,20 +31,30 @@ def explain(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict
         reply = _report(query, f"{db}.{inner['find']}", verbosity, query.winning_plan(inner.get("projection")))
     elif name == "count":
         query = count_query(engine, db, inner)
-        reply = _report(query, f"{db}.{inner['count']}", verbosity,
-                        {"stage": "COUNT", "inputStage": query.winning_plan()})
+        reply = _report(
+            query, f"{db}.{inner['count']}", verbosity, {"stage": "COUNT", "inputStage": query.winning_plan()}
+        )
     elif name == "distinct":
         coll = collection_name(inner, "distinct")
         query = Query(engine.storage, engine.storage.collection(db, coll), inner.get("query") or {})
-        reply = _report(query, f"{db}.{coll}", verbosity,
-                        {"stage": "PROJECTION_DEFAULT", "transformBy": {inner.get("key"): 1},
-                         "inputStage": query.winning_plan()})
+        reply = _report(
+            query,
+            f"{db}.{coll}",
+            verbosity,
+            {"stage": "PROJECTION_DEFAULT", "transformBy": {inner.get("key"): 1}, "inputStage": query.winning_plan()},
+        )
     elif name == "aggregate":
         return explain_aggregate(engine, db, inner, verbosity)
     elif name in ("findAndModify", "findandmodify"):
         coll = collection_name(inner, name)
-        query = Query(engine.storage, engine.storage.collection(db, coll), inner.get("query") or {},
-                      sort=parse_sort(inner.get("sort")), limit=1, hint=inner.get("hint"))
+        query = Query(
+            engine.storage,
+            engine.storage.collection(db, coll),
+            inner.get("query") or {},
+            sort=parse_sort(inner.get("sort")),
+            limit=1,
+            hint=inner.get("hint"),
+        )
         stage = "DELETE" if inner.get("remove") else "UPDATE"
         reply = _report(query, f"{db}.{coll}", verbosity, {"stage": stage, "inputStage": query.winning_plan()})
     elif name in ("update", "delete"):
@@ -54,10 +64,14 @@ def explain(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict
             raise CommandError(2, f"explain of {name} needs exactly one statement")
         statement = statements[0]
         single = not statement.get("multi") if name == "update" else statement.get("limit") == 1
-        query = Query(engine.storage, engine.storage.collection(db, coll), statement.get("q") or {},
-                      limit=1 if single else 0, hint=statement.get("hint"))
-        reply = _report(query, f"{db}.{coll}", verbosity,
-                        {"stage": name.upper(), "inputStage": query.winning_plan()})
+        query = Query(
+            engine.storage,
+            engine.storage.collection(db, coll),
+            statement.get("q") or {},
+            limit=1 if single else 0,
+            hint=statement.get("hint"),
+        )
+        reply = _report(query, f"{db}.{coll}", verbosity, {"stage": name.upper(), "inputStage": query.winning_plan()})
     else:
         raise CommandError(2, f"Explain failed due to unknown command: {name}")
     reply["command"] = inner
@@ -67,9 +81,16 @@ def explain(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict
 
 
 def _planner(query: Query, namespace: str, plan: dict) -> dict[str, Any]:
-    return {"namespace": namespace, "indexFilterSet": False, "parsedQuery": query.query,
-            "maxIndexedOrSolutionsReached": False, "maxIndexedAndSolutionsReached": False,
-            "maxScansToExplodeReached": False, "winningPlan": plan, "rejectedPlans": []}
+    return {
+        "namespace": namespace,
+        "indexFilterSet": False,
+        "parsedQuery": query.query,
+        "maxIndexedOrSolutionsReached": False,
+        "maxIndexedAndSolutionsReached": False,
+        "maxScansToExplodeReached": False,
+        "winningPlan": plan,
+        "rejectedPlans": [],
+    }
 
 
 def _report(query: Query, namespace: str, verbosity: str, plan: dict) -> dict[str, Any]:
@@ -78,10 +99,13 @@ def _report(query: Query, namespace: str, verbosity: str, plan: dict) -> dict[st
         started = time.perf_counter()
         returned = sum(1 for _ in query.run())
         reply["executionStats"] = {
-            "executionSuccess": True, "nReturned": returned,
+            "executionSuccess": True,
+            "nReturned": returned,
             "executionTimeMillis": int((time.perf_counter() - started) * 1000),
-            "totalKeysExamined": query.stats.keys_examined, "totalDocsExamined": query.stats.docs_examined,
-            "executionStages": {**plan, "nReturned": returned}}
+            "totalKeysExamined": query.stats.keys_examined,
+            "totalDocsExamined": query.stats.docs_examined,
+            "executionStages": {**plan, "nReturned": returned},
+        }
     return reply
 
 

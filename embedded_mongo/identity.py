@@ -31,8 +31,7 @@ def hello_reply(command: dict, connection_id: int, me: str, identity: ServerIden
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     op_time = {"ts": timestamp(cluster_ts), "t": Int64(1)}
-    write_date = datetime.datetime.fromtimestamp((cluster_ts >> 32) or time.time(), datetime.UTC).replace(
-        tzinfo=None)
+    write_date = datetime.datetime.fromtimestamp((cluster_ts >> 32) or time.time(), datetime.UTC).replace(tzinfo=None)
     reply: dict[str, Any] = {
         "topologyVersion": {"processId": identity.process_id, "counter": Int64(0)},
         "hosts": [me],
@@ -43,8 +42,12 @@ def hello_reply(command: dict, connection_id: int, me: str, identity: ServerIden
         "primary": me,
         "me": me,
         "electionId": identity.election_id,
-        "lastWrite": {"opTime": op_time, "lastWriteDate": write_date, "majorityOpTime": op_time,
-                      "majorityWriteDate": write_date},
+        "lastWrite": {
+            "opTime": op_time,
+            "lastWriteDate": write_date,
+            "majorityOpTime": op_time,
+            "majorityWriteDate": write_date,
+        },
         "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,
         "maxMessageSizeBytes": MAX_MESSAGE_SIZE,
         "maxWriteBatchSize": MAX_WRITE_BATCH_SIZE,
@@ -59,8 +62,6 @@ def hello_reply(command: dict, connection_id: int, me: str, identity: ServerIden
         reply["helloOk"] = True
     reply["ok"] = 1.0
     return reply
-
-
 
 
 def server_info(me: str) -> dict[str, Any]:

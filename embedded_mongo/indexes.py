@@ -12,11 +12,33 @@ from .matcher import compile_filter
 from .values import MISSING, UNDEFINED, format_value, path_values
 
 ID_INDEX_NAME = "_id_"
-_KNOWN_OPTIONS = {"key", "name", "unique", "sparse", "partialFilterExpression", "v", "ns", "background",
-                  "expireAfterSeconds", "hidden"}
-_UNSUPPORTED_OPTIONS = {"collation", "weights", "default_language", "language_override", "textIndexVersion",
-                        "2dsphereIndexVersion", "bits", "min", "max", "bucketSize", "wildcardProjection",
-                        "storageEngine", "clustered"}
+_KNOWN_OPTIONS = {
+    "key",
+    "name",
+    "unique",
+    "sparse",
+    "partialFilterExpression",
+    "v",
+    "ns",
+    "background",
+    "expireAfterSeconds",
+    "hidden",
+}
+_UNSUPPORTED_OPTIONS = {
+    "collation",
+    "weights",
+    "default_language",
+    "language_override",
+    "textIndexVersion",
+    "2dsphereIndexVersion",
+    "bits",
+    "min",
+    "max",
+    "bucketSize",
+    "wildcardProjection",
+    "storageEngine",
+    "clustered",
+}
 
 
 @dataclass
@@ -44,27 +66,37 @@ class IndexSpec:
                     raise CommandError(67, "wildcard indexes are not supported by the embedded engine")
                 raise CommandError(67, f"bad index key pattern field: {path!r}")
             if isinstance(direction, str):
-                raise CommandError(67, f"{direction!r} indexes are not supported by the embedded engine "
-                                       "(only ascending and descending keys)")
+                raise CommandError(
+                    67,
+                    f"{direction!r} indexes are not supported by the embedded engine "
+                    "(only ascending and descending keys)",
+                )
             if isinstance(direction, bool) or not isinstance(direction, (int, float)) or direction == 0:
-                raise CommandError(67, f"Values in the index key pattern can only be positive or negative "
-                                       f"numbers, found {path}: {format_value(direction)}")
+                raise CommandError(
+                    67,
+                    f"Values in the index key pattern can only be positive or negative "
+                    f"numbers, found {path}: {format_value(direction)}",
+                )
         name = doc.get("name") or "_".join(f"{k}_{v}" for k, v in key.items())
         if not isinstance(name, str):
             raise CommandError(67, "index name must be a string")
         for option in doc:
             if option in _UNSUPPORTED_OPTIONS:
-                raise CommandError(238 if option == "collation" else 67,
-                                   f"index option '{option}' is not supported by the embedded engine")
+                raise CommandError(
+                    238 if option == "collation" else 67,
+                    f"index option '{option}' is not supported by the embedded engine",
+                )
             if option not in _KNOWN_OPTIONS:
-                raise CommandError(197, f"The field '{option}' is not valid for an index specification. "
-                                        f"Specification: {format_value(doc)}")
+                raise CommandError(
+                    197,
+                    f"The field '{option}' is not valid for an index specification. Specification: {format_value(doc)}",
+                )
         partial = doc.get("partialFilterExpression")
         if partial is not None:
             if not isinstance(partial, dict):
                 raise CommandError(67, "partialFilterExpression must be an object")
             if doc.get("sparse"):
-                raise CommandError(67, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
+                raise CommandError(67, 'cannot mix "partialFilterExpression" and "sparse" options')
             try:
                 compile_filter(partial)
             except CommandError as exc:  # reject it now rather than on every later write
@@ -74,12 +106,18 @@ class IndexSpec:
             if isinstance(expire, bool) or not isinstance(expire, (int, float)) or expire < 0:
                 raise CommandError(67, "TTL index 'expireAfterSeconds' option must be a non-negative number")
             if len(key) != 1:
-                raise CommandError(67, "TTL indexes are single-field indexes, compound indexes do not support "
-                                       "TTL")
+                raise CommandError(67, "TTL indexes are single-field indexes, compound indexes do not support TTL")
         options = {k: v for k, v in doc.items() if k == "background"}
-        return cls(name=name, key=list(key.items()), unique=bool(doc.get("unique")), sparse=bool(doc.get("sparse")),
-                   partial=partial, expire_after=float(expire) if expire is not None else None,
-                   hidden=bool(doc.get("hidden")), options=options)
+        return cls(
+            name=name,
+            key=list(key.items()),
+            unique=bool(doc.get("unique")),
+            sparse=bool(doc.get("sparse")),
+            partial=partial,
+            expire_after=float(expire) if expire is not None else None,
+            hidden=bool(doc.get("hidden")),
+            options=options,
+        )
 
     def to_document(self) -> dict:
         """The definition as listIndexes reports it."""
@@ -91,8 +129,7 @@ class IndexSpec:
         if self.partial is not None:
             doc["partialFilterExpression"] = self.partial
         if self.expire_after is not None:
-            doc["expireAfterSeconds"] = (int(self.expire_after) if self.expire_after.is_integer()
-                                         else self.expire_after)
+            doc["expireAfterSeconds"] = int(self.expire_after) if self.expire_after.is_integer() else self.expire_after
         if self.hidden:
             doc["hidden"] = True
         doc.update(self.options)
@@ -101,7 +138,12 @@ class IndexSpec:
     def same_definition(self, other: IndexSpec) -> bool:
         """Whether two specs describe the same index (so re-creating it is a no-op)."""
         return (self.key, self.unique, self.sparse, self.partial, self.expire_after) == (
-            other.key, other.unique, other.sparse, other.partial, other.expire_after)
+            other.key,
+            other.unique,
+            other.sparse,
+            other.partial,
+            other.expire_after,
+        )
 
     @property
     def fields(self) -> list[str]:
@@ -130,8 +172,9 @@ class KeyMaker:
         self.namespace = namespace
         self._parts = [path.split(".") for path in spec.fields]
         self._directions = spec.directions
-        self._simple = (spec.fields[0] if len(spec.fields) == 1 and "." not in spec.fields[0]
-                        and spec.partial is None else None)
+        self._simple = (
+            spec.fields[0] if len(spec.fields) == 1 and "." not in spec.fields[0] and spec.partial is None else None
+        )
         self._partial = compile_filter(spec.partial) if spec.partial is not None else None
 
     def keys(self, doc: dict) -> DocumentKeys | None:
@@ -149,6 +192,11 @@ class KeyMaker:
         spec = self.spec
         if self._partial is not None and not self._partial(doc):
             return None
+        plain = self._plain_values(doc)
+        if plain is not None:
+            if spec.sparse and all(v is MISSING for v in plain):
+                return None
+            return DocumentKeys({keys.encode_compound(plain, self._directions): tuple(plain)}, 0)
         per_field: list[list[Any]] = []
         array_fields: list[str] = []
         mask = 0
@@ -169,13 +217,32 @@ class KeyMaker:
             entries.setdefault(keys.encode_compound(combo, directions), combo)
         return DocumentKeys(entries, mask)
 
+    def _plain_values(self, doc: dict) -> list[Any] | None:
+        """The indexed values when no array is involved (one key), else None."""
+        values = []
+        for parts in self._parts:
+            node: Any = doc
+            for part in parts:
+                if type(node) is not dict:
+                    if type(node) is list:
+                        return None
+                    node = MISSING
+                    break
+                node = node.get(part, MISSING)
+            if type(node) is list:
+                return None
+            values.append(node)
+        return values
+
     def duplicate_error(self, raw: tuple) -> CommandError:
         """The E11000 error MongoDB reports for a duplicate key."""
-        key_value = {path: (None if v is MISSING or v is UNDEFINED else v)
-                     for path, v in zip(self.spec.fields, raw, strict=True)}
+        key_value = {
+            path: (None if v is MISSING or v is UNDEFINED else v) for path, v in zip(self.spec.fields, raw, strict=True)
+        }
         shown = ", ".join(f"{path}: {format_value(v)}" for path, v in key_value.items())
-        message = (f"E11000 duplicate key error collection: {self.namespace} "
-                   f"index: {self.spec.name} dup key: {{ {shown} }}")
+        message = (
+            f"E11000 duplicate key error collection: {self.namespace} index: {self.spec.name} dup key: {{ {shown} }}"
+        )
         return CommandError(11000, message, keyPattern=dict(self.spec.key), keyValue=key_value)
 
 
@@ -214,6 +281,10 @@ def _share_array(paths: list[str]) -> bool:
 
 def id_duplicate_error(namespace: str, value: Any) -> CommandError:
     """The E11000 error for a duplicate _id."""
-    return CommandError(11000, f"E11000 duplicate key error collection: {namespace} index: {ID_INDEX_NAME} "
-                               f"dup key: {{ _id: {format_value(value)} }}",
-                        keyPattern={"_id": 1}, keyValue={"_id": value})
+    return CommandError(
+        11000,
+        f"E11000 duplicate key error collection: {namespace} index: {ID_INDEX_NAME} "
+        f"dup key: {{ _id: {format_value(value)} }}",
+        keyPattern={"_id": 1},
+        keyValue={"_id": value},
+    )

@@ -23,7 +23,16 @@ from .values import MISSING, UNDEFINED
 # Type classes in MongoDB's canonical order; 0x00 is left free as the end marker of documents.
 MINKEY, UNDEF, NULL, NUMBER, STRING, OBJECT, ARRAY = 0x0A, 0x0F, 0x14, 0x1E, 0x28, 0x32, 0x3C
 BINARY, OBJECTID, BOOL, DATE, TIMESTAMP, REGEX, CODE, CODE_SCOPE, MAXKEY = (
-    0x46, 0x50, 0x5A, 0x64, 0x6E, 0x78, 0x82, 0x8C, 0xF0)
+    0x46,
+    0x50,
+    0x5A,
+    0x64,
+    0x6E,
+    0x78,
+    0x82,
+    0x8C,
+    0xF0,
+)
 
 # Number sub-classes, in numeric order.
 _NAN, _NEG_INF, _NEG, _ZERO, _POS, _POS_INF = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
@@ -34,8 +43,14 @@ _PAIRS = {f"{i:02d}": bytes([i + 1]) for i in range(100)}
 _EPOCH = datetime.datetime(1970, 1, 1)
 _ONE_MS = datetime.timedelta(milliseconds=1)
 _DATE_BIAS = 1 << 63
-_REGEX_FLAGS = [("i", re.IGNORECASE), ("l", re.LOCALE), ("m", re.MULTILINE), ("s", re.DOTALL),
-                ("u", re.UNICODE), ("x", re.VERBOSE)]
+_REGEX_FLAGS = [
+    ("i", re.IGNORECASE),
+    ("l", re.LOCALE),
+    ("m", re.MULTILINE),
+    ("s", re.DOTALL),
+    ("u", re.UNICODE),
+    ("x", re.VERBOSE),
+]
 
 NULL_KEY = bytes([NULL])
 MINKEY_KEY = bytes([MINKEY])
@@ -79,13 +94,17 @@ def class_of(value: Any) -> int:
 
 # -- numbers -------------------------------------------------------------------------------------
 
+
 def _magnitude(digits: str, exponent: int) -> bytes:
     """Body of a non-zero number 0.<digits> x 10**exponent (digits without leading/trailing zeros)."""
     if len(digits) % 2:
         digits += "0"
     pairs = _PAIRS
-    return ((exponent + _EXPONENT_BIAS).to_bytes(2, "big")
-            + b"".join([pairs[digits[i:i + 2]] for i in range(0, len(digits), 2)]) + b"\x00")
+    return (
+        (exponent + _EXPONENT_BIAS).to_bytes(2, "big")
+        + b"".join([pairs[digits[i : i + 2]] for i in range(0, len(digits), 2)])
+        + b"\x00"
+    )
 
 
 def _encode_int(value: int) -> bytes:
@@ -129,6 +148,7 @@ def _encode_decimal128(value: Decimal128) -> bytes:
 
 
 # -- other scalars -------------------------------------------------------------------------------
+
 
 def _escape(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
@@ -244,17 +264,34 @@ def _encode_other(value: Any) -> bytes:
 
 
 _ENCODERS: dict[type, Callable[[Any], bytes]] = {
-    int: _encode_int, Int64: _encode_int, float: _encode_float, bool: _encode_bool,
-    str: _encode_str, type(None): _encode_none, ObjectId: _encode_oid,
-    datetime.datetime: _encode_datetime, DatetimeMS: _encode_datetime_ms, dict: _encode_dict,
-    list: _encode_list, tuple: _encode_list, bytes: _encode_binary, Binary: _encode_binary,
-    Decimal128: _encode_decimal128, decimal.Decimal: _encode_decimal, Timestamp: _encode_timestamp,
-    Regex: _encode_regex, re.Pattern: _encode_regex, Code: _encode_code, uuid.UUID: _encode_uuid,
-    MinKey: lambda value: MINKEY_KEY, MaxKey: lambda value: MAXKEY_KEY,
+    int: _encode_int,
+    Int64: _encode_int,
+    float: _encode_float,
+    bool: _encode_bool,
+    str: _encode_str,
+    type(None): _encode_none,
+    ObjectId: _encode_oid,
+    datetime.datetime: _encode_datetime,
+    DatetimeMS: _encode_datetime_ms,
+    dict: _encode_dict,
+    list: _encode_list,
+    tuple: _encode_list,
+    bytes: _encode_binary,
+    Binary: _encode_binary,
+    Decimal128: _encode_decimal128,
+    decimal.Decimal: _encode_decimal,
+    Timestamp: _encode_timestamp,
+    Regex: _encode_regex,
+    re.Pattern: _encode_regex,
+    Code: _encode_code,
+    uuid.UUID: _encode_uuid,
+    MinKey: lambda value: MINKEY_KEY,
+    MaxKey: lambda value: MAXKEY_KEY,
 }
 
 
 # -- decoding ------------------------------------------------------------------------------------
+
 
 def decode(data: bytes, position: int = 0) -> tuple[Any, int]:
     """The value encoded at position (numbers come back as int, float or Decimal128) and the end."""
@@ -269,9 +306,8 @@ def decode(data: bytes, position: int = 0) -> tuple[Any, int]:
         while data[position] != 0:
             element_kind = data[position]
             name_end = data.index(b"\x00", position + 1)
-            name = data[position + 1:name_end].decode("utf-8", "surrogatepass")
-            value, position = decode(data[:name_end] + bytes([element_kind]) + data[name_end + 1:],
-                                     name_end)
+            name = data[position + 1 : name_end].decode("utf-8", "surrogatepass")
+            value, position = decode(data[:name_end] + bytes([element_kind]) + data[name_end + 1 :], name_end)
             doc[name] = value
         return doc, position + 1
     if kind == ARRAY:
@@ -285,20 +321,25 @@ def decode(data: bytes, position: int = 0) -> tuple[Any, int]:
     if kind == BOOL:
         return data[position] == 1, position + 1
     if kind == OBJECTID:
-        return ObjectId(data[position:position + 12]), position + 12
+        return ObjectId(data[position : position + 12]), position + 12
     if kind == DATE:
-        millis = int.from_bytes(data[position:position + 8], "big") - _DATE_BIAS
+        millis = int.from_bytes(data[position : position + 8], "big") - _DATE_BIAS
         try:
             return _EPOCH + millis * _ONE_MS, position + 8
         except OverflowError:
             return DatetimeMS(millis), position + 8
     if kind == TIMESTAMP:
-        return (Timestamp(int.from_bytes(data[position:position + 4], "big"),
-                          int.from_bytes(data[position + 4:position + 8], "big")), position + 8)
+        return (
+            Timestamp(
+                int.from_bytes(data[position : position + 4], "big"),
+                int.from_bytes(data[position + 4 : position + 8], "big"),
+            ),
+            position + 8,
+        )
     if kind == BINARY:
-        length = int.from_bytes(data[position:position + 4], "big")
+        length = int.from_bytes(data[position : position + 4], "big")
         subtype = data[position + 4]
-        raw = data[position + 5:position + 5 + length]
+        raw = data[position + 5 : position + 5 + length]
         return (raw if subtype == 0 else Binary(raw, subtype)), position + 5 + length
     if kind == REGEX:
         pattern, position = _unescape(data, position)
@@ -360,7 +401,7 @@ def _decode_number(data: bytes, position: int) -> tuple[Any, int]:
     terminator = 0xFF if negative else 0x00
     while data[end] != terminator:
         end += 1
-    body = data[position:end + 1]
+    body = data[position : end + 1]
     if negative:
         body = body.translate(_INVERT)
     exponent = int.from_bytes(body[:2], "big") - _EXPONENT_BIAS

@@ -112,7 +112,7 @@ def read_effects(data_dir: str) -> Iterator[dict[str, Any]]:
         for payload in payloads:
             (sequence,) = _SEQUENCE.unpack_from(payload, 0)
             if sequence > covered:
-                yield from bson.decode_all(payload[_SEQUENCE.size:], CODEC)
+                yield from bson.decode_all(payload[_SEQUENCE.size :], CODEC)
 
 
 def _apply(storage: Storage, effect: dict[str, Any]) -> None:
@@ -127,8 +127,7 @@ def _apply(storage: Storage, effect: dict[str, Any]) -> None:
         if found is None:
             storage.insert(coll, doc, raw, log=False, check=False)
         else:
-            storage.replace(coll, found[0], decode(found[1]), doc, raw, old_raw=found[1], replacement=True,
-                            log=False)
+            storage.replace(coll, found[0], decode(found[1]), doc, raw, old_raw=found[1], replacement=True, log=False)
     elif op == "del" and coll is not None:
         found = storage.get(coll, keys.encode(effect["id"]))
         if found is not None:
@@ -187,8 +186,12 @@ def convert(data_dir: str, cache_mb: int = 64) -> int:
         if os.path.exists(path):
             os.replace(path, os.path.join(backup, os.path.basename(path)))
     _fsync_directory(data_dir)
-    logger.info("converted %s from the previous engine's format (%d changes replayed); old files kept in %s",
-                data_dir, applied, backup)
+    logger.info(
+        "converted %s from the previous engine's format (%d changes replayed); old files kept in %s",
+        data_dir,
+        applied,
+        backup,
+    )
     return applied
 
 

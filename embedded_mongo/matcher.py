@@ -26,10 +26,29 @@ from .values import MISSING, path_values
 Test = Callable[[dict], bool]
 ValuesTest = Callable[[list[Any]], bool]
 
-_TYPE_CODES = {1: "double", 2: "string", 3: "object", 4: "array", 5: "binData", 6: "undefined", 7: "objectId",
-               8: "bool", 9: "date", 10: "null", 11: "regex", 12: "dbPointer", 13: "javascript", 14: "symbol",
-               15: "javascriptWithScope", 16: "int", 17: "timestamp", 18: "long", 19: "decimal", -1: "minKey",
-               127: "maxKey"}
+_TYPE_CODES = {
+    1: "double",
+    2: "string",
+    3: "object",
+    4: "array",
+    5: "binData",
+    6: "undefined",
+    7: "objectId",
+    8: "bool",
+    9: "date",
+    10: "null",
+    11: "regex",
+    12: "dbPointer",
+    13: "javascript",
+    14: "symbol",
+    15: "javascriptWithScope",
+    16: "int",
+    17: "timestamp",
+    18: "long",
+    19: "decimal",
+    -1: "minKey",
+    127: "maxKey",
+}
 _TYPE_NAMES = set(_TYPE_CODES.values()) | {"number"}
 _NUMBER_TYPES = {"double", "int", "long", "decimal"}
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
@@ -368,9 +387,12 @@ def _all(argument: Any) -> ValuesTest:
         raise CommandError(2, "$all needs an array")
     if not argument:
         return lambda values: False
-    tests = [_elem_match(item["$elemMatch"]) if isinstance(item, dict) and "$elemMatch" in item
-             else (_values_test(item) if isinstance(item, (Regex, re.Pattern)) else _equal(item))
-             for item in argument]
+    tests = [
+        _elem_match(item["$elemMatch"])
+        if isinstance(item, dict) and "$elemMatch" in item
+        else (_values_test(item) if isinstance(item, (Regex, re.Pattern)) else _equal(item))
+        for item in argument
+    ]
     return lambda values: all(test(values) for test in tests)
 
 
@@ -421,8 +443,7 @@ def _operator(operator: str, argument: Any, condition: dict) -> ValuesTest:
         return _not(argument)
     if operator == "$mod":
         return _mod(argument)
-    if operator in ("$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear", "$geoWithin",
-                    "$geoIntersects"):
+    if operator in ("$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear", "$geoWithin", "$geoIntersects"):
         raise CommandError(238, f"{operator} is not supported by the embedded engine")
     if operator in ("$near", "$nearSphere"):
         raise CommandError(291, f"unable to find index for $geoNear query ({operator})")

@@ -95,8 +95,10 @@ class Oplog:
         entry["w"] = datetime.datetime.fromtimestamp(now, datetime.UTC).replace(tzinfo=None)
         encoded = bson.encode(entry, codec_options=CODEC)
         self._cum += len(encoded)
-        self._conn.execute("INSERT INTO oplog (ts, wall, db, coll, cum, entry) VALUES (?, ?, ?, ?, ?, ?)",
-                           (ts, int(now * 1000), db, coll, self._cum, encoded))
+        self._conn.execute(
+            "INSERT INTO oplog (ts, wall, db, coll, cum, entry) VALUES (?, ?, ?, ?, ?, ?)",
+            (ts, int(now * 1000), db, coll, self._cum, encoded),
+        )
         return ts
 
     def mark_committed(self) -> None:
@@ -108,8 +110,9 @@ class Oplog:
         row = self._conn.execute("SELECT cum FROM oplog ORDER BY ts DESC LIMIT 1").fetchone()
         self._cum = row[0] if row else 0
 
-    def read(self, after: int, db: str | None, coll: str | None,
-             limit: int) -> list[tuple[int, str, str | None, bytes]]:
+    def read(
+        self, after: int, db: str | None, coll: str | None, limit: int
+    ) -> list[tuple[int, str, str | None, bytes]]:
         """Up to limit (ts, db, coll, entry) after ts `after`, of one database (or all) and collection (or all)."""
         columns = "SELECT ts, db, coll, entry FROM oplog WHERE ts > ?"
         args: list[Any]
@@ -124,8 +127,9 @@ class Oplog:
 
     def last_scanned(self, after: int, limit: int) -> int | None:
         """The ts of the limit-th entry after `after` (how far a bounded scan got), None if fewer exist."""
-        row = self._conn.execute("SELECT ts FROM oplog WHERE ts > ? ORDER BY ts LIMIT 1 OFFSET ?",
-                                 (after, limit - 1)).fetchone()
+        row = self._conn.execute(
+            "SELECT ts FROM oplog WHERE ts > ? ORDER BY ts LIMIT 1 OFFSET ?", (after, limit - 1)
+        ).fetchone()
         return row[0] if row else None
 
     def trim(self, now: float | None = None) -> int:
@@ -137,8 +141,9 @@ class Oplog:
         threshold = self._cum - self.history.max_bytes
         dropped = 0
         while True:
-            row = self._conn.execute("SELECT ts, cum FROM oplog ORDER BY ts LIMIT 1 OFFSET ?",
-                                     (_TRIM_CHUNK - 1,)).fetchone()
+            row = self._conn.execute(
+                "SELECT ts, cum FROM oplog ORDER BY ts LIMIT 1 OFFSET ?", (_TRIM_CHUNK - 1,)
+            ).fetchone()
             if row is None:
                 row = self._conn.execute("SELECT ts, cum FROM oplog ORDER BY ts DESC LIMIT 1").fetchone()
                 if row is None:
@@ -147,8 +152,9 @@ class Oplog:
             if ts < limit_ts or cum <= threshold:
                 upto = ts
             else:
-                found = self._conn.execute("SELECT MAX(ts) FROM oplog WHERE ts <= ? AND (ts < ? OR cum <= ?)",
-                                           (ts, limit_ts, threshold)).fetchone()
+                found = self._conn.execute(
+                    "SELECT MAX(ts) FROM oplog WHERE ts <= ? AND (ts < ? OR cum <= ?)", (ts, limit_ts, threshold)
+                ).fetchone()
                 if found is None or found[0] is None:
                     break
                 upto = found[0]

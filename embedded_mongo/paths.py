@@ -185,7 +185,7 @@ def _clause_matches(key: str, condition: Any, prefix: str, element: Any) -> bool
     probe_key = "x." + rest if rest else "x"
     try:
         return filter_applies({probe_key: condition}, {"x": [element]})
-    except Exception:  # an unsupported clause just cannot pin the position
+    except Exception:  # noqa: BLE001 - an unsupported clause just cannot pin the position
         return False
 
 

@@ -57,9 +57,11 @@ def _analyze_into(query: dict, analysis: Analysis) -> None:
             analysis.uncaptured = True
         else:
             found = predicates_for(key, condition)
-            operators = (len([k for k in condition if k != "$options"])
-                         if isinstance(condition, dict) and condition and all(k.startswith("$") for k in condition)
-                         else 1)
+            operators = (
+                len([k for k in condition if k != "$options"])
+                if isinstance(condition, dict) and condition and all(k.startswith("$") for k in condition)
+                else 1
+            )
             if len(found) != operators or not all(p.exact for p in found):
                 analysis.uncaptured = True
             if found:
@@ -131,10 +133,10 @@ def _field_intervals(candidate: _Candidate, position: int, analysis: Analysis) -
 
 def _bounds(candidate: _Candidate, analysis: Analysis, full: bool = False) -> _Bounds | None:
     per_field: list[tuple[list[Interval], bool] | None] = [
-        _field_intervals(candidate, i, analysis) for i in range(len(candidate.fields))]
+        _field_intervals(candidate, i, analysis) for i in range(len(candidate.fields))
+    ]
     points = 0
-    while points < len(per_field) and per_field[points] is not None and all(
-            i.is_point for i in per_field[points][0]):  # type: ignore[index]
+    while points < len(per_field) and per_field[points] is not None and all(i.is_point for i in per_field[points][0]):  # type: ignore[index]
         points += 1
     bounded = points
     if bounded < len(per_field) and per_field[bounded] is not None:
@@ -154,8 +156,11 @@ def _bounds(candidate: _Candidate, analysis: Analysis, full: bool = False) -> _B
         points = min(points, bounded)
         used = per_field[:bounded]
     used_paths = {candidate.fields[i] for i in range(bounded)}
-    exact = (not analysis.uncaptured and set(analysis.predicates) <= used_paths
-             and all(entry is not None and entry[1] for entry in used))
+    exact = (
+        not analysis.uncaptured
+        and set(analysis.predicates) <= used_paths
+        and all(entry is not None and entry[1] for entry in used)
+    )
     ranges = _byte_ranges([entry[0] for entry in used if entry is not None], candidate.directions)
     texts: dict[str, list[str]] = {}
     for i, path in enumerate(candidate.fields):
@@ -183,7 +188,7 @@ def _byte_ranges(fields: list[list[Interval]], directions: list[int]) -> list[tu
 
 def _provides_sort(candidate: _Candidate, bounds: _Bounds, sort: list[tuple[str, int]]) -> int:
     """Scan direction (1 forward, -1 backward) giving the sort order from this index, 0 if none does."""
-    fixed = set(candidate.fields[:bounds.single_points])
+    fixed = set(candidate.fields[: bounds.single_points])
     wanted = [(path, direction) for path, direction in sort if path not in fixed]
     if not wanted:
         return 1
@@ -193,12 +198,16 @@ def _provides_sort(candidate: _Candidate, bounds: _Bounds, sort: list[tuple[str,
         for offset, (path, direction) in enumerate(wanted):
             position = start + offset
             if position < len(candidate.fields):
-                if (candidate.fields[position] != path or candidate.directions[position] * scan != direction
-                        or candidate.multikey(position)):
+                if (
+                    candidate.fields[position] != path
+                    or candidate.directions[position] * scan != direction
+                    or candidate.multikey(position)
+                ):
                     ok = False
                     break
-            elif not (position == len(candidate.fields) and path == "_id" and direction == scan
-                      and offset == len(wanted) - 1):
+            elif not (
+                position == len(candidate.fields) and path == "_id" and direction == scan and offset == len(wanted) - 1
+            ):
                 ok = False  # the _id tie-break of index entries may end the sort, nothing else
                 break
         if ok:
@@ -286,17 +295,17 @@ def _usable(candidate: _Candidate, analysis: Analysis, bounds: _Bounds | None) -
         return False
     if index.spec.partial is not None and not implies_partial(index.spec.partial, analysis):
         return False
-    if index.spec.sparse and (bounds is None or not _excludes_null(bounds, candidate, analysis)):
-        return False
-    return True
+    # A sparse index leaves out documents without the fields: usable only if the query excludes those.
+    return not index.spec.sparse or (bounds is not None and _excludes_null(bounds, candidate, analysis))
 
 
 def _scan(coll: Collection, candidate: _Candidate, bounds: _Bounds, reverse: bool, query: dict) -> IndexScan:
     return IndexScan(coll, candidate.index, bounds.ranges, bounds.texts, reverse, bounds.exact, query)
 
 
-def _index_plan(coll: Collection, analysis: Analysis, query: dict,
-                sort: list[tuple[str, int]]) -> tuple[Stage, bool] | None:
+def _index_plan(
+    coll: Collection, analysis: Analysis, query: dict, sort: list[tuple[str, int]]
+) -> tuple[Stage, bool] | None:
     ids = analysis.predicates.get("_id")
     if ids and not any(len(p.intervals) != 1 or not p.intervals[0].is_point for p in ids[:1]):
         id_intervals = ids[0].intervals
@@ -312,8 +321,15 @@ def _index_plan(coll: Collection, analysis: Analysis, query: dict,
             continue
         direction = _provides_sort(candidate, bounds, sort) if sort else 1
         full_unique = candidate.unique and bounds.single_points == len(candidate.fields)
-        score = (full_unique, bounds.bounded, bounds.points, direction != 0, bounds.exact, -len(candidate.fields),
-                 -position)
+        score = (
+            full_unique,
+            bounds.bounded,
+            bounds.points,
+            direction != 0,
+            bounds.exact,
+            -len(candidate.fields),
+            -position,
+        )
         if best is None or score > best[0]:
             best = (score, _scan(coll, candidate, bounds, direction < 0, query), direction != 0 or not sort)
     if best is None:
@@ -334,13 +350,22 @@ def _hinted(coll: Collection, hint: Any) -> _Candidate | None:
     else:
         raise CommandError(2, "hint must be a string or an object")
     if index is None:
-        raise CommandError(2, "error processing query: planner returned error :: caused by :: hint provided "
-                              "does not correspond to an existing index")
+        raise CommandError(
+            2,
+            "error processing query: planner returned error :: caused by :: hint provided "
+            "does not correspond to an existing index",
+        )
     return _Candidate(index)
 
 
-def choose(storage: Storage, coll: Collection | None, query: dict, sort: list[tuple[str, int]],
-           hint: Any = None, analysis: Analysis | None = None) -> Choice:
+def choose(
+    storage: Storage,
+    coll: Collection | None,
+    query: dict,
+    sort: list[tuple[str, int]],
+    hint: Any = None,
+    analysis: Analysis | None = None,
+) -> Choice:
     """The stage answering a filter on a collection, and whether its order is the requested sort."""
     if coll is None:
         return Choice(CollectionScan(None, query), True)
@@ -354,11 +379,13 @@ def choose(storage: Storage, coll: Collection | None, query: dict, sort: list[tu
         candidate = _hinted(coll, hint)
         assert candidate is not None
         index = candidate.index
-        if index is not None and index.spec.partial is not None and not implies_partial(index.spec.partial,
-                                                                                          analysis):
-            raise CommandError(2, f"error processing query: planner returned error :: caused by :: hint "
-                                  f"provided does not correspond to an existing index ({index.name} is partial "
-                                  "and the query does not imply its filter)")
+        if index is not None and index.spec.partial is not None and not implies_partial(index.spec.partial, analysis):
+            raise CommandError(
+                2,
+                f"error processing query: planner returned error :: caused by :: hint "
+                f"provided does not correspond to an existing index ({index.name} is partial "
+                "and the query does not imply its filter)",
+            )
         bounds = _bounds(candidate, analysis, full=True)
         assert bounds is not None
         direction = _provides_sort(candidate, bounds, sort) if sort else 1

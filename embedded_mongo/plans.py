@@ -161,12 +161,20 @@ class IndexScan(Stage):
             key_pattern = dict(spec.key)
             name, unique, sparse, partial = spec.name, spec.unique, spec.sparse, spec.partial is not None
             multikey = self.index.is_multikey()
-            multikey_paths = {path: ([path] if self.index.is_multikey(i) else [])
-                              for i, path in enumerate(spec.fields)}
-        scan = {"stage": "IXSCAN", "keyPattern": key_pattern, "indexName": name, "isMultiKey": multikey,
-                "multiKeyPaths": multikey_paths, "isUnique": unique, "isSparse": sparse, "isPartial": partial,
-                "indexVersion": 2, "direction": "backward" if self.reverse else "forward",
-                "indexBounds": self.bounds}
+            multikey_paths = {path: ([path] if self.index.is_multikey(i) else []) for i, path in enumerate(spec.fields)}
+        scan = {
+            "stage": "IXSCAN",
+            "keyPattern": key_pattern,
+            "indexName": name,
+            "isMultiKey": multikey,
+            "multiKeyPaths": multikey_paths,
+            "isUnique": unique,
+            "isSparse": sparse,
+            "isPartial": partial,
+            "indexVersion": 2,
+            "direction": "backward" if self.reverse else "forward",
+            "indexBounds": self.bounds,
+        }
         fetch: dict[str, Any] = {"stage": "FETCH"}
         if self.filter and not self.exact:
             fetch["filter"] = self.filter
@@ -203,8 +211,13 @@ class Union(Stage):
             if described.get("stage") == "FETCH":
                 described = described["inputStage"]
             elif described.get("stage") == "IDHACK":
-                described = {"stage": "IXSCAN", "keyPattern": {"_id": 1}, "indexName": "_id_",
-                             "isMultiKey": False, "direction": "forward"}
+                described = {
+                    "stage": "IXSCAN",
+                    "keyPattern": {"_id": 1},
+                    "indexName": "_id_",
+                    "isMultiKey": False,
+                    "direction": "forward",
+                }
             stages.append(described)
         fetch: dict[str, Any] = {"stage": "FETCH"}
         if self.filter:

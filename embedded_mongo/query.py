@@ -33,8 +33,10 @@ def parse_sort(sort: Any) -> list[tuple[str, int]]:
         if isinstance(direction, dict):
             raise CommandError(238, f"sorting by {direction} is not supported by the embedded engine")
         if isinstance(direction, bool) or direction not in (1, -1):
-            raise CommandError(2, f"$sort key ordering must be 1 (for ascending) or -1 (for descending), found "
-                                  f"{direction!r} for {path}")
+            raise CommandError(
+                2,
+                f"$sort key ordering must be 1 (for ascending) or -1 (for descending), found {direction!r} for {path}",
+            )
         pairs.append((path, int(direction)))
     return pairs
 
@@ -47,8 +49,17 @@ def decode(raw: bytes) -> dict:
 class Query:
     """One query against a collection: planned once, then read lazily as (rid, BSON, decoded or None)."""
 
-    def __init__(self, storage: Storage, coll: Collection | None, query: Any, *,
-                 sort: list[tuple[str, int]] | None = None, skip: int = 0, limit: int = 0, hint: Any = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        coll: Collection | None,
+        query: Any,
+        *,
+        sort: list[tuple[str, int]] | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        hint: Any = None,
+    ) -> None:
         if query is None:
             query = {}
         if not isinstance(query, dict):
@@ -78,8 +89,7 @@ class Query:
         rows = self.choice.stage.rows(self.storage, self.stats, first)
         matched = self._filter(rows)
         if self.in_memory_sort:
-            sorter = Sorter(self.storage.conn, self.sort, skip + limit if limit else None,
-                            f"sort_{id(self)}")
+            sorter = Sorter(self.storage.conn, self.sort, skip + limit if limit else None, f"sort_{id(self)}")
             decoded = ((rid, raw, doc if doc is not None else decode(raw)) for rid, raw, doc in matched)
             matched = ((rid, raw, None) for rid, raw in sorter.sort(decoded))
         if skip or limit:
@@ -114,8 +124,12 @@ class Query:
         """The plan as explain's queryPlanner.winningPlan shows it."""
         plan = self.choice.stage.describe()
         if self.in_memory_sort:
-            sort_stage: dict[str, Any] = {"stage": "SORT", "sortPattern": dict(self.sort),
-                                          "memLimit": SORT_MEMORY_LIMIT, "type": "simple"}
+            sort_stage: dict[str, Any] = {
+                "stage": "SORT",
+                "sortPattern": dict(self.sort),
+                "memLimit": SORT_MEMORY_LIMIT,
+                "type": "simple",
+            }
             if self.limit:
                 sort_stage["limitAmount"] = self.skip + self.limit
             sort_stage["inputStage"] = plan

@@ -18,11 +18,41 @@ from .wire import CODEC
 if TYPE_CHECKING:
     from .commands import CommandContext, Engine
 
-_FIND_FIELDS = {"find", "filter", "sort", "projection", "hint", "skip", "limit", "batchSize", "singleBatch",
-                "comment", "maxTimeMS", "readConcern", "max", "min", "returnKey", "showRecordId", "tailable",
-                "oplogReplay", "noCursorTimeout", "awaitData", "allowPartialResults", "collation", "allowDiskUse",
-                "let", "$db", "lsid", "$clusterTime", "$readPreference", "txnNumber", "apiVersion", "apiStrict",
-                "apiDeprecationErrors", "maxAwaitTimeMS"}
+_FIND_FIELDS = {
+    "find",
+    "filter",
+    "sort",
+    "projection",
+    "hint",
+    "skip",
+    "limit",
+    "batchSize",
+    "singleBatch",
+    "comment",
+    "maxTimeMS",
+    "readConcern",
+    "max",
+    "min",
+    "returnKey",
+    "showRecordId",
+    "tailable",
+    "oplogReplay",
+    "noCursorTimeout",
+    "awaitData",
+    "allowPartialResults",
+    "collation",
+    "allowDiskUse",
+    "let",
+    "$db",
+    "lsid",
+    "$clusterTime",
+    "$readPreference",
+    "txnNumber",
+    "apiVersion",
+    "apiStrict",
+    "apiDeprecationErrors",
+    "maxAwaitTimeMS",
+}
 _UNSUPPORTED_FIND = {"max", "min", "returnKey", "showRecordId", "oplogReplay", "let"}
 
 
@@ -76,8 +106,15 @@ def find_query(engine: Engine, db: str, command: dict) -> tuple[Query, Projector
     skip = non_negative(command, "skip")
     batch_size = non_negative(command, "batchSize") if command.get("batchSize") is not None else None
     coll = engine.storage.collection(db, name)
-    query = Query(engine.storage, coll, command.get("filter"), sort=parse_sort(command.get("sort")), skip=skip,
-                  limit=limit, hint=command.get("hint"))
+    query = Query(
+        engine.storage,
+        coll,
+        command.get("filter"),
+        sort=parse_sort(command.get("sort")),
+        skip=skip,
+        limit=limit,
+        hint=command.get("hint"),
+    )
     project = projector(command.get("projection"), engine.helper)
     return query, project, (-1 if batch_size is None else batch_size), single_batch
 
@@ -86,9 +123,13 @@ def find(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     """The find command."""
     query, project, batch_size, single_batch = find_query(engine, db, command)
     namespace = f"{db}.{command['find']}"
-    cursor = engine.cursors.open(namespace, query_output(query, project),
-                                 batch_size=None if batch_size < 0 else batch_size, single_batch=single_batch,
-                                 session=ctx.session)
+    cursor = engine.cursors.open(
+        namespace,
+        query_output(query, project),
+        batch_size=None if batch_size < 0 else batch_size,
+        single_batch=single_batch,
+        session=ctx.session,
+    )
     return {"cursor": cursor, "ok": 1.0}
 
 
@@ -115,8 +156,7 @@ def kill_cursors(engine: Engine, ctx: CommandContext, db: str, command: dict) ->
     if not isinstance(ids, list):
         raise CommandError(14, "killCursors cursors must be an array")
     killed, missing = engine.cursors.kill([int(i) for i in ids])
-    return {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [],
-            "ok": 1.0}
+    return {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0}
 
 
 def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -127,8 +167,7 @@ def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
     if pipeline and "$changeStream" in pipeline[0]:
         return changestreams.open_stream(engine, ctx, db, command, pipeline)
     if command.get("aggregate") == 1:
-        raise CommandError(238, "database-level aggregation is only supported for $changeStream by the embedded "
-                                "engine")
+        raise CommandError(238, "database-level aggregation is only supported for $changeStream by the embedded engine")
     name = collection_name(command, "aggregate")
     cursor_options = command.get("cursor")
     if command.get("explain"):
@@ -138,8 +177,9 @@ def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
     if not isinstance(cursor_options, dict):
         raise CommandError(9, "The 'cursor' option is required, except for aggregate with the explain argument")
     plan = aggregation.Pipeline(engine, db, name, pipeline)
-    cursor = engine.cursors.open(f"{db}.{name}", plan.output(), batch_size=cursor_options.get("batchSize"),
-                                 session=ctx.session)
+    cursor = engine.cursors.open(
+        f"{db}.{name}", plan.output(), batch_size=cursor_options.get("batchSize"), session=ctx.session
+    )
     return {"cursor": cursor, "ok": 1.0}
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from types import TracebackType
 from typing import Any
@@ -40,8 +41,16 @@ class EmbeddedMongo:
     data_dir None keeps the data in a private temporary directory, removed on close.
     """
 
-    def __init__(self, data_dir: str | os.PathLike | None, *, host: str = "127.0.0.1", port: int = 0,
-                 cache_mb: int = 64, history: History | None = None, ttl_interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cache_mb: int = 64,
+        history: History | None = None,
+        ttl_interval: float = 60.0,
+    ) -> None:
         self._data_dir = os.fspath(data_dir) if data_dir is not None else None
         self._host = host
         self._port = port
@@ -145,8 +154,9 @@ class EmbeddedMongo:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         await self.close()
 
     # -- connections -------------------------------------------------------------------------
@@ -233,9 +243,16 @@ class EmbeddedMongo:
         elif name == "ping":
             reply = {"ok": 1.0}
         else:
-            reply = {"version": VERSION, "versionArray": [7, 0, 0, 0], "gitVersion": "embedded", "bits": 64,
-                     "debug": False, "maxBsonObjectSize": wire.MAX_BSON_OBJECT_SIZE, "storageEngines": ["sqlite"],
-                     "ok": 1.0}
+            reply = {
+                "version": VERSION,
+                "versionArray": [7, 0, 0, 0],
+                "gitVersion": "embedded",
+                "bits": 64,
+                "debug": False,
+                "maxBsonObjectSize": wire.MAX_BSON_OBJECT_SIZE,
+                "storageEngines": ["sqlite"],
+                "ok": 1.0,
+            }
         if request.more_to_come:
             return None
         cluster_time = timestamp(self._committed_ts)
@@ -258,8 +275,9 @@ class EmbeddedMongo:
 async def serve(host: str, port: int, data_dir: str | os.PathLike | None, **options: Any) -> None:
     """Run an embedded MongoDB until cancelled or sent SIGINT/SIGTERM, then close cleanly."""
     async with EmbeddedMongo(data_dir, host=host, port=port, **options) as server:
-        print(f"listening on {server.uri}", flush=True)
-        logger.info("listening on %s, data in %s", server.uri, server.data_dir)
+        sys.stdout.write(f"listening on {server.uri}\n")  # what scripts starting the server wait for
+        sys.stdout.flush()
+        logger.info("serving %s from %s", server.uri, server.data_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         installed = []

@@ -36,8 +36,9 @@ def sort_key(doc: dict, spec: list[tuple[str, int]]) -> bytes:
 class Sorter:
     """Sorts (rid, BSON, document) items, keeping at most `keep` of them when a limit is known."""
 
-    def __init__(self, conn: Any, spec: list[tuple[str, int]], keep: int | None, table: str,
-                 memory_bytes: int = MEMORY_BYTES) -> None:
+    def __init__(
+        self, conn: Any, spec: list[tuple[str, int]], keep: int | None, table: str, memory_bytes: int = MEMORY_BYTES
+    ) -> None:
         self._conn = conn
         self._spec = spec
         self._keep = keep
@@ -63,12 +64,15 @@ class Sorter:
         for _key, _seq, rid, raw in buffered:
             yield rid, raw
 
-    def _spill(self, buffered: list[tuple[bytes, int, int, bytes]],
-               rest: Iterator[tuple[bytes, int, int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    def _spill(
+        self, buffered: list[tuple[bytes, int, int, bytes]], rest: Iterator[tuple[bytes, int, int, bytes]]
+    ) -> Iterator[tuple[int, bytes]]:
         table = self._table
         conn = self._conn
-        conn.execute(f"CREATE TEMP TABLE {table} (k BLOB NOT NULL, seq INTEGER NOT NULL, rid INTEGER NOT NULL, "
-                     "doc BLOB NOT NULL, PRIMARY KEY (k, seq)) WITHOUT ROWID")
+        conn.execute(
+            f"CREATE TEMP TABLE {table} (k BLOB NOT NULL, seq INTEGER NOT NULL, rid INTEGER NOT NULL, "
+            "doc BLOB NOT NULL, PRIMARY KEY (k, seq)) WITHOUT ROWID"
+        )
         try:
             insert = f"INSERT INTO {table} (k, seq, rid, doc) VALUES (?, ?, ?, ?)"
             conn.executemany(insert, buffered)
@@ -81,11 +85,14 @@ class Sorter:
             position: tuple[bytes, int] | None = None
             while True:
                 if position is None:
-                    rows = conn.execute(f"SELECT k, seq, rid, doc FROM {table} ORDER BY k, seq LIMIT ?",
-                                        (_READ_CHUNK,)).fetchall()
+                    rows = conn.execute(
+                        f"SELECT k, seq, rid, doc FROM {table} ORDER BY k, seq LIMIT ?", (_READ_CHUNK,)
+                    ).fetchall()
                 else:
-                    rows = conn.execute(f"SELECT k, seq, rid, doc FROM {table} WHERE (k, seq) > (?, ?) "
-                                        "ORDER BY k, seq LIMIT ?", (*position, _READ_CHUNK)).fetchall()
+                    rows = conn.execute(
+                        f"SELECT k, seq, rid, doc FROM {table} WHERE (k, seq) > (?, ?) ORDER BY k, seq LIMIT ?",
+                        (*position, _READ_CHUNK),
+                    ).fetchall()
                 for _key, _seq, rid, raw in rows:
                     yield rid, raw
                 if len(rows) < _READ_CHUNK:

@@ -1,9 +1,10 @@
 """Documents and indexes in SQLite: the catalog, per-collection document tables and ordered index tables.
 
 Each collection is a table `d<cid>` of (rid, id, doc) where id is the order-preserving key of the
-document's `_id` (so `_id` is the primary key) and doc its BSON. Each secondary index is a table
-`x<xid>` of (k, id, rid) ordered by (k, id), k being the encoded index key. Every change also goes
-into the oplog in the same transaction.
+document's `_id` (so `_id` is the primary key) and doc its BSON. Secondary indexes share one table
+`idx` of (xid, k, id, rid) ordered by (xid, k, id), k being the encoded index key: one ordered
+range per index, and one statement writes a document's entries of every index. Every change also
+goes into the oplog in the same transaction.
 """
 
 from __future__ import annotations
@@ -47,7 +48,17 @@ CREATE TABLE IF NOT EXISTS indexes (
     multikey INTEGER NOT NULL DEFAULT 0,
     UNIQUE (cid, name)
 );
+CREATE TABLE IF NOT EXISTS idx (
+    xid INTEGER NOT NULL,
+    k BLOB NOT NULL,
+    id BLOB NOT NULL,
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (xid, k, id)
+) WITHOUT ROWID;
 """
+_INSERT_KEY = "INSERT INTO idx (xid, k, id, rid) VALUES (?, ?, ?, ?)"
+_DELETE_KEY = "DELETE FROM idx WHERE xid = ? AND k = ? AND id = ?"
+_CONFLICT = "SELECT id FROM idx WHERE xid = ? AND k = ? AND id != ? LIMIT 1"
 
 _BUILD_CHUNK = 1000
 
@@ -60,10 +71,6 @@ class Index:
         self.spec = spec
         self.maker = KeyMaker(spec, namespace)
         self.multikey = multikey
-        self.table = f"x{xid}"
-        self.sql_insert = f"INSERT INTO {self.table} (k, id, rid) VALUES (?, ?, ?)"
-        self.sql_delete = f"DELETE FROM {self.table} WHERE k = ? AND id = ?"
-        self.sql_conflict = f"SELECT id FROM {self.table} WHERE k = ? AND id != ? LIMIT 1"
 
     @property
     def name(self) -> str:
@@ -120,8 +127,7 @@ def _blob(doc: dict) -> bytes:
 class Storage:
     """The SQLite database file holding every collection, index, the oplog and session records."""
 
-    def __init__(self, path: str, *, cache_mb: int = 64, durable: bool = True,
-                 history: History | None = None) -> None:
+    def __init__(self, path: str, *, cache_mb: int = 64, durable: bool = True, history: History | None = None) -> None:
         self.path = path
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=1024)
         try:
@@ -140,6 +146,7 @@ class Storage:
             raise
         self.in_transaction = False
         self.commits = 0
+        self.documents_read = 0
 
     def _configure(self, cache_mb: int, durable: bool) -> None:
         conn = self.conn
@@ -212,11 +219,11 @@ class Storage:
         catalog: dict[tuple[str, str], Collection] = {}
         by_cid: dict[int, Collection] = {}
         for cid, db, name, options, collection_uuid in self.conn.execute(
-                "SELECT cid, db, name, options, uuid FROM collections"):
+            "SELECT cid, db, name, options, uuid FROM collections"
+        ):
             coll = Collection(cid, db, name, bson.decode(options, codec_options=CODEC), collection_uuid)
             catalog[(db, name)] = by_cid[cid] = coll
-        for xid, cid, spec, multikey in self.conn.execute(
-                "SELECT xid, cid, spec, multikey FROM indexes ORDER BY xid"):
+        for xid, cid, spec, multikey in self.conn.execute("SELECT xid, cid, spec, multikey FROM indexes ORDER BY xid"):
             coll = by_cid[cid]
             spec_doc = bson.decode(spec, codec_options=CODEC)
             coll.indexes.append(Index(xid, IndexSpec.from_document(spec_doc), coll.namespace, multikey))
@@ -238,13 +245,16 @@ class Storage:
         """Create an empty collection."""
         options = options or {}
         collection_uuid = uuid.uuid4().bytes
-        cursor = self.conn.execute("INSERT INTO collections (db, name, options, uuid) VALUES (?, ?, ?, ?)",
-                                   (db, name, _blob(options), collection_uuid))
+        cursor = self.conn.execute(
+            "INSERT INTO collections (db, name, options, uuid) VALUES (?, ?, ?, ?)",
+            (db, name, _blob(options), collection_uuid),
+        )
         cid = cursor.lastrowid
         assert cid is not None
         coll = Collection(cid, db, name, options, collection_uuid)
-        self.conn.execute(f"CREATE TABLE {coll.table} (rid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, "
-                          "doc BLOB NOT NULL)")
+        self.conn.execute(
+            f"CREATE TABLE {coll.table} (rid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, doc BLOB NOT NULL)"
+        )
         coll.count = 0
         self.catalog[(db, name)] = coll
         return coll
@@ -262,7 +272,7 @@ class Storage:
     def drop_collection(self, coll: Collection, *, log: bool = True) -> None:
         """Drop a collection with its indexes."""
         for index in coll.indexes:
-            self.conn.execute(f"DROP TABLE {index.table}")
+            self.conn.execute("DELETE FROM idx WHERE xid = ?", (index.xid,))
         self.conn.execute(f"DROP TABLE {coll.table}")
         self.conn.execute("DELETE FROM indexes WHERE cid = ?", (coll.cid,))
         self.conn.execute("DELETE FROM collections WHERE cid = ?", (coll.cid,))
@@ -291,21 +301,21 @@ class Storage:
 
     def create_index(self, coll: Collection, spec: IndexSpec) -> Index:
         """Create an index and build it over the existing documents (E11000 if a unique one cannot be)."""
-        cursor = self.conn.execute("INSERT INTO indexes (cid, name, spec) VALUES (?, ?, ?)",
-                                   (coll.cid, spec.name, _blob(spec.to_document())))
+        cursor = self.conn.execute(
+            "INSERT INTO indexes (cid, name, spec) VALUES (?, ?, ?)", (coll.cid, spec.name, _blob(spec.to_document()))
+        )
         xid = cursor.lastrowid
         assert xid is not None
         index = Index(xid, spec, coll.namespace, 0)
-        self.conn.execute(f"CREATE TABLE {index.table} (k BLOB NOT NULL, id BLOB NOT NULL, rid INTEGER NOT NULL, "
-                          "PRIMARY KEY (k, id)) WITHOUT ROWID")
         after = 0
         mask = 0
         while True:
-            rows = self.conn.execute(f"SELECT rid, id, doc FROM {coll.table} WHERE rid > ? ORDER BY rid LIMIT ?",
-                                     (after, _BUILD_CHUNK)).fetchall()
+            rows = self.conn.execute(
+                f"SELECT rid, id, doc FROM {coll.table} WHERE rid > ? ORDER BY rid LIMIT ?", (after, _BUILD_CHUNK)
+            ).fetchall()
             if not rows:
                 break
-            entries: list[tuple[bytes, bytes, int]] = []
+            entries: list[tuple[int, bytes, bytes, int]] = []
             for rid, idb, raw in rows:
                 made = index.maker.keys(bson.decode(raw, codec_options=CODEC))
                 if made is None:
@@ -313,13 +323,13 @@ class Storage:
                 mask |= made.multikey
                 if spec.unique:
                     for key, values in made.entries.items():
-                        if self.conn.execute(index.sql_conflict, (key, idb)).fetchone() is not None:
+                        if self.conn.execute(_CONFLICT, (xid, key, idb)).fetchone() is not None:
                             raise index.maker.duplicate_error(values)
-                        self.conn.execute(index.sql_insert, (key, idb, rid))
+                        self.conn.execute(_INSERT_KEY, (xid, key, idb, rid))
                 else:
-                    entries.extend((key, idb, rid) for key in made.entries)
+                    entries.extend((xid, key, idb, rid) for key in made.entries)
             if entries:
-                self.conn.executemany(index.sql_insert, entries)
+                self.conn.executemany(_INSERT_KEY, entries)
             after = rows[-1][0]
         if mask:
             index.multikey = mask
@@ -329,7 +339,7 @@ class Storage:
 
     def drop_index(self, coll: Collection, index: Index) -> None:
         """Drop a secondary index."""
-        self.conn.execute(f"DROP TABLE {index.table}")
+        self.conn.execute("DELETE FROM idx WHERE xid = ?", (index.xid,))
         self.conn.execute("DELETE FROM indexes WHERE xid = ?", (index.xid,))
         coll.indexes.remove(index)
 
@@ -362,12 +372,16 @@ class Storage:
             for index, entries in zip(coll.indexes, made, strict=True):
                 if entries is not None and index.spec.unique:
                     for key, values in entries.entries.items():
-                        if self.conn.execute(index.sql_conflict, (key, id_key)).fetchone() is not None:
+                        if self.conn.execute(_CONFLICT, (index.xid, key, id_key)).fetchone() is not None:
                             self.conn.execute(coll.sql_delete, (rid,))
                             raise index.maker.duplicate_error(values)
+        rows = []
         for index, entries in zip(coll.indexes, made, strict=True):
             if entries is not None:
-                self._add_keys(index, entries, id_key, rid)
+                xid = index.xid
+                rows.extend([(xid, key, id_key, rid) for key in entries.entries])
+                self._note_multikey(index, entries.multikey)
+        self._write_keys(_INSERT_KEY, rows)
         if coll.count is not None:
             coll.count += 1
         if log:
@@ -375,59 +389,74 @@ class Storage:
             self.oplog.append(coll.db, coll.name, entry)
         return rid
 
-    def _add_keys(self, index: Index, entries: DocumentKeys, id_key: bytes, rid: int) -> None:
-        if len(entries.entries) == 1:
-            self.conn.execute(index.sql_insert, (next(iter(entries.entries)), id_key, rid))
-        else:
-            self.conn.executemany(index.sql_insert, [(key, id_key, rid) for key in entries.entries])
-        if entries.multikey & ~index.multikey:
-            index.multikey |= entries.multikey
+    def _write_keys(self, sql: str, rows: list[tuple]) -> None:
+        if len(rows) == 1:
+            self.conn.execute(sql, rows[0])
+        elif rows:
+            self.conn.executemany(sql, rows)
+
+    def _note_multikey(self, index: Index, multikey: int) -> None:
+        if multikey & ~index.multikey:
+            index.multikey |= multikey
             self.conn.execute("UPDATE indexes SET multikey = ? WHERE xid = ?", (index.multikey, index.xid))
 
-    def replace(self, coll: Collection, rid: int, old: dict, new: dict, new_raw: bytes, *, old_raw: bytes,
-                replacement: bool, log: bool = True) -> None:
+    def replace(
+        self,
+        coll: Collection,
+        rid: int,
+        old: dict,
+        new: dict,
+        new_raw: bytes,
+        *,
+        old_raw: bytes,
+        replacement: bool,
+        log: bool = True,
+    ) -> None:
         """Store a new version of a document (same _id), keeping its index entries in step."""
         id_key = keys.encode(old["_id"])
-        changes = []
+        removed_rows: list[tuple] = []
+        added_rows: list[tuple] = []
+        multikeys = []
         for index in coll.indexes:
             before = _keys_or_none(index, old)
             after = index.maker.keys(new)
             old_keys = before.entries if before is not None else {}
             new_keys = after.entries if after is not None else {}
-            added = [k for k in new_keys if k not in old_keys]
-            removed = [k for k in old_keys if k not in new_keys]
-            if index.spec.unique:
-                for key in added:
-                    if self.conn.execute(index.sql_conflict, (key, id_key)).fetchone() is not None:
+            xid = index.xid
+            for key in new_keys:
+                if key not in old_keys:
+                    if index.spec.unique and self.conn.execute(_CONFLICT, (xid, key, id_key)).fetchone() is not None:
                         raise index.maker.duplicate_error(new_keys[key])
-            if added or removed:
-                changes.append((index, added, removed, after))
-        self.conn.execute(coll.sql_update, (new_raw, rid))
-        for index, added, removed, after in changes:
-            for key in removed:
-                self.conn.execute(index.sql_delete, (key, id_key))
-            if added and after is not None:
-                self._add_keys(index, DocumentKeys({k: () for k in added}, after.multikey), id_key, rid)
-        if log:
-            entry: dict[str, Any] = {"o": "r" if replacement else "u", "k": {"_id": old["_id"]}}
+                    added_rows.append((xid, key, id_key, rid))
+            removed_rows.extend((xid, key, id_key) for key in old_keys if key not in new_keys)
+            if after is not None and after.multikey:
+                multikeys.append((index, after.multikey))
+        entry: dict[str, Any] | None = None
+        if log:  # described before anything is written, so nothing below can fail half-way
+            entry = {"o": "r" if replacement else "u", "k": {"_id": old["_id"]}}
             if replacement or coll.images:
                 entry["d"] = RawBSONDocument(new_raw)
             if not replacement:
                 entry["u"] = update_description(old, new)
             if coll.images:
                 entry["b"] = RawBSONDocument(old_raw)
+        self.conn.execute(coll.sql_update, (new_raw, rid))
+        self._write_keys(_DELETE_KEY, removed_rows)
+        self._write_keys(_INSERT_KEY, added_rows)
+        for index, multikey in multikeys:
+            self._note_multikey(index, multikey)
+        if entry is not None:
             self.oplog.append(coll.db, coll.name, entry)
 
     def delete(self, coll: Collection, rid: int, doc: dict, raw: bytes, *, log: bool = True) -> None:
         """Delete a stored document and its index entries."""
         id_key = keys.encode(doc["_id"])
+        rows: list[tuple] = []
         for index in coll.indexes:
             made = _keys_or_none(index, doc)
             if made is not None:
-                if len(made.entries) == 1:
-                    self.conn.execute(index.sql_delete, (next(iter(made.entries)), id_key))
-                else:
-                    self.conn.executemany(index.sql_delete, [(key, id_key) for key in made.entries])
+                rows.extend((index.xid, key, id_key) for key in made.entries)
+        self._write_keys(_DELETE_KEY, rows)
         self.conn.execute(coll.sql_delete, (rid,))
         if coll.count is not None:
             coll.count -= 1
@@ -439,58 +468,90 @@ class Storage:
 
     # -- scans -------------------------------------------------------------------------------
 
-    def scan_documents(self, coll: Collection, after: int | None, limit: int,
-                       reverse: bool = False) -> list[tuple[int, bytes]]:
+    def scan_documents(
+        self, coll: Collection, after: int | None, limit: int, reverse: bool = False
+    ) -> list[tuple[int, bytes]]:
         """(rid, BSON) in natural (insertion) order, after a position."""
         if after is None:
             sql = f"SELECT rid, doc FROM {coll.table} ORDER BY rid {'DESC' if reverse else ''} LIMIT ?"
-            return self.conn.execute(sql, (limit,)).fetchall()
-        sql = f"SELECT rid, doc FROM {coll.table} WHERE rid {'<' if reverse else '>'} ? ORDER BY rid " \
-              f"{'DESC' if reverse else ''} LIMIT ?"
-        return self.conn.execute(sql, (after, limit)).fetchall()
+            rows = self.conn.execute(sql, (limit,)).fetchall()
+        else:
+            sql = (
+                f"SELECT rid, doc FROM {coll.table} WHERE rid {'<' if reverse else '>'} ? ORDER BY rid "
+                f"{'DESC' if reverse else ''} LIMIT ?"
+            )
+            rows = self.conn.execute(sql, (after, limit)).fetchall()
+        self.documents_read += len(rows)
+        return rows
 
-    def scan_ids(self, coll: Collection, start: bytes | None, end: bytes | None, after: bytes | None, limit: int,
-                 reverse: bool = False) -> list[tuple[bytes, int, bytes]]:
+    def scan_ids(
+        self,
+        coll: Collection,
+        start: bytes | None,
+        end: bytes | None,
+        after: bytes | None,
+        limit: int,
+        reverse: bool = False,
+    ) -> list[tuple[bytes, int, bytes]]:
         """(id, rid, BSON) in _id order within [start, end), after a position."""
         where, args = _range_clauses("id", start, end)
         if after is not None:
             where.append(f"id {'<' if reverse else '>'} ?")
             args.append(after)
-        sql = (f"SELECT id, rid, doc FROM {coll.table} {_where(where)} ORDER BY id {'DESC' if reverse else ''} "
-               "LIMIT ?")
-        return self.conn.execute(sql, (*args, limit)).fetchall()
+        sql = f"SELECT id, rid, doc FROM {coll.table} {_where(where)} ORDER BY id {'DESC' if reverse else ''} LIMIT ?"
+        rows = self.conn.execute(sql, (*args, limit)).fetchall()
+        self.documents_read += len(rows)
+        return rows
 
-    def scan_index(self, coll: Collection, index: Index, start: bytes | None, end: bytes | None,
-                   after: tuple[bytes, bytes] | None, limit: int,
-                   reverse: bool = False) -> list[tuple[bytes, bytes, int, bytes]]:
+    def scan_index(
+        self,
+        coll: Collection,
+        index: Index,
+        start: bytes | None,
+        end: bytes | None,
+        after: tuple[bytes, bytes] | None,
+        limit: int,
+        reverse: bool = False,
+    ) -> list[tuple[bytes, bytes, int, bytes]]:
         """(key, id, rid, BSON) in index order within keys [start, end), after a (key, id) position."""
         where, args = _range_clauses("x.k", start, end)
+        where.insert(0, "x.xid = ?")
+        args.insert(0, index.xid)
         if after is not None:
             where.append(f"(x.k, x.id) {'<' if reverse else '>'} (?, ?)")
             args.extend(after)
         order = "DESC" if reverse else ""
-        sql = (f"SELECT x.k, x.id, d.rid, d.doc FROM {index.table} x JOIN {coll.table} d ON d.rid = x.rid "
-               f"{_where(where)} ORDER BY x.k {order}, x.id {order} LIMIT ?")
-        return self.conn.execute(sql, (*args, limit)).fetchall()
+        sql = (
+            f"SELECT x.k, x.id, d.rid, d.doc FROM idx x JOIN {coll.table} d ON d.rid = x.rid "
+            f"{_where(where)} ORDER BY x.k {order}, x.id {order} LIMIT ?"
+        )
+        rows = self.conn.execute(sql, (*args, limit)).fetchall()
+        self.documents_read += len(rows)
+        return rows
 
     def count_index(self, index: Index, start: bytes | None, end: bytes | None) -> int:
         """Number of index entries with keys in [start, end)."""
         where, args = _range_clauses("k", start, end)
-        return int(self.conn.execute(f"SELECT COUNT(*) FROM {index.table} {_where(where)}", args).fetchone()[0])
+        where.insert(0, "xid = ?")
+        args.insert(0, index.xid)
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM idx {_where(where)}", args).fetchone()[0])
 
     def count_ids(self, coll: Collection, start: bytes | None, end: bytes | None) -> int:
         """Number of documents with encoded _id in [start, end)."""
         where, args = _range_clauses("id", start, end)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {coll.table} {_where(where)}", args).fetchone()[0])
 
-    def index_keys(self, index: Index, start: bytes | None, end: bytes | None, limit: int,
-                   after: tuple[bytes, bytes] | None = None) -> list[tuple[bytes, bytes, int]]:
+    def index_keys(
+        self, index: Index, start: bytes | None, end: bytes | None, limit: int, after: tuple[bytes, bytes] | None = None
+    ) -> list[tuple[bytes, bytes, int]]:
         """(key, id, rid) entries of an index within [start, end), for maintenance such as TTL."""
         where, args = _range_clauses("k", start, end)
+        where.insert(0, "xid = ?")
+        args.insert(0, index.xid)
         if after is not None:
             where.append("(k, id) > (?, ?)")
             args.extend(after)
-        sql = f"SELECT k, id, rid FROM {index.table} {_where(where)} ORDER BY k, id LIMIT ?"
+        sql = f"SELECT k, id, rid FROM idx {_where(where)} ORDER BY k, id LIMIT ?"
         return self.conn.execute(sql, (*args, limit)).fetchall()
 
     def get_by_rid(self, coll: Collection, rid: int) -> bytes | None:

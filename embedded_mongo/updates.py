@@ -210,7 +210,7 @@ def _apply_array_op(op: str, container: Any, key: Any, current: Any, arg: Any, p
 
 def _push(items: list, arg: Any) -> list:
     if not (isinstance(arg, dict) and "$each" in arg):
-        return items + [copy.deepcopy(arg)]
+        return [*items, copy.deepcopy(arg)]
     unknown = set(arg) - {"$each", "$slice", "$sort", "$position"}
     if unknown:
         raise CommandError(2, f"Unrecognized clause in $push: {sorted(unknown)[0]}")
@@ -345,7 +345,7 @@ def _pipeline(doc: dict, pipeline: list, database: Any) -> dict:
         ((name, arg),) = stage.items()
         if name == "$unset":
             fields = [arg] if isinstance(arg, str) else arg
-            stages.append({"$project": {f: 0 for f in fields}})
+            stages.append({"$project": dict.fromkeys(fields, 0)})
         elif name == "$replaceWith":
             stages.append({"$replaceRoot": {"newRoot": arg}})
         elif name in ("$addFields", "$set", "$project", "$replaceRoot"):

@@ -169,8 +169,13 @@ def format_value(value: Any) -> str:
         return "undefined"
     if isinstance(value, (Regex, re.Pattern)):
         pattern = value.pattern if isinstance(value.pattern, str) else repr(value.pattern)
-        flags = value.flags if isinstance(value.flags, str) else "".join(
-            letter for letter, bit in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)) if value.flags & bit)
+        flags = (
+            value.flags
+            if isinstance(value.flags, str)
+            else "".join(
+                letter for letter, bit in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)) if value.flags & bit
+            )
+        )
         return f"/{pattern}/{flags}"
     if isinstance(value, float):
         return "inf.0" if value == math.inf else "-inf.0" if value == -math.inf else repr(value)

@@ -140,17 +140,17 @@ def _parse_op_msg(request_id: int, body: bytes) -> Request:
             if size < 5 or position + size > end:
                 raise ProtocolError("OP_MSG section overruns the message")
             if kind == 0:
-                command = bson.decode(body[position:position + size], codec_options=CODEC)
+                command = bson.decode(body[position : position + size], codec_options=CODEC)
             elif kind == 1:
                 name_end = body.index(b"\x00", position + 4, position + size)
-                name = body[position + 4:name_end].decode()
+                name = body[position + 4 : name_end].decode()
                 documents = raw.setdefault(name, [])
                 offset, stop = name_end + 1, position + size
                 while offset < stop:
                     (doc_size,) = _INT32.unpack_from(body, offset)
                     if doc_size < 5 or offset + doc_size > stop:
                         raise ProtocolError("OP_MSG document sequence overruns its section")
-                    documents.append(body[offset:offset + doc_size])
+                    documents.append(body[offset : offset + doc_size])
                     offset += doc_size
             else:
                 raise ProtocolError(f"unknown OP_MSG section kind {kind}")
@@ -163,8 +163,9 @@ def _parse_op_msg(request_id: int, body: bytes) -> Request:
     except (bson.errors.BSONError, ValueError, struct.error) as exc:
         raise ProtocolError(f"invalid OP_MSG: {exc}") from exc
     database = command.get("$db", "admin")
-    return Request(request_id, OP_MSG, str(database), command, bool(flags & MORE_TO_COME),
-                   bool(flags & EXHAUST_ALLOWED), raw)
+    return Request(
+        request_id, OP_MSG, str(database), command, bool(flags & MORE_TO_COME), bool(flags & EXHAUST_ALLOWED), raw
+    )
 
 
 def _parse_op_query(request_id: int, body: bytes) -> Request:
@@ -173,7 +174,7 @@ def _parse_op_query(request_id: int, body: bytes) -> Request:
         namespace = body[4:name_end].decode()
         position = name_end + 1 + 8  # numberToSkip, numberToReturn
         (size,) = _INT32.unpack_from(body, position)
-        query = bson.decode(body[position:position + size], codec_options=CODEC)
+        query = bson.decode(body[position : position + size], codec_options=CODEC)
     except (bson.errors.BSONError, ValueError, struct.error) as exc:
         raise ProtocolError(f"invalid OP_QUERY: {exc}") from exc
     if "$query" in query:
@@ -184,8 +185,9 @@ def _parse_op_query(request_id: int, body: bytes) -> Request:
     return Request(request_id, OP_QUERY, database, query)
 
 
-def encode_reply(op_code: int, request_id: int, response_to: int, document: dict[str, Any],
-                 more_to_come: bool = False) -> bytes:
+def encode_reply(
+    op_code: int, request_id: int, response_to: int, document: dict[str, Any], more_to_come: bool = False
+) -> bytes:
     """The reply to a request: OP_MSG for OP_MSG, OP_REPLY for a legacy OP_QUERY."""
     encoded = bson.encode(document, codec_options=CODEC)
     if op_code == OP_QUERY:

@@ -8,6 +8,7 @@ are handed to the event loop only after that commit, so nobody sees data that co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -67,8 +68,13 @@ class Job:
 class EngineThread:
     """Runs an Engine on its own thread, fed through a queue."""
 
-    def __init__(self, open_engine: Callable[[], Engine], loop: asyncio.AbstractEventLoop,
-                 on_commit: Callable[[int], None], ttl_interval: float) -> None:
+    def __init__(
+        self,
+        open_engine: Callable[[], Engine],
+        loop: asyncio.AbstractEventLoop,
+        on_commit: Callable[[int], None],
+        ttl_interval: float,
+    ) -> None:
         self._open_engine = open_engine
         self._loop = loop
         self._on_commit = on_commit
@@ -100,15 +106,13 @@ class EngineThread:
     # -- on the engine thread ----------------------------------------------------------------
 
     def _call(self, callback: Callable[..., Any], *args: Any) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
             self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is gone: nobody is waiting any more
-            pass
 
     def _run(self) -> None:
         try:
             engine = self.engine = self._open_engine()
-        except BaseException as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._call(_settle, self._started, exc)
             return
         self._call(_settle, self._started, None)
@@ -189,6 +193,7 @@ class EngineThread:
                 except sqlite3.Error:
                     logger.exception("rollback failed")
             engine.cursors.clear()
+            engine.retryable.forget_cache()
             error = CommandError(14031 if "full" in str(exc) else 1, f"the change could not be saved: {exc}")
             outcomes = [self._failed(job, error) for job in jobs]
         self._call(self._deliver, jobs, outcomes, storage.oplog.committed_ts)

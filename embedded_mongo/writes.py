@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import bson
 from bson import ObjectId, Regex
 
-from .errors import CommandError, translate
+from .errors import STATEMENT_ERRORS, CommandError, translate
 from .paths import parse_array_filters
 from .query import Query, parse_sort, projector
 from .reads import collection_name
@@ -58,7 +58,7 @@ def insert(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
             prepared, raw = _prepare_insert(doc, raw_documents[index] if raw_documents else None)
             storage.insert(coll, prepared, raw)
             inserted += 1
-        except Exception as exc:  # each document fails on its own, as a write error
+        except STATEMENT_ERRORS as exc:  # each document fails on its own, as a write error
             errors.append(translate(exc).to_write_error(index))
             if ordered:
                 break
@@ -77,8 +77,9 @@ def _prepare_insert(doc: dict, raw: bytes | None) -> tuple[dict, bytes]:
     if raw is None:
         raw = bson.encode(doc, codec_options=CODEC)
     if len(raw) > MAX_BSON_OBJECT_SIZE:
-        raise CommandError(10334, f"object to insert too large. size in bytes: {len(raw)}, max size: "
-                                  f"{MAX_BSON_OBJECT_SIZE}")
+        raise CommandError(
+            10334, f"object to insert too large. size in bytes: {len(raw)}, max size: {MAX_BSON_OBJECT_SIZE}"
+        )
     return doc, raw
 
 
@@ -143,7 +144,7 @@ def update(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
                 storage.insert(storage.ensure_collection(db, name), new, _encode(new))
                 matched += 1
                 upserted.append({"index": index, "_id": new["_id"]})
-        except Exception as exc:  # each statement fails on its own, as a write error
+        except STATEMENT_ERRORS as exc:  # each statement fails on its own, as a write error
             errors.append(translate(exc).to_write_error(index))
             if ordered:
                 break
@@ -171,7 +172,7 @@ def delete(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
                 assert coll is not None
                 storage.delete(coll, rid, doc, raw)
                 deleted += 1
-        except Exception as exc:  # each statement fails on its own, as a write error
+        except STATEMENT_ERRORS as exc:  # each statement fails on its own, as a write error
             errors.append(translate(exc).to_write_error(index))
             if ordered:
                 break
@@ -182,8 +183,14 @@ def find_and_modify_query(engine: Engine, db: str, command: dict) -> tuple[Colle
     """The collection and query of a findAndModify command."""
     name = collection_name(command, "findAndModify" if "findAndModify" in command else "findandmodify")
     coll = engine.storage.collection(db, name)
-    query = Query(engine.storage, coll, command.get("query") or {}, sort=parse_sort(command.get("sort")), limit=1,
-                  hint=command.get("hint"))
+    query = Query(
+        engine.storage,
+        coll,
+        command.get("query") or {},
+        sort=parse_sort(command.get("sort")),
+        limit=1,
+        hint=command.get("hint"),
+    )
     return coll, query
 
 
@@ -201,8 +208,9 @@ def find_and_modify(engine: Engine, ctx: CommandContext, db: str, command: dict)
     if not remove and u is None:
         raise CommandError(9, "Either an update or remove=true must be specified")
     if remove and return_new:
-        raise CommandError(9, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted "
-                              "document")
+        raise CommandError(
+            9, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document"
+        )
     if remove and upsert:
         raise CommandError(9, "Cannot specify both upsert=true and remove=true")
     if command.get("let") is not None:

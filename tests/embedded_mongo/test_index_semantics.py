@@ -73,10 +73,15 @@ def _query(rng: random.Random) -> dict:
 async def test_indexed_results_equal_collection_scans(db):
     rng = random.Random(20260101)
     coll = db.semantics
-    await coll.create_indexes([IndexModel([("a", ASCENDING)]), IndexModel([("b", DESCENDING), ("a", ASCENDING)]),
-                               IndexModel([("c", ASCENDING)], sparse=True), IndexModel([("s.k", ASCENDING)]),
-                               IndexModel([("a", ASCENDING), ("c", DESCENDING)], name="a_c",
-                                          partialFilterExpression={"a": {"$gte": 0}})])
+    await coll.create_indexes(
+        [
+            IndexModel([("a", ASCENDING)]),
+            IndexModel([("b", DESCENDING), ("a", ASCENDING)]),
+            IndexModel([("c", ASCENDING)], sparse=True),
+            IndexModel([("s.k", ASCENDING)]),
+            IndexModel([("a", ASCENDING), ("c", DESCENDING)], name="a_c", partialFilterExpression={"a": {"$gte": 0}}),
+        ]
+    )
     await coll.insert_many([_document(rng, i) for i in range(300)])
     for _ in range(150):
         query = _query(rng)
