@@ -33,6 +33,7 @@ class History:
 
     max_bytes: int = 256 * 1024 * 1024
     max_age_seconds: float | None = 24 * 3600.0
+    trim_interval: float = 1.0  # seconds between trims
 
 
 def timestamp(ts: int) -> Timestamp:

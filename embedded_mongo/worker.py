@@ -28,7 +28,6 @@ from .oplog import timestamp
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-TRIM_INTERVAL = 1.0
 SWEEP_INTERVAL = 60.0
 _SIGNATURE = {"hash": Binary(bytes(20)), "keyId": Int64(0)}
 
@@ -155,7 +154,7 @@ class EngineThread:
             now = time.monotonic()
             if now >= next_trim:
                 self._maintain(engine, lambda: engine.storage.oplog.trim())
-                next_trim = now + TRIM_INTERVAL
+                next_trim = now + engine.storage.oplog.history.trim_interval
             if now >= next_ttl:
                 self._maintain(engine, lambda: ttl.reap(engine.storage))
                 next_ttl = now + self._ttl_interval
