@@ -37,13 +37,13 @@ class Sorter:
     """Sorts (rid, BSON, document) items, keeping at most `keep` of them when a limit is known."""
 
     def __init__(
-        self, conn: Any, spec: list[tuple[str, int]], keep: int | None, table: str, memory_bytes: int = MEMORY_BYTES
+        self, conn: Any, spec: list[tuple[str, int]], keep: int | None, table: str, memory_bytes: int | None = None
     ) -> None:
         self._conn = conn
         self._spec = spec
         self._keep = keep
         self._table = table
-        self._memory_bytes = memory_bytes
+        self._memory_bytes = MEMORY_BYTES if memory_bytes is None else memory_bytes
 
     def sort(self, items: Iterator[tuple[int, bytes, dict]]) -> Iterator[tuple[int, bytes]]:
         """The items' (rid, BSON) in sort order (stable: ties keep their input order)."""

@@ -164,7 +164,13 @@ async def test_replies_wait_for_the_commit(tmp_path, monkeypatch):
 async def test_sigkill_loses_no_acknowledged_write(tmp_path):
     data_dir = tmp_path / "db"
     process, uri = await start_engine(data_dir, tmp_path / "engine.log")
-    clients = [_client(uri, connectTimeoutMS=2000, socketTimeoutMS=5000, retryWrites=False) for _ in range(3)]
+    # Short timeouts: after the kill, each worker's next write fails fast instead of waiting for a server.
+    clients = [
+        AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=300, connectTimeoutMS=300, socketTimeoutMS=5000, retryWrites=False
+        )
+        for _ in range(3)
+    ]
     workers: list[_Worker] = []
     try:
         await clients[0].app.meta.insert_one({"_id": "untouched", "v": 1})
