@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the gateway; resources are opened when the app starts and closed when it stops."""
     install_context()
     app = web.Application()
-    store = Storage(settings.storage)
+    store = Storage(settings.storage, settings.source)
     bus = EventBus()
     metrics = Metrics()
     http = HttpClient()
@@ -96,7 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.api is not None:
         app.add_subapp("/api/v1", create_api())
 
-    app[BACKGROUND] = [outbox.run]
+    app[BACKGROUND] = [outbox.run]  # the operator side adds its loops
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
     app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])
@@ -145,7 +145,7 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def background_ctx(app: web.Application) -> AsyncIterator[None]:
     """Every long-running loop (outbox retries, routing rounds), cancelled and awaited on shutdown."""
-    tasks = [asyncio.create_task(loop(), name=getattr(loop, "__qualname__", "loop")) for loop in app[BACKGROUND]]
+    tasks = [asyncio.create_task(run(), name=getattr(run, "__qualname__", "loop")) for run in app[BACKGROUND]]
     yield
     for task in tasks:
         task.cancel()

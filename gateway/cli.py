@@ -47,16 +47,24 @@ def main(argv: list[str] | None = None) -> None:
 
     setup_logging(settings.logging)
     settings.log_disabled_parts()
-    logging.getLogger("gateway").info(
-        "listening on http://%s:%d (public URL %s)",
-        settings.server.host,
-        settings.server.port,
-        settings.server.public_url,
-    )
+    server = settings.server
+
+    def listening(_: str) -> None:
+        # aiohttp calls this once the socket is bound and the app has started.
+        logging.getLogger("gateway").info(
+            "listening on http://%s:%d (public URL %s)", server.host, server.port, server.public_url
+        )
+
     try:
-        web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port, print=None)
-    except ConfigError as err:  # found at start-up, e.g. a bot token Telegram rejects
+        web.run_app(create_app(settings), host=server.host, port=server.port, print=listening)
+    except ConfigError as err:  # found at start-up, e.g. a bot token Telegram rejects, a data_dir in use
         print(f"configuration error:\n{err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:  # the address is taken or not ours
+        print(
+            f"{settings.source}: server.host/port: cannot listen on {server.host}:{server.port}: {err.strerror}",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
 
 

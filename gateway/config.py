@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -218,7 +219,7 @@ def load_settings(path: str | os.PathLike[str], environ: dict[str, str] | None =
 
 
 def parse_settings(
-    raw: dict[str, Any], *, source: str = "<settings>", environ: dict[str, str] | None = None
+    raw: dict[str, Any], *, source: str = "<settings>", environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Validate an already-parsed config mapping."""
     data = _interpolate(raw, (), source, os.environ if environ is None else environ)

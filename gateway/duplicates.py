@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -75,6 +75,7 @@ class DuplicateFinder:
         """
         now = utcnow()
         found: list[Duplicate] = []
+        lookups: list[tuple[str, str, Callable[[str], Awaitable[list[Contact]]]]]
         lookups = [("phone", p, self.store.contacts.by_phone) for p in phones]
         lookups += [("email", e, self.store.contacts.by_email) for e in emails]
         for kind, value, lookup in lookups:

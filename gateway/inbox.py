@@ -71,7 +71,7 @@ class Inbox:
                 message = await self._store_inbound(inbound, contact, thread, now)
                 if message is None:  # a concurrent duplicate won the insert
                     return await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
-                thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now)
+                thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now) or thread
                 # A merge or unmerge may have moved this identity or thread while the message was in flight.
                 contact, thread, message, opened = await self.merger.follow(message, thread, opened, contact)
                 if opened:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -31,7 +32,8 @@ PROFILES = web.AppKey("profiles", Profiles)
 INBOX = web.AppKey("inbox", Inbox)
 MEDIA = web.AppKey("media", MediaLinks)
 MEDIA_SOURCES = web.AppKey("media_sources", MediaSources)
-CHANNELS = web.AppKey("channels", dict[str, Channel])
-BACKGROUND = web.AppKey("background", list[Callable[[], Awaitable[None]]])
+CHANNELS: web.AppKey[dict[str, Channel]] = web.AppKey("channels")
+# Long-running loops, started after everything else and cancelled first.
+BACKGROUND: web.AppKey[list[Callable[[], Coroutine[Any, Any, None]]]] = web.AppKey("background")
 MERGER = web.AppKey("merger", Merger)
 DUPLICATES = web.AppKey("duplicates", DuplicateFinder)

@@ -156,7 +156,7 @@ class Merger:
                 await self.store.messages.move_thread(joined.id, target.id, owner.id)
                 self.bus.publish(ThreadClosed(thread=joined, by=None))
         if target.id != thread.id:
-            thread = await self.store.threads.record_inbound(target.id, ref.key, ref.channel, now)
+            thread = await self.store.threads.record_inbound(target.id, ref.key, ref.channel, now) or target
         return owner, thread, message, target_opened
 
     async def _live(self, contact: Contact) -> Contact:
@@ -254,7 +254,7 @@ class Merger:
         marked = None
         if locked is not None:
             marked = await self.store.contacts.mark_merged(other.id, kept.id, record.id, now, now - LOCK_TTL)
-        if marked is None:
+        if locked is None or marked is None:
             await self.store.contacts.unlock(kept.id, record.id)
             await self.store.contacts.unlock(other.id, record.id)
             await self.store.merges.discard(record.id)

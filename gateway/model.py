@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from bson import ObjectId
 
@@ -350,7 +350,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_doc(cls: type[T], doc: Mapping[str, Any]) -> T:
     """Build a model dataclass from a MongoDB document, ignoring fields it does not know."""
-    hints = _hints(cls)
+    hints = _hints(cast(type, cls))
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.metadata.get("flatten"):

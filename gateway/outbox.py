@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from bson import ObjectId
 
@@ -171,7 +172,7 @@ class Outbox:
         if err.permanent or attempts >= self.settings.max_attempts:
             reason = err.reason if err.permanent else f"{err.reason} (gave up after {attempts} attempts)"
             logger.warning("message %s failed: %s", message.id, reason)
-            fields = {"status": MessageStatus.FAILED.value, "next_attempt_at": None}
+            fields: dict[str, Any] = {"status": MessageStatus.FAILED.value, "next_attempt_at": None}
         else:
             delay = err.retry_after or min(
                 self.settings.retry_base_seconds * 3 ** (attempts - 1), self.settings.retry_max_seconds

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import phonenumbers
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -101,7 +104,7 @@ def visitor_lines(lang: str, contact: Contact, *, full: bool = False) -> list[st
     return lines
 
 
-def _page(page: dict) -> str:
+def _page(page: Mapping[str, Any]) -> str:
     return " — ".join(v for v in (page.get("title"), page["url"]) if v)
 
 

@@ -10,9 +10,17 @@ from operators.texts import t
 
 
 def parse_number(text: str | None) -> int | None:
-    """`17` or `#17` -> 17; anything else -> None."""
-    raw = (text or "").strip().lstrip("#")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+    """`17` or `#17` -> 17; anything else (0, '²', a number beyond int64) -> None."""
+    value = parse_index((text or "").strip().removeprefix("#"))
+    return value if value else None
+
+
+def parse_index(text: str | None) -> int | None:
+    """A non-negative integer written in ASCII digits that fits MongoDB's int64; None otherwise."""
+    raw = (text or "").strip()
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
 
 
 async def find_operator(store: Storage, ref: str) -> Operator | None:

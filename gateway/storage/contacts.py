@@ -235,8 +235,8 @@ class ContactRepo:
     ) -> Contact | None:
         """Set, add to sets, remove from lists and unset fields of a card in one atomic update."""
         update: dict[str, Any] = {"$set": {**(set_fields or {}), "updated_at": now}}
-        if add := {name: {"$each": values} for name, values in (add or {}).items() if values}:
-            update["$addToSet"] = add
+        if each := {name: {"$each": values} for name, values in (add or {}).items() if values}:
+            update["$addToSet"] = each
         if pull := {name: values for name, values in (pull or {}).items() if values}:
             update["$pullAll"] = pull
         if unset:

@@ -129,6 +129,7 @@ class DuplicateRepo:
             )
         else:
             existing = await self.collection.find_one({"pair": doc["pair"]})
+        assert existing is not None  # the insert collided with it, and duplicates are never deleted
         return from_doc(Duplicate, existing), False
 
     async def mark_offered(self, duplicate_id: ObjectId, operator_id: int) -> bool:

@@ -13,6 +13,7 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from gateway.model import from_doc
+from gateway.storage.counters import next_value
 
 
 class MergeStatus(StrEnum):
@@ -64,12 +65,9 @@ class MergeRepo:
         self, kept_id: ObjectId, other_id: ObjectId, by: int | None, reason: str, now: datetime
     ) -> MergeRecord:
         """Write the record of a merge about to begin (status running), with its human number."""
-        counter = await self.counters.find_one_and_update(
-            {"_id": "merge_number"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
         doc = {
             "_id": ObjectId(),
-            "number": int(counter["seq"]),
+            "number": await next_value(self.counters, "merge_number"),
             "kept_id": kept_id,
             "other_id": other_id,
             "status": MergeStatus.RUNNING.value,

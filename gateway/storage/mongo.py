@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gateway.config import StorageSettings
+from gateway.config import ConfigError, StorageSettings
 from gateway.storage.canned import CannedRepo
 from gateway.storage.contacts import ContactRepo
 from gateway.storage.duplicates import DuplicateRepo
@@ -18,6 +19,9 @@ from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
 from gateway.storage.relay import RelayRepo
 from gateway.storage.threads import ThreadRepo
+
+if TYPE_CHECKING:
+    from gateway.storage.embedded import EmbeddedMongo
 
 logger = logging.getLogger(__name__)
 
@@ -113,22 +117,30 @@ INDEXES: dict[str, list[IndexModel]] = {
 class Storage:
     """Opens MongoDB (starting the embedded engine when asked) and holds the repositories."""
 
-    def __init__(self, settings: StorageSettings) -> None:
+    def __init__(self, settings: StorageSettings, source: str = "<settings>") -> None:
         self.settings = settings
+        self.source = source
         self.client: AsyncMongoClient | None = None
         self.uri: str | None = None
-        self._engine = None
+        self._engine: EmbeddedMongo | None = None
 
     async def open(self) -> None:
         """Connect, create indexes and build the repositories."""
         uri = self.settings.uri
         if uri == "embedded":
             from gateway.storage.embedded import EmbeddedMongo
+            from gateway.storage.engine.durability import DataDirectoryInUseError
 
             data_dir = Path(self.settings.data_dir)
             await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
             self._engine = EmbeddedMongo(data_dir, snapshot_interval=self.settings.snapshot_interval)
-            await self._engine.start()
+            try:
+                await self._engine.start()
+            except DataDirectoryInUseError:
+                raise ConfigError(
+                    f"{self.source}: storage.data_dir: {data_dir} is in use by another process (is a gateway "
+                    "already running on it?); stop it, or set storage.data_dir to another directory"
+                ) from None
             uri = self._engine.uri
             logger.info("embedded MongoDB engine on %s, data in %s", uri, data_dir)
         self.uri = uri

@@ -87,6 +87,7 @@ class OperatorRepo:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        assert doc is not None  # an upsert returning the document after it always has one
         return from_doc(Operator, doc)
 
     async def update(self, operator_id: int, fields: dict[str, Any]) -> Operator | None:

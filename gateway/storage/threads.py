@@ -12,6 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from gateway.model import Thread, ThreadStatus, from_doc
+from gateway.storage.counters import next_value
 
 
 class ThreadRepo:
@@ -40,12 +41,6 @@ class ThreadRepo:
     async def count_for(self, contact_id: ObjectId) -> int:
         return await self.collection.count_documents({"contact_id": contact_id})
 
-    async def next_number(self) -> int:
-        doc = await self.counters.find_one_and_update(
-            {"_id": "thread_number"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        return int(doc["seq"])
-
     async def open(
         self, contact_id: ObjectId, identity: str, channel: str, now: datetime, previous: Thread | None
     ) -> tuple[Thread, bool]:
@@ -55,7 +50,7 @@ class ThreadRepo:
         """
         doc = {
             "_id": ObjectId(),
-            "number": await self.next_number(),
+            "number": await next_value(self.counters, "thread_number"),
             "contact_id": contact_id,
             "channel": channel,
             "identity": identity,
@@ -79,14 +74,14 @@ class ThreadRepo:
             return existing, False
         return from_doc(Thread, doc), True
 
-    async def record_inbound(self, thread_id: ObjectId, identity: str, channel: str, now: datetime) -> Thread:
+    async def record_inbound(self, thread_id: ObjectId, identity: str, channel: str, now: datetime) -> Thread | None:
         """Count an unread customer message and remember where the customer wrote from."""
         doc = await self.collection.find_one_and_update(
             {"_id": thread_id},
             {"$inc": {"unread": 1}, "$set": {"last_message_at": now, "identity": identity, "channel": channel}},
             return_document=ReturnDocument.AFTER,
         )
-        return from_doc(Thread, doc)
+        return from_doc(Thread, doc) if doc else None
 
     async def record_outbound(self, thread_id: ObjectId, now: datetime, *, by_operator: bool) -> None:
         """Note the time of a reply; the first operator reply sets first_response_at once."""

@@ -9,16 +9,16 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
-from bson.errors import InvalidId
 
 from gateway.config import Settings
 from gateway.conversations import Conversations, Draft
 from gateway.model import Author, Content, Operator, Template, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Storage
+from operators.answers import button_arg
 from operators.drafts import draft_of
 from operators.handlers import canned
-from operators.lookup import active_thread, select_thread
+from operators.lookup import active_thread, parse_index, parse_number, select_thread
 from operators.texts import t
 
 logger = logging.getLogger(__name__)
@@ -100,19 +100,21 @@ async def _ask(message: TgMessage, operator: Operator, lang: str, store: Storage
 
 async def pick(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
     """A thread chosen from the ambiguity prompt becomes the active one."""
-    number = int(query.data.split(":", 1)[1])
+    number = parse_number(button_arg(query.data))
+    if number is None:
+        await query.answer()
+        return
     thread = await select_thread(operator, number, store)
     await query.answer(t(lang, "chat.selected", number=number) if thread else t(lang, "reply.not_yours", number=number))
 
 
 async def retry(query: CallbackQuery, operator: Operator, lang: str, store: Storage, outbox: Outbox) -> None:
     """Send a failed message again."""
-    try:
-        message_id = ObjectId(query.data.split(":", 1)[1])
-    except InvalidId:
+    raw = button_arg(query.data) or ""
+    if not ObjectId.is_valid(raw):
         await query.answer()
         return
-    message = await store.messages.get(message_id)
+    message = await store.messages.get(ObjectId(raw))
     if message is None or message.author_id != operator.id or not await outbox.retry(message):
         await query.answer(t(lang, "delivery.not_retryable"))
         return
@@ -128,17 +130,18 @@ async def send_template(
     settings: Settings,
 ) -> None:
     """Send a configured WhatsApp template into a thread whose 24-hour window has closed."""
-    _, number, index = query.data.split(":")
+    number, index = parse_number(button_arg(query.data)), parse_index(button_arg(query.data, 2))
     templates = settings.whatsapp.templates if settings.whatsapp else ()
-    thread = await store.threads.by_number(int(number))
+    thread = await store.threads.by_number(number) if number is not None else None
     if (
         thread is None
-        or not int(index) < len(templates)
+        or index is None
+        or not index < len(templates)
         or (thread.operator_id != operator.id and not operator.is_supervisor)
     ):
         await query.answer()
         return
-    template = templates[int(index)]
+    template = templates[index]
     contact = await store.contacts.get(thread.contact_id)
     known = {"name": contact.display_name if contact else ""}
     variables = {str(i): known.get(name, "") for i, name in enumerate(template.variables, 1)}

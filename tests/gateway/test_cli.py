@@ -56,3 +56,45 @@ async def test_embedded_db_command_serves_and_keeps_data(tmp_path: Path) -> None
     finally:
         process.kill()
         await process.wait()
+
+
+async def start_gateway(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "run", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+def gateway_config(tmp_path: Path, name: str, port: int) -> Path:
+    config = tmp_path / f"{name}.toml"
+    config.write_text(
+        f'[server]\nport = {port}\n[storage]\ndata_dir = "{tmp_path / "data"}"\n[logging]\nlevel = "INFO"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+async def test_run_says_listening_once_bound_and_a_second_process_on_the_data_dir_is_refused_clearly(
+    tmp_path: Path,
+) -> None:
+    port = unused_port()
+    first = await start_gateway(gateway_config(tmp_path, "first", port))
+    try:
+        assert first.stderr is not None
+        async with asyncio.timeout(30):
+            while b"listening on" not in (line := await first.stderr.readline()):
+                assert line, "the gateway stopped before it was listening"
+        # Said only once the socket is bound: it answers right away.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert b" 200 " in await reader.readline()
+        writer.close()
+
+        second = await start_gateway(gateway_config(tmp_path, "second", unused_port()))
+        _, errors = await asyncio.wait_for(second.communicate(), 30)
+        assert second.returncode == 2
+        assert b"second.toml: storage.data_dir:" in errors and b"in use by another process" in errors
+        assert b"Traceback" not in errors
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(first.wait(), 30) == 0

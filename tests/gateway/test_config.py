@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from gateway.cli import main
-from gateway.config import ConfigError, load_settings, parse_settings
+from gateway.config import ConfigError, Settings, load_settings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,3 +118,49 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         main(["check-config", str(bad)])
     assert exit_info.value.code == 2
     assert "bad.toml: server.port:" in capsys.readouterr().err
+
+
+def test_every_settings_key_is_in_the_example_config_with_a_comment() -> None:
+    documented = _documented_keys(ROOT / "config.example.toml")
+    missing = [key for key in _settings_keys(Settings) if key not in documented]
+    assert not missing, f"config.example.toml does not show: {missing}"
+    undocumented = [key for key, commented in documented.items() if not commented]
+    assert not undocumented, f"config.example.toml shows these without a comment: {undocumented}"
+
+
+def test_the_example_config_is_valid() -> None:
+    settings = load_settings(ROOT / "config.example.toml", environ={})
+    assert settings.storage.uri == "embedded" and settings.webwidget is not None and settings.api is not None
+
+
+def _settings_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key a config file may set, as dotted paths (`telegram.bots.token`)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        if name == "source":
+            continue
+        nested = [a for a in _flatten(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        keys += _settings_keys(nested[0], f"{prefix}{name}.") if nested else [prefix + name]
+    return keys
+
+
+def _flatten(annotation: object) -> list[object]:
+    args = typing.get_args(annotation)
+    return [annotation, *(a for arg in args for a in _flatten(arg))]
+
+
+def _documented_keys(path: Path) -> dict[str, bool]:
+    """Keys the example shows, set or commented out, and whether a comment explains each: on its own line,
+    or on the line right above it."""
+    keys: dict[str, bool] = {}
+    section, explained = "", False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.strip().removeprefix("#").strip()
+        header = re.fullmatch(r"\[\[?([a-z_.]+)\]\]?", text)
+        key = re.match(r"([a-z_]+)\s*=", text)
+        if header:
+            section = header.group(1) + "."
+        elif key:
+            keys[section + key.group(1)] = explained or "#" in line.split("=", 1)[1]
+        explained = line.startswith("#") and bool(text) and not header and not key and not text.startswith("---")
+    return keys
