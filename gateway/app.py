@@ -44,7 +44,6 @@ from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
 from gateway.storage.mongo import Storage
-from operators.setup import setup_operators
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +99,10 @@ def create_app(settings: Settings) -> web.Application:
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
     app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])
-    setup_operators(app)
+    if settings.operator_bot is not None:  # the operator side, aiogram and all, only when configured
+        from operators.setup import setup_operators
+
+        setup_operators(app)
     app.cleanup_ctx.extend([events_ctx, background_ctx])
     return app
 

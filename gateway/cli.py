@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 from aiohttp import web
 
-from gateway.config import ConfigError, load_settings
+from gateway.config import ConfigError, Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,30 +43,44 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{settings.source}: OK (enabled: {', '.join(enabled) or 'nothing'}; storage: {settings.storage.uri})")
         return
 
-    from gateway.app import create_app
     from gateway.logs import setup_logging
 
     setup_logging(settings.logging)
     settings.log_disabled_parts()
-    server = settings.server
-
-    def listening(_: str) -> None:
-        # aiohttp calls this once the socket is bound and the app has started.
-        logging.getLogger("gateway").info(
-            "listening on http://%s:%d (public URL %s)", server.host, server.port, server.public_url
-        )
-
     try:
-        web.run_app(create_app(settings), host=server.host, port=server.port, print=listening)
+        asyncio.run(run_gateway(settings))
     except ConfigError as err:  # found at start-up, e.g. a bot token Telegram rejects, a data_dir in use
         print(f"configuration error:\n{err}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as err:  # the address is taken or not ours
+        server = settings.server
         print(
             f"{settings.source}: server.host/port: cannot listen on {server.host}:{server.port}: {err.strerror}",
             file=sys.stderr,
         )
         raise SystemExit(2) from None
+
+
+async def run_gateway(settings: Settings) -> None:
+    """Start the gateway, listen until SIGINT or SIGTERM, then stop it; a failed start is cleaned up too."""
+    from gateway.app import create_app
+
+    server = settings.server
+    runner = web.AppRunner(create_app(settings))
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, server.host, server.port).start()
+        logging.getLogger("gateway").info(
+            "listening on http://%s:%d (public URL %s)", server.host, server.port, server.public_url
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        # Closes whatever started, in reverse order, even when start-up failed halfway.
+        await runner.cleanup()
 
 
 if __name__ == "__main__":

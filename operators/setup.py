@@ -34,8 +34,7 @@ logger = logging.getLogger(__name__)
 def setup_operators(app: web.Application) -> None:
     """Presence, routing and the operator bot; without [operator_bot] conversations wait for the API."""
     settings, store, bus, conversations = app[SETTINGS], app[STORE], app[BUS], app[CONVERSATIONS]
-    if settings.operator_bot is None:
-        return
+    assert settings.operator_bot is not None
     presence = Presence(store, bus)
     routing = Routing(store, bus, conversations, settings)
     relay = Relay(store, app[MEDIA_SOURCES], settings)
