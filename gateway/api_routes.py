@@ -136,10 +136,10 @@ def add_routes(app: web.Application, endpoints: Iterable[Endpoint]) -> set[web.A
 
 def _single_values(query: Any) -> dict[str, str]:
     values: dict[str, str] = {}
-    for name in query:
+    for name, value in query.items():
         if name in values:
             raise BadInput(name, "given more than once")
-        values[name] = query[name]
+        values[name] = value
     return values
 
 
@@ -154,13 +154,18 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], what: str) -> BaseModel:
+    unknown = [name for name in data if name not in model.model_fields]
+    if unknown:
+        # Named from the input itself: pydantic replaces what cannot be encoded in the names it reports.
+        allowed = ", ".join(model.model_fields) or "none"
+        raise BadInput(unknown[0], f"unknown {what}; allowed: {allowed}")
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise _bad_input(model, err, what) from None
+        raise _bad_input(err) from None
 
 
-def _bad_input(model: type[BaseModel], err: ValidationError, what: str) -> BadInput:
+def _bad_input(err: ValidationError) -> BadInput:
     """The first problem pydantic found, as a 400 naming the field."""
     problem = err.errors(include_url=False, include_context=False)[0]
     loc = [str(part) for part in problem["loc"]]
@@ -168,10 +173,7 @@ def _bad_input(model: type[BaseModel], err: ValidationError, what: str) -> BadIn
         # A bad key of a mapping: pydantic mangles it in `loc`, the input is the key as given.
         loc[-2:] = [str(problem["input"])]
     field = ".".join(loc) or None
-    kind = problem["type"]
-    if kind == "extra_forbidden":
-        return BadInput(field, f"unknown {what}; allowed: {', '.join(model.model_fields) or 'none'}")
-    if kind == "missing":
+    if problem["type"] == "missing":
         return BadInput(field, f"{field} is required")
     message = problem["msg"].removeprefix("Value error, ")
     return BadInput(field, f"{field}: {message}" if field else message)

@@ -39,18 +39,9 @@ def parse_int(text: str, *, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
     if not digits or not (digits.isascii() and digits.isdigit()):
         raise ValueError("must be an integer written in digits 0-9")
     # Checked before int(): a long string of digits costs time to convert and overflows int64 anyway.
-    if len(digits.lstrip("0")) > 19:
-        raise ValueError(_range_message(low, high))
-    value = int(text)
-    if not low <= value <= high:
-        raise ValueError(_range_message(low, high))
+    if len(digits.lstrip("0")) > 19 or not low <= (value := int(text)) <= high:
+        raise ValueError(f"must be an integer from {low} to {high}")
     return value
-
-
-def _range_message(low: int, high: int) -> str:
-    if high == INT64_MAX:
-        return f"must be an integer >= {low}"
-    return f"must be an integer between {low} and {high}"
 
 
 def text_problem(value: str) -> str | None:
