@@ -89,14 +89,14 @@ class Endpoint:
     def __post_init__(self) -> None:
         # A handler whose signature disagrees with its declaration would be documented wrongly: refuse at import.
         hints = get_type_hints(self.handler)
-        expected = {name: model for name, model in self.inputs() if model is not None}
+        expected = dict(self.inputs())
         declared = {name: hints.get(name) for name in inspect.signature(self.handler).parameters if name != "request"}
         if declared != expected or hints.get("return") is not self.response:
             raise TypeError(f"{self.handler.__qualname__} does not take and return what {self.method} {self.path} says")
 
-    def inputs(self) -> list[tuple[str, type[BaseModel] | None]]:
+    def inputs(self) -> list[tuple[str, type[BaseModel]]]:
         """The parts of a request this endpoint reads, by the keyword its handler receives them as."""
-        parts: list[tuple[str, type[BaseModel] | None]] = []
+        parts: list[tuple[str, type[BaseModel]]] = []
         if self.path_params is not NoParams:
             parts.append(("path", self.path_params))
         if self.query is not NoParams:
@@ -109,13 +109,14 @@ class Endpoint:
         """The aiohttp handler: validate, call, serialise."""
 
         async def view(request: web.Request) -> web.StreamResponse:
-            arguments: dict[str, BaseModel] = {}
-            arguments["path"] = _validate(self.path_params, dict(request.match_info), "path parameter")
-            arguments["query"] = _validate(self.query, _single_values(request.query), "query parameter")
+            # Path and query are validated even when none are declared: then any given is refused.
+            given = {
+                "path": _validate(self.path_params, dict(request.match_info), "path parameter"),
+                "query": _validate(self.query, _single_values(request.query), "query parameter"),
+            }
             if self.body is not None:
-                arguments["body"] = _validate(self.body, await _json_object(request), "field")
-            wanted = {name for name, _ in self.inputs()}
-            result = await self.handler(request, **{k: v for k, v in arguments.items() if k in wanted})
+                given["body"] = _validate(self.body, await _json_object(request), "field")
+            result = await self.handler(request, **{name: given[name] for name, _ in self.inputs()})
             if not isinstance(result, self.response):
                 raise TypeError(f"{self.handler.__qualname__} returned {type(result).__name__}")
             return web.Response(status=self.status, body=result.model_dump_json(), content_type=JSON)
@@ -183,7 +184,7 @@ def openapi_document(
     endpoints: Sequence[Endpoint], *, title: str, version: str, server_url: str, description: str = ""
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of these endpoints, with their models under components/schemas."""
-    inputs = _unique(model for endpoint in endpoints for _, model in endpoint.inputs() if model is not None)
+    inputs = _unique(model for endpoint in endpoints for _, model in endpoint.inputs())
     outputs = _unique([*(endpoint.response for endpoint in endpoints), ErrorOut])
     modes: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         *((model, "validation") for model in inputs),
