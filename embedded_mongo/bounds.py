@@ -11,7 +11,7 @@ import datetime
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import Decimal128, MaxKey, MinKey, ObjectId, Regex
 
@@ -37,16 +37,27 @@ _NEG_INF = keys.encode(float("-inf"))
 _POS_INF = keys.encode(float("inf"))
 
 
-@dataclass(frozen=True)
-class Interval:
+class Shown:
+    """A bound's value, formatted the way explain prints it only when explain asks."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return format_value(self.value)
+
+
+class Interval(NamedTuple):
     """Allowed key values of one field: lo..hi in value order (PREFIX: every key starting with the bytes)."""
 
     lo: bytes
     lo_kind: int
     hi: bytes
     hi_kind: int
-    lo_text: str
-    hi_text: str
+    lo_text: str | Shown
+    hi_text: str | Shown
     hi_shown_open: bool = False  # how explain prints the upper end of a type bracket or a prefix
 
     @property
@@ -107,7 +118,7 @@ def _succ(data: bytes) -> bytes:
 def point(value: Any) -> Interval:
     """Exactly one value."""
     encoded = keys.encode(value)
-    shown = format_value(value)
+    shown = Shown(value)
     return Interval(encoded, INCLUSIVE, encoded, INCLUSIVE, shown, shown)
 
 
@@ -168,7 +179,7 @@ def range_interval(operator: str, value: Any) -> list[Interval] | None:
         return None
     lo, lo_kind, hi, hi_kind, rank = bracket
     lo_text, hi_text = _BRACKET_TEXT.get(rank, ("MinKey", "MaxKey"))
-    encoded, shown = keys.encode(value), format_value(value)
+    encoded, shown = keys.encode(value), Shown(value)
     if operator in ("$gt", "$gte"):
         return [
             Interval(

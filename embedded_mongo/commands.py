@@ -49,6 +49,7 @@ class CommandContext:
     session: bytes | None = None
     final: bool = False  # an awaiting getMore's last attempt: answer even without new data
     raw_documents: dict[str, list[bytes]] | None = None
+    thread: Any = None  # the engine thread running the command, for serverStatus
 
 
 @dataclass
@@ -256,6 +257,7 @@ def _server_status(engine: Engine, ctx: CommandContext, db: str, command: dict) 
             "commits": storage.commits,
             "openCursors": len(engine.cursors),
             "documentsRead": storage.documents_read,
+            "engineCpuSeconds": getattr(ctx.thread, "cpu_seconds", 0.0),
             "historyTrimmedUpTo": timestamp(storage.oplog.trimmed_upto),
         },
         "ok": 1.0,

@@ -15,6 +15,13 @@ def update_description(old: dict, new: dict) -> dict[str, Any]:
     return {"updatedFields": updated, "removedFields": removed, "truncatedArrays": truncated}
 
 
+def changed_fields(old: dict, new: dict) -> set[str]:
+    """Top-level fields whose values differ (types included: 1 is not 1.0 here)."""
+    changed = {key for key in old if key not in new}
+    changed.update(key for key, value in new.items() if key not in old or not _same(old[key], value))
+    return changed
+
+
 def _same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False

@@ -176,6 +176,15 @@ class KeyMaker:
             spec.fields[0] if len(spec.fields) == 1 and "." not in spec.fields[0] and spec.partial is None else None
         )
         self._partial = compile_filter(spec.partial) if spec.partial is not None else None
+        # The top-level fields the keys depend on (None: any field may matter).
+        self.depends_on: set[str] | None = {path.split(".")[0] for path in spec.fields}
+        if spec.partial is not None:
+            paths = _filter_paths(spec.partial)
+            self.depends_on = None if paths is None else self.depends_on | paths
+
+    def partial_test(self, doc: dict) -> bool:
+        """Whether a document passes the partial filter (True without one)."""
+        return self._partial is None or self._partial(doc)
 
     def keys(self, doc: dict) -> DocumentKeys | None:
         """The document's keys, or None when the index leaves it out (sparse or partial)."""
@@ -244,6 +253,27 @@ class KeyMaker:
             f"E11000 duplicate key error collection: {self.namespace} index: {self.spec.name} dup key: {{ {shown} }}"
         )
         return CommandError(11000, message, keyPattern=dict(self.spec.key), keyValue=key_value)
+
+
+def _filter_paths(query: Any) -> set[str] | None:
+    """Top-level fields a filter reads, or None when that cannot be told (e.g. $expr)."""
+    if not isinstance(query, dict):
+        return None
+    found: set[str] = set()
+    for key, value in query.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list):
+                return None
+            for branch in value:
+                inner = _filter_paths(branch)
+                if inner is None:
+                    return None
+                found |= inner
+        elif key.startswith("$"):
+            return None
+        else:
+            found.add(key.split(".")[0])
+    return found
 
 
 def _key_values(doc: dict, parts: list[str]) -> tuple[list[Any], bool]:

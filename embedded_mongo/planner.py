@@ -8,6 +8,7 @@ every candidate, so a plan can make a query slower but never wrong.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +96,9 @@ class Choice:
 @dataclass
 class _Bounds:
     ranges: list[tuple[bytes | None, bytes | None]]
-    texts: dict[str, list[str]]
+    intervals: list[list[Interval]]  # per index field (every key for fields without bounds)
+    directions: list[int]
+    fields: list[str]
     exact: bool
     single_points: int  # leading fields bound to exactly one value
     bounded: int  # leading fields with bounds (points, then at most one range)
@@ -162,15 +165,11 @@ def _bounds(candidate: _Candidate, analysis: Analysis, full: bool = False) -> _B
         and all(entry is not None and entry[1] for entry in used)
     )
     ranges = _byte_ranges([entry[0] for entry in used if entry is not None], candidate.directions)
-    texts: dict[str, list[str]] = {}
-    for i, path in enumerate(candidate.fields):
-        entry = per_field[i] if i < bounded else None
-        intervals = entry[0] if entry is not None else [ALL]
-        texts[path] = [interval.text(candidate.directions[i]) for interval in intervals]
+    shown = [entry[0] if i < bounded and entry is not None else [ALL] for i, entry in enumerate(per_field)]
     single = 0
     while single < points and len(per_field[single][0]) == 1:  # type: ignore[index]
         single += 1
-    return _Bounds(ranges, texts, exact, single, bounded, points)
+    return _Bounds(ranges, shown, candidate.directions, candidate.fields, exact, single, bounded, points)
 
 
 def _byte_ranges(fields: list[list[Interval]], directions: list[int]) -> list[tuple[bytes | None, bytes | None]]:
@@ -229,30 +228,30 @@ def _equivalents(value: Any) -> list[Any]:
     return found
 
 
-def implies_partial(partial: dict, analysis: Analysis) -> bool:
+def implies_partial(partial: dict, analysis: Analysis, test: Callable[[dict], bool] | None = None) -> bool:
     """Whether every document matching the analysed filter passes a partial index's filter.
 
     Conservative: the partial filter may only test paths the query fixes by equality (not to null);
     it must accept every combination of those values. Partial filters use any-element semantics on
     arrays, so a document holding such a value passes them too.
     """
-    terms: dict[str, list[Any]] = {}
-    for path, found in analysis.predicates.items():
-        for predicate in found:
-            if predicate.values is not None and not predicate.has_null and path not in terms:
-                terms[path] = [v for value in predicate.values for v in _equivalents(value)]
     paths = list(partial)
-    if any(path.startswith("$") or path not in terms for path in paths):
-        return False
+    terms: dict[str, list[Any]] = {}
+    for path in paths:
+        equality = next((p for p in analysis.predicates.get(path, ()) if p.values is not None and not p.has_null), None)
+        if equality is None or equality.values is None:
+            return False  # (a path starting with "$" is never in the predicates either)
+        terms[path] = [v for value in equality.values for v in _equivalents(value)]
     combinations = 1
     for path in paths:
         combinations *= max(1, len(terms[path]))
     if combinations > 1000:
         return False
-    try:
-        test = compile_filter(partial)
-    except CommandError:
-        return False
+    if test is None:
+        try:
+            test = compile_filter(partial)
+        except CommandError:
+            return False
     for combo in itertools.product(*(terms[path] for path in paths)):
         probe: dict[str, Any] = {}
         for path, value in zip(paths, combo, strict=True):
@@ -293,14 +292,20 @@ def _usable(candidate: _Candidate, analysis: Analysis, bounds: _Bounds | None) -
         return True
     if index.spec.hidden:
         return False
-    if index.spec.partial is not None and not implies_partial(index.spec.partial, analysis):
+    if index.spec.partial is not None and not implies_partial(index.spec.partial, analysis, index.maker.partial_test):
         return False
     # A sparse index leaves out documents without the fields: usable only if the query excludes those.
     return not index.spec.sparse or (bounds is not None and _excludes_null(bounds, candidate, analysis))
 
 
 def _scan(coll: Collection, candidate: _Candidate, bounds: _Bounds, reverse: bool, query: dict) -> IndexScan:
-    return IndexScan(coll, candidate.index, bounds.ranges, bounds.texts, reverse, bounds.exact, query)
+    def texts() -> dict[str, list[str]]:
+        return {
+            path: [interval.text(direction) for interval in intervals]
+            for path, direction, intervals in zip(bounds.fields, bounds.directions, bounds.intervals, strict=True)
+        }
+
+    return IndexScan(coll, candidate.index, bounds.ranges, texts, reverse, bounds.exact, query)
 
 
 def _index_plan(
@@ -315,6 +320,9 @@ def _index_plan(
         return IdLookup(coll, [i.lo for i in id_intervals], exact), True
     best: tuple[tuple, Stage, bool] | None = None
     for position, index in enumerate([None, *coll.indexes]):
+        leading = "_id" if index is None else index.spec.key[0][0]
+        if leading not in analysis.predicates:
+            continue  # an index serves a filter only through its leading field
         candidate = _Candidate(index)
         bounds = _bounds(candidate, analysis)
         if bounds is None or not _usable(candidate, analysis, bounds):

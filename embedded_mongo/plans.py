@@ -6,7 +6,7 @@ can be suspended between getMores without holding a read transaction or a result
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +110,7 @@ class IndexScan(Stage):
     coll: Collection
     index: Index | None
     ranges: list[tuple[bytes | None, bytes | None]]
-    bounds: dict[str, list[str]]
+    bounds: Callable[[], dict[str, list[str]]]  # for explain
     reverse: bool = False
     exact: bool = False
     filter: dict = field(default_factory=dict)
@@ -173,7 +173,7 @@ class IndexScan(Stage):
             "isPartial": partial,
             "indexVersion": 2,
             "direction": "backward" if self.reverse else "forward",
-            "indexBounds": self.bounds,
+            "indexBounds": self.bounds(),
         }
         fetch: dict[str, Any] = {"stage": "FETCH"}
         if self.filter and not self.exact:

@@ -73,9 +73,9 @@ class Query:
         self.limit = limit
         self.choice: Choice = planner.choose(storage, coll, query, self.sort, hint)
         self.stats = Stats()
-        test = compile_filter(query)  # also rejects an invalid filter before anything is read
         self.filtered = bool(query) and not self.choice.stage.exact
-        self._test = test
+        # Compiling also rejects an invalid filter before anything is read (an exact plan's filter is valid).
+        self._test = compile_filter(query) if self.filtered else None
 
     @property
     def in_memory_sort(self) -> bool:
@@ -102,6 +102,7 @@ class Query:
                 yield rid, raw, None
             return
         test = self._test
+        assert test is not None
         for rid, raw in rows:
             doc = decode(raw)
             if test(doc):

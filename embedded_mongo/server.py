@@ -7,21 +7,24 @@ The event loop only moves bytes: it frames messages, answers the data-free hands
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
 import os
 import shutil
 import signal
+import struct
 import sys
 import tempfile
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from bson import Binary, Int64, ObjectId
 
 from . import legacy, wire
-from .commands import Engine
+from .commands import AwaitData, Engine
 from .datadir import DirectoryLock
 from .identity import VERSION, ServerIdentity, hello_reply
 from .oplog import History, timestamp
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 _FAST_COMMANDS = {"hello", "isMaster", "ismaster", "ping", "buildInfo", "buildinfo"}
 _FAST_MAX_BYTES = 64 * 1024
 _SIGNATURE = {"hash": Binary(bytes(20)), "keyId": Int64(0)}
+_HEADER = struct.Struct("<iiii")
 
 
 class EmbeddedMongo:
@@ -62,11 +66,11 @@ class EmbeddedMongo:
         self._thread: EngineThread | None = None
         self._lock: DirectoryLock | None = None
         self._temporary: str | None = None
-        self._connections: dict[asyncio.Task, asyncio.StreamWriter] = {}
+        self._connections: set[_Connection] = set()
         self._connection_ids = itertools.count(1)
         self._reply_ids = itertools.count(1)
         self._committed_ts = 0
-        self._history_event = asyncio.Event()
+        self._history_waiters: list[Callable[[], None]] = []
         self._closing = asyncio.Event()
 
     @property
@@ -94,7 +98,6 @@ class EmbeddedMongo:
         """Open (or convert) the store, start the engine thread, then listen."""
         loop = asyncio.get_running_loop()
         self._closing = asyncio.Event()
-        self._history_event = asyncio.Event()
         durable = self._data_dir is not None
         if self._data_dir is None:
             self._temporary = tempfile.mkdtemp(prefix="embedded-mongo-")
@@ -118,7 +121,7 @@ class EmbeddedMongo:
             await self._thread.start()
             assert self._thread.engine is not None
             self._committed_ts = self._thread.engine.storage.oplog.committed_ts
-            self._server = await asyncio.start_server(self._serve_connection, self._host, self._port)
+            self._server = await loop.create_server(self._new_connection, self._host, self._port)
         except BaseException:
             await self._shutdown()
             raise
@@ -128,16 +131,17 @@ class EmbeddedMongo:
     async def close(self) -> None:
         """Stop accepting, drop client connections, finish queued work and close the store."""
         self._closing.set()
-        self._history_event.set()
+        waiting, self._history_waiters = self._history_waiters, []
+        for wake in waiting:  # awaiting getMores get their (empty) answer now
+            wake()
         if self._server is not None:
             self._server.close()
-        for writer in self._connections.values():
-            writer.close()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        for connection in list(self._connections):
+            connection.close()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        await self._shutdown()
+        await self._shutdown()  # queued work is finished before the engine thread stops
 
     async def _shutdown(self) -> None:
         if self._thread is not None:
@@ -165,80 +169,38 @@ class EmbeddedMongo:
         """(On the loop) the engine committed history up to committed_ts: wake awaiting change streams."""
         if committed_ts > self._committed_ts:
             self._committed_ts = committed_ts
-            self._history_event.set()
-            self._history_event = asyncio.Event()
+            waiting, self._history_waiters = self._history_waiters, []
+            for wake in waiting:
+                wake()
 
-    def _me(self, writer: asyncio.StreamWriter) -> str:
+    def _new_connection(self) -> _Connection:
+        return _Connection(self, next(self._connection_ids))
+
+    def _me(self, transport: asyncio.BaseTransport) -> str:
         host = self._host
         if host in ("", "0.0.0.0", "::"):
-            sockname = writer.get_extra_info("sockname")
+            sockname = transport.get_extra_info("sockname")
             host = sockname[0] if sockname else "127.0.0.1"
         return f"[{host}]:{self._port}" if ":" in host else f"{host}:{self._port}"
 
-    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections[task] = writer
-        connection = Connection(next(self._connection_ids), self._me(writer))
-        try:
-            while True:
-                message = await wire.read_message(reader)
-                if message is None:
-                    break
-                name = message.command_name()
-                if name in _FAST_COMMANDS and len(message.body) <= _FAST_MAX_BYTES:
-                    reply = await self._answer_here(message, connection)
-                else:
-                    outcome = await self._run(message, connection)
-                    if outcome.close is not None:
-                        raise wire.ProtocolError(outcome.close)
-                    reply = outcome.reply
-                if reply is not None:
-                    writer.write(reply)
-                    await writer.drain()
-        except wire.ProtocolError as exc:
-            logger.warning("closing connection %d: %s", connection.id, exc)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if task is not None:
-                self._connections.pop(task, None)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def _topology_wait(self, command: dict) -> float:
+        """Seconds a streaming hello waits for a topology change (this server's never changes), else 0."""
+        if next(iter(command)) not in ("hello", "isMaster", "ismaster"):
+            return 0.0
+        version = command.get("topologyVersion")
+        wait_ms = command.get("maxAwaitTimeMS")
+        if not isinstance(version, dict) or not isinstance(wait_ms, (int, float)) or self._closing.is_set():
+            return 0.0
+        if version.get("processId") != self._identity.process_id:
+            return 0.0  # the client saw another process: tell it about this one at once
+        return max(0.0, wait_ms / 1000)
 
-    async def _run(self, message: wire.Message, connection: Connection) -> Outcome:
-        """Have the engine thread execute a message; tailable getMores wait here for new history."""
-        assert self._thread is not None
-        loop = asyncio.get_running_loop()
-        job = Job(message, connection, loop.create_future())
-        while True:
-            event = self._history_event
-            self._thread.submit(job)
-            outcome = await job.future
-            if outcome.wait is None:
-                return outcome
-            if job.deadline is None:
-                job.deadline = loop.time() + outcome.wait.seconds
-            job.future = loop.create_future()
-            if self._committed_ts <= outcome.wait.seen_ts and not self._closing.is_set():
-                remaining = job.deadline - loop.time()
-                if remaining > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(event.wait(), remaining)
-            job.final = loop.time() >= job.deadline or self._closing.is_set()
-
-    async def _answer_here(self, message: wire.Message, connection: Connection) -> bytes | None:
+    def _answer_here(self, request: wire.Request, connection: Connection) -> bytes | None:
         """hello, ping and buildInfo, answered on the loop: they read no data."""
-        try:
-            request = wire.parse(message)
-        except wire.ProtocolError:
-            raise
         command = request.command
         name = next(iter(command))
         reply: dict[str, Any]
         if name in ("hello", "isMaster", "ismaster"):
-            await self._await_topology_change(command)
             reply = hello_reply(command, connection.id, connection.me, self._identity, self._committed_ts)
         elif name == "ping":
             reply = {"ok": 1.0}
@@ -260,16 +222,148 @@ class EmbeddedMongo:
         reply["$clusterTime"] = {"clusterTime": cluster_time, "signature": _SIGNATURE}
         return wire.encode_reply(request.op_code, next(self._reply_ids) & 0x7FFFFFFF, request.request_id, reply)
 
-    async def _await_topology_change(self, command: dict) -> None:
-        """A streaming hello waits up to maxAwaitTimeMS for a change; this server's topology never changes."""
-        version = command.get("topologyVersion")
-        wait_ms = command.get("maxAwaitTimeMS")
-        if not isinstance(version, dict) or not isinstance(wait_ms, (int, float)):
-            return
-        if version.get("processId") != self._identity.process_id:
-            return  # the client saw another process: tell it about this one at once
+
+class _Connection(asyncio.Protocol):
+    """One client connection: frames messages and answers them one at a time, in order."""
+
+    def __init__(self, server: EmbeddedMongo, number: int) -> None:
+        self._server = server
+        self._number = number
+        self._buffer = bytearray()
+        self._queue: collections.deque[wire.Message] = collections.deque()
+        self._busy = False
+        self._transport: asyncio.Transport | None = None
+        self._connection: Connection | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Task | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._connection = Connection(self._number, self._server._me(transport))
+        self._server._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._server._connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+    def close(self) -> None:
+        """Drop the connection (the server is closing)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= 16:
+            length, request_id, _response_to, op_code = _HEADER.unpack_from(buffer)
+            if length < 16 or length > wire.MAX_MESSAGE_SIZE + 1024 * 1024:
+                self._broken(f"invalid message length {length}")
+                return
+            if op_code not in (wire.OP_MSG, wire.OP_QUERY):
+                self._broken(f"unsupported opCode {op_code}")
+                return
+            if len(buffer) < length:
+                break
+            self._queue.append(wire.Message(request_id, op_code, bytes(buffer[16:length])))
+            del buffer[:length]
+        self._next()
+
+    def _broken(self, reason: str) -> None:
+        logger.warning("closing connection %d: %s", self._number, reason)
+        self._buffer.clear()
+        self._queue.clear()
+        if self._transport is not None:
+            self._transport.close()
+
+    def _next(self) -> None:
+        """Start on the next message unless one is being answered."""
+        while not self._busy and self._queue and self._transport is not None:
+            message = self._queue.popleft()
+            name = message.command_name()
+            server = self._server
+            if name in _FAST_COMMANDS and len(message.body) <= _FAST_MAX_BYTES:
+                try:
+                    request = wire.parse(message)
+                except wire.ProtocolError as exc:
+                    self._broken(str(exc))
+                    return
+                wait = server._topology_wait(request.command)
+                if wait:
+                    self._busy = True
+                    self._waiting = asyncio.ensure_future(self._answer_later(request, wait))
+                    return
+                self._send(server._answer_here(request, self._connection_info()))
+                continue
+            thread = server._thread
+            if thread is None:
+                self._broken("the server is closing")
+                return
+            self._busy = True
+            thread.submit(Job(message, self._connection_info(), self._done))
+
+    def _connection_info(self) -> Connection:
+        assert self._connection is not None
+        return self._connection
+
+    async def _answer_later(self, request: wire.Request, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), max(0, wait_ms) / 1000)
+            await asyncio.wait_for(self._server._closing.wait(), seconds)
+        self._waiting = None
+        self._busy = False
+        self._send(self._server._answer_here(request, self._connection_info()))
+        self._next()
+
+    def _send(self, reply: bytes | None) -> None:
+        if reply is not None and self._transport is not None:
+            self._transport.write(reply)
+
+    def _done(self, job: Job, outcome: Outcome) -> None:
+        """(On the loop) the engine answered a job of this connection."""
+        if self._transport is None:
+            return
+        if outcome.close is not None:
+            self._broken(outcome.close)
+            return
+        if outcome.wait is not None:
+            self._await_history(job, outcome.wait)
+            return
+        self._busy = False
+        self._send(outcome.reply)
+        self._next()
+
+    def _await_history(self, job: Job, wait: AwaitData) -> None:
+        """A tailable getMore found nothing: run it again once history grows, or at its deadline."""
+        server = self._server
+        loop = asyncio.get_running_loop()
+        if job.deadline is None:
+            job.deadline = loop.time() + wait.seconds
+
+        def again() -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._transport is None or server._thread is None:
+                return
+            job.final = loop.time() >= (job.deadline or 0) or server._closing.is_set()
+            server._thread.submit(job)
+
+        if server._committed_ts > wait.seen_ts or server._closing.is_set():
+            again()
+            return
+        fired = [False]
+
+        def once() -> None:
+            if not fired[0]:
+                fired[0] = True
+                again()
+
+        server._history_waiters.append(once)
+        self._timer = loop.call_at(job.deadline, once)
 
 
 async def serve(host: str, port: int, data_dir: str | os.PathLike | None, **options: Any) -> None:

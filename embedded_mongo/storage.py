@@ -19,7 +19,7 @@ import bson
 from bson.raw_bson import RawBSONDocument
 
 from . import keys
-from .diff import update_description
+from .diff import changed_fields, update_description
 from .errors import CommandError
 from .indexes import DocumentKeys, IndexSpec, KeyMaker, id_duplicate_error
 from .oplog import History, Oplog
@@ -417,7 +417,11 @@ class Storage:
         removed_rows: list[tuple] = []
         added_rows: list[tuple] = []
         multikeys = []
+        changed = changed_fields(old, new)
         for index in coll.indexes:
+            depends_on = index.maker.depends_on
+            if depends_on is not None and not depends_on & changed:
+                continue  # none of the fields its keys come from changed
             before = _keys_or_none(index, old)
             after = index.maker.keys(new)
             old_keys = before.entries if before is not None else {}

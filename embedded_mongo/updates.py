@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime
 import time
 from typing import Any
@@ -14,6 +13,19 @@ from mongomock.filtering import filter_applies
 from .errors import CommandError, translate
 from .paths import PathResolver, get_slot, put_slot, remove_slot, split_path
 from .values import MISSING, format_value, sort_documents, sort_key, values_equal
+
+
+def clone(value: Any) -> Any:
+    """A copy of a decoded BSON value (its leaves, such as datetimes and ObjectIds, are immutable)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: clone(item) if type(item) in (dict, list) else item for key, item in value.items()}
+    if kind is list:
+        return [clone(item) if type(item) in (dict, list) else item for item in value]
+    if isinstance(value, dict):
+        return {key: clone(item) for key, item in value.items()}
+    return value
+
 
 OPERATORS = {
     "$set",
@@ -65,7 +77,7 @@ def apply_update(
     if kind == "pipeline":
         return _pipeline(doc, update, database)
     ops = _parse(update, array_filters)
-    new = copy.deepcopy(doc)
+    new = clone(doc)
     resolver = PathResolver(query, doc, array_filters)
     for op, parts, arg in ops:
         if op == "$setOnInsert" and not is_insert:
@@ -137,7 +149,7 @@ def _check_conflicts(ops: list[tuple[str, list[str], Any]]) -> None:
 def _apply_one(op: str, container: Any, key: Any, arg: Any, path: str, doc: dict) -> None:
     current = get_slot(container, key)
     if op in ("$set", "$setOnInsert"):
-        put_slot(container, key, copy.deepcopy(arg))
+        put_slot(container, key, clone(arg))
     elif op == "$unset":
         if current is not MISSING:
             remove_slot(container, key)
@@ -161,7 +173,7 @@ def _apply_one(op: str, container: Any, key: Any, arg: Any, path: str, doc: dict
         new_key = sort_key(arg)
         old_key = None if current is MISSING else sort_key(current)
         if old_key is None or (new_key < old_key if op == "$min" else new_key > old_key):
-            put_slot(container, key, copy.deepcopy(arg))
+            put_slot(container, key, clone(arg))
     elif op == "$currentDate":
         put_slot(container, key, _current_date(arg))
     elif op == "$bit":
@@ -193,7 +205,7 @@ def _apply_array_op(op: str, container: Any, key: Any, current: Any, arg: Any, p
             raise CommandError(2, "The argument to $each in $addToSet must be an array")
         for value in each:
             if not any(values_equal(value, item) for item in items):
-                items.append(copy.deepcopy(value))
+                items.append(clone(value))
     elif op == "$pop":
         if arg not in (1, -1) or isinstance(arg, bool):
             raise CommandError(9, f"$pop expects 1 or -1, found: {format_value(arg)}")
@@ -210,7 +222,7 @@ def _apply_array_op(op: str, container: Any, key: Any, current: Any, arg: Any, p
 
 def _push(items: list, arg: Any) -> list:
     if not (isinstance(arg, dict) and "$each" in arg):
-        return [*items, copy.deepcopy(arg)]
+        return [*items, clone(arg)]
     unknown = set(arg) - {"$each", "$slice", "$sort", "$position"}
     if unknown:
         raise CommandError(2, f"Unrecognized clause in $push: {sorted(unknown)[0]}")
@@ -222,7 +234,7 @@ def _push(items: list, arg: Any) -> list:
         raise CommandError(2, "The value for $position must be an integer value")
     if position < 0:
         position = max(0, len(items) + position)
-    items = items[:position] + copy.deepcopy(each) + items[position:]
+    items = items[:position] + clone(each) + items[position:]
     if "$sort" in arg:
         spec = arg["$sort"]
         if isinstance(spec, dict):
@@ -328,7 +340,7 @@ def _replace(doc: dict, replacement: dict) -> dict:
             f"to have been altered to _id: {format_value(replacement['_id'])}",
         )
     new = {"_id": doc["_id"]} if "_id" in doc else {}
-    new.update((k, copy.deepcopy(v)) for k, v in replacement.items() if k != "_id")
+    new.update((k, clone(v)) for k, v in replacement.items() if k != "_id")
     if "_id" not in new and "_id" in replacement:
         new = {"_id": replacement["_id"], **new}
     return new
@@ -353,7 +365,7 @@ def _pipeline(doc: dict, pipeline: list, database: Any) -> dict:
         else:
             raise CommandError(72, f"{name} is not allowed to be used within an update")
     try:
-        results = list(aggregate.process_pipeline([copy.deepcopy(doc)], database, stages, None))
+        results = list(aggregate.process_pipeline([clone(doc)], database, stages, None))
     except Exception as exc:  # a bad pipeline is the client's error, not a crash
         raise translate(exc) from exc
     new = results[0] if results else {}
@@ -379,7 +391,7 @@ def upsert_seed(query: dict) -> dict:
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
-        node[parts[-1]] = copy.deepcopy(value)
+        node[parts[-1]] = clone(value)
     if "_id" in seed:
         seed = {"_id": seed["_id"], **{k: v for k, v in seed.items() if k != "_id"}}
     return seed

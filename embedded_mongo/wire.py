@@ -1,12 +1,11 @@
 """MongoDB wire protocol framing: OP_MSG and the legacy OP_QUERY/OP_REPLY handshake.
 
-Reading a message (`read_message`) only moves bytes and is done on the event loop; decoding it
-(`parse`) is done by the engine thread.
+Framing a message only moves bytes and is done on the event loop; decoding it (`parse`) is done by
+the engine thread (the loop decodes only the small handshake commands it answers itself).
 """
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,23 +97,6 @@ class Request:
     exhaust_allowed: bool = False
     # Raw BSON of documents sent as OP_MSG document sequences, so inserts can store them as sent.
     raw_documents: dict[str, list[bytes]] = field(default_factory=dict)
-
-
-async def read_message(reader: asyncio.StreamReader) -> Message | None:
-    """Read the next message; None at a clean end of stream."""
-    try:
-        header = await reader.readexactly(_HEADER.size)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise ProtocolError("connection closed inside a message header") from exc
-        return None
-    length, request_id, _response_to, op_code = _HEADER.unpack(header)
-    if length < _HEADER.size or length > MAX_MESSAGE_SIZE + 1024 * 1024:
-        raise ProtocolError(f"invalid message length {length}")
-    if op_code not in (OP_MSG, OP_QUERY):
-        raise ProtocolError(f"unsupported opCode {op_code}")
-    body = await reader.readexactly(length - _HEADER.size)
-    return Message(request_id, op_code, body)
 
 
 def parse(message: Message) -> Request:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bson import Binary, Int64
@@ -42,26 +42,22 @@ class Connection:
 
 @dataclass
 class Outcome:
-    """What became of one job: reply bytes, nothing (moreToCome), a wait, or a broken message."""
+    """What became of one job: reply bytes (None for moreToCome), a wait, or a broken message."""
 
     reply: bytes | None = None
     wait: AwaitData | None = None
     close: str | None = None
-    op_code: int = wire.OP_MSG
-    request_id: int = 0
-    silent: bool = False
 
 
 @dataclass
 class Job:
-    """One client message handed to the engine thread; `future` (on the event loop) gets its Outcome."""
+    """One client message handed to the engine thread; `done` is called on the event loop with its Outcome."""
 
     message: wire.Message
     connection: Connection
-    future: asyncio.Future[Outcome]
+    done: Callable[[Job, Outcome], None]
     deadline: float | None = None
     final: bool = False
-    _request_ids: Any = field(default=None, repr=False)
 
 
 class EngineThread:
@@ -84,6 +80,7 @@ class EngineThread:
         self._stopped: asyncio.Future[None] = loop.create_future()
         self._reply_ids = 0
         self.engine: Engine | None = None
+        self.cpu_seconds = 0.0  # spent executing batches, for serverStatus
 
     async def start(self) -> None:
         """Open the storage on the engine thread; raises what opening raised."""
@@ -178,6 +175,7 @@ class EngineThread:
             self._call(self._on_commit, storage.oplog.committed_ts)
 
     def _batch(self, engine: Engine, jobs: list[Job]) -> None:
+        started = time.thread_time()
         storage = engine.storage
         outcomes: list[Outcome] = []
         try:
@@ -196,6 +194,7 @@ class EngineThread:
             error = CommandError(14031 if "full" in str(exc) else 1, f"the change could not be saved: {exc}")
             outcomes = [self._failed(job, error) for job in jobs]
         self._call(self._deliver, jobs, outcomes, storage.oplog.committed_ts)
+        self.cpu_seconds += time.thread_time() - started
 
     def _failed(self, job: Job, error: CommandError) -> Outcome:
         request_id = job.message.request_id
@@ -211,12 +210,12 @@ class EngineThread:
             request = wire.parse(job.message)
         except wire.ProtocolError as exc:
             return Outcome(close=str(exc))
-        ctx = CommandContext(job.connection.id, job.connection.me, final=job.final)
+        ctx = CommandContext(job.connection.id, job.connection.me, final=job.final, thread=self)
         result = engine.execute(request, ctx)
         if isinstance(result, AwaitData):
             return Outcome(wait=result)
         if request.more_to_come:
-            return Outcome(silent=True)
+            return Outcome()
         cluster_time = timestamp(engine.storage.oplog.last_ts)
         result["operationTime"] = cluster_time
         result["$clusterTime"] = {"clusterTime": cluster_time, "signature": _SIGNATURE}
@@ -233,8 +232,7 @@ class EngineThread:
     def _deliver(self, jobs: list[Job], outcomes: list[Outcome], committed_ts: int) -> None:
         self._on_commit(committed_ts)
         for job, outcome in zip(jobs, outcomes, strict=True):
-            if not job.future.done():
-                job.future.set_result(outcome)
+            job.done(job, outcome)
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -19,13 +19,14 @@ engine_only = pytest.mark.skipif(REAL_MONGODB, reason="tests the embedded engine
 
 
 @pytest_asyncio.fixture
-async def mongo_uri(tmp_path) -> AsyncIterator[str]:
-    """MONGODB_URI when set, otherwise a fresh embedded engine persisted under tmp_path."""
+async def mongo_uri() -> AsyncIterator[str]:
+    """MONGODB_URI when set, otherwise a fresh embedded engine (with a temporary store: durability has its own
+    tests, and conformance tests run faster without an fsync per commit)."""
     uri = os.environ.get("MONGODB_URI")
     if uri:
         yield uri
         return
-    server = EmbeddedMongo(tmp_path / "db")
+    server = EmbeddedMongo(None)
     await server.start()
     try:
         yield server.uri

@@ -207,7 +207,7 @@ def test_descending_encoding_reverses_the_order(a, b):
     assert _sign(_cmp(down_a, down_b)) == -mongo_compare(a, b)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(values, min_size=2, max_size=2),
     st.lists(values, min_size=2, max_size=2),
@@ -223,7 +223,7 @@ def test_compound_keys_order_field_by_field(a, b, directions):
     assert _sign(found) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(values)
 def test_decoding_gives_back_an_equal_value(value):
     encoded = keys.encode(value)
@@ -233,7 +233,7 @@ def test_decoding_gives_back_an_equal_value(value):
     assert keys.encode(decoded) == encoded
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(values, min_size=1, max_size=3), st.data())
 def test_compound_keys_decode_field_by_field(fields, data):
     directions = data.draw(st.lists(st.sampled_from([1, -1]), min_size=len(fields), max_size=len(fields)))
