@@ -119,14 +119,24 @@ class ChannelCapabilityError(SendError):
         super().__init__(reason, code="unsupported", permanent=True)
 
 
+class HostUnavailable(Exception):
+    """The gateway cannot store anything right now: leave the input unacknowledged, so it is delivered again."""
+
+
 class ChannelHost(Protocol):
     """The narrow part of the core a channel may call."""
 
     async def on_inbound(self, message: InboundMessage) -> Message | None:
-        """Store an inbound message (idempotently) and route it; returns the stored message."""
+        """Store an inbound message (idempotently) and route it; returns the stored message.
+
+        Raises HostUnavailable when storage is down; any other exception means the input is not understood.
+        """
 
     async def on_delivery(self, update: DeliveryUpdate) -> None:
-        """Record a delivery report."""
+        """Record a delivery report (HostUnavailable as on_inbound)."""
+
+    async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
+        """Keep an input the channel accepted but cannot understand, with the reason (a dead letter)."""
 
     async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update what we know about a person; returns whether a contact exists for them."""

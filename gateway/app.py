@@ -16,6 +16,7 @@ from channels.registry import build_channels
 from gateway.api import create_api
 from gateway.config import Settings
 from gateway.conversations import Conversations
+from gateway.dead_letters import DeadLetters
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
@@ -25,6 +26,7 @@ from gateway.keys import (
     BUS,
     CHANNELS,
     CONVERSATIONS,
+    DEAD_LETTERS,
     DUPLICATES,
     HTTP,
     INBOX,
@@ -65,7 +67,8 @@ def create_app(settings: Settings) -> web.Application:
     conversations = Conversations(store, bus, outbox)
     merger = Merger(store, bus, conversations)
     profiles = Profiles(store, bus, settings)
-    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, metrics)
+    dead_letters = DeadLetters(store, metrics)
+    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics)
     channels.update(build_channels(settings, inbox, http))
     for name, channel in channels.items():
         sources.add(name, channel.fetch_media)
@@ -81,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app[CONVERSATIONS] = conversations
     app[PROFILES] = profiles
     app[INBOX] = inbox
+    app[DEAD_LETTERS] = dead_letters
     app[CHANNELS] = channels
     app[MERGER] = merger
     app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)

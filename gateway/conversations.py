@@ -62,7 +62,7 @@ class Conversations:
         return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous)
 
     async def send(self, thread: Thread, draft: Draft) -> Message:
-        """Storage an outbound message, then hand it to the thread's channel; returns it with its status."""
+        """Store an outbound message, then hand it to the thread's channel; returns it with its status."""
         now = utcnow()
         with log_context(thread=thread.number, channel=thread.channel):
             message = Message(
@@ -96,7 +96,7 @@ class Conversations:
         author_id: int | None = None,
         author_name: str | None = None,
     ) -> Message:
-        """Storage an internal message in a thread: seen by operators, never sent to the customer.
+        """Store an internal message in a thread: seen by operators, never sent to the customer.
 
         Operators write `text`; the gateway writes a `notice`, translated where it is shown.
         """

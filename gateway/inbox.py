@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from channels.base import DeliveryUpdate, InboundMessage, Profile
+from channels.base import DeliveryUpdate, HostUnavailable, InboundMessage, Profile
 from gateway.conversations import Conversations
+from gateway.dead_letters import DeadLetters
 from gateway.events import EventBus, MessageEdited, MessageReceived
 from gateway.logs import log_context
 from gateway.media import MediaSources
@@ -38,6 +39,7 @@ class Inbox:
         profiles: Profiles,
         merger: Merger,
         media: MediaSources,
+        dead_letters: DeadLetters,
         metrics: Metrics,
     ) -> None:
         self.store = store
@@ -47,12 +49,19 @@ class Inbox:
         self.profiles = profiles
         self.merger = merger
         self.media = media
+        self.dead_letters = dead_letters
         self.metrics = metrics
 
     # -- inbound -----------------------------------------------------------------------------
 
     async def on_inbound(self, inbound: InboundMessage) -> Message | None:
-        """Storage a customer message once, open or reopen its thread, and publish it."""
+        """Store a customer message once, open or reopen its thread, and publish it."""
+        try:
+            return await self._ingest(inbound)
+        except PyMongoError as err:
+            raise HostUnavailable(f"storage: {err}") from err
+
+    async def _ingest(self, inbound: InboundMessage) -> Message | None:
         started = time.perf_counter()
         ref = inbound.sender
         with log_context(channel=ref.channel):
@@ -138,7 +147,14 @@ class Inbox:
 
     async def on_delivery(self, update: DeliveryUpdate) -> None:
         """Record a delivery report; reports that would move the status backwards are ignored."""
-        await self.outbox.record_delivery(update)
+        try:
+            await self.outbox.record_delivery(update)
+        except PyMongoError as err:
+            raise HostUnavailable(f"storage: {err}") from err
+
+    async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
+        """Keep what a channel could not understand as a dead letter."""
+        await self.dead_letters.keep(source, reason, payload)
 
     async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update what we know about a person; create their card only when asked."""

@@ -10,6 +10,7 @@ from aiohttp import web
 from channels.base import Channel
 from gateway.config import Settings
 from gateway.conversations import Conversations
+from gateway.dead_letters import DeadLetters
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
@@ -30,6 +31,7 @@ OUTBOX = web.AppKey("outbox", Outbox)
 CONVERSATIONS = web.AppKey("conversations", Conversations)
 PROFILES = web.AppKey("profiles", Profiles)
 INBOX = web.AppKey("inbox", Inbox)
+DEAD_LETTERS = web.AppKey("dead_letters", DeadLetters)
 MEDIA = web.AppKey("media", MediaLinks)
 MEDIA_SOURCES = web.AppKey("media_sources", MediaSources)
 CHANNELS: web.AppKey[dict[str, Channel]] = web.AppKey("channels")

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from gateway.config import LoggingSettings
 
 _context: ContextVar[Mapping[str, Any]] = ContextVar("log_context", default=MappingProxyType({}))
@@ -72,6 +74,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a NUL in a header, raw bytes in the URL) as an error with a
+    traceback before any of our code sees it; it is the client's fault: one warning line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "malformed request refused (%s): %s", (error.code, error.message)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def setup_logging(settings: LoggingSettings) -> None:
     """Send records to stderr in the configured format, with context fields."""
     handler = logging.StreamHandler()
@@ -83,3 +98,4 @@ def setup_logging(settings: LoggingSettings) -> None:
     # Both log every request at INFO; the gateway logs what matters about each message itself.
     for noisy in ("aiohttp.access", "twilio.async_http_client", "twilio.http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequests())

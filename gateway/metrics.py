@@ -22,6 +22,12 @@ class Metrics:
             ["channel", "reason"],
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "gateway_dead_letters_total",
+            "Inputs kept as dead letters because they could not be understood",
+            ["source"],
+            registry=self.registry,
+        )
         self.open_threads = Gauge("gateway_open_threads", "Threads not closed", registry=self.registry)
         self.ingest_seconds = Histogram(
             "gateway_ingest_seconds",

@@ -43,6 +43,8 @@ class Signer:
 
     def verify(self, token: str) -> dict[str, Any] | None:
         """The payload of a genuine, unexpired token; None for anything else."""
+        if not token.isascii():  # what we sign is ASCII; anything else (a lone surrogate, too) is forged
+            return None
         encoded, _, mac = token.partition(".")
         if not encoded or not hmac.compare_digest(mac, self._mac(encoded)):
             return None

@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import Update
 from aiohttp import web
+from pymongo.errors import PyMongoError
 
 from channels.telegram.polling import poll
 from channels.telegram.session import make_bot
-from channels.telegram.webhook import ALLOWED_UPDATES, authentic, read_update
+from channels.telegram.webhook import ALLOWED_UPDATES, UnreadableUpdate, authentic, parse_update, process
 from gateway.config import Settings
+from gateway.dead_letters import DeadLetters
 from gateway.http import HttpClient
 from gateway.logs import log_context
+from gateway.model import utcnow
 from gateway.storage.mongo import Storage
 from operators import commands as supervisor_commands
 from operators import mirror
@@ -32,12 +36,22 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API = "https://api.telegram.org"
 WEBHOOK_PATH = "/operators/telegram"
+# An update whose handling never finished (the process stopped) may be handled again after this long.
+UPDATE_LEASE = timedelta(minutes=2)
 
 
 class OperatorBot:
     """Owns the operator bot's session, dispatcher and webhook; handlers get services by name."""
 
-    def __init__(self, settings: Settings, store: Storage, relay: Relay, http: HttpClient, **services: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Storage,
+        relay: Relay,
+        http: HttpClient,
+        dead_letters: DeadLetters,
+        **services: Any,
+    ) -> None:
         """`services` (conversations, routing, merger, ...) reach handlers by name, as aiogram injects them."""
         assert settings.operator_bot is not None
         self.settings = settings
@@ -48,6 +62,7 @@ class OperatorBot:
         self.mode = self.config.mode or (telegram.mode if telegram else "webhook")
         self.store = store
         self.relay = relay
+        self.dead_letters = dead_letters
         self.bot: Bot | None = None
         self._polling: asyncio.Task[None] | None = None
         self.dispatcher = Dispatcher(store=store, relay=relay, settings=settings, **services)
@@ -105,20 +120,44 @@ class OperatorBot:
         return self.bot is not None
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Telegram's POST: the secret is checked before the body is read."""
+        """Telegram's POST: the secret is checked before the body is read; an update is handled once."""
         if self.bot is None or not authentic(request, self.config.webhook_secret):
             return web.Response(status=401, text="Unauthorized")
-        update = await read_update(request, self.bot)
-        if update is None:
-            return web.Response(status=400, text="not a Telegram update")
-        await self._handle(update)
+        body = await request.read()
+        try:
+            update = parse_update(body, self.bot)
+        except UnreadableUpdate as err:
+            await self.dead_letters.keep("operator_bot", err.reason, body.decode("utf-8", "replace"))
+            return web.json_response({})
+        try:
+            await self._handle(update)
+        except PyMongoError as err:
+            logger.warning("operator bot update %d not handled now (%s); Telegram will retry", update.update_id, err)
+            return web.Response(status=503, text="the update could not be handled; try again")
         return web.json_response({})
 
     async def _handle(self, update: Update) -> None:
-        assert self.bot is not None
+        """Handle an update unless it was handled before (Telegram re-delivers when an answer is late)."""
+        key, now = f"operator:{update.update_id}", utcnow()
         with log_context(channel="operator_bot"):
+            if not await self.store.updates.claim(key, now, now - UPDATE_LEASE):
+                logger.info("operator bot update %d was handled already", update.update_id)
+                return
             try:
-                await self.dispatcher.feed_update(self.bot, update)
-            except TelegramAPIError:
-                # Answering the operator failed; Telegram re-sending the update would repeat what was done.
-                logger.exception("operator bot could not answer update %s", update.update_id)
+                await process(update, self._feed, self._keep, (PyMongoError,))
+            except PyMongoError:
+                await self.store.updates.release(key)
+                raise
+            await self.store.updates.finish(key)
+
+    async def _feed(self, update: Update) -> None:
+        assert self.bot is not None
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except TelegramAPIError as err:
+            # What the update asked for was done; only the answer to the operator failed. Doing it again
+            # on a re-delivery would repeat it, so it counts as handled.
+            logger.warning("operator bot could not answer update %s: %s", update.update_id, err.message)
+
+    async def _keep(self, reason: str, payload: str) -> None:
+        await self.dead_letters.keep("operator_bot", reason, payload)

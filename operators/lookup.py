@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gateway.inputs import parse_int
 from gateway.model import Contact, Operator, Thread
 from gateway.storage.mongo import Storage
 from operators.texts import t
@@ -11,16 +12,15 @@ from operators.texts import t
 
 def parse_number(text: str | None) -> int | None:
     """`17` or `#17` -> 17; anything else (0, '²', a number beyond int64) -> None."""
-    value = parse_index((text or "").strip().removeprefix("#"))
-    return value if value else None
+    return parse_index((text or "").strip().removeprefix("#"), low=1)
 
 
-def parse_index(text: str | None) -> int | None:
-    """A non-negative integer written in ASCII digits that fits MongoDB's int64; None otherwise."""
-    raw = (text or "").strip()
-    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+def parse_index(text: str | None, *, low: int = 0) -> int | None:
+    """A non-negative integer (at least `low`) written in ASCII digits that fits int64; None otherwise."""
+    try:
+        return parse_int((text or "").strip(), low=low)
+    except ValueError:
         return None
-    return int(raw)
 
 
 async def find_operator(store: Storage, ref: str) -> Operator | None:

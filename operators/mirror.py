@@ -218,8 +218,10 @@ async def answer_from_topic(
     if draft is None:
         await message.reply(t(lang, "reply.unsupported"))
         return
-    # Recorded before the send: the mirror then knows the topic already shows this answer.
-    await store.relay.add(message.chat.id, message.message_id, thread.id, draft.id, utcnow())
+    # Claimed before the send: never sent twice, and the mirror knows the topic already shows this answer.
+    assert draft.id is not None
+    if not await store.relay.claim(message.chat.id, message.message_id, thread.id, draft.id, utcnow()):
+        return
     sent = await conversations.send(thread, draft)
     if thread.operator_id is not None and thread.operator_id != operator.id:
         owner = await store.operators.get(thread.operator_id)

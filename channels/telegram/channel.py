@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNotFound, TelegramUnaut
 from aiogram.types import BufferedInputFile, Message, Update
 from aiohttp import web
 
-from channels.base import Channel, ChannelHost, OutboundMessage, SendError, SentRef
+from channels.base import Channel, ChannelHost, HostUnavailable, OutboundMessage, SendError, SentRef
 from channels.telegram.files import download
 from channels.telegram.inbound import CHANNEL, message_ref
 from channels.telegram.limits import UPLOAD_LIMIT, too_large_upload
@@ -21,7 +21,7 @@ from channels.telegram.polling import poll
 from channels.telegram.routers import build_routers
 from channels.telegram.sender import Sender
 from channels.telegram.session import make_bot
-from channels.telegram.webhook import ALLOWED_UPDATES, authentic, read_update
+from channels.telegram.webhook import ALLOWED_UPDATES, UnreadableUpdate, authentic, parse_update, process
 from gateway.config import ConfigError, Settings, TelegramBotSettings, TelegramSettings
 from gateway.http import HttpClient
 from gateway.logs import log_context
@@ -130,7 +130,7 @@ class TelegramChannel(Channel):
 
         async def handle(update: Update) -> None:
             with log_context(channel=self.name):
-                await self._dispatcher.feed_update(bot, update, account=entry.name)
+                await self._process(bot, entry.name, update)
 
         self._polls.append(asyncio.create_task(poll(bot, handle, who=entry.name), name=f"telegram-poll-{entry.name}"))
         logger.info("Telegram bot %s receives updates by long polling", entry.name)
@@ -150,17 +150,30 @@ class TelegramChannel(Channel):
             bot = self._bots.get(name)
             if bot is None:
                 raise web.HTTPServiceUnavailable(text="the Telegram channel is not started")
-            update = await read_update(request, bot)
-            if update is None:
-                logger.warning("bot %s: webhook body is not a Telegram Update", name)
-                raise web.HTTPBadRequest(text="the body is not a Telegram Update")
+            body = await request.read()
             try:
-                await self._dispatcher.feed_update(bot, update, account=name)
-            except Exception:
+                update = parse_update(body, bot)
+            except UnreadableUpdate as err:
+                await self.host.on_unreadable(f"telegram:{name}", err.reason, body.decode("utf-8", "replace"))
+                return web.json_response({})
+            try:
+                await self._process(bot, name, update)
+            except HostUnavailable as err:
                 # Not acknowledged: Telegram delivers the update again, and storing is idempotent.
-                logger.exception("bot %s: update %d could not be stored", name, update.update_id)
-                return web.Response(status=500, text="the update could not be stored")
+                logger.warning(
+                    "bot %s: update %d not stored now (%s); Telegram will retry", name, update.update_id, err
+                )
+                return web.Response(status=503, text="the update could not be stored; try again")
             return web.json_response({})
+
+    async def _process(self, bot: Bot, account: str, update: Update) -> None:
+        async def keep(reason: str, payload: str) -> None:
+            await self.host.on_unreadable(f"telegram:{account}", reason, payload)
+
+        async def handle(update: Update) -> None:
+            await self._dispatcher.feed_update(bot, update, account=account)
+
+        await process(update, handle, keep, (HostUnavailable,))
 
     # -- sending -------------------------------------------------------------------------------
 

@@ -13,12 +13,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from gateway.config import ConfigError, StorageSettings
 from gateway.storage.canned import CannedRepo
 from gateway.storage.contacts import ContactRepo
+from gateway.storage.dead_letters import DeadLetterRepo
 from gateway.storage.duplicates import DuplicateRepo
 from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
 from gateway.storage.relay import RelayRepo
 from gateway.storage.threads import ThreadRepo
+from gateway.storage.updates import HandledUpdates
 
 if TYPE_CHECKING:
     from gateway.storage.embedded import EmbeddedMongo
@@ -93,6 +95,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("chat_id", ASCENDING), ("message_id", ASCENDING)], unique=True, name="chat_message"),
         IndexModel([("chat_id", ASCENDING), ("gateway_message_id", ASCENDING)], name="copies"),
     ],
+    "handled_updates": [
+        # Telegram re-delivers an update for at most 24 hours; two days covers it and any clock skew.
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=2 * 86400, name="expiry"),
+    ],
+    "dead_letters": [
+        # Kept a month: long enough to look into, short enough not to pile up hostile input. Read newest first.
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=30 * 86400, name="expiry"),
+    ],
     "canned": [
         IndexModel([("name", ASCENDING)], unique=True, name="name"),
     ],
@@ -160,6 +170,8 @@ class Storage:
         self.merges = MergeRepo(db["merges"], db["counters"])
         self.relay = RelayRepo(db["relay"])
         self.canned = CannedRepo(db["canned"])
+        self.dead_letters = DeadLetterRepo(db["dead_letters"])
+        self.updates = HandledUpdates(db["handled_updates"])
 
     async def close(self) -> None:
         """Close the client, then stop the embedded engine (which writes a snapshot)."""

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,19 @@ class RelayRepo:
             {"$set": {"thread_id": thread_id, "gateway_message_id": gateway_message_id, "at": now}},
             upsert=True,
         )
+
+    async def claim(
+        self, chat_id: int, message_id: int, thread_id: ObjectId, gateway_message_id: ObjectId, now: datetime
+    ) -> bool:
+        """Tie an operator's message to the reply made from it; False when it was turned into one already."""
+        try:
+            await self.collection.insert_one(
+                {"chat_id": chat_id, "message_id": message_id, "thread_id": thread_id,
+                 "gateway_message_id": gateway_message_id, "at": now}
+            )  # fmt: skip
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def find(self, chat_id: int, message_id: int) -> RelayEntry | None:
         doc = await self.collection.find_one({"chat_id": chat_id, "message_id": message_id})

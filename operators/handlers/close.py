@@ -66,15 +66,17 @@ async def close_button(
 async def close_thread(
     store: Storage, conversations: Conversations, settings: Settings, lang: str, operator: Operator, thread: Thread
 ) -> str:
-    """Send the configured closing message (never to a blocked customer), then close; returns the confirmation."""
-    if not thread.open:
+    """Close, then send the configured closing message (never to a blocked customer); returns the confirmation.
+
+    Closing first (a guarded update) means two presses at once say goodbye once: only the one that closed does.
+    """
+    closed = await conversations.close(thread, by=operator.id) if thread.open else None
+    if closed is None:
         return t(lang, "close.already", number=thread.number)
-    contact = await live_contact(store, thread)
+    contact = await live_contact(store, closed)
     text = closing_message(settings, contact) if contact is not None and not contact.blocked else None
     if text:
-        await conversations.send(thread, Draft(Content(text=text), author=Author.SYSTEM))
-    if await conversations.close(thread, by=operator.id) is None:
-        return t(lang, "close.already", number=thread.number)
+        await conversations.send(closed, Draft(Content(text=text), author=Author.SYSTEM))
     return t(lang, "close.done_message" if text else "close.done", number=thread.number)
 
 

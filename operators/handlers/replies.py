@@ -50,8 +50,11 @@ async def reply_to_customer(
         await message.reply(t(lang, "canned.unknown", names=", ".join(f"!{name}" for name in unknown)))
         return
     draft = replace(draft, content=replace(draft.content, text=text))
-    # The relay entry exists before the send, so a failure report can always find the operator's message.
-    await store.relay.add(message.chat.id, message.message_id, thread.id, draft.id, utcnow())
+    # Claimed before the send: the same Telegram message (a re-delivered or duplicated update) is never sent
+    # twice, and a failure report can always find the operator's message.
+    assert draft.id is not None
+    if not await store.relay.claim(message.chat.id, message.message_id, thread.id, draft.id, utcnow()):
+        return
     await conversations.send(thread, draft)
     await store.threads.mark_read(thread.id)
 

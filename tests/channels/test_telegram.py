@@ -411,10 +411,40 @@ async def test_unknown_bot_is_404(gateway: Gateway) -> None:
     assert await gateway.count() == 0
 
 
-@pytest.mark.parametrize("body", [b"not json at all", b"[1, 2]", b'{"hello": "world"}', b'{"update_id": "x"}'])
-async def test_body_that_is_not_an_update_is_400(gateway: Gateway, body: bytes) -> None:
-    assert await gateway.post(body) == 400
+@pytest.mark.parametrize(
+    "body",
+    [b"not json at all", b"[1, 2]", b'{"hello": "world"}', b'{"update_id": "x"}', b"[" * 100_000, b"\xff\xfe{"],
+)
+async def test_body_that_is_not_an_update_is_kept_as_a_dead_letter_and_acknowledged(
+    gateway: Gateway, body: bytes
+) -> None:
+    # Acknowledged, so Telegram does not deliver it again and again; kept, so nothing vanishes unseen.
+    assert await gateway.post(body) == 200
     assert await gateway.count() == 0
+    [letter] = await gateway.store.dead_letters.latest()
+    assert letter.source == "telegram:support" and letter.reason.startswith("not a Telegram Update")
+    assert letter.payload == body.decode("utf-8", "replace")[:4096]
+    metrics = await (await gateway.client.get("/metrics")).text()
+    assert 'gateway_dead_letters_total{source="telegram"} 1.0' in metrics
+
+
+async def test_strings_that_cannot_be_stored_are_replaced_and_the_message_kept(gateway: Gateway) -> None:
+    update = gateway.tg.text_update(TOKEN, ANN, "placeholder")
+    body = json.dumps(update).replace("placeholder", "broken \\ud800 text \\u0000 end")
+    assert await gateway.post(body) == 200
+    stored = await gateway.message(f"{ANN}:{update['message']['message_id']}")
+    assert stored.content.text == "broken \ufffd text \ufffd end"
+
+
+async def test_absurd_numbers_in_an_update_never_break_the_webhook(gateway: Gateway) -> None:
+    update = gateway.tg.text_update(TOKEN, ANN, "edited")
+    update["edited_message"] = update.pop("message") | {"edit_date": 10**12}
+    assert await gateway.post(update) == 200
+    photo = gateway.tg.text_update(TOKEN, ANN, "big file")
+    photo["message"]["document"] = {"file_id": "f", "file_unique_id": "u", "file_size": 10**30}
+    assert await gateway.post(photo) == 200
+    # Either stored as well as it can be, or kept as a dead letter: never a 500, never a traceback.
+    assert await gateway.count() + await gateway.store.dead_letters.count() == 2
 
 
 async def test_redelivered_update_stores_one_message(gateway: Gateway) -> None:
@@ -428,7 +458,7 @@ async def test_update_that_cannot_be_stored_is_500_so_telegram_delivers_it_again
     store = gateway.app[STORE]
     await store.client.close()  # the database connection is gone
     update = gateway.tg.text_update(TOKEN, ANN, "are you there?")
-    assert await gateway.deliver(update) == 500
+    assert await gateway.deliver(update) == 503
 
     client = AsyncMongoClient(store.uri, tz_aware=True)
     store.client = client

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from yarl import URL
 
 from channels.base import InboundMessage
@@ -10,7 +13,7 @@ from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, 
 from operators.keys import ROUTING
 from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
-from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
+from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 
 async def test_webhook_and_menu_are_registered_at_start(desk: Desk) -> None:
@@ -30,7 +33,9 @@ async def test_wrong_or_missing_secret_is_refused(desk: Desk) -> None:
     assert await desk.tg.deliver(OPERATOR_BOT, update, secret=None) == 401
     assert (await desk.store.operators.get(OLGA)).status is OperatorStatus.OFFLINE
     response = await desk.client.post("/operators/telegram", data="not json", headers={SECRET_HEADER: "desk-secret"})
-    assert response.status == 400
+    assert response.status == 200  # acknowledged and kept as a dead letter: Telegram must not retry it forever
+    [letter] = await desk.store.dead_letters.latest()
+    assert (letter.source, letter.payload) == ("operator_bot", "not json")
 
 
 async def test_strangers_get_one_polite_refusal_and_nothing_else(desk: Desk) -> None:
@@ -181,3 +186,59 @@ async def test_assignment_after_operator_comes_online_shows_the_backlog_once(des
     assert sum(text.endswith("waiting two") for text in texts) == 1
     busy = await desk.store.messages.collection.find({"author": "system"}).to_list()
     assert len(busy) == 2 and all(m["direction"] == Direction.OUT.value for m in busy)
+
+
+async def test_a_redelivered_or_duplicated_operator_update_sends_one_message(desk: Desk) -> None:
+    await desk.online(OLGA)
+    ann = await desk.visitor("I'm Ann", "a-1")
+    reply = desk.tg.text_update(OPERATOR_BOT, OLGA, "Only once, please")
+    for _ in range(5):  # Telegram delivers it again whenever our answer is late
+        assert await desk.send(reply) == 200
+    duplicated = desk.tg.text_update(OPERATOR_BOT, OLGA, "Once more, only once")
+    statuses = await asyncio.gather(*(desk.tg.deliver(OPERATOR_BOT, duplicated) for _ in range(5)))
+    await settle(desk.app)
+    assert statuses == [200] * 5
+    # The same Telegram message in a new update (a retry from another path) is not a new reply either.
+    again = desk.tg.text_update(OPERATOR_BOT, OLGA, "Only once, please")
+    again["message"]["message_id"] = reply["message"]["message_id"]
+    assert await desk.send(again) == 200
+
+    sent = [m["text"] async for m in desk.store.messages.collection.find({"direction": "out", "author": "operator"})]
+    assert sorted(sent) == ["Once more, only once", "Only once, please"]
+    assert [(await ann.expect("message"))["text"] for _ in range(2)] == ["Only once, please", "Once more, only once"]
+
+
+@pytest.mark.parametrize(
+    "data", ["pick:abc", "pick:", "retry:zz", "tpl:1", "tpl:x:y", "hist:1:-1", "close:²", "x" * 64]
+)
+async def test_malformed_button_data_is_answered_and_changes_nothing(desk: Desk, data: str) -> None:
+    await desk.online(OLGA)
+    await desk.visitor("hello", "a-1")
+    card = next(m for m in desk.chat(OLGA) if m.reply_markup)
+    real = card.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    press = desk.tg.callback_update(OPERATOR_BOT, OLGA, card.message_id, real)
+    press["callback_query"]["data"] = data  # what a forged or stale client could send
+    before = await desk.store.messages.collection.count_documents({})
+    assert await desk.send(press) == 200
+    assert await desk.store.messages.collection.count_documents({}) == before
+    assert await desk.store.dead_letters.count() == 0
+
+
+async def test_a_duplicated_close_press_says_goodbye_once(open_desk: OpenDesk) -> None:
+    desk = await open_desk(routing={"closing_message": {"en": "Thanks, bye!"}})
+    await desk.online(OLGA)
+    ann = await desk.visitor("hello", "a-1")
+    card = next(m for m in desk.chat(OLGA) if m.reply_markup)
+    close = next(
+        b["callback_data"]
+        for row in card.reply_markup["inline_keyboard"]
+        for b in row
+        if b["callback_data"].startswith("close:")
+    )
+    press = desk.tg.callback_update(OPERATOR_BOT, OLGA, card.message_id, close)
+    assert await asyncio.gather(*(desk.tg.deliver(OPERATOR_BOT, press) for _ in range(4))) == [200] * 4
+    assert await desk.send(press) == 200
+    await settle(desk.app)
+    goodbyes = await desk.store.messages.collection.count_documents({"text": "Thanks, bye!"})
+    assert goodbyes == 1
+    assert (await ann.expect("message"))["text"] == "Thanks, bye!"
