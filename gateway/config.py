@@ -121,6 +121,12 @@ class WebWidgetSettings(_Section):
     max_frame_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 16_384
     max_text_length: Annotated[int, Field(ge=1, le=100_000)] = 4_000
     messages_per_minute: Annotated[int, Field(ge=1)] = 30
+    messages_per_minute_per_ip: Annotated[int, Field(ge=1)] = 300
+    frames_per_minute: Annotated[int, Field(ge=1)] = 120
+    frames_per_minute_per_ip: Annotated[int, Field(ge=1)] = 1200
+    visitors_per_minute_per_ip: Annotated[int, Field(ge=1)] = 30
+    sockets_per_visitor: Annotated[int, Field(ge=1)] = 10
+    sockets_per_ip: Annotated[int, Field(ge=1)] = 200
     history_limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
