@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,8 +13,9 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from channels.base import Channel, ChannelHost, OutboundMessage, SentRef, text_fallback
+from channels.webwidget.limits import Limits
 from channels.webwidget.session import VisitorSession
-from channels.webwidget.visitor import client_ip, describe_agent
+from channels.webwidget.visitor import address_key, client_ip, describe_agent
 from gateway.config import ServerSettings, Settings, WebWidgetSettings
 from gateway.http import HttpClient
 from gateway.model import Author, MessageStatus
@@ -24,6 +26,13 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 # Close code the widget treats as "stop reconnecting": this site may not embed us.
 FORBIDDEN = 4003
+# aiohttp closes the socket (1009) for frames over its own limit; up to this much over ours, they get
+# an error frame instead. aiohttp holds a frame whole, so the headroom is memory per socket.
+FRAME_HEADROOM = 1 << 20
+# A push waits this long for a socket whose visitor stopped reading, then gives up on that socket,
+# so that one stalled browser cannot hold up the outbox or the visitor's other tabs.
+PUSH_SECONDS = 10.0
+CLOSE_SECONDS = 2.0
 
 
 class WebWidgetChannel(Channel):
@@ -36,7 +45,9 @@ class WebWidgetChannel(Channel):
         self.settings = settings
         self.server = server
         self.tokens = VisitorTokens(settings.secret)
+        self.limits = Limits(settings)
         self._sockets: dict[str, set[VisitorSession]] = defaultdict(set)
+        self._by_address: Counter[str] = Counter()
         self._all: set[web.WebSocketResponse] = set()
 
     @classmethod
@@ -76,36 +87,59 @@ class WebWidgetChannel(Channel):
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         """The widget protocol endpoint."""
-        # Frames over our own limit get an error frame; only absurd ones make aiohttp close the socket.
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=max(self.settings.max_frame_bytes * 4, 1 << 16))
+        # Text arrives undecoded, so that invalid UTF-8 gets an error frame rather than a closed socket;
+        # no compression: widget frames are small, and zlib state per socket is not.
+        ws = web.WebSocketResponse(
+            heartbeat=30,
+            compress=False,
+            max_msg_size=self.settings.max_frame_bytes + FRAME_HEADROOM,
+            decode_text=False,
+        )
         await ws.prepare(request)
         origin = request.headers.get("Origin")
         if origin and not self._origin_allowed(origin, request.host):
-            logger.warning("widget connection from origin %s refused", origin)
+            logger.warning("widget connection from origin %r refused", origin[:200])
             await ws.send_json(
                 {"type": "error", "code": "forbidden_origin", "message": "this site may not use the chat widget"}
             )
             await ws.close(code=FORBIDDEN, message=b"origin not allowed")
             return ws
-        client = describe_agent(request.headers.get("User-Agent", "")) | {
-            "ip": client_ip(request, self.server.trusted_proxies)
-        }
-        session = VisitorSession(
-            ws, self.host, self.tokens, self.settings, client, on_identified=self._remember, echo=self._echo
-        )
+        ip = client_ip(request, self.server.trusted_proxies)
+        address = address_key(ip)
+        if self._by_address[address] >= self.settings.sockets_per_ip:
+            logger.warning("widget connection from %s refused: %d sockets open", address, self._by_address[address])
+            await ws.send_json(
+                {"type": "error", "code": "too_many_sockets", "message": "too many chat connections from here"}
+            )
+            await ws.close(code=WSCloseCode.OK, message=b"too many sockets")
+            return ws
+        self._by_address[address] += 1
         self._all.add(ws)
+        session = VisitorSession(
+            ws,
+            self.host,
+            self.tokens,
+            self.settings,
+            describe_agent(request.headers.get("User-Agent", "")) | {"ip": ip},
+            address=address,
+            limits=self.limits,
+            switchboard=self,
+        )
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     await session.handle(msg.data)
                 elif msg.type is WSMsgType.BINARY:
-                    await ws.send_json({"type": "error", "code": "bad_frame", "message": "frames must be text"})
+                    await session.handle(msg.data, binary=True)
+        except ConnectionError:
+            logger.info("widget socket closed while being answered")
         finally:
             self._all.discard(ws)
+            self._by_address[address] -= 1
+            if self._by_address[address] <= 0:
+                del self._by_address[address]
             if session.ref is not None:
-                self._sockets[session.ref.external_id].discard(session)
-                if not self._sockets[session.ref.external_id]:
-                    del self._sockets[session.ref.external_id]
+                self.leave(session, session.ref.external_id)
         return ws
 
     async def script(self, request: web.Request) -> web.FileResponse:
@@ -125,30 +159,61 @@ class WebWidgetChannel(Channel):
         allowed = self.settings.allowed_origins
         if "*" in allowed or origin.rstrip("/") in {o.rstrip("/") for o in allowed}:
             return True
+        try:
+            netloc = urlsplit(origin).netloc
+        except ValueError:  # "http://[" and the like
+            return False
         # The gateway's own pages (the demo) are always same-origin.
-        return urlsplit(origin).netloc == host
+        return netloc == host
 
-    def _remember(self, session: VisitorSession) -> None:
-        assert session.ref is not None
-        self._sockets[session.ref.external_id].add(session)
+    def admit(self, session: VisitorSession, visitor_id: str) -> bool:
+        """Count a socket among its visitor's; False when they already have `sockets_per_visitor` open."""
+        sockets = self._sockets[visitor_id]
+        if session not in sockets and len(sockets) >= self.settings.sockets_per_visitor:
+            if not sockets:
+                del self._sockets[visitor_id]
+            return False
+        sockets.add(session)
+        return True
 
-    async def _echo(self, source: VisitorSession, frame: dict[str, Any]) -> None:
+    def leave(self, session: VisitorSession, visitor_id: str) -> None:
+        """No longer count a socket among its visitor's."""
+        sockets = self._sockets.get(visitor_id)
+        if sockets is not None:
+            sockets.discard(session)
+            if not sockets:
+                del self._sockets[visitor_id]
+
+    async def echo(self, source: VisitorSession, frame: dict[str, Any]) -> None:
         """Show a visitor's message in their other tabs too."""
         assert source.ref is not None
         await self._push(source.ref.external_id, frame, skip=source)
 
     async def _push(self, visitor_id: str, frame: dict[str, Any], skip: VisitorSession | None = None) -> bool:
-        delivered = False
-        for session in list(self._sockets.get(visitor_id, ())):
-            if session is skip or session.ws.closed:
-                continue
-            try:
-                await session.ws.send_json(frame)
-                delivered = True
-            except ConnectionError:
-                logger.info("widget socket closed while sending")
-        return delivered
+        sessions = [s for s in self._sockets.get(visitor_id, ()) if s is not skip and not s.ws.closed]
+        delivered = await asyncio.gather(*(self._deliver(s.ws, frame) for s in sessions))
+        return any(delivered)
+
+    async def _deliver(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> bool:
+        try:
+            async with asyncio.timeout(PUSH_SECONDS):
+                await ws.send_json(frame)
+        except ConnectionError:
+            logger.info("widget socket closed while sending")
+            return False
+        except TimeoutError:
+            logger.warning("widget socket not reading for %.0f s: closed", PUSH_SECONDS)
+            await _close(ws, WSCloseCode.POLICY_VIOLATION, b"not reading")
+            return False
+        return True
 
     async def _close_sockets(self, app: web.Application) -> None:
-        for ws in list(self._all):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await asyncio.gather(*(_close(ws, WSCloseCode.GOING_AWAY, b"server shutdown") for ws in list(self._all)))
+
+
+async def _close(ws: web.WebSocketResponse, code: int, message: bytes) -> None:
+    """Close a socket politely if the peer lets us in time; otherwise drop the connection."""
+    # aiohttp closes the transport itself when a close is cut short.
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await ws.close(code=code, message=message)
