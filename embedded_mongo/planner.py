@@ -69,22 +69,6 @@ def _analyze_into(query: dict, analysis: Analysis) -> None:
                 analysis.predicates.setdefault(key, []).extend(found)
 
 
-def check_unsupported(query: Any) -> None:
-    """Refuse query operators the engine cannot honour, with MongoDB's error codes."""
-    if isinstance(query, dict):
-        for key, value in query.items():
-            if key == "$text":
-                raise CommandError(27, "text index required for $text query")
-            if key in ("$near", "$nearSphere", "$geoNear"):
-                raise CommandError(291, f"unable to find index for $geoNear query ({key})")
-            if key == "$where":
-                raise CommandError(238, "$where is not supported by the embedded engine")
-            check_unsupported(value)
-    elif isinstance(query, list):
-        for item in query:
-            check_unsupported(item)
-
-
 @dataclass
 class Choice:
     """A chosen stage and whether it returns documents already in the requested sort order."""

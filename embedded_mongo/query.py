@@ -64,7 +64,6 @@ class Query:
             query = {}
         if not isinstance(query, dict):
             raise CommandError(2, "query filter must be an object")
-        planner.check_unsupported(query)
         self.storage = storage
         self.coll = coll
         self.query = query

@@ -147,6 +147,7 @@ class Storage:
         self.in_transaction = False
         self.commits = 0
         self.documents_read = 0
+        self._scan_sql: dict[tuple, str] = {}
 
     def _configure(self, cache_mb: int, durable: bool) -> None:
         conn = self.conn
@@ -518,18 +519,30 @@ class Storage:
         reverse: bool = False,
     ) -> list[tuple[bytes, bytes, int, bytes]]:
         """(key, id, rid, BSON) in index order within keys [start, end), after a (key, id) position."""
-        where, args = _range_clauses("x.k", start, end)
-        where.insert(0, "x.xid = ?")
-        args.insert(0, index.xid)
+        shape = (coll.table, start is not None, end is not None, after is not None, reverse)
+        sql = self._scan_sql.get(shape)
+        if sql is None:
+            where = ["x.xid = ?"]
+            if start is not None:
+                where.append("x.k >= ?")
+            if end is not None:
+                where.append("x.k < ?")
+            if after is not None:
+                where.append(f"(x.k, x.id) {'<' if reverse else '>'} (?, ?)")
+            order = "DESC" if reverse else ""
+            sql = self._scan_sql[shape] = (
+                f"SELECT x.k, x.id, d.rid, d.doc FROM idx x JOIN {coll.table} d ON d.rid = x.rid "
+                f"WHERE {' AND '.join(where)} ORDER BY x.k {order}, x.id {order} LIMIT ?"
+            )
+        args: list[Any] = [index.xid]
+        if start is not None:
+            args.append(start)
+        if end is not None:
+            args.append(end)
         if after is not None:
-            where.append(f"(x.k, x.id) {'<' if reverse else '>'} (?, ?)")
             args.extend(after)
-        order = "DESC" if reverse else ""
-        sql = (
-            f"SELECT x.k, x.id, d.rid, d.doc FROM idx x JOIN {coll.table} d ON d.rid = x.rid "
-            f"{_where(where)} ORDER BY x.k {order}, x.id {order} LIMIT ?"
-        )
-        rows = self.conn.execute(sql, (*args, limit)).fetchall()
+        args.append(limit)
+        rows = self.conn.execute(sql, args).fetchall()
         self.documents_read += len(rows)
         return rows
 

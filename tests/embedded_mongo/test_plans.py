@@ -66,6 +66,9 @@ async def test_id_lookup_and_collection_scan(db):
     assert "COLLSCAN" in stage_names(await explain_find(db.c, {"n": 3}))
     assert await ids(db.c.find({"n": 3})) == [3]
     assert "COLLSCAN" not in stage_names(await explain_find(db.c, {"_id": {"$in": [1, 2]}}))
+    plan = await explain_find(db.c, {"_id": {"$gte": 7}}, sort=[("_id", DESCENDING)])
+    assert index_names(plan) == ["_id_"] and "SORT" not in stage_names(plan)
+    assert await ids(db.c.find({"_id": {"$gte": 7}}, sort=[("_id", DESCENDING)])) == [9, 8, 7]
 
 
 async def test_equality_range_and_in_use_the_index(db):
