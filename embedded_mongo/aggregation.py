@@ -64,7 +64,7 @@ _CHUNK = 256
 def validate_stages(pipeline: list[dict]) -> list[tuple[str, Any]]:
     """The (name, argument) of each stage, rejecting what the engine cannot run."""
     stages = []
-    for position, stage in enumerate(pipeline):
+    for stage in pipeline:
         if len(stage) != 1:
             raise CommandError(40323, "A pipeline stage specification object must contain exactly one field.")
         ((name, argument),) = stage.items()
@@ -79,7 +79,6 @@ def validate_stages(pipeline: list[dict]) -> list[tuple[str, Any]]:
         ):
             raise CommandError(40324, f"Unrecognized pipeline stage name: '{name}'")
         stages.append((name, argument))
-        del position
     return stages
 
 

@@ -34,6 +34,7 @@ CODE_NAMES = {
     96: "OperationFailed",
     115: "CommandNotSupported",
     171: "CannotIndexParallelArrays",
+    175: "QueryPlanKilled",
     17419: "BSONObjectTooLarge",
     40323: "Location40323",
     197: "InvalidIndexSpecificationOption",

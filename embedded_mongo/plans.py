@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .storage import Collection, Index, Storage
+from .storage import Collection, Index, Storage, check_alive
 
 Row = tuple[int, bytes]  # (rid, BSON)
 MAX_CHUNK = 1024
@@ -65,7 +65,9 @@ class CollectionScan(Stage):
         for size in _chunks(first):
             chunk = storage.scan_documents(self.coll, after, size, self.reverse)
             stats.docs_examined += len(chunk)
-            yield from chunk
+            for row in chunk:
+                check_alive(self.coll)
+                yield row
             if len(chunk) < size:
                 return
             after = chunk[-1][0]
@@ -133,6 +135,7 @@ class IndexScan(Stage):
                     stats.keys_examined += len(id_chunk)
                     stats.docs_examined += len(id_chunk)
                     for _id, rid, raw in id_chunk:
+                        check_alive(self.coll)
                         yield rid, raw
                     if len(id_chunk) < size:
                         break
@@ -146,6 +149,7 @@ class IndexScan(Stage):
                             continue
                         seen.add(rid)
                     stats.docs_examined += 1
+                    check_alive(self.coll, self.index)
                     yield rid, raw
                 if len(chunk) < size:
                     break

@@ -71,6 +71,7 @@ class Index:
         self.spec = spec
         self.maker = KeyMaker(spec, namespace)
         self.multikey = multikey
+        self.dropped = False
 
     @property
     def name(self) -> str:
@@ -95,6 +96,7 @@ class Collection:
         self.uuid = collection_uuid
         self.indexes: list[Index] = []
         self.count: int | None = None
+        self.dropped = False
         self.table = f"d{cid}"
         self.sql_insert = f"INSERT INTO {self.table} (id, doc) VALUES (?, ?)"
         self.sql_update = f"UPDATE {self.table} SET doc = ? WHERE rid = ?"
@@ -278,6 +280,9 @@ class Storage:
         self.conn.execute("DELETE FROM indexes WHERE cid = ?", (coll.cid,))
         self.conn.execute("DELETE FROM collections WHERE cid = ?", (coll.cid,))
         del self.catalog[(coll.db, coll.name)]
+        coll.dropped = True
+        for index in coll.indexes:
+            index.dropped = True
         if log:
             self.oplog.append(coll.db, coll.name, {"o": "drop"})
 
@@ -343,6 +348,7 @@ class Storage:
         self.conn.execute("DELETE FROM idx WHERE xid = ?", (index.xid,))
         self.conn.execute("DELETE FROM indexes WHERE xid = ?", (index.xid,))
         coll.indexes.remove(index)
+        index.dropped = True
 
     def update_index_spec(self, index: Index) -> None:
         """Persist a changed index definition (collMod)."""
@@ -477,6 +483,7 @@ class Storage:
         self, coll: Collection, after: int | None, limit: int, reverse: bool = False
     ) -> list[tuple[int, bytes]]:
         """(rid, BSON) in natural (insertion) order, after a position."""
+        check_alive(coll)
         if after is None:
             sql = f"SELECT rid, doc FROM {coll.table} ORDER BY rid {'DESC' if reverse else ''} LIMIT ?"
             rows = self.conn.execute(sql, (limit,)).fetchall()
@@ -499,6 +506,7 @@ class Storage:
         reverse: bool = False,
     ) -> list[tuple[bytes, int, bytes]]:
         """(id, rid, BSON) in _id order within [start, end), after a position."""
+        check_alive(coll)
         where, args = _range_clauses("id", start, end)
         if after is not None:
             where.append(f"id {'<' if reverse else '>'} ?")
@@ -519,6 +527,7 @@ class Storage:
         reverse: bool = False,
     ) -> list[tuple[bytes, bytes, int, bytes]]:
         """(key, id, rid, BSON) in index order within keys [start, end), after a (key, id) position."""
+        check_alive(coll, index)
         shape = (coll.table, start is not None, end is not None, after is not None, reverse)
         sql = self._scan_sql.get(shape)
         if sql is None:
@@ -585,6 +594,14 @@ class Storage:
                 return
             yield from rows
             after = rows[-1][0]
+
+
+def check_alive(coll: Collection, index: Index | None = None) -> None:
+    """A cursor reading a dropped collection or index ends with MongoDB's QueryPlanKilled."""
+    if coll.dropped:
+        raise CommandError(175, f"collection dropped: {coll.namespace}")
+    if index is not None and index.dropped:
+        raise CommandError(175, f"index '{index.name}' dropped")
 
 
 def _keys_or_none(index: Index, doc: dict) -> DocumentKeys | None:

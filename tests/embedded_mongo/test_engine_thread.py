@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import OperationFailure
 
 from embedded_mongo import EmbeddedMongo, sorting
 from embedded_mongo.storage import Storage
@@ -85,4 +87,19 @@ async def test_a_large_in_memory_sort_spills_to_disk(tmp_path, monkeypatch):
         await coll.insert_many([{"_id": i, "k": (i * 7919) % 1000, "pad": "y" * 50} for i in range(1000)])
         ordered = [d["_id"] async for d in coll.find({}, sort=[("k", -1), ("_id", 1)]).batch_size(50)]
         assert ordered == sorted(range(1000), key=lambda i: (-((i * 7919) % 1000), i))
+        await client.close()
+
+
+async def test_a_cursor_over_a_dropped_collection_ends_with_an_error(tmp_path):
+    async with EmbeddedMongo(None) as server:
+        client = AsyncMongoClient(server.uri)
+        await client.app.gone.insert_many([{"_id": i} for i in range(10)])
+        cursor = client.app.gone.find().batch_size(2)
+        assert (await cursor.next())["_id"] == 0
+        await client.app.gone.drop()
+        with pytest.raises(OperationFailure) as error:
+            await cursor.to_list()
+        assert error.value.code == 175
+        await client.app.other.insert_one({"_id": "still fine"})
+        assert await client.app.other.find_one() == {"_id": "still fine"}
         await client.close()
