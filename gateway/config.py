@@ -110,6 +110,8 @@ class WhatsAppSettings(_Section):
     auth_token: Annotated[str, Field(min_length=8)]
     sender: Annotated[str, Field(pattern=r"^whatsapp:\+[1-9]\d{6,14}$")]
     api_base: str = "https://api.twilio.com"
+    # Hosts customers' files may be downloaded from (besides api_base's); Twilio redirects media there.
+    media_hosts: tuple[str, ...] = ("media.twiliocdn.com", "mms.twiliocdn.com")
     window_hours: Annotated[float, Field(gt=0)] = 24.0
     templates: tuple[WhatsAppTemplateSettings, ...] = ()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiogram import Bot
@@ -28,8 +29,9 @@ from gateway.events import (
     ThreadClosed,
 )
 from gateway.media import MediaSources
-from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, utcnow
+from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
 from gateway.storage.mongo import Storage
+from gateway.vcards import parse_vcard
 from operators.cards import card_keyboard, card_text, message_text
 from operators.texts import language, t
 
@@ -121,8 +123,16 @@ class Relay:
         topic_id: int | None = None,
     ) -> None:
         """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
+        if message.content.kind is Kind.CONTACT and message.content.shared_contact is None and message.content.media:
+            message = await self._read_card(message)
         caption = message_text(lang, thread, message)
         content = message.content
+        if content.kind is Kind.CONTACT and content.shared_contact is not None:
+            # The name and numbers say it all; the vCard file itself would only repeat them.
+            await self.send(
+                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
+            )
+            return
         if content.kind is Kind.LOCATION and content.location:
             await self.send(
                 chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
@@ -203,6 +213,20 @@ class Relay:
         if isinstance(result, TgMessage):
             await self.store.relay.add(chat_id, result.message_id, thread.id, message_id, utcnow())
         return result
+
+    async def _read_card(self, message: Message) -> Message:
+        """A shared contact's vCard, read (and remembered on the message) when the message is first shown: the
+        channel does not fetch inside its webhook. Unreadable, it is shown as the file it is."""
+        try:
+            data = await self.media.fetch(message.content.media[0])
+        except (SendError, LookupError):
+            return message
+        card = parse_vcard(data, self.settings.contacts.default_region)
+        if card is None:
+            return message
+        content = replace(message.content, shared_contact=card)
+        await self.store.messages.update(message.id, {"shared_contact": to_doc(card)})
+        return replace(message, content=content)
 
     async def fetch_media(self, media: Media) -> bytes:
         """Bytes of a file an operator sent to the bot (the operator bot as a media source)."""

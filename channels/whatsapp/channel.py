@@ -8,6 +8,7 @@ import json
 import logging
 from datetime import UTC, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import ClientError, ClientTimeout, encode_basic_auth, web
 from multidict import MultiDict
@@ -21,19 +22,19 @@ from channels.base import (
     Channel,
     ChannelCapabilityError,
     ChannelHost,
-    InboundMessage,
+    HostUnavailable,
     OutboundMessage,
     SendError,
     SentRef,
     text_fallback,
 )
 from channels.whatsapp.errors import failure_reason, last_inbound_text, rest_error, window_reason
-from channels.whatsapp.vcard import parse_vcard
-from channels.whatsapp.webhooks import CHANNEL, MalformedWebhook, media_kind, parse_inbound, parse_status
+from channels.whatsapp.webhooks import CHANNEL, MalformedWebhook, parse_inbound, parse_status
 from gateway.config import Settings, WhatsAppSettings
 from gateway.http import HttpClient
+from gateway.inputs import InputError, read_body
 from gateway.logs import log_context
-from gateway.model import Kind, Media, MessageStatus, utcnow
+from gateway.model import Media, MessageStatus, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,13 @@ STATUS_PATH = "/channels/whatsapp/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # WhatsApp's own limit for audio and video; larger files are refused with a reason.
 MAX_MEDIA_BYTES = 16 * 1024 * 1024
-MAX_VCARD_BYTES = 256 * 1024
+# Twilio's webhooks are small forms; anything much larger is not from Twilio.
+FORM_LIMIT = 64 * 1024
+MAX_REDIRECTS = 3
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # The SDK's async client sends no timeout to aiohttp, so a hung connection would stall the outbox.
 REST_TIMEOUT = 30.0
 MEDIA_TIMEOUT = ClientTimeout(total=120, sock_connect=10)
-# Twilio gives up on a webhook after 15 s; the contact card must arrive well before that.
-VCARD_TIMEOUT = ClientTimeout(total=5)
 
 
 class WhatsAppChannel(Channel):
@@ -67,6 +69,7 @@ class WhatsAppChannel(Channel):
         self._validator = RequestValidator(settings.auth_token)
         self._authorization = {"Authorization": encode_basic_auth(settings.account_sid, settings.auth_token)}
         self._api_origin = URL(settings.api_base).origin()
+        self._media_hosts = frozenset(host.lower() for host in settings.media_hosts)
         self._twilio_http: AsyncTwilioHttpClient | None = None
         self._twilio: Client | None = None
 
@@ -105,22 +108,24 @@ class WhatsAppChannel(Channel):
     # -- webhooks ------------------------------------------------------------------------------
 
     async def inbound(self, request: web.Request) -> web.Response:
-        """Twilio's incoming-message webhook: authenticate, normalise, store, then acknowledge."""
+        """Twilio's incoming-message webhook: authenticate, normalise, store, then acknowledge.
+
+        Nothing is fetched here (a shared contact's vCard is read when it is shown): Twilio waits 15 s at most.
+        """
         with log_context(channel=self.name):
             form = await self._signed_form(request, INBOUND_PATH)
             try:
                 message = parse_inbound(form, self.account)
             except MalformedWebhook as err:
-                logger.warning("inbound WhatsApp webhook refused: %s", err)
-                raise web.HTTPBadRequest(text=str(err)) from None
-            if message.content.kind is Kind.CONTACT:
-                message = await self._with_contact_card(message)
+                return await self._malformed("inbound", err, form)
             try:
                 await self.host.on_inbound(message)
-            except Exception:
-                # Not acknowledged, so the failure shows in Twilio's debugger and may be retried.
-                logger.exception("could not store WhatsApp message %s", message.message_id)
-                return web.Response(status=500, text="the message could not be stored")
+            except HostUnavailable as err:
+                # Not acknowledged, so the failure shows in Twilio's debugger and Twilio may try again.
+                logger.warning("WhatsApp message %s not stored now: %s", message.message_id, err)
+                return web.Response(status=503, text="the message could not be stored; try again")
+            except Exception as err:  # noqa: BLE001 - kept, and acknowledged: trying again would fail again
+                await self.host.on_unreadable(f"whatsapp:{self.account}", f"{type(err).__name__}: {err}", _dump(form))
             return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def status(self, request: web.Request) -> web.Response:
@@ -130,16 +135,35 @@ class WhatsAppChannel(Channel):
             try:
                 update = parse_status(form, self.account, self.settings.templates)
             except MalformedWebhook as err:
-                logger.warning("WhatsApp status callback refused: %s", err)
-                raise web.HTTPBadRequest(text=str(err)) from None
+                return await self._malformed("status", err, form)
             if update is not None:
-                await self.host.on_delivery(update)
+                try:
+                    await self.host.on_delivery(update)
+                except HostUnavailable as err:
+                    logger.warning("WhatsApp status of %s not recorded now: %s", update.channel_message_id, err)
+                    return web.Response(status=503, text="the status could not be recorded; try again")
             return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
+    async def _malformed(self, hook: str, err: MalformedWebhook, form: MultiDict[str]) -> web.Response:
+        """A signed webhook we cannot interpret: kept as a dead letter, and refused so Twilio's debugger shows it."""
+        await self.host.on_unreadable(f"whatsapp:{self.account}", f"{hook} webhook: {err}", _dump(form))
+        return web.Response(status=400, text=str(err))
+
     async def _signed_form(self, request: web.Request, path: str) -> MultiDict[str]:
-        """The form, if X-Twilio-Signature covers our public URL and every parameter; else 403."""
-        posted = await request.post()
-        form = MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
+        """The form, if X-Twilio-Signature covers our public URL and every parameter; else 403.
+
+        Only the signature check reads the body (capped, and only as Twilio sends it: urlencoded);
+        nothing in it is interpreted before the check passed.
+        """
+        try:
+            body = await read_body(request, FORM_LIMIT)
+        except InputError as err:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=FORM_LIMIT, actual_size=FORM_LIMIT + 1, text=err.message
+            ) from None
+        form: MultiDict[str] = MultiDict()
+        if request.content_type == "application/x-www-form-urlencoded":
+            form.extend(parse_qsl(body.decode("latin-1"), keep_blank_values=True, errors="replace"))
         # Twilio signs the URL it was configured with, never the one a proxy hands us.
         url = self.public_url + path
         if request.rel_url.raw_query_string:
@@ -154,19 +178,6 @@ class WhatsAppChannel(Channel):
             )
             raise web.HTTPForbidden(text="invalid Twilio signature")
         return form
-
-    async def _with_contact_card(self, message: InboundMessage) -> InboundMessage:
-        card = next(m for m in message.content.media if media_kind(m.mime_type or "") is Kind.CONTACT)
-        try:
-            data = await self._download(card.ref, MAX_VCARD_BYTES, VCARD_TIMEOUT)
-        except SendError as err:
-            logger.warning("contact card of message %s not read: %s", message.message_id, err.reason)
-            return message
-        contact = parse_vcard(data, self.region)
-        if contact is None:
-            logger.warning("contact card of message %s is not a readable vCard", message.message_id)
-            return message
-        return dataclasses.replace(message, content=dataclasses.replace(message.content, shared_contact=contact))
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -237,32 +248,55 @@ class WhatsAppChannel(Channel):
 
     async def fetch_media(self, media: Media) -> bytes:
         """A customer's file from Twilio, refused when larger than WhatsApp's 16 MB."""
-        return await self._download(media.ref, MAX_MEDIA_BYTES, MEDIA_TIMEOUT)
+        return await self._download(media.ref, MAX_MEDIA_BYTES)
 
-    async def _download(self, url: str, limit: int, time_limit: ClientTimeout) -> bytes:
+    def _may_fetch(self, url: URL) -> bool:
+        """Files come only from Twilio: the API's own origin, or (over HTTPS) a configured media host."""
+        if url.origin() == self._api_origin:
+            return True
+        return url.scheme == "https" and (url.host or "").lower() in self._media_hosts
+
+    async def _download(self, url: str, limit: int) -> bytes:
         if self._twilio is None:
             raise SendError("the WhatsApp channel is not started", code="unavailable")
-        # Account credentials go to Twilio's API host only; aiohttp drops them on a redirect
-        # to another origin (Twilio serves media from a storage host).
-        headers = self._authorization if URL(url).origin() == self._api_origin else None
         try:
-            async with self.http.session.get(url, headers=headers, timeout=time_limit) as response:
-                if response.status != 200:
-                    raise SendError(
-                        f"Twilio answered HTTP {response.status} for the file",
-                        code="unavailable",
-                        permanent=response.status in (401, 403, 404, 410),
-                    )
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise _too_large(limit)
-                return bytes(data)
-        except TimeoutError:
-            raise SendError("Twilio did not deliver the file in time", code="unavailable") from None
-        except (ClientError, ValueError) as err:  # ValueError: a malformed URL
-            raise SendError(f"could not download the file from Twilio: {err}", code="unavailable") from err
+            target = URL(url)
+        except ValueError:
+            raise SendError("the file's address is not a URL", code="unsupported", permanent=True) from None
+        for _ in range(MAX_REDIRECTS + 1):
+            if not target.is_absolute() or not self._may_fetch(target):
+                raise SendError(f"files are fetched from Twilio only, not from {target.host or url!r}",
+                                code="unsupported", permanent=True)  # fmt: skip
+            # Account credentials go to Twilio's API origin only, never to a host a redirect names.
+            headers = self._authorization if target.origin() == self._api_origin else None
+            try:
+                async with self.http.session.get(
+                    target, headers=headers, allow_redirects=False, timeout=MEDIA_TIMEOUT
+                ) as response:
+                    if response.status in REDIRECTS and "Location" in response.headers:
+                        target = target.join(URL(response.headers["Location"]))
+                        continue
+                    if response.status != 200:
+                        raise SendError(
+                            f"Twilio answered HTTP {response.status} for the file",
+                            code="unavailable",
+                            permanent=response.status in (401, 403, 404, 410),
+                        )
+                    data = bytearray()
+                    async for chunk in response.content.iter_chunked(64 * 1024):
+                        data += chunk
+                        if len(data) > limit:
+                            raise _too_large(limit)
+                    return bytes(data)
+            except TimeoutError:
+                raise SendError("Twilio did not deliver the file in time", code="unavailable") from None
+            except (ClientError, ValueError) as err:  # ValueError: a malformed redirect target
+                raise SendError(f"could not download the file from Twilio: {err}", code="unavailable") from err
+        raise SendError("too many redirects for the file", code="unavailable", permanent=True)
+
+
+def _dump(form: MultiDict[str]) -> str:
+    return urlencode(list(form.items()))
 
 
 def _too_large(limit: int) -> SendError:

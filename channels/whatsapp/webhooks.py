@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 
 from channels.base import DeliveryUpdate, InboundMessage, Profile
 from channels.whatsapp.errors import failure_reason
-from channels.whatsapp.vcard import VCARD_TYPES
 from gateway.config import WhatsAppTemplateSettings
+from gateway.inputs import parse_int
 from gateway.model import Content, IdentityRef, Kind, Location, Media, MessageStatus
+from gateway.vcards import VCARD_TYPES
 
 CHANNEL = "whatsapp"
+MAX_MEDIA = 10  # WhatsApp through Twilio carries at most ten files per message
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 # Statuses before "sent" are still on Twilio's side: nothing to record for the operator.
@@ -117,10 +119,12 @@ def _required(form: Mapping[str, str], name: str) -> str:
 
 def _media(form: Mapping[str, str], account: str) -> tuple[Media, ...]:
     raw = form.get("NumMedia") or "0"
-    if not raw.isdigit():
-        raise MalformedWebhook(f"NumMedia must be a number, got {raw!r}")
+    try:
+        count = parse_int(raw, low=0, high=MAX_MEDIA)
+    except ValueError:
+        raise MalformedWebhook(f"NumMedia must be a number from 0 to {MAX_MEDIA}, got {raw[:20]!r}") from None
     media = []
-    for index in range(int(raw)):
+    for index in range(count):
         url = form.get(f"MediaUrl{index}")
         if not url or not url.startswith(("https://", "http://")):
             raise MalformedWebhook(f"MediaUrl{index} is missing or not a URL")

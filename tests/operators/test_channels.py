@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.twilio import SAMPLE_JPEG, TwilioEmulator
@@ -156,3 +157,41 @@ async def test_contact_share_and_whatsapp_number_are_offered_as_one_person(
     stored = await desk.store.messages.collection.find_one({"text": "any news?"})
     kept = await desk.store.threads.open_for(whatsapp_card.id)
     assert stored["thread_id"] == kept.id and stored["contact_id"] == whatsapp_card.id
+
+
+async def test_a_whatsapp_contact_card_is_read_when_shown_and_remembered(
+    everywhere: Desk, twilio: TwilioEmulator
+) -> None:
+    desk = everywhere
+    await desk.online(OLGA)
+    params = twilio.inbound_contact(BOB_WA, "Carol Jones", ["+1 (415) 555-2671"])
+    await from_whatsapp(desk, twilio, params)
+    shown = [m for m in desk.chat(OLGA) if "Carol Jones" in (m.text or m.caption or "")]
+    assert len(shown) == 1 and "+14155552671" in (shown[0].text or shown[0].caption or "")
+    stored = await desk.store.messages.by_channel_id("whatsapp", SENDER[9:], params["MessageSid"])
+    assert stored.content.shared_contact.name == "Carol Jones"
+    # Read with the account's credentials, from Twilio's own origin, once.
+    fetches = [r for r in twilio.requests if "/Media/" in r.path]
+    assert [(r.auth, r.response_status) for r in fetches] == [((twilio.account_sid, twilio.auth_token), 200)]
+
+
+async def test_a_file_outside_twilio_is_not_fetched_and_the_operator_is_told(
+    everywhere: Desk, twilio: TwilioEmulator, aiohttp_server
+) -> None:
+    desk = everywhere
+    hits = []
+
+    async def canary(request):
+        hits.append(request.path)
+        return web.Response(body=b"secret")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", canary)
+    server = await aiohttp_server(app)
+    await desk.online(OLGA)
+    params = twilio.inbound_text(BOB_WA, "see attached", profile_name="Bob")
+    params |= {"NumMedia": "1", "MediaUrl0": str(server.make_url("/internal/admin")), "MediaContentType0": "image/png"}
+    await from_whatsapp(desk, twilio, params)
+    assert hits == []  # the canary saw no request, in the webhook or when the file was shown
+    [shown] = [m for m in desk.chat(OLGA) if "see attached" in (m.text or m.caption or "")]
+    assert "could not be fetched" in shown.text and "fetched from Twilio only" in shown.text

@@ -1,4 +1,4 @@
-"""Contact cards WhatsApp customers share, which Twilio delivers as vCard attachments."""
+"""Contact cards customers share as vCard files (WhatsApp sends them so), read into a SharedContact."""
 
 from __future__ import annotations
 
