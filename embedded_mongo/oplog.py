@@ -139,22 +139,26 @@ class Oplog:
         limit_ts = 0
         if self.history.max_age_seconds is not None:
             limit_ts = int(now - self.history.max_age_seconds) << 32
+        # An entry stays if it and every later one fit in max_bytes: it starts at cum - length(entry).
         threshold = self._cum - self.history.max_bytes
         dropped = 0
         while True:
             row = self._conn.execute(
-                "SELECT ts, cum FROM oplog ORDER BY ts LIMIT 1 OFFSET ?", (_TRIM_CHUNK - 1,)
+                "SELECT ts, cum - length(entry) FROM oplog ORDER BY ts LIMIT 1 OFFSET ?", (_TRIM_CHUNK - 1,)
             ).fetchone()
             if row is None:
-                row = self._conn.execute("SELECT ts, cum FROM oplog ORDER BY ts DESC LIMIT 1").fetchone()
+                row = self._conn.execute(
+                    "SELECT ts, cum - length(entry) FROM oplog ORDER BY ts DESC LIMIT 1"
+                ).fetchone()
                 if row is None:
                     break
-            ts, cum = row
-            if ts < limit_ts or cum <= threshold:
+            ts, start = row
+            if ts < limit_ts or start < threshold:
                 upto = ts
             else:
                 found = self._conn.execute(
-                    "SELECT MAX(ts) FROM oplog WHERE ts <= ? AND (ts < ? OR cum <= ?)", (ts, limit_ts, threshold)
+                    "SELECT MAX(ts) FROM oplog WHERE ts <= ? AND (ts < ? OR cum - length(entry) < ?)",
+                    (ts, limit_ts, threshold),
                 ).fetchone()
                 if found is None or found[0] is None:
                     break

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure
 
 from embedded_mongo import EmbeddedMongo, History
+from embedded_mongo.storage import Storage
 
 from .conftest import engine_only
 from .processes import free_port, run_python, start_engine, stop
@@ -121,3 +123,32 @@ async def test_one_engine_serves_a_writer_and_a_watcher_in_other_processes(tmp_p
         assert json.loads(result) == list(range(50))
     finally:
         await stop(process)
+
+
+def test_history_is_trimmed_by_age_and_by_size(tmp_path):
+    storage = Storage(
+        str(tmp_path / "store.sqlite3"), durable=False, history=History(max_bytes=10**9, max_age_seconds=3600)
+    )
+    try:
+        oplog = storage.oplog
+        storage.begin()
+        for n in range(10):
+            oplog.append("app", "c", {"o": "d", "k": {"_id": n}})
+        storage.commit()
+        first = oplog.first_ts()
+        assert first is not None
+        storage.begin()
+        assert oplog.trim(now=time.time()) == 0  # nothing is an hour old yet
+        assert oplog.trim(now=time.time() + 7200) == 10
+        storage.commit()
+        assert oplog.first_ts() is None and oplog.trimmed_upto >= first
+        oplog.history = History(max_bytes=200, max_age_seconds=None)
+        storage.begin()
+        for n in range(20):
+            oplog.append("app", "c", {"o": "d", "k": {"_id": n}, "pad": "x" * 40})
+        dropped = oplog.trim()
+        storage.commit()
+        kept = storage.conn.execute("SELECT SUM(length(entry)) FROM oplog").fetchone()[0]
+        assert dropped > 0 and kept <= 200
+    finally:
+        storage.close()

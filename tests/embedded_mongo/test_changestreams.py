@@ -156,3 +156,32 @@ async def test_stages_that_change_the_resume_token_or_are_not_allowed_are_errors
         with pytest.raises(OperationFailure) as error:
             await _next(stream)
     assert error.value.code == 280
+
+
+async def test_pre_and_post_images_when_the_collection_keeps_them(db):
+    await db.create_collection("imaged", changeStreamPreAndPostImages={"enabled": True})
+    await db.create_collection("plain")
+    options = {
+        "full_document": "whenAvailable",
+        "full_document_before_change": "whenAvailable",
+        "max_await_time_ms": 50,
+    }
+    async with await db.imaged.watch(**options) as stream:
+        await db.imaged.insert_one({"_id": 1, "n": 0})
+        await db.imaged.update_one({"_id": 1}, {"$inc": {"n": 1}})
+        await db.imaged.update_one({"_id": 1}, {"$inc": {"n": 1}})
+        await db.imaged.delete_one({"_id": 1})
+        _insert, first, second, delete = await _events(stream, 4)
+    # Unlike updateLookup, post-images are the document as each update left it.
+    assert (first["fullDocument"], second["fullDocument"]) == ({"_id": 1, "n": 1}, {"_id": 1, "n": 2})
+    assert first["fullDocumentBeforeChange"] == {"_id": 1, "n": 0}
+    assert delete["fullDocumentBeforeChange"] == {"_id": 1, "n": 2}
+    async with await db.plain.watch(**options) as stream:
+        await db.plain.insert_one({"_id": 1, "n": 0})
+        await db.plain.update_one({"_id": 1}, {"$inc": {"n": 1}})
+        _insert, update = await _events(stream, 2)
+    assert update["fullDocument"] is None and update["fullDocumentBeforeChange"] is None
+    async with await db.plain.watch(full_document="required", max_await_time_ms=50) as stream:
+        await db.plain.update_one({"_id": 1}, {"$inc": {"n": 1}})
+        with pytest.raises(OperationFailure):
+            await _next(stream)
