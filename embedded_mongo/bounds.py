@@ -11,7 +11,7 @@ import datetime
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from bson import Decimal128, MaxKey, MinKey, ObjectId, Regex
 
@@ -49,26 +49,32 @@ class Shown:
         return format_value(self.value)
 
 
-class Interval(NamedTuple):
-    """Allowed key values of one field: lo..hi in value order (PREFIX: every key starting with the bytes)."""
+class Interval:
+    """Allowed key values of one field: lo..hi in value order (PREFIX: every key starting with the bytes).
 
-    lo: bytes
-    lo_kind: int
-    hi: bytes
-    hi_kind: int
-    lo_text: str | Shown
-    hi_text: str | Shown
-    hi_shown_open: bool = False  # how explain prints the upper end of a type bracket or a prefix
+    `start` and `end` are its inclusive and exclusive byte bounds in the ascending encoding.
+    """
 
-    @property
-    def start(self) -> bytes:
-        """Inclusive lower byte bound in the ascending encoding."""
-        return self.lo if self.lo_kind != EXCLUSIVE else _succ(self.lo)
+    __slots__ = ("end", "hi", "hi_kind", "hi_shown_open", "hi_text", "lo", "lo_kind", "lo_text", "start")
 
-    @property
-    def end(self) -> bytes:
-        """Exclusive upper byte bound in the ascending encoding."""
-        return self.hi if self.hi_kind == EXCLUSIVE else _succ(self.hi)
+    def __init__(
+        self,
+        lo: bytes,
+        lo_kind: int,
+        hi: bytes,
+        hi_kind: int,
+        lo_text: str | Shown,
+        hi_text: str | Shown,
+        hi_shown_open: bool = False,
+    ) -> None:
+        self.lo, self.lo_kind, self.hi, self.hi_kind = lo, lo_kind, hi, hi_kind
+        self.lo_text, self.hi_text = lo_text, hi_text
+        self.hi_shown_open = hi_shown_open  # how explain prints the upper end of a type bracket or a prefix
+        self.start = lo if lo_kind != EXCLUSIVE else _succ(lo)
+        self.end = hi if hi_kind == EXCLUSIVE else _succ(hi)
+
+    def __repr__(self) -> str:
+        return f"Interval({self.text()})"
 
     def byte_range(self, direction: int) -> tuple[bytes, bytes]:
         """[start, end) over the field's encoding for an ascending (1) or descending (-1) index field."""
@@ -134,7 +140,7 @@ def prefix_interval(prefix: str) -> Interval:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Predicate:
     """What one condition of a filter says about one path."""
 
