@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mongomock.filtering import filter_applies
-
 from .errors import CommandError, translate
+from .matcher import compile_filter, matches
 from .values import MISSING, format_value
 
 _IDENTIFIER = re.compile(r"^[a-z][a-zA-Z0-9]*$")
@@ -144,7 +143,8 @@ class PathResolver:
             if array_filter is None:
                 raise CommandError(2, f"No array filter found for identifier '{name}' in path '{'.'.join(parts)}'")
             try:
-                return [n for n, el in enumerate(array) if filter_applies(array_filter, {name: el})]
+                test = compile_filter(array_filter)
+                return [n for n, el in enumerate(array) if test({name: el})]
             except Exception as exc:  # a bad filter is the client's error, not a crash
                 raise translate(exc) from exc
         if part == "$":
@@ -184,8 +184,8 @@ def _clause_matches(key: str, condition: Any, prefix: str, element: Any) -> bool
     rest = key[len(prefix) + 1 :]
     probe_key = "x." + rest if rest else "x"
     try:
-        return filter_applies({probe_key: condition}, {"x": [element]})
-    except Exception:  # noqa: BLE001 - an unsupported clause just cannot pin the position
+        return matches({probe_key: condition}, {"x": [element]})
+    except CommandError:  # an unsupported clause just cannot pin the position
         return False
 
 

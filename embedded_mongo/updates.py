@@ -8,9 +8,9 @@ from typing import Any
 
 from bson import Decimal128, Int64, ObjectId, Regex, Timestamp
 from mongomock import aggregate
-from mongomock.filtering import filter_applies
 
 from .errors import CommandError, translate
+from .matcher import matches
 from .paths import PathResolver, get_slot, put_slot, remove_slot, split_path
 from .values import MISSING, format_value, sort_documents, sort_key, values_equal
 
@@ -257,8 +257,8 @@ def _pull_matches(condition: Any, item: Any) -> bool:
     try:
         if isinstance(condition, dict) and condition:
             if all(k.startswith("$") for k in condition) and not (set(condition) & {"$and", "$or", "$nor"}):
-                return filter_applies({"v": condition}, {"v": item})
-            return isinstance(item, dict) and filter_applies(condition, item)
+                return matches({"v": condition}, {"v": item})
+            return isinstance(item, dict) and matches(condition, item)
     except Exception as exc:  # a bad condition is the client's error, not a crash
         raise translate(exc) from exc
     if isinstance(condition, (Regex,)) and isinstance(item, str):
