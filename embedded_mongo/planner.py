@@ -30,7 +30,9 @@ class Analysis:
     """The indexable predicates of a filter, by path."""
 
     predicates: dict[str, list[Predicate]] = field(default_factory=dict)
-    uncaptured: bool = False  # some condition is not expressed by exact predicates
+    conditions: dict[str, list[Any]] = field(default_factory=dict)  # as written in the filter, by path
+    inexact: set[str] = field(default_factory=set)  # paths with a condition no exact predicate expresses
+    uncaptured: bool = False  # a condition on no single path ($or, $expr, ...)
     ors: list[list[dict]] = field(default_factory=list)
 
 
@@ -63,8 +65,9 @@ def _analyze_into(query: dict, analysis: Analysis) -> None:
                 if isinstance(condition, dict) and condition and all(k.startswith("$") for k in condition)
                 else 1
             )
+            analysis.conditions.setdefault(key, []).append(condition)
             if len(found) != operators or not all(p.exact for p in found):
-                analysis.uncaptured = True
+                analysis.inexact.add(key)
             if found:
                 analysis.predicates.setdefault(key, []).extend(found)
 
@@ -145,7 +148,10 @@ def _bounds(candidate: _Candidate, analysis: Analysis, full: bool = False) -> _B
     used_paths = {candidate.fields[i] for i in range(bounded)}
     exact = (
         not analysis.uncaptured
-        and set(analysis.predicates) <= used_paths
+        and all(
+            (path in used_paths and path not in analysis.inexact) or _implied_by_partial(candidate, path, analysis)
+            for path in analysis.conditions
+        )
         and all(entry is not None and entry[1] for entry in used)
     )
     ranges = _byte_ranges([entry[0] for entry in used if entry is not None], candidate.directions)
@@ -154,6 +160,15 @@ def _bounds(candidate: _Candidate, analysis: Analysis, full: bool = False) -> _B
     while single < points and len(per_field[single][0]) == 1:  # type: ignore[index]
         single += 1
     return _Bounds(ranges, shown, candidate.directions, candidate.fields, exact, single, bounded, points)
+
+
+def _implied_by_partial(candidate: _Candidate, path: str, analysis: Analysis) -> bool:
+    """Whether the index's partial filter makes the same condition on path, so its every entry meets it."""
+    partial = candidate.index.spec.partial if candidate.index is not None else None
+    if not partial or path not in partial:
+        return False
+    conditions = analysis.conditions[path]
+    return len(conditions) == 1 and keys.encode(conditions[0]) == keys.encode(partial[path])
 
 
 def _byte_ranges(fields: list[list[Interval]], directions: list[int]) -> list[tuple[bytes | None, bytes | None]]:
@@ -300,7 +315,7 @@ def _index_plan(
         id_intervals = ids[0].intervals
         for other in ids[1:]:
             id_intervals = intersect_all(id_intervals, other.intervals)
-        exact = not analysis.uncaptured and set(analysis.predicates) == {"_id"} and all(p.exact for p in ids)
+        exact = not analysis.uncaptured and set(analysis.conditions) == {"_id"} and "_id" not in analysis.inexact
         return IdLookup(coll, [i.lo for i in id_intervals], exact), True
     best: tuple[tuple, Stage, bool] | None = None
     for position, index in enumerate([None, *coll.indexes]):

@@ -424,7 +424,13 @@ class Storage:
         removed_rows: list[tuple] = []
         added_rows: list[tuple] = []
         multikeys = []
-        changed = changed_fields(old, new)
+        description = update_description(old, new) if log and not replacement else None
+        if description is None:
+            changed = changed_fields(old, new)
+        else:
+            touched = [*description["updatedFields"], *description["removedFields"]]
+            touched += [truncated["field"] for truncated in description["truncatedArrays"]]
+            changed = {path.split(".", 1)[0] for path in touched}
         for index in coll.indexes:
             depends_on = index.maker.depends_on
             if depends_on is not None and not depends_on & changed:
@@ -448,7 +454,7 @@ class Storage:
             if replacement or coll.images:
                 entry["d"] = RawBSONDocument(new_raw)
             if not replacement:
-                entry["u"] = update_description(old, new)
+                entry["u"] = description
             if coll.images:
                 entry["b"] = RawBSONDocument(old_raw)
         self.conn.execute(coll.sql_update, (new_raw, rid))
