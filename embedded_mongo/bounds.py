@@ -157,9 +157,8 @@ class Predicate:
         return not self.intervals
 
 
-def _range_bracket(value: Any) -> tuple[bytes, int, bytes, int, int] | None:
-    """(lo, lo_kind, hi, hi_kind, class) of the type bracket a comparison with value stays within."""
-    rank = keys.class_of(value)
+def _range_bracket(rank: int) -> tuple[bytes, int, bytes, int, int] | None:
+    """(lo, lo_kind, hi, hi_kind, class) of the type bracket a comparison with a value of this class stays within."""
     if rank == keys.NUMBER:
         return _NEG_INF, INCLUSIVE, _POS_INF, INCLUSIVE, rank
     if rank in (keys.STRING, keys.DATE, keys.OBJECTID, keys.BOOL, keys.TIMESTAMP, keys.BINARY, keys.OBJECT):
@@ -180,12 +179,13 @@ def range_interval(operator: str, value: Any) -> list[Interval] | None:
     """Intervals of a $gt/$gte/$lt/$lte condition (type-bracketed, as MongoDB compares); None: not indexable."""
     if _is_nan(value):
         return [point(value)] if operator in ("$gte", "$lte") else []
-    bracket = _range_bracket(value)
+    encoded = keys.encode(value)
+    bracket = _range_bracket(encoded[0])
     if bracket is None:
         return None
     lo, lo_kind, hi, hi_kind, rank = bracket
     lo_text, hi_text = _BRACKET_TEXT.get(rank, ("MinKey", "MaxKey"))
-    encoded, shown = keys.encode(value), Shown(value)
+    shown = Shown(value)
     if operator in ("$gt", "$gte"):
         return [
             Interval(

@@ -87,11 +87,6 @@ def encode_compound(values: Sequence[Any], directions: Sequence[int]) -> bytes:
     return b"".join(parts)
 
 
-def class_of(value: Any) -> int:
-    """The type-class byte a value's encoding starts with."""
-    return encode(value)[0]
-
-
 # -- numbers -------------------------------------------------------------------------------------
 
 
