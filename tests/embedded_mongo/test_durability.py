@@ -178,7 +178,7 @@ async def test_sigkill_loses_no_acknowledged_write(tmp_path):
         workers = [_Worker(i, clients[i % 3].app.work) for i in range(8)]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         for _ in range(6000):
-            if sum(len(w.acked) for w in workers) >= 1500:
+            if sum(len(w.acked) for w in workers) >= 600:
                 break
             assert not all(t.done() for t in tasks), "workers stopped before the kill"
             await asyncio.sleep(0.01)

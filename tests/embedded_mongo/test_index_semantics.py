@@ -83,7 +83,7 @@ async def test_indexed_results_equal_collection_scans(db):
         ]
     )
     await coll.insert_many([_document(rng, i) for i in range(300)])
-    for _ in range(100):
+    for _ in range(80):
         query = _query(rng)
         indexed = sorted([d["_id"] async for d in coll.find(query, {"_id": 1})])
         scanned = sorted([d["_id"] async for d in coll.find(query, {"_id": 1}, hint=_NATURAL)])

@@ -194,7 +194,7 @@ def _sign(x: int) -> int:
     return (x > 0) - (x < 0)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(values, values)
 def test_byte_order_is_mongodb_order(a, b):
     assert _sign(_cmp(keys.encode(a), keys.encode(b))) == mongo_compare(a, b)
