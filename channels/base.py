@@ -30,6 +30,8 @@ class Profile:
     # The channel vouches that `phone` is this person's own number (WhatsApp sender,
     # a Telegram share of the user's own contact).
     phone_verified: bool = False
+    # The customer typed the phone and e-mail themselves (the widget's identify): nobody vouches for them.
+    typed: bool = False
     visitor: Mapping[str, Any] | None = None
 
 

@@ -197,6 +197,7 @@ class ContactOut(Output):
     display_name: str = Field(description="The best name known: given, shown on a channel, or a phone.")
     phones: list[str] = Field(description="E.164.")
     verified_phones: list[str] = Field(description="Phones a channel vouched for.")
+    unverified: list[str] = Field(description="Phones and e-mails only the customer typed (in the widget).")
     other_phones: list[str] = Field(description="Numbers as given that are not valid phone numbers.")
     emails: list[str]
     identities: list[IdentityOut]
@@ -395,6 +396,7 @@ def contact_out(contact: Contact) -> ContactOut:
         display_name=contact.display_name,
         phones=list(contact.phones),
         verified_phones=list(contact.verified_phones),
+        unverified=list(contact.unverified),
         other_phones=list(contact.other_phones),
         emails=list(contact.emails),
         identities=[identity_out(i) for i in contact.identities],

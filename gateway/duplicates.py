@@ -86,7 +86,11 @@ class DuplicateFinder:
                     kind == "phone" and verified and value in contact.verified_phones and value in other.verified_phones
                 )
                 duplicate, created = await self.store.duplicates.record(
-                    contact.id, other.id, Match(kind, value, both_verified), name_similarity(contact, other), now
+                    contact.id,
+                    other.id,
+                    Match(kind, value, both_verified, value in contact.unverified or value in other.unverified),
+                    name_similarity(contact, other),
+                    now,
                 )
                 found.append(duplicate)
                 if (

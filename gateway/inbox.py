@@ -139,11 +139,12 @@ class Inbox:
     # -- what else a channel may ask ------------------------------------------------------------
 
     async def history(self, sender: IdentityRef, limit: int = 50) -> Sequence[Message]:
-        """What the customer may see again: messages in and out of their contact, oldest first."""
-        contact = await self.store.contacts.owner(sender.key)
-        if contact is None:
-            return []
-        return await self.store.messages.recent_for_contact(contact.id, limit=limit)
+        """What the customer may see again: messages exchanged through this very identity, oldest first.
+
+        Never the rest of their card: a visitor who typed someone else's phone must not read that person's
+        conversations, even after an operator merged the cards.
+        """
+        return await self.store.messages.recent_for_identity(sender.key, limit=limit)
 
     async def on_delivery(self, update: DeliveryUpdate) -> None:
         """Record a delivery report; reports that would move the status backwards are ignored."""

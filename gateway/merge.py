@@ -53,6 +53,7 @@ _CARD_FIELDS = (
     "emails",
     "other_phones",
     "verified_phones",
+    "unverified",
     "attributes",
     "attribute_conflicts",
     "notes",
@@ -404,7 +405,7 @@ class Merger:
             return {}
         lists = {
             name: [v for v in getattr(other, name) if v not in getattr(kept, name)]
-            for name in ("phones", "emails", "other_phones", "verified_phones")
+            for name in ("phones", "emails", "other_phones", "verified_phones", "unverified")
         }
         lists["notes"] = [to_doc(n) for n in other.notes if n not in kept.notes]
         set_fields: dict[str, Any] = {}
@@ -574,7 +575,8 @@ class Merger:
     async def _take_back(self, kept_id: ObjectId, added: Mapping[str, Any], now: datetime) -> None:
         """Remove from the kept card exactly what the merge added to it."""
         pull = {
-            name: list(added.get(name, [])) for name in ("phones", "emails", "other_phones", "verified_phones", "notes")
+            name: list(added.get(name, []))
+            for name in ("phones", "emails", "other_phones", "verified_phones", "unverified", "notes")
         }
         unset = [f"attributes.{key}" for key in added.get("attributes", [])]
         unset += [name for name in added.get("taken", []) if name != "blocked"]

@@ -221,6 +221,8 @@ class Contact:
     visitor: Mapping[str, Any] | None = None
     # Phones a channel vouched for (the WhatsApp sender, a Telegram share of the user's own number).
     verified_phones: tuple[str, ...] = ()
+    # Phones and e-mails only the customer typed (in the widget): shown and matched as unverified.
+    unverified: tuple[str, ...] = ()
     # Attribute values that disagreed when cards were merged: name -> every value (this card's first).
     attribute_conflicts: Mapping[str, Any] = field(default_factory=dict)
 

@@ -88,6 +88,7 @@ class Profiles:
         if profile.language and not contact.language:
             set_fields["language"] = profile.language
         phones, other_phones, emails, verified = [], [], [], []
+        phone = email = None
         if profile.phone:
             phone = normalize_phone(profile.phone, self.settings.contacts.default_region)
             if phone is None:
@@ -114,7 +115,11 @@ class Profiles:
                     "$each": [{"url": page, "title": profile.visitor.get("title"), "at": now}],
                     "$slice": -50,
                 }
-        if not (set_fields or phones or other_phones or emails or push or verified):
+        named = [v for v in (phone, email) if v]
+        # Typed by the customer, a new value is unverified; named by anyone else, it no longer is.
+        typed = [v for v in phones + emails if profile.typed]
+        vouched = [v for v in named if not profile.typed and v in contact.unverified]
+        if not (set_fields or phones or other_phones or emails or push or verified or vouched):
             return contact
         updated = await self.store.contacts.update(
             contact.id,
@@ -123,6 +128,8 @@ class Profiles:
             add_phones=phones,
             add_emails=emails,
             add_other_phones=other_phones,
+            add_unverified=typed,
+            remove_unverified=vouched,
             push=push,
         )
         if updated is None:

@@ -50,7 +50,11 @@ def reason(lang: str, duplicate: Duplicate) -> str:
             part = t(lang, "dup.why.phone", value=pretty_phone(match.value))
         else:
             part = t(lang, "dup.why.email", value=match.value)
-        parts.append(t(lang, "dup.why.verified", match=part) if match.verified else part)
+        if match.verified:
+            part = t(lang, "dup.why.verified", match=part)
+        elif match.unverified:
+            part = t(lang, "dup.why.unverified", match=part)
+        parts.append(part)
     if duplicate.similarity is not None:
         parts.append(t(lang, "dup.why.names", percent=duplicate.similarity))
     return "; ".join(parts)

@@ -229,7 +229,10 @@ class VisitorSession:
             raise FrameError("invalid_email", "that e-mail address does not look valid")
         if not (name or email or phone):
             raise FrameError("bad_frame", "identify needs a name, email or phone")
-        profile = Profile(name=name, email=email, phone=phone, language=self.language, visitor=dict(self.visitor))
+        # Typed by the visitor: nobody vouches for this phone or e-mail.
+        profile = Profile(
+            name=name, email=email, phone=phone, typed=True, language=self.language, visitor=dict(self.visitor)
+        )
         await self._learn(profile, create=True)
 
     _handlers: ClassVar[dict[str, Callable[[VisitorSession, dict[str, Any], str | None], Awaitable[None]]]] = {

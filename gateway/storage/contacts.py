@@ -80,19 +80,28 @@ class ContactRepo:
         add_phones: list[str] | None = None,
         add_emails: list[str] | None = None,
         add_other_phones: list[str] | None = None,
+        add_unverified: list[str] | None = None,
+        remove_unverified: list[str] | None = None,
         push: Mapping[str, Any] | None = None,
     ) -> Contact | None:
         """Set fields, add phones/e-mails and push to lists in one atomic update."""
         update: dict[str, Any] = {"$set": {**(set_fields or {}), "updated_at": now}}
         add = {
             name: {"$each": values}
-            for name, values in (("phones", add_phones), ("emails", add_emails), ("other_phones", add_other_phones))
+            for name, values in (
+                ("phones", add_phones),
+                ("emails", add_emails),
+                ("other_phones", add_other_phones),
+                ("unverified", add_unverified),
+            )
             if values
         }
         if add:
             update["$addToSet"] = add
         if push:
             update["$push"] = dict(push)
+        if remove_unverified:
+            update["$pullAll"] = {"unverified": remove_unverified}
         doc = await self.collection.find_one_and_update(
             {"_id": contact_id}, update, return_document=ReturnDocument.AFTER
         )

@@ -29,6 +29,7 @@ class Match:
     kind: str  # "phone" | "email"
     value: str
     verified: bool = False  # a channel vouched for the phone on both cards
+    unverified: bool = False  # a customer typed it on one of the cards (in the widget): nobody vouches for it
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Duplicate:
         parts = [
             f"same {'e-mail' if m.kind == 'email' else 'phone'} {m.value}"
             + (" (verified on both)" if m.verified else "")
+            + (" (unverified: typed in the widget)" if m.unverified else "")
             for m in self.matches
         ]
         if self.similarity is not None:

@@ -50,12 +50,10 @@ class MessageRepo:
         )
         return list(reversed([from_doc(Message, d) async for d in cursor]))
 
-    async def recent_for_contact(
-        self, contact_id: ObjectId, *, limit: int, directions: tuple[Direction, ...] = (Direction.IN, Direction.OUT)
-    ) -> list[Message]:
-        """The contact's latest messages across all their threads, returned oldest first."""
+    async def recent_for_identity(self, identity: str, *, limit: int) -> list[Message]:
+        """The latest messages written from or to one channel identity (no notes), returned oldest first."""
         cursor = self.collection.find(
-            {"contact_id": contact_id, "direction": {"$in": [d.value for d in directions]}},
+            {"identity": identity, "direction": {"$in": [Direction.IN.value, Direction.OUT.value]}},
             sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
             limit=limit,
         )

@@ -74,6 +74,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("thread_id", ASCENDING), ("created_at", ASCENDING)], name="by_thread"),
         IndexModel([("contact_id", ASCENDING), ("created_at", ASCENDING)], name="by_contact"),
+        # What a customer sees again is what went through their own identity (widget history).
+        IndexModel([("identity", ASCENDING), ("created_at", ASCENDING)], name="by_identity"),
         IndexModel(
             [("next_attempt_at", ASCENDING)],
             partialFilterExpression={"status": "queued"},

@@ -161,7 +161,7 @@ async def test_widget_identify_with_a_known_phone_creates_a_candidate(gateway: T
 
     assert len(found) == 1
     assert found[0].other.id == (await store.contacts.by_identity(WHATSAPP.key)).id
-    assert found[0].duplicate.reason == f"same phone {PHONE}; names 90% alike"
+    assert found[0].duplicate.reason == f"same phone {PHONE} (unverified: typed in the widget); names 90% alike"
     assert found[0].duplicate.status is DuplicateStatus.OPEN
 
 

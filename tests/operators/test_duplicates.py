@@ -7,14 +7,14 @@ import string
 from typing import Any
 
 from channels.base import InboundMessage
-from gateway.keys import INBOX, PROFILES
+from gateway.keys import INBOX, MERGER, PROFILES
 from gateway.model import Contact, Direction, IdentityRef, Thread
 from gateway.storage.duplicates import Duplicate, DuplicateStatus
 from operators.texts import CATALOG
 from operators.texts import duplicates as duplicate_texts
 from tests.emulators.telegram import SentMessage
-from tests.helpers import PHONE, TELEGRAM, WHATSAPP, from_whatsapp, inbound, settle, telegram_share
-from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
+from tests.helpers import PHONE, TELEGRAM, WHATSAPP, Widget, eventually, from_whatsapp, inbound, settle, telegram_share
+from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 PRETTY = "+1 415-555-2671"
 REASON = f"🔎 Why: same phone {PRETTY} (verified on both); names 90% alike"
@@ -406,3 +406,36 @@ def test_english_and_russian_texts_have_the_same_keys_and_placeholders() -> None
 
 def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+async def test_a_phone_typed_in_the_widget_is_unverified_and_never_opens_anyones_history(
+    open_desk: OpenDesk,
+) -> None:
+    desk = await open_desk(contacts={"auto_merge_verified": True})
+    await desk.online(OLGA, SAM)
+    await writes(desk, from_whatsapp("SM1", "my card number is on the invoice"))  # Ann, phone verified
+    wa_thread = await thread(desk, WHATSAPP)
+    reply_to_ann = desk.tg.text_update(OPERATOR_BOT, wa_thread.operator_id or OLGA, "Here is your refund link")
+    copy = next(m for m in desk.chat(wa_thread.operator_id or OLGA) if "invoice" in (m.text or ""))
+    reply_to_ann["message"]["reply_to_message"] = {"message_id": copy.message_id, "chat": {"id": copy.chat_id,
+                                                   "type": "private"}, "date": 0}  # fmt: skip
+    await desk.send(reply_to_ann)
+
+    # Someone on the website types Ann's phone.
+    visitor = await desk.visitor("hi, I am Ann", "v-1")
+    await visitor.ws.send_json({"type": "identify", "name": "Ann", "phone": PHONE})
+    [duplicate] = await eventually(desk.store.duplicates.pending, "the typed phone makes a duplicate")
+    await settle(desk.app)
+    assert duplicate.matches[0].unverified and not duplicate.matches[0].verified
+    assert "(unverified: typed in the widget)" in duplicate.reason
+    assert all(c["merged_into"] is None for c in await live_cards(desk))  # auto_merge_verified never used it
+    assert any("unverified: typed in the widget" in text for op in (OLGA, SAM) for text in desk.texts(op))
+    widget_card = next(c for c in await live_cards(desk) if any(i["channel"] == "webwidget" for i in c["identities"]))
+    assert widget_card["unverified"] == [PHONE]
+
+    # Even merged by an operator, the visitor's own history stays theirs.
+    await desk.app[MERGER].merge_duplicate(duplicate.id, by=BOSS)
+    await settle(desk.app)
+    again = await Widget.connect(desk.client, visitor.token)
+    texts = [m["text"] for m in again.history]
+    assert texts == ["hi, I am Ann"]
