@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,6 +21,7 @@ from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
+from gateway.inputs import READ_TIMEOUT
 from gateway.keys import (
     BACKGROUND,
     BUS,
@@ -49,11 +50,13 @@ from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway; resources are opened when the app starts and closed when it stops."""
     install_context()
-    app = web.Application()
+    app = web.Application(middlewares=[quiet_disconnects])
     store = Storage(settings.storage, settings.source)
     bus = EventBus()
     metrics = Metrics()
@@ -74,6 +77,7 @@ def create_app(settings: Settings) -> web.Application:
         sources.add(name, channel.fetch_media)
 
     app[SETTINGS] = settings
+    app[READ_TIMEOUT] = settings.server.read_timeout
     app[STORE] = store
     app[BUS] = bus
     app[HTTP] = http
@@ -109,6 +113,22 @@ def create_app(settings: Settings) -> web.Application:
         setup_operators(app)
     app.cleanup_ctx.extend([events_ctx, background_ctx])
     return app
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """The runner `gateway run` serves the app with: a connection that has not sent its request's headers within
+    server.read_timeout is closed (aiohttp's first keep-alive timer); bodies get as long again (read_body)."""
+    return web.AppRunner(app, keepalive_timeout=app[SETTINGS].server.read_timeout)
+
+
+@web.middleware
+async def quiet_disconnects(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A client that goes away mid-request is the client's business: one info line, not an error traceback."""
+    try:
+        return await handler(request)
+    except ConnectionResetError:
+        logger.info("%s %s: the client went away mid-request", request.method, request.path)
+        raise web.HTTPBadRequest(text="the connection was lost") from None
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> None:
 
 async def run_gateway(settings: Settings) -> None:
     """Start the gateway, listen until SIGINT or SIGTERM, then stop it; a failed start is cleaned up too."""
-    from gateway.app import create_app
+    from gateway.app import create_app, make_runner
 
     server = settings.server
-    runner = web.AppRunner(create_app(settings))
+    runner = make_runner(create_app(settings))
     try:
         await runner.setup()
         await web.TCPSite(runner, server.host, server.port).start()

@@ -34,6 +34,8 @@ class ServerSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
     # Signs expiring media links; set it when several processes serve one public URL.
     secret: Annotated[str, Field(min_length=16)] | None = None
+    # Seconds a client has to send a request's headers, and again its body; slower ones are cut off.
+    read_timeout: Annotated[float, Field(gt=0, le=300)] = 15.0
     # Proxies whose X-Forwarded-For we believe (addresses or networks).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 

@@ -6,6 +6,7 @@ function refuses bad input with a ValueError (InputError when it can say which f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -16,6 +17,9 @@ from aiohttp import web
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_BODY_BYTES = 64 * 1024
+# A client trickling its body byte by byte must not hold a handler (and its memory) for long.
+BODY_TIMEOUT = 15.0
+READ_TIMEOUT = web.AppKey("read_timeout", float)
 MAX_JSON_DEPTH = 8
 
 # A JSON string (possibly unterminated) or one bracket: enough to measure nesting without parsing.
@@ -122,21 +126,44 @@ def _float(text: str) -> float:
     return value
 
 
+class BodyTooLarge(InputError):
+    """The body is larger than its limit (HTTP 413 where the caller does not answer 400)."""
+
+
+class BodyTooSlow(InputError):
+    """The body did not arrive within its time limit (HTTP 408 where the caller does not answer 400)."""
+
+
 async def read_body(request: web.BaseRequest, max_bytes: int = MAX_BODY_BYTES) -> bytes:
-    """The request's body, refused (InputError) as soon as it is known to exceed max_bytes."""
+    """The request's body, refused as soon as it is known to exceed max_bytes or to take longer than the app's
+    READ_TIMEOUT (BODY_TIMEOUT when the app sets none)."""
+    timeout = request.config_dict.get(READ_TIMEOUT, BODY_TIMEOUT) if isinstance(request, web.Request) else BODY_TIMEOUT
     if request.content_length is not None and request.content_length > max_bytes:
-        raise InputError(None, f"the body is limited to {max_bytes} bytes")
+        raise BodyTooLarge(None, f"the body is limited to {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
-    while size <= max_bytes:
-        chunk = await request.content.read(max_bytes + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            while size <= max_bytes:
+                chunk = await request.content.read(max_bytes + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except TimeoutError:
+        raise BodyTooSlow(None, f"the body was not sent within {timeout:g} s") from None
     if size > max_bytes:
-        raise InputError(None, f"the body is limited to {max_bytes} bytes")
+        raise BodyTooLarge(None, f"the body is limited to {max_bytes} bytes")
     return b"".join(chunks)
+
+
+def refusal(err: InputError) -> web.HTTPException:
+    """The HTTP answer to a refused body: 413 too large, 408 too slow, 400 otherwise."""
+    if isinstance(err, BodyTooLarge):
+        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text=err.message)
+    if isinstance(err, BodyTooSlow):
+        return web.HTTPRequestTimeout(text=err.message)
+    return web.HTTPBadRequest(text=err.message)
 
 
 async def read_json(

@@ -16,10 +16,11 @@ from pymongo.errors import PyMongoError
 
 from channels.telegram.polling import poll
 from channels.telegram.session import make_bot
-from channels.telegram.webhook import ALLOWED_UPDATES, UnreadableUpdate, authentic, parse_update, process
+from channels.telegram.webhook import ALLOWED_UPDATES, UPDATE_LIMIT, UnreadableUpdate, authentic, parse_update, process
 from gateway.config import Settings
 from gateway.dead_letters import DeadLetters
 from gateway.http import HttpClient
+from gateway.inputs import InputError, read_body, refusal
 from gateway.logs import log_context
 from gateway.model import utcnow
 from gateway.storage.mongo import Storage
@@ -123,7 +124,10 @@ class OperatorBot:
         """Telegram's POST: the secret is checked before the body is read; an update is handled once."""
         if self.bot is None or not authentic(request, self.config.webhook_secret):
             return web.Response(status=401, text="Unauthorized")
-        body = await request.read()
+        try:
+            body = await read_body(request, UPDATE_LIMIT)
+        except InputError as err:
+            raise refusal(err) from None
         try:
             update = parse_update(body, self.bot)
         except UnreadableUpdate as err:

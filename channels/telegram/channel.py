@@ -21,9 +21,10 @@ from channels.telegram.polling import poll
 from channels.telegram.routers import build_routers
 from channels.telegram.sender import Sender
 from channels.telegram.session import make_bot
-from channels.telegram.webhook import ALLOWED_UPDATES, UnreadableUpdate, authentic, parse_update, process
+from channels.telegram.webhook import ALLOWED_UPDATES, UPDATE_LIMIT, UnreadableUpdate, authentic, parse_update, process
 from gateway.config import ConfigError, Settings, TelegramBotSettings, TelegramSettings
 from gateway.http import HttpClient
+from gateway.inputs import InputError, read_body, refusal
 from gateway.logs import log_context
 from gateway.model import Media
 
@@ -150,7 +151,10 @@ class TelegramChannel(Channel):
             bot = self._bots.get(name)
             if bot is None:
                 raise web.HTTPServiceUnavailable(text="the Telegram channel is not started")
-            body = await request.read()
+            try:
+                body = await read_body(request, UPDATE_LIMIT)
+            except InputError as err:
+                raise refusal(err) from None
             try:
                 update = parse_update(body, bot)
             except UnreadableUpdate as err:

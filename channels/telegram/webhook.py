@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES: Final = ("message", "edited_message", "callback_query")
+# An update is a few kilobytes at most (a 4096-character text with its entities); a megabyte is not one.
+UPDATE_LIMIT: Final = 1024 * 1024
 # JSON escapes of a surrogate or NUL: only a body with one of these needs the slow, sanitising parse.
 _SUSPECT_ESCAPE: Final = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")

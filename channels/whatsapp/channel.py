@@ -32,7 +32,7 @@ from channels.whatsapp.errors import failure_reason, last_inbound_text, rest_err
 from channels.whatsapp.webhooks import CHANNEL, MalformedWebhook, parse_inbound, parse_status
 from gateway.config import Settings, WhatsAppSettings
 from gateway.http import HttpClient
-from gateway.inputs import InputError, read_body
+from gateway.inputs import InputError, read_body, refusal
 from gateway.logs import log_context
 from gateway.model import Media, MessageStatus, utcnow
 
@@ -158,9 +158,7 @@ class WhatsAppChannel(Channel):
         try:
             body = await read_body(request, FORM_LIMIT)
         except InputError as err:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=FORM_LIMIT, actual_size=FORM_LIMIT + 1, text=err.message
-            ) from None
+            raise refusal(err) from None
         form: MultiDict[str] = MultiDict()
         if request.content_type == "application/x-www-form-urlencoded":
             form.extend(parse_qsl(body.decode("latin-1"), keep_blank_values=True, errors="replace"))

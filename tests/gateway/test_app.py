@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, unused_port
 
-from gateway.app import create_app
+from gateway.app import create_app, make_runner
 from gateway.keys import STORE
 from tests.helpers import AUTH, Widget, settle
 
@@ -72,3 +74,42 @@ async def test_conversation_survives_a_gateway_restart(aiohttp_client: Any, make
     assert [m["text"] for m in again.history] == ["before the restart", "an answer"]
     await again.say("after the restart", "c-2")
     assert await second.app[STORE].threads.collection.count_documents({}) == 1
+
+
+async def test_slow_clients_are_cut_off_and_a_client_gone_mid_body_is_no_error(
+    make_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Headers not sent in time: the connection is closed. A body not sent in time: 408. A client gone: quiet."""
+    settings = make_settings(server={"read_timeout": 0.3})
+    runner = make_runner(create_app(settings))
+    await runner.setup()
+    port = unused_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # ... and the rest never comes
+        async with asyncio.timeout(10):
+            assert await reader.read() == b""  # closed by the server
+        writer.close()
+
+        path = "/api/v1/contacts/0123456789abcdef01234567"
+        head = f"PATCH {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{".encode())
+        async with asyncio.timeout(10):
+            answer = await reader.read(4096)
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"not sent within 0.3 s" in answer  # the API answers 400
+        writer.close()
+
+        caplog.clear()
+        caplog.set_level(logging.INFO)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{".encode())
+        await writer.drain()
+        writer.close()  # gone with the body half sent
+        async with asyncio.timeout(10):
+            while not any("went away" in r.getMessage() for r in caplog.records):  # noqa: ASYNC110 - polls the log
+                await asyncio.sleep(0.05)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        await runner.cleanup()
