@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -62,6 +62,8 @@ class Relay:
         self.media = media
         self.settings = settings
         self.bot: Bot | None = None
+        # Called with an operator's chat id and the reason when Telegram refuses to write there (403).
+        self.on_unreachable: Callable[[int, str], Awaitable[None]] | None = None
         self._sender = Sender()
 
     def subscribe(self, bus: EventBus) -> None:
@@ -198,19 +200,22 @@ class Relay:
             )
 
     async def send(
-        self, chat_id: int, thread: Thread, message_id: ObjectId | None, method: TelegramMethod[T]
+        self, chat_id: int, thread: Thread | None, message_id: ObjectId | None, method: TelegramMethod[T]
     ) -> T | None:
         """Call the Bot API for a chat, in order per chat and waiting out flood limits; remember the thread of
-        every message sent. None (logged) when Telegram refused."""
+        every message sent (when it is about one). None (logged) when Telegram refused."""
         assert self.bot is not None
         async with self._sender.hold(self.bot, chat_id):
             deadline = asyncio.get_running_loop().time() + MAX_WAIT
             try:
                 result = await self._sender.call(self.bot, method, deadline=deadline, who="operator bot")
             except SendError as err:
-                logger.warning("could not show #%d in chat %s: %s", thread.number, chat_id, err.reason)
+                about = f"#{thread.number}" if thread else "a notice"
+                logger.warning("could not show %s in chat %s: %s", about, chat_id, err.reason)
+                if err.code == "blocked" and chat_id > 0 and self.on_unreachable is not None:
+                    await self.on_unreachable(chat_id, err.reason)  # a private chat: an operator's
                 return None
-        if isinstance(result, TgMessage):
+        if isinstance(result, TgMessage) and thread is not None:
             await self.store.relay.add(chat_id, result.message_id, thread.id, message_id, utcnow())
         return result
 

@@ -26,6 +26,7 @@ from operators.duplicates import DuplicateAlerts
 from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
 from operators.presence import Presence
+from operators.reachability import Reachability
 from operators.relay import SOURCE, Relay
 from operators.routing import Routing
 
@@ -61,6 +62,7 @@ def setup_operators(app: web.Application) -> None:
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
+    relay.on_unreachable = Reachability(store, presence, relay).unreachable
     app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
     app[BACKGROUND].append(routing.run)
     bot.register(app)

@@ -31,7 +31,7 @@ def send_error(err: TelegramAPIError, account: str) -> SendError:
         )
     if isinstance(err, TelegramForbiddenError):
         detail = description.removeprefix("Forbidden: ")
-        reason = "the customer blocked the bot" if _BLOCKED in detail else f"Telegram refused: {detail}"
+        reason = "the user blocked the bot" if _BLOCKED in detail else f"Telegram refused: {detail}"
         return SendError(reason, code="blocked", permanent=True, unreachable=True)
     if isinstance(err, TelegramEntityTooLarge):
         return too_large_upload()

@@ -2,6 +2,8 @@
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "sup.unreachable": "⚠️ The bot cannot reach {name} ({reason}): set offline; {count} conversation(s) went "
+        "back to the queue.",
         "sup.refused": "{command} is for supervisors only.",
         "sup.more": "…and more; only the first {count} are shown.",
         "sup.queue.title": "Waiting conversations, longest wait first:",
@@ -59,6 +61,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "mirror.not_supervisor": "Only supervisors can answer customers from this chat. Nothing was sent.",
     },
     "ru": {
+        "sup.unreachable": "⚠️ Бот не может написать {name} ({reason}): статус «не в сети»; диалогов вернулось в "
+        "очередь: {count}.",
         "sup.refused": "{command} — команда только для супервизоров.",
         "sup.more": "…и другие; показаны только первые {count}.",
         "sup.queue.title": "Ожидающие диалоги, дольше всех ждущие первыми:",

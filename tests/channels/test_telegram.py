@@ -544,9 +544,9 @@ async def test_blocked_bot_fails_the_message_and_marks_the_identity_unreachable(
     answer = await gateway.reply("are you still there?")
 
     assert answer["status"] == "failed"
-    assert (answer["error"], answer["error_code"]) == ("the customer blocked the bot", "blocked")
+    assert (answer["error"], answer["error_code"]) == ("the user blocked the bot", "blocked")
     identity = (await gateway.contact()).identities[0]
-    assert identity.reachable is False and identity.unreachable_reason == "the customer blocked the bot"
+    assert identity.reachable is False and identity.unreachable_reason == "the user blocked the bot"
     assert len(gateway.tg.calls("sendMessage", chat_id=ANN)) == 1  # not retried
 
     gateway.tg.unblock(ANN)

@@ -325,3 +325,19 @@ def test_supervisor_texts_exist_in_both_languages_with_the_same_placeholders() -
     for key in en:
         fields = lambda text: sorted(f for _, f, _, _ in string.Formatter().parse(text) if f)  # noqa: E731
         assert fields(en[key]) == fields(ru[key]), key
+
+
+async def test_an_operator_who_blocked_the_bot_goes_offline_and_their_chats_go_to_others(desk: Desk) -> None:
+    await desk.online(OLGA, BOSS)
+    ann = await desk.visitor("first question", "a-1")
+    thread = await desk.store.threads.find(operator_id=OLGA)
+    assert len(thread) == 1
+    desk.tg.block(OLGA, OPERATOR_BOT)
+    await desk.online(SAM)
+    await ann.say("are you there?", "a-2")  # shown to Olga: Telegram answers 403
+    await settle(desk.app)
+    olga = await desk.store.operators.get(OLGA)
+    assert olga.status is OperatorStatus.OFFLINE and olga.chats == ()
+    # Her conversations went to someone who can see them, and the supervisors know why.
+    assert (await desk.store.threads.get(thread[0].id)).operator_id in (SAM, BOSS)
+    assert any("cannot reach Olga" in text and "blocked the bot" in text for text in desk.texts(BOSS))
