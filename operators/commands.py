@@ -18,6 +18,7 @@ from gateway.config import Settings
 from gateway.model import Operator, OperatorStatus, Role, Thread, utcnow
 from gateway.storage.mongo import Storage
 from operators.access import SupervisorOnly
+from operators.answers import short
 from operators.cards import channel_label
 from operators.handlers.help import set_menu
 from operators.lookup import find_operator, parse_number
@@ -28,7 +29,8 @@ from operators.texts import LANGUAGES, t
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("queue", "operators", "all", "assign", "stats", "operator")
+COMMANDS = ("queue", "operators", "all", "assign", "stats", "operator", "deadletters")
+DEAD_LETTERS_SHOWN = 10
 LIST_LIMIT = 200  # conversations listed by /queue and /all
 MAX_CAPACITY = 100
 STATUS_ICONS = {OperatorStatus.ONLINE: "🟢", OperatorStatus.AWAY: "🟡", OperatorStatus.OFFLINE: "⚫"}
@@ -55,6 +57,7 @@ def build_router() -> Router:
     router.message.register(show_all, Command("all"), SupervisorOnly())
     router.message.register(assign, Command("assign"), SupervisorOnly())
     router.message.register(show_stats, Command("stats"), SupervisorOnly())
+    router.message.register(show_dead_letters, Command("deadletters"), SupervisorOnly())
     for name, handler in (
         ("add", add_operator),
         ("remove", remove_operator),
@@ -129,6 +132,28 @@ async def show_stats(message: TgMessage, command: CommandObject, lang: str, stor
         return
     report = await compute(store, presence, period)
     for text in join_lines(render(lang, report).split("\n")):
+        await message.answer(text)
+
+
+async def show_dead_letters(message: TgMessage, lang: str, store: Storage) -> None:
+    """/deadletters: what came in but could not be understood, newest first, with the reason."""
+    letters = await store.dead_letters.latest(DEAD_LETTERS_SHOWN)
+    if not letters:
+        await message.answer(t(lang, "sup.dead.empty"))
+        return
+    lines = [t(lang, "sup.dead.title", count=await store.dead_letters.count())]
+    lines += [
+        t(
+            lang,
+            "sup.dead.line",
+            at=f"{d.at:%Y-%m-%d %H:%M}",
+            source=d.source,
+            reason=short(d.reason, 200),
+            payload=short(" ".join(d.payload.split()), 200),
+        )
+        for d in letters
+    ]
+    for text in join_lines(lines):
         await message.answer(text)
 
 

@@ -29,7 +29,9 @@ OPERATOR_COMMANDS = (
     "status",
     "help",
 )
-SUPERVISOR_COMMANDS = ("queue", "operators", "all", "assign", "stats", "operator", "duplicates", "merge", "unmerge")
+SUPERVISOR_COMMANDS = (
+    "queue", "operators", "all", "assign", "stats", "operator", "duplicates", "merge", "unmerge", "deadletters",
+)  # fmt: skip
 
 
 def build_router() -> Router:

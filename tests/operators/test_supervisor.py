@@ -21,6 +21,7 @@ from gateway.model import (
 )
 from operators.cards import message_text
 from operators.texts import supervisor
+from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
 from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk
 
@@ -341,3 +342,17 @@ async def test_an_operator_who_blocked_the_bot_goes_offline_and_their_chats_go_t
     # Her conversations went to someone who can see them, and the supervisors know why.
     assert (await desk.store.threads.get(thread[0].id)).operator_id in (SAM, BOSS)
     assert any("cannot reach Olga" in text and "blocked the bot" in text for text in desk.texts(BOSS))
+
+
+async def test_deadletters_shows_what_could_not_be_understood_to_supervisors_only(desk: Desk) -> None:
+    await desk.say(BOSS, "/deadletters")
+    assert desk.texts(BOSS)[-1].startswith("No dead letters")
+    response = await desk.client.post("/operators/telegram", data=b"[[[", headers={SECRET_HEADER: "desk-secret"})
+    assert response.status == 200
+    await desk.say(BOSS, "/deadletters")
+    listing = desk.texts(BOSS)[-1]
+    assert (
+        listing.startswith("Dead letters, newest first (1 in all") and "operator_bot · not a Telegram Update" in listing
+    )
+    await desk.say(OLGA, "/deadletters")
+    assert desk.texts(OLGA)[-1] == "/deadletters is for supervisors only."
