@@ -31,6 +31,7 @@ import random
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -1371,7 +1372,10 @@ class WhatsAppInputs:
 
     def _signature(self, url: str, form: Form, request: Request) -> tuple[str | None, str | None]:
         rng = self.rng
-        params: MultiDict[str] = MultiDict(form)
+        # What the gateway decodes a lone surrogate's bytes to; a str holding one could not be signed at all.
+        params: MultiDict[str] = MultiDict(
+            (k, v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")) for k, v in form
+        )
         roll = rng.random()
         if roll < 0.85:
             return self.validator.compute_signature(url, params), None
@@ -2412,9 +2416,11 @@ class HiddenFailure:
         return re.sub(r"\d+", "N", self.exception)[:160]
 
     @property
-    def group(self) -> tuple[str, str]:
-        """One code site each, most likely: the same exception from another surface is another site."""
-        return (self.case.surface if self.case else "?", self.kind)
+    def group(self) -> tuple[str, str, str]:
+        """Failures replayed as one: the same exception from another surface or kind of input may be another site."""
+        if self.case is None:
+            return ("?", self.kind, "")
+        return (self.case.surface, self.kind, re.split(r"[:;,]", self.case.label, maxsplit=1)[0])
 
 
 _HIDDEN = re.compile(r"kept as a dead letter: update (\d+) could not be handled: (.+?)(?: \[[^\]]*\])?$")
@@ -2439,7 +2445,7 @@ async def find_hidden_sites(hidden: list[HiddenFailure], config: str, workdir: P
     """
     keeper = getattr(gateway.dead_letters, "DeadLetters", None)
     original = getattr(keeper, "keep", None)
-    examples: dict[tuple[str, str], list[Case]] = defaultdict(list)
+    examples: dict[tuple[str, str, str], list[Case]] = defaultdict(list)
     for failure in hidden:
         if failure.case is not None and failure.case.request is not None and not failure.case.request.raw_headers:
             examples[failure.group].append(failure.case)
@@ -2672,7 +2678,7 @@ def report(
 ) -> None:
     all_cases = [c for cases in cases_by_surface.values() for c in cases]
     inputs = sum(c.inputs for c in all_cases)
-    print(f"\nfuzz: seed {args.seed}, {inputs:,} inputs, concurrency {args.concurrency}")
+    print(f"\nfuzz: seed {args.seed}, {inputs:,} inputs, concurrency {args.concurrency}, code at {revision()}")
     for problem in problems:
         print(f"  warning: {problem}")
     print(f"\n{'surface':<10}{'inputs':>8}  {'sent as':<14}{'seconds':>8}  answers")
@@ -2707,6 +2713,17 @@ def report(
         f"{len(bad_sockets)}, tracebacks: {total_tracebacks}  ->  {'MET' if met else 'NOT MET'}"
     )
     findings(tracebacks, bad_http + bad_sockets)
+
+
+def revision() -> str:
+    """The commit measured (others edit while this runs: "-dirty" says the work tree differed from it)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
 
 
 def _counts(counter: Counter[Any]) -> str:
@@ -2760,14 +2777,13 @@ def report_hidden(hidden: list[HiddenFailure]) -> None:
         return
     groups: dict[tuple[str, str], list[HiddenFailure]] = defaultdict(list)
     for failure in hidden:
-        groups[failure.group].append(failure)
+        groups[(failure.site or "(no replayable example)", failure.kind)].append(failure)
     print(
         f"\nhandler failures hidden as dead letters (answered 200, no traceback; not in the done-criterion): "
         f"{len(hidden)} in {len(groups)} kinds"
     )
-    for (_, kind), failures in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+    for (site, kind), failures in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         matched = [f.case for f in failures if f.case is not None]
-        site = next((f.site for f in failures if f.site), "(no replayable example)")
         print(f"\n- {site}  — {len(failures)}×  {excerpt(kind, 160)}")
         if matched:
             classes = Counter(input_class(c) for c in matched)
