@@ -10,11 +10,19 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, unused_port
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pymongo import AsyncMongoClient
 
 from gateway.app import create_app
 from gateway.config import Settings, parse_settings
 from tests.helpers import API_TOKEN, WIDGET_SECRET, merged
+
+# The same examples on every run, so a failure is a change in the code, not luck; bench/fuzz.py roams wider.
+hypothesis_settings.register_profile(
+    "gateway", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+hypothesis_settings.load_profile("gateway")
 
 SettingsFactory = Callable[..., Settings]
 Serve = Callable[..., Awaitable[TestClient]]

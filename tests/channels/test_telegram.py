@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from bson import ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
 from channels.base import OutboundMessage, SendError
@@ -35,6 +38,7 @@ from gateway.model import (
 from gateway.storage.mongo import Storage
 from tests.emulators.telegram import SECRET_HEADER, TelegramEmulator
 from tests.helpers import AUTH, eventually
+from tests.hostile import json_values, mutated, text
 
 TOKEN = "123456789:TEST_token-xyz"
 SALES_TOKEN = "555000111:SALES_token-abc"
@@ -777,3 +781,17 @@ async def test_two_bots_keep_their_customers_apart(two_bots: Gateway) -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+async def test_no_update_however_hostile_gets_a_5xx_or_a_traceback(
+    gateway: Gateway, data: st.DataObject, caplog: pytest.LogCaptureFixture
+) -> None:
+    valid = gateway.tg.text_update(TOKEN, ANN, "hello")
+    body = data.draw(mutated(valid) | st.dictionaries(text, json_values) | json_values, label="update")
+    before = await gateway.count() + await gateway.store.dead_letters.count()
+    status = await gateway.post(json.dumps(body))
+    assert status == 200  # understood, ignored, or kept as a dead letter: never refused, never a 5xx
+    assert await gateway.count() + await gateway.store.dead_letters.count() <= before + 1
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,6 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from bson import ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from channels.base import InboundMessage
@@ -36,6 +39,8 @@ from gateway.storage.mongo import Storage
 from tests.emulators import twilio as twilio_emulator
 from tests.emulators.twilio import SAMPLE_JPEG, SAMPLE_OGG, SAMPLE_PDF, InboundMedia, TwilioEmulator, new_sid
 from tests.helpers import AUTH, eventually, settle
+from tests.hostile import NASTY_STRINGS
+from tests.hostile import text as hostile_text
 
 ACCOUNT_SID = "AC" + "5f0e" * 8
 AUTH_TOKEN = "whatsapp-test-auth-token"
@@ -876,3 +881,42 @@ async def test_without_a_whatsapp_section_there_is_no_channel_and_no_webhook(
     client = await aiohttp_client(create_app(make_settings()))
     assert "whatsapp" not in client.app[CHANNELS]
     assert (await client.post(INBOUND, data={"Body": "hi"})).status == 404
+
+
+FIELDS = ["MessageSid", "From", "To", "Body", "NumMedia", "MediaUrl0", "MediaContentType0", "Latitude", "Longitude",
+          "ProfileName", "WaId", "ButtonText", "ButtonPayload", "OriginalRepliedMessageSid", "MessageStatus",
+          "ErrorCode", "MessageType"]  # fmt: skip
+signable = hostile_text.filter(lambda v: not any("\ud800" <= c <= "\udfff" for c in v))
+
+
+@settings(max_examples=80)
+@given(data=st.data())
+async def test_no_signed_webhook_however_hostile_gets_a_5xx_or_a_traceback(
+    gateway: Gateway, data: st.DataObject, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = gateway.emulator.inbound_text(ANN, "hello")
+    for field in data.draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=4, unique=True), label="fields"):
+        value = data.draw(st.none() | signable, label=field)
+        if value is None:
+            params.pop(field, None)
+        else:
+            params[field] = value
+    path = data.draw(st.sampled_from([INBOUND, STATUS]), label="path")
+    before = await gateway.message_count()
+    status, _ = await gateway.emulator.post_inbound(gateway.public_url + path, params)
+    assert status in (200, 400)
+    if status == 400:
+        assert await gateway.message_count() == before  # refused: nothing stored but the dead letter
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_every_field_with_every_nasty_value_is_answered_without_a_5xx(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    for field in FIELDS:
+        for value in [v for v in NASTY_STRINGS if not any("\ud800" <= c <= "\udfff" for c in v)]:
+            params = gateway.emulator.inbound_text(ANN, "hello") | {field: value}
+            for path in (INBOUND, STATUS):
+                status, _ = await gateway.emulator.post_inbound(gateway.public_url + path, params)
+                assert status in (200, 400), (field, value, path, status)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
 from channels.base import InboundMessage
 from gateway.keys import INBOX
 from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
+from operators.handlers.help import OPERATOR_COMMANDS, SUPERVISOR_COMMANDS
 from operators.keys import ROUTING
 from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
+from tests.hostile import mutated
+from tests.hostile import text as hostile_text
 from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 
@@ -242,3 +250,49 @@ async def test_a_duplicated_close_press_says_goodbye_once(open_desk: OpenDesk) -
     goodbyes = await desk.store.messages.collection.count_documents({"text": "Thanks, bye!"})
     assert goodbyes == 1
     assert (await ann.expect("message"))["text"] == "Thanks, bye!"
+
+
+COMMANDS = [f"/{c}" for c in (*OPERATOR_COMMANDS, *SUPERVISOR_COMMANDS)] + ["/start", "/", "/nosuch", "plain"]
+_update_ids = itertools.count(900_000_000)
+BUTTONS = ["close", "transfer", "history", "hist", "info", "block", "unblock", "pick", "retry", "tpl", "xfer", "dup:m",
+           "dup:n"]  # fmt: skip
+
+
+@settings(max_examples=80)
+@given(data=st.data())
+async def test_no_operator_update_however_hostile_gets_a_5xx_or_a_traceback(
+    desk: Desk, data: st.DataObject, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not await desk.store.threads.count_open():
+        await desk.online(OLGA, BOSS)
+        await desk.visitor("hello", "a-1")
+    who = data.draw(st.sampled_from([OLGA, BOSS, EVE]), label="who")
+    card = next(m for m in desk.chat(OLGA) if m.reply_markup)
+    kind = data.draw(st.sampled_from(["command", "button", "mutated"]), label="kind")
+    if kind == "command":
+        words = data.draw(st.lists(hostile_text, max_size=3), label="args")
+        update = desk.tg.text_update(OPERATOR_BOT, who, " ".join([data.draw(st.sampled_from(COMMANDS)), *words]))
+    else:
+        parts = data.draw(st.lists(hostile_text, max_size=3), label="button")
+        update = {
+            "update_id": next(_update_ids),
+            "callback_query": {
+                "id": str(next(_update_ids)),
+                "from": {"id": who, "is_bot": False, "first_name": "Someone"},
+                "chat_instance": "1",
+                "data": ":".join([data.draw(st.sampled_from(BUTTONS)), *parts]),
+                "message": {"message_id": card.message_id, "date": 0, "chat": {"id": who, "type": "private"}},
+            },
+        }
+        if kind == "mutated":
+            update = data.draw(mutated(update), label="update")
+    status = await _post(desk, update)
+    await settle(desk.app)
+    assert status == 200
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def _post(desk: Desk, update: dict) -> int:
+    body = json.dumps(update)
+    response = await desk.client.post("/operators/telegram", data=body, headers={SECRET_HEADER: "desk-secret"})
+    return response.status
