@@ -24,6 +24,7 @@ import base64
 import bisect
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -58,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the emulators
 import gateway.dead_letters
 from gateway.app import create_app
 from gateway.config import WebWidgetSettings, parse_settings
+from gateway.keys import BUS
 from gateway.media import MediaLinks
 from gateway.tokens import Signer
 from tests.emulators.telegram import TelegramEmulator
@@ -73,7 +75,7 @@ SURFACES: dict[str, float] = {
     "media": 0.05,
     "widget": 0.13,
 }
-DEFAULT_COUNT = 10_500
+DEFAULT_COUNT = 10_000
 
 CUSTOMER_BOT = "7100001:customer-bot-token"
 BOT_NAME = "support"
@@ -690,6 +692,17 @@ def _reply_chain(message: dict[str, Any], depth: int) -> dict[str, Any]:
     return chain
 
 
+def message_refs(update: dict[str, Any]) -> list[str]:
+    """The gateway's ids of the message in an update ("chat:message"), as stored and shown by the API."""
+    refs = []
+    for key in ("message", "edited_message"):
+        message = update.get(key)
+        with contextlib.suppress(AttributeError, KeyError, TypeError):
+            if isinstance(message, dict):
+                refs.append(f"{message['chat']['id']}:{message['message_id']}")
+    return refs
+
+
 def telegram_sender(rng: random.Random, pool: Sequence[int]) -> tuple[int, str | None]:
     """Mostly a known user (so replies to them work), sometimes an id no chat has."""
     if pool and rng.random() < 0.9:
@@ -835,7 +848,7 @@ class TelegramInputs:
             request.method = rng.choice(("GET", "PUT", "DELETE"))
             labels.append(f"method {request.method}")
         request.body, labels = telegram_body(rng, update, labels, request)
-        return Case("telegram", "; ".join(labels), request, markers=(str(update_id),))
+        return Case("telegram", "; ".join(labels), request, markers=(str(update_id), *message_refs(update)))
 
     def _bot_message(self, pool: Sequence[dict[str, Any]], uid: int) -> dict[str, Any] | None:
         rng = self.rng
@@ -920,7 +933,7 @@ class TelegramInputs:
             labels.append(secret_label)
         request.target = "/operators/telegram"
         request.body, labels = telegram_body(rng, update, labels, request)
-        return Case("operator", "; ".join(labels), request, markers=(str(update_id),))
+        return Case("operator", "; ".join(labels), request, markers=(str(update_id), *message_refs(update)))
 
     def _command(self) -> tuple[str, str]:
         rng = self.rng
@@ -2130,6 +2143,8 @@ async def send_http(session: ClientSession, base: str, port: int, case: Case) ->
                     case.outcome = str(response.status)
     except TimeoutError:
         case.outcome = "timeout"
+    except aiohttp.ClientResponseError as err:  # e.g. a 400 with a body, in answer to HEAD
+        case.outcome = str(err.status) if err.status else f"dropped ({type(err).__name__})"
     except (aiohttp.ClientError, OSError, ValueError) as err:
         case.outcome = f"dropped ({type(err).__name__})"
     case.ended = time.time()
@@ -2397,9 +2412,11 @@ class LoggedTraceback:
     header: str
     exception: str
     site: str
+    thread: int | None = None  # the conversation the record names ([thread=#17])
     case: Case | None = None
     frame: int | None = None
     matched: str = ""
+    candidates: list[Case] = field(default_factory=list)  # inputs that may have caused it, likeliest first
 
 
 @dataclass
@@ -2437,59 +2454,125 @@ def read_hidden_failures(log: Path, cases: Sequence[Case]) -> list[HiddenFailure
     return found
 
 
-async def find_hidden_sites(hidden: list[HiddenFailure], config: str, workdir: Path) -> None:
-    """Replay one input of each kind into an in-process gateway, catching the exception the dead letter hides.
+class Replayer:
+    """A gateway in this process on the fuzzed one's port and config (fresh data), to replay inputs one by one.
 
-    The dead-letter path logs no traceback, so the code site is taken from the exception active when
-    DeadLetters.keep is called (it is called from the handler's except block).
+    It tells what an input raised: the exceptions logged with a traceback, and those a dead letter hides (the
+    dead-letter path logs none, so they are taken from the exception active when DeadLetters.keep is called,
+    from the handler's except block). Same port, same public URL: Twilio signatures and media links hold.
     """
-    keeper = getattr(gateway.dead_letters, "DeadLetters", None)
-    original = getattr(keeper, "keep", None)
-    examples: dict[tuple[str, str, str], list[Case]] = defaultdict(list)
+
+    def __init__(self, config: str, workdir: Path, port: int, collector: Collector) -> None:
+        raw = tomllib.loads(config)
+        raw["storage"]["data_dir"] = str(workdir / "replay")
+        self.app = create_app(parse_settings(raw, source="replay.toml", environ={}))
+        self.server = TestServer(self.app, port=port)
+        self.base = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.collector = collector
+        self.hidden: list[BaseException] = []
+        self.session: ClientSession | None = None
+        self._keeper = getattr(gateway.dead_letters, "DeadLetters", None)
+        self._keep = getattr(self._keeper, "keep", None)
+
+    async def __aenter__(self) -> Replayer:
+        original, hidden = self._keep, self.hidden
+        if self._keeper is not None and original is not None:
+
+            async def keep(keeper: Any, *args: Any, **kwargs: Any) -> None:
+                error = sys.exc_info()[1]
+                if error is not None:
+                    hidden.append(error)
+                await original(keeper, *args, **kwargs)
+
+            self._keeper.keep = keep
+        await self.server.start_server()
+        self.session = ClientSession()
+        # Operators online, so that customers' messages are routed and relayed as in the fuzzed gateway.
+        for number, uid in enumerate((OLGA, BOSS)):
+            message = {"message_id": 1 + number, "from": {"id": uid, "is_bot": False, "first_name": "Op"}}
+            message |= {"chat": {"id": uid, "type": "private"}, "date": NOW, "text": "/online"}
+            body = json.dumps({"update_id": 1 + number, "message": message}).encode()
+            headers = [(SECRET_HEADER, OP_SECRET), ("Content-Type", "application/json")]
+            online = Case("operator", "/online", Request("POST", "/operators/telegram", headers, body))
+            await send_http(self.session, self.base, self.port, online)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._keeper is not None and self._keep is not None:
+            self._keeper.keep = self._keep
+        if self.session is not None:
+            await self.session.close()
+        await self.server.close()
+
+    async def replay(self, case: Case) -> tuple[list[str], list[str]]:
+        """Send the input again; the code sites of what it raised: (logged with a traceback, hidden)."""
+        assert self.session is not None
+        self.hidden.clear()
+        self.collector.raised.clear()
+        fresh = dataclasses.replace(case, error_codes=Counter(), sent_at=[], refusals=[])
+        if case.request is not None:
+            await send_http(self.session, self.base, self.port, fresh)
+        else:
+            await send_socket(self.session, self.base, fresh)
+        bus = self.app.get(BUS)
+        if bus is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await bus.drain()
+        return [_site_of(e) for e in self.collector.raised], [_site_of(e) for e in self.hidden]
+
+
+async def confirm(replayer: Replayer, tracebacks: list[LoggedTraceback], hidden: list[HiddenFailure]) -> None:
+    """Find by replay the code sites of hidden failures, and an input that surely causes each traceback's site."""
+    groups: dict[tuple[str, str, str], list[Case]] = defaultdict(list)
     for failure in hidden:
         if failure.case is not None and failure.case.request is not None and not failure.case.request.raw_headers:
-            examples[failure.group].append(failure.case)
-    if keeper is None or original is None or not examples:
-        return
-    raised: list[BaseException] = []
+            groups[failure.group].append(failure.case)
+    for group, cases in groups.items():
+        site = "(not reproduced on a fresh gateway)"
+        # Some need state the fuzzed gateway had (a thread, an assignment): try a few, smallest first.
+        for case in sorted(cases, key=_size)[:4]:
+            _, sites = await replayer.replay(case)
+            if sites:
+                site = sites[-1]
+                break
+        for failure in hidden:
+            if failure.group == group:
+                failure.site = site
+    by_site: dict[str, list[LoggedTraceback]] = defaultdict(list)
+    for tb in tracebacks:
+        by_site[tb.site].append(tb)
+    for site, tbs in by_site.items():
+        if any(tb.matched in SURE for tb in tbs):
+            continue
+        tried: set[int] = set()
+        candidates = [c for tb in tbs for c in tb.candidates]
+        # Inputs that were changed on purpose first: an unchanged one rarely breaks anything.
+        candidates.sort(key=lambda c: ";" not in c.label)
+        for case in candidates:
+            if id(case) in tried or len(tried) >= 10 or (case.request is not None and case.request.raw_headers):
+                continue
+            tried.add(id(case))
+            logged, _ = await replayer.replay(case)
+            if site in logged:
+                tbs[0].case, tbs[0].frame, tbs[0].matched = case, None, "confirmed by replay"
+                break
 
-    async def keep(self: Any, *args: Any, **kwargs: Any) -> None:
-        error = sys.exc_info()[1]
-        if error is not None:
-            raised.append(error)
-        await original(self, *args, **kwargs)
 
-    port = free_port()
-    raw = tomllib.loads(config)
-    raw["server"] |= {"port": port, "public_url": f"http://127.0.0.1:{port}"}
-    raw["storage"]["data_dir"] = str(workdir / "replay")
-    server = TestServer(create_app(parse_settings(raw, source="replay.toml", environ={})), port=port)
-    keeper.keep = keep
-    try:
-        await server.start_server()
-        async with ClientSession() as session:
-            for group, cases in examples.items():
-                # Some need state the fuzzed gateway had (a thread, an assignment): try a few, smallest first.
-                raised.clear()
-                for case in sorted(cases, key=_size)[:4]:
-                    await send_http(session, f"http://127.0.0.1:{port}", port, copy.copy(case))
-                    if raised:
-                        break
-                site = _site_of(raised[-1]) if raised else "(not reproduced on a fresh gateway)"
-                for other in hidden:
-                    if other.group == group:
-                        other.site = site
-    finally:
-        keeper.keep = original
-        await server.close()
+SURE = ("by id", "by the error frame it caused", "confirmed by replay")
 
 
 def _site_of(error: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if _ours(f.filename)]
-    if not frames:
-        return "(library code only)"
-    frame = frames[-1]
-    return f"{Path(frame.filename).resolve().relative_to(ROOT)}:{frame.lineno} {frame.name}"
+    """The innermost frame of our code in the exception, or in the one it was raised from or while handling."""
+    seen: BaseException | None = error
+    while seen is not None:
+        frames = [f for f in traceback.extract_tb(seen.__traceback__) if _ours(f.filename)]
+        if frames:
+            frame = frames[-1]
+            return f"{Path(frame.filename).resolve().relative_to(ROOT)}:{frame.lineno} {frame.name}"
+        seen = seen.__cause__ or seen.__context__
+    return "(library code only)"
 
 
 def read_tracebacks(log: Path) -> tuple[int, list[LoggedTraceback]]:
@@ -2509,7 +2592,8 @@ def read_tracebacks(log: Path) -> tuple[int, list[LoggedTraceback]]:
     for at, header, lines in records:
         if any(_TRACEBACK in line for line in lines) or _TRACEBACK in header:
             exception, site = _innermost(lines)
-            found.append(LoggedTraceback(at, header, exception, site))
+            named = re.search(r"thread=#(\d+)", " ".join([header, *lines[-3:]]))
+            found.append(LoggedTraceback(at, header, exception, site, int(named.group(1)) if named else None))
     return text.count(_TRACEBACK), found
 
 
@@ -2547,8 +2631,28 @@ def _ours(path: str) -> bool:
     return relative.parts[0] in OUR_PACKAGES
 
 
-def attribute(tracebacks: list[LoggedTraceback], cases: Sequence[Case]) -> None:
-    """Match each traceback to the input that most likely caused it: by an id in its line, else by time."""
+ThreadMessages = dict[int, list[tuple[float, str]]]
+
+
+async def inbound_messages(session: ClientSession, base: str, numbers: Iterable[int]) -> ThreadMessages:
+    """When each customer message of these threads was stored, and its channel id (to find the input that sent it)."""
+    found: ThreadMessages = {}
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    for number in numbers:
+        with contextlib.suppress(aiohttp.ClientError, ValueError, KeyError, TypeError):
+            async with session.get(f"{base}/api/v1/threads/{number}/messages?limit=500", headers=auth) as response:
+                messages = (await response.json())["messages"]
+            found[number] = [
+                (datetime.fromisoformat(m["created_at"]).timestamp(), ":".join(m["channel_message_id"].split(":")[:2]))
+                for m in messages
+                if m["direction"] == "in" and m.get("channel_message_id")
+            ]
+    return found
+
+
+def attribute(tracebacks: list[LoggedTraceback], cases: Sequence[Case], threads: ThreadMessages) -> None:
+    """Match each traceback to the input that most likely caused it: by an id in its line, by the thread it
+    names (its latest customer message before the record), by the widget's error frame, else by time."""
     markers = {marker: case for case in cases for marker in case.markers}
     ordered = sorted((c for c in cases if c.started), key=lambda c: c.started)
     starts = [c.started for c in ordered]
@@ -2559,6 +2663,11 @@ def attribute(tracebacks: list[LoggedTraceback], cases: Sequence[Case]) -> None:
                 tb.case, tb.matched = markers[token], "by id"
                 claimed.add(id(tb.case))
                 break
+        if tb.case is None and tb.thread in threads:
+            before = sorted((at, ref) for at, ref in threads[tb.thread] if at <= tb.at + 0.5 and ref in markers)
+            tb.candidates = [markers[ref] for _, ref in reversed(before[-6:])]
+            if before:
+                tb.case, tb.matched = tb.candidates[0], "by the thread it names (its latest message)"
         if tb.case is not None:
             continue
         hint = _surface_hint(tb)
@@ -2575,7 +2684,9 @@ def attribute(tracebacks: list[LoggedTraceback], cases: Sequence[Case]) -> None:
             candidates = [c for c in candidates if c.surface == hint] or candidates
         if candidates:
             # A bad answer explains one traceback best; the next one likely belongs to another bad answer.
-            tb.case = min(candidates, key=lambda c: (not c.bad, id(c) in claimed, abs((c.ended or tb.at) - tb.at)))
+            ranked = sorted(candidates, key=lambda c: (not c.bad, id(c) in claimed, abs((c.ended or tb.at) - tb.at)))
+            tb.candidates = ranked[:6]
+            tb.case = ranked[0]
             tb.matched = "by time"
             claimed.add(id(tb.case))
 
@@ -2612,11 +2723,17 @@ class Collector(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.seen: Counter[str] = Counter()
+        self.raised: list[BaseException] = []  # what a replayed input raised, with its traceback
+        self.replaying = False
 
     def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        if self.replaying:
+            if error is not None:
+                self.raised.append(error)
+            return
         what = f"{record.name}: {record.getMessage()[:80]}"
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
+        if error is not None:
             what += f" ({type(error).__name__}: {str(error)[:160]})"
         self.seen[what] += 1
 
@@ -2861,6 +2978,7 @@ async def main(args: argparse.Namespace) -> None:
     problems: list[str] = []
     process: asyncio.subprocess.Process | None = None
     collector = Collector()
+    threads: ThreadMessages = {}
     logging.getLogger().handlers[:] = [collector]
     try:
         async with (
@@ -2892,12 +3010,18 @@ async def main(args: argparse.Namespace) -> None:
                     seconds[surface] = time.monotonic() - started
                     cases_by_surface[surface] = cases
                     print(f"fuzz: {surface}: {sum(c.inputs for c in cases):,} inputs in {seconds[surface]:.1f} s")
+                # Asked while the gateway still runs: which customer messages the threads named in the log hold.
+                named = {tb.thread for tb in read_tracebacks(log)[1] if tb.thread is not None}
+                threads = await inbound_messages(session, world.public_url, sorted(named))
             await stop_gateway(process)
             every = [c for cases in cases_by_surface.values() for c in cases]
             total, tracebacks = read_tracebacks(log)
-            attribute(tracebacks, every)
+            attribute(tracebacks, every, threads)
             hidden = read_hidden_failures(log, every)
-            await find_hidden_sites(hidden, config.read_text(encoding="utf-8"), workdir)
+            collector.replaying = True
+            async with Replayer(config.read_text(encoding="utf-8"), workdir, port, collector) as replayer:
+                await confirm(replayer, tracebacks, hidden)
+            collector.replaying = False
         report(cases_by_surface, seconds, total, tracebacks, args, problems, collector.seen)
         report_hidden(hidden)
         if args.save:
