@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse, web
+from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from channels.base import InboundMessage, Profile
@@ -89,6 +89,13 @@ class Widget:
         self.history: list[dict[str, Any]] = []
 
     @classmethod
+    async def open(cls, client: TestClient, headers: dict[str, str] | None = None) -> Widget:
+        """A socket that has not said hello yet."""
+        return cls(
+            await client.ws_connect("/channels/webwidget/ws", headers=headers or {"Origin": "https://shop.example"})
+        )
+
+    @classmethod
     async def connect(cls, client: TestClient, token: str | None = None, **hello: Any) -> Widget:
         headers = hello.pop("headers", {"Origin": "https://shop.example"})
         widget = cls(await client.ws_connect("/channels/webwidget/ws", headers=headers))
@@ -128,6 +135,13 @@ class Widget:
             while not frames or frames[-1].get("type") != frame_type:
                 frames.append(await self.ws.receive_json())
         return frames
+
+    async def closed(self, timeout: float = 5.0) -> int | None:
+        """The code of the close the server sends next (frames before it are dropped)."""
+        async with asyncio.timeout(timeout):
+            while (await self.ws.receive()).type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                pass
+        return self.ws.close_code
 
     async def close(self) -> None:
         await self.ws.close()

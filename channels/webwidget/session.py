@@ -20,8 +20,6 @@ logger = logging.getLogger(__name__)
 
 # The protocol's frames nest two levels deep (hello.page); a little room for what clients add.
 MAX_FRAME_DEPTH = 4
-# Tokens we issue are under 100 characters; anything much longer is not one of ours.
-MAX_TOKEN_LENGTH = 512
 UNAVAILABLE = "the gateway cannot take this right now; try again shortly"
 MAX_CLIENT_ID = 64
 # Longest accepted value of each string field. Page details and names over it are cut (still worth
@@ -97,12 +95,14 @@ class VisitorSession:
             client_id = _client_id(frame)
             if not allowed:
                 raise FrameError("rate_limited", "too many frames, slow down")
+            if (problem := _unstorable(frame, "")) is not None:
+                raise FrameError("bad_text", problem)
             await self._dispatch(frame, client_id)
         except FrameError as err:
             await self._refuse(err.code, err.message, client_id)
         except ConnectionError:
             raise
-        except Exception:
+        except Exception:  # a bug or the hub in trouble: the visitor hears so, and the socket lives on
             logger.exception("widget frame could not be handled")
             await self._refuse("unavailable", UNAVAILABLE, client_id)
 
@@ -119,9 +119,6 @@ class VisitorSession:
             ) from None
         if not isinstance(frame, dict):
             raise FrameError("bad_frame", "a frame is a JSON object with a string 'type'")
-        problem = _unstorable(frame, "")
-        if problem is not None:
-            raise FrameError("bad_text", problem)
         return frame
 
     async def _dispatch(self, frame: dict[str, Any], client_id: str | None) -> None:
@@ -152,7 +149,7 @@ class VisitorSession:
         token = frame.get("visitor_token")
         if token is not None and not isinstance(token, str):
             raise FrameError("bad_frame", "'visitor_token' must be a string")
-        ref = self._identity(token)
+        ref = self.tokens.identity(token) if token is not None else None
         if ref is None:
             if token is not None:
                 logger.info("widget hello with an invalid visitor token; issuing a new one")
@@ -251,12 +248,6 @@ class VisitorSession:
             logger.exception("widget visitor details could not be stored")
             raise FrameError("unavailable", UNAVAILABLE) from None
 
-    def _identity(self, token: str | None) -> IdentityRef | None:
-        """The visitor a token names, if it is one of ours; None for anything else."""
-        if token is None or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-            return None
-        return self.tokens.identity(token)
-
     def _profile(self) -> Profile:
         return Profile(language=self.language, visitor=dict(self.visitor))
 
@@ -284,7 +275,7 @@ def message_frame(message: Message) -> dict[str, Any]:
 def _client_id(frame: Mapping[str, Any]) -> str | None:
     """The frame's client_id when it is a usable one (echoed in answers), else None."""
     value = frame.get("client_id")
-    if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID and value.strip():
+    if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID and value.strip() and not text_problem(value):
         return value
     return None
 
