@@ -22,7 +22,9 @@ test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check gateway channels operators tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	for b in bench/*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -21,9 +21,9 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure
 
+from embedded_mongo import EmbeddedMongo
 from gateway.contacts import normalize_email, normalize_phone
 from gateway.storage.contacts import ContactRepo
-from gateway.storage.embedded import EmbeddedMongo
 from gateway.storage.mongo import ensure_indexes
 
 AREA_CODES = ("212", "303", "312", "415", "503", "617", "646", "702", "718", "805", "917", "206")

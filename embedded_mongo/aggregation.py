@@ -15,11 +15,11 @@ from mongomock import aggregate as mongomock_aggregate
 from .errors import CommandError, translate
 from .matcher import compile_filter
 from .query import Query, parse_sort
-from .reads import encoded
 from .values import sort_documents
+from .wire import encoded
 
 if TYPE_CHECKING:
-    from .commands import Engine
+    from .context import Services
 
 _STREAMING = {
     "$match",
@@ -99,7 +99,7 @@ def _translated(name: str, argument: Any) -> list[dict]:
 class _LookupCollection:
     """What mongomock's $lookup and $graphLookup read a foreign collection through."""
 
-    def __init__(self, engine: Engine, db: str, name: str) -> None:
+    def __init__(self, engine: Services, db: str, name: str) -> None:
         self._engine = engine
         self._db = db
         self._name = name
@@ -113,7 +113,7 @@ class _LookupCollection:
 class LookupDatabase:
     """A stand-in for a mongomock database whose collections are the engine's."""
 
-    def __init__(self, engine: Engine, db: str) -> None:
+    def __init__(self, engine: Services, db: str) -> None:
         self._engine = engine
         self._db = db
 
@@ -143,7 +143,7 @@ def run_stages(docs: list[dict], stages: list[dict], database: Any) -> list[dict
 class Pipeline:
     """One aggregate command's pipeline over a collection."""
 
-    def __init__(self, engine: Engine, db: str, name: str, pipeline: list[dict]) -> None:
+    def __init__(self, engine: Services, db: str, name: str, pipeline: list[dict]) -> None:
         stages = validate_stages(pipeline)
         self._engine = engine
         self._database = LookupDatabase(engine, db)

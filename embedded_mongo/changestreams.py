@@ -11,6 +11,7 @@ from bson import Int64, Timestamp
 from mongomock import aggregate as mongomock_aggregate
 
 from . import keys
+from .context import AwaitData
 from .cursors import MAX_BATCH_BYTES
 from .errors import CommandError, translate
 from .matcher import compile_filter
@@ -19,7 +20,7 @@ from .query import decode
 from .wire import CODEC
 
 if TYPE_CHECKING:
-    from .commands import AwaitData, CommandContext, Engine
+    from .context import CommandContext, Services
     from .storage import Storage
 
 _ALLOWED_STAGES = {"$match", "$project", "$addFields", "$set", "$unset", "$replaceRoot", "$replaceWith"}
@@ -251,7 +252,7 @@ def _start(storage: Storage, options: dict) -> int:
     return position
 
 
-def open_stream(engine: Engine, ctx: CommandContext, db: str, command: dict, pipeline: list[dict]) -> dict:
+def open_stream(engine: Services, ctx: CommandContext, db: str, command: dict, pipeline: list[dict]) -> dict:
     """The aggregate command opening a change stream on a collection, a database or the cluster."""
     options = pipeline[0]["$changeStream"]
     if not isinstance(options, dict):
@@ -312,10 +313,9 @@ def open_stream(engine: Engine, ctx: CommandContext, db: str, command: dict, pip
 
 
 def get_more(
-    engine: Engine, ctx: CommandContext, stream: ChangeStream, batch_size: int | None, max_time_ms: Any
+    engine: Services, ctx: CommandContext, stream: ChangeStream, batch_size: int | None, max_time_ms: Any
 ) -> dict | AwaitData:
     """The next batch of a change stream; when there is none yet, wait (up to maxTimeMS) for new history."""
-    from .commands import AwaitData
 
     try:
         batch = stream.next_batch(engine.storage, batch_size or None)

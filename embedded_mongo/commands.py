@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import mongomock
 from bson import Binary, Int64
 
 from . import explain, reads, writes
+from .context import AwaitData, CommandContext
 from .cursors import CursorTable
 from .errors import CommandError, translate
 from .identity import VERSION, ServerIdentity, hello_reply
@@ -20,7 +20,7 @@ from .matcher import compile_filter
 from .oplog import timestamp
 from .sessions import RetryableWrites
 from .storage import Storage
-from .wire import MAX_BSON_OBJECT_SIZE, Request
+from .wire import MAX_BSON_OBJECT_SIZE, Request, encoded
 
 logger = logging.getLogger(__name__)
 
@@ -38,26 +38,6 @@ DDL_COMMANDS = {
 }
 RETRYABLE = {"insert", "update", "delete", "findAndModify", "findandmodify"}
 _READ_CONCERNS = {"local", "majority", "available", "linearizable"}
-
-
-@dataclass
-class CommandContext:
-    """Who is running a command, and how."""
-
-    connection_id: int
-    me: str = "127.0.0.1:27017"
-    session: bytes | None = None
-    final: bool = False  # an awaiting getMore's last attempt: answer even without new data
-    raw_documents: dict[str, list[bytes]] | None = None
-    thread: Any = None  # the engine thread running the command, for serverStatus
-
-
-@dataclass
-class AwaitData:
-    """A tailable getMore found nothing yet: the server waits for new history, then runs it again."""
-
-    seconds: float
-    seen_ts: int
 
 
 Handler = Callable[["Engine", CommandContext, str, dict], Any]
@@ -101,7 +81,7 @@ class Engine:
             "find": reads.find,
             "getMore": reads.get_more,
             "killCursors": reads.kill_cursors,
-            "aggregate": reads.aggregate,
+            "aggregate": _aggregate,
             "count": reads.count,
             "distinct": reads.distinct,
             "explain": explain.explain,
@@ -203,6 +183,13 @@ def _ok(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
 
 def _no_transactions(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     raise CommandError(20, "multi-document transactions are not supported by the embedded engine")
+
+
+def _aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> Any:
+    """aggregate, or (with explain: true) its plan."""
+    if command.get("explain"):
+        return explain.explain_aggregate(engine, db, command, "queryPlanner")
+    return reads.aggregate(engine, ctx, db, command)
 
 
 def _hello(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
@@ -401,7 +388,7 @@ def _list_collections(engine: Engine, ctx: CommandContext, db: str, command: dic
         entries = [{"name": e["name"], "type": e["type"]} for e in entries]
     batch_size = (command.get("cursor") or {}).get("batchSize")
     cursor = engine.cursors.open(
-        f"{db}.$cmd.listCollections", reads.encoded(entries), batch_size=batch_size, session=ctx.session
+        f"{db}.$cmd.listCollections", encoded(entries), batch_size=batch_size, session=ctx.session
     )
     return {"cursor": cursor, "ok": 1.0}
 
@@ -454,7 +441,7 @@ def _list_indexes(engine: Engine, ctx: CommandContext, db: str, command: dict) -
     entries = [{"v": 2, "key": {"_id": 1}, "name": ID_INDEX_NAME}]
     entries += [index.spec.to_document() for index in coll.indexes]
     batch_size = (command.get("cursor") or {}).get("batchSize")
-    cursor = engine.cursors.open(coll.namespace, reads.encoded(entries), batch_size=batch_size, session=ctx.session)
+    cursor = engine.cursors.open(coll.namespace, encoded(entries), batch_size=batch_size, session=ctx.session)
     return {"cursor": cursor, "ok": 1.0}
 
 

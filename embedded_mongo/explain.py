@@ -12,12 +12,12 @@ from .query import Query, parse_sort
 from .reads import collection_name, count_query, find_query
 
 if TYPE_CHECKING:
-    from .commands import CommandContext, Engine
+    from .context import CommandContext, Services
 
 _VERBOSITIES = {"queryPlanner", "executionStats", "allPlansExecution"}
 
 
-def explain(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def explain(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The explain command."""
     inner = command.get("explain")
     if not isinstance(inner, dict) or not inner:
@@ -109,7 +109,7 @@ def _report(query: Query, namespace: str, verbosity: str, plan: dict) -> dict[st
     return reply
 
 
-def explain_aggregate(engine: Engine, db: str, command: dict, verbosity: str) -> dict:
+def explain_aggregate(engine: Services, db: str, command: dict, verbosity: str) -> dict:
     """Explain of an aggregate: the plan of its leading $match/$sort/$skip/$limit, then the other stages."""
     name = collection_name(command, "aggregate")
     pipeline = command.get("pipeline")

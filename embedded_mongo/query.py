@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -83,7 +84,8 @@ class Query:
 
     def run(self) -> Iterator[tuple[int, bytes, dict | None]]:
         """Matching documents: (rid, BSON, decoded document when it was needed)."""
-        skip, limit = self.skip, self.limit
+        # MongoDB takes any int64; islice takes up to sys.maxsize, and a store never holds that many anyway.
+        skip, limit = min(self.skip, sys.maxsize // 2), min(self.limit, sys.maxsize // 2)
         first = min(skip + limit, 64) if limit and not self.in_memory_sort else 16
         rows = self.choice.stage.rows(self.storage, self.stats, first)
         matched = self._filter(rows)

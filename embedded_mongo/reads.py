@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import bson
@@ -16,7 +16,7 @@ from .values import MISSING, path_values
 from .wire import CODEC
 
 if TYPE_CHECKING:
-    from .commands import CommandContext, Engine
+    from .context import CommandContext, Services
 
 _FIND_FIELDS = {
     "find",
@@ -74,12 +74,6 @@ def non_negative(command: dict, name: str) -> int:
     return int(value)
 
 
-def encoded(documents: Iterable[dict]) -> Iterator[bytes]:
-    """Documents as BSON, lazily."""
-    for doc in documents:
-        yield bson.encode(doc, codec_options=CODEC)
-
-
 def query_output(query: Query, project: Projector | None) -> Iterator[bytes]:
     """A query's documents as the BSON to send: as stored, or projected."""
     if project is None:
@@ -90,7 +84,7 @@ def query_output(query: Query, project: Projector | None) -> Iterator[bytes]:
         yield bson.encode(project(doc if doc is not None else decode(raw)), codec_options=CODEC)
 
 
-def find_query(engine: Engine, db: str, command: dict) -> tuple[Query, Projector | None, int, bool]:
+def find_query(engine: Services, db: str, command: dict) -> tuple[Query, Projector | None, int, bool]:
     """The query of a find command, its projection, batch size and whether it is a single batch."""
     name = collection_name(command, "find")
     for option in command:
@@ -119,7 +113,7 @@ def find_query(engine: Engine, db: str, command: dict) -> tuple[Query, Projector
     return query, project, (-1 if batch_size is None else batch_size), single_batch
 
 
-def find(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def find(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The find command."""
     query, project, batch_size, single_batch = find_query(engine, db, command)
     namespace = f"{db}.{command['find']}"
@@ -133,7 +127,7 @@ def find(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     return {"cursor": cursor, "ok": 1.0}
 
 
-def get_more(engine: Engine, ctx: CommandContext, db: str, command: dict) -> Any:
+def get_more(engine: Services, ctx: CommandContext, db: str, command: dict) -> Any:
     """The getMore command (of a query or a change stream cursor)."""
     cursor_id = command.get("getMore")
     if not isinstance(cursor_id, int) or isinstance(cursor_id, bool):
@@ -149,7 +143,7 @@ def get_more(engine: Engine, ctx: CommandContext, db: str, command: dict) -> Any
     return {"cursor": engine.cursors.get_more(cursor, batch_size), "ok": 1.0}
 
 
-def kill_cursors(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def kill_cursors(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The killCursors command."""
     collection_name(command, "killCursors")
     ids = command.get("cursors")
@@ -159,7 +153,7 @@ def kill_cursors(engine: Engine, ctx: CommandContext, db: str, command: dict) ->
     return {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0}
 
 
-def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def aggregate(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The aggregate command: a change stream, or a pipeline whose leading $match uses the planner."""
     pipeline = command.get("pipeline")
     if not isinstance(pipeline, list) or not all(isinstance(s, dict) for s in pipeline):
@@ -170,10 +164,6 @@ def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
         raise CommandError(238, "database-level aggregation is only supported for $changeStream by the embedded engine")
     name = collection_name(command, "aggregate")
     cursor_options = command.get("cursor")
-    if command.get("explain"):
-        from .explain import explain_aggregate
-
-        return explain_aggregate(engine, db, command, "queryPlanner")
     if not isinstance(cursor_options, dict):
         raise CommandError(9, "The 'cursor' option is required, except for aggregate with the explain argument")
     plan = aggregation.Pipeline(engine, db, name, pipeline)
@@ -183,7 +173,7 @@ def aggregate(engine: Engine, ctx: CommandContext, db: str, command: dict) -> di
     return {"cursor": cursor, "ok": 1.0}
 
 
-def count_query(engine: Engine, db: str, command: dict) -> Query:
+def count_query(engine: Services, db: str, command: dict) -> Query:
     """The query of a count command."""
     name = collection_name(command, "count")
     skip = non_negative(command, "skip")
@@ -192,12 +182,12 @@ def count_query(engine: Engine, db: str, command: dict) -> Query:
     return Query(engine.storage, coll, command.get("query") or {}, skip=skip, limit=limit, hint=command.get("hint"))
 
 
-def count(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def count(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The count command."""
     return {"n": count_query(engine, db, command).count(), "ok": 1.0}
 
 
-def distinct(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def distinct(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The distinct command."""
     name = collection_name(command, "distinct")
     key = command.get("key")

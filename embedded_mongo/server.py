@@ -24,7 +24,8 @@ from typing import Any
 from bson import Binary, Int64, ObjectId
 
 from . import legacy, wire
-from .commands import AwaitData, Engine
+from .commands import Engine
+from .context import AwaitData
 from .datadir import DirectoryLock
 from .identity import VERSION, ServerIdentity, hello_reply
 from .oplog import History, timestamp

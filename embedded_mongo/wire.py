@@ -7,6 +7,7 @@ the engine thread (the loop decodes only the small handshake commands it answers
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,3 +179,9 @@ def encode_reply(
     flags = MORE_TO_COME if more_to_come else 0
     payload = _UINT32.pack(flags) + b"\x00" + encoded
     return _HEADER.pack(_HEADER.size + len(payload), request_id, response_to, OP_MSG) + payload
+
+
+def encoded(documents: Iterable[dict]) -> Iterator[bytes]:
+    """Documents as BSON, lazily."""
+    for doc in documents:
+        yield bson.encode(doc, codec_options=CODEC)

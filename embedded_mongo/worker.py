@@ -21,7 +21,8 @@ from typing import Any
 from bson import Binary, Int64
 
 from . import ttl, wire
-from .commands import AwaitData, CommandContext, Engine
+from .commands import Engine
+from .context import AwaitData, CommandContext
 from .errors import CommandError
 from .oplog import timestamp
 

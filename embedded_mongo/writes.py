@@ -17,7 +17,7 @@ from .updates import apply_update, kind_of, new_id, upsert_seed
 from .wire import CODEC, MAX_BSON_OBJECT_SIZE
 
 if TYPE_CHECKING:
-    from .commands import CommandContext, Engine
+    from .context import CommandContext, Services
 
 
 def _statements(command: dict, field: str) -> list[dict]:
@@ -42,7 +42,7 @@ def _encode(doc: dict) -> bytes:
     return raw
 
 
-def insert(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def insert(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The insert command."""
     name = collection_name(command, "insert")
     documents = _statements(command, "documents")
@@ -107,7 +107,7 @@ def _check_statement(statement: dict) -> None:
         raise CommandError(238, "'c' (let constants) is not supported by the embedded engine")
 
 
-def update(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def update(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The update command."""
     name = collection_name(command, "update")
     ordered = command.get("ordered", True)
@@ -154,7 +154,7 @@ def update(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     return _reply(matched, errors, **extra)
 
 
-def delete(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def delete(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The delete command."""
     name = collection_name(command, "delete")
     ordered = command.get("ordered", True)
@@ -179,7 +179,7 @@ def delete(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
     return _reply(deleted, errors)
 
 
-def find_and_modify_query(engine: Engine, db: str, command: dict) -> tuple[Collection | None, Query]:
+def find_and_modify_query(engine: Services, db: str, command: dict) -> tuple[Collection | None, Query]:
     """The collection and query of a findAndModify command."""
     name = collection_name(command, "findAndModify" if "findAndModify" in command else "findandmodify")
     coll = engine.storage.collection(db, name)
@@ -194,7 +194,7 @@ def find_and_modify_query(engine: Engine, db: str, command: dict) -> tuple[Colle
     return coll, query
 
 
-def find_and_modify(engine: Engine, ctx: CommandContext, db: str, command: dict) -> dict:
+def find_and_modify(engine: Services, ctx: CommandContext, db: str, command: dict) -> dict:
     """The findAndModify command."""
     name = collection_name(command, "findAndModify" if "findAndModify" in command else "findandmodify")
     storage = engine.storage

@@ -58,7 +58,11 @@ class StorageSettings(_Section):
     uri: str = "embedded"
     database: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")] = "gateway"
     data_dir: str = "./data"
-    snapshot_interval: Annotated[float, Field(gt=0)] = 300.0
+    # The embedded engine's page cache (its memory does not grow with the data), and how much change
+    # history it keeps for change streams (by size and by age).
+    cache_mb: Annotated[int, Field(ge=4, le=65536)] = 64
+    history_mb: Annotated[int, Field(ge=1, le=65536)] = 256
+    history_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
 
     @field_validator("uri")
     @classmethod

@@ -45,7 +45,7 @@ def channel_of(lang: str, contact: Contact, thread: Thread | None) -> str:
 def reason(lang: str, duplicate: Duplicate) -> str:
     """Why two cards look like one person, in the operator's language (Duplicate.reason, translated)."""
     parts = []
-    for match in duplicate.matches:
+    for match in duplicate.explained():
         if match.kind == "phone":
             part = t(lang, "dup.why.phone", value=pretty_phone(match.value))
         else:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("gateway", "channels", "operators")
+PACKAGES = ("gateway", "channels", "operators", "embedded_mongo")
 # The composition root wires adapters and the operator side in; everything else in gateway/ is the core.
 COMPOSITION_ROOT = {"gateway.app", "gateway.cli", "gateway.__main__"}
 FORBIDDEN_IN_CORE = ("aiogram", "twilio", "channels.telegram", "channels.whatsapp", "channels.webwidget", "operators")
@@ -35,7 +35,8 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, node.module] if node.module else base)
-            targets = [module] + [f"{module}.{alias.name}" for alias in node.names]
+            # `from . import x` imports the module x, not the package it is in.
+            targets = ([module] if node.module else []) + [f"{module}.{alias.name}" for alias in node.names]
         for target in targets:
             while target and target not in known:
                 target = target.rpartition(".")[0]
@@ -58,11 +59,18 @@ def test_the_core_imports_no_sdk_no_adapter_and_nothing_of_the_operator_side() -
 
 def test_no_module_imports_itself_through_others() -> None:
     known = modules()
-    # The in-memory engine is being replaced by the SQLite one (issue #10); it goes with its cycle.
-    graph = {name: imports(name, path, known) for name, path in known.items() if ".storage.engine" not in name}
-    graph = {name: {d for d in deps if d in graph} for name, deps in graph.items()}
+    graph = {name: imports(name, path, known) for name, path in known.items()}
     cycles = strongly_connected(graph)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_embedded_engine_is_a_package_of_its_own() -> None:
+    known = modules()
+    engine = {name: imports(name, path, known) for name, path in known.items() if name.startswith("embedded_mongo")}
+    outside = {
+        f"{name} -> {dep}" for name, deps in engine.items() for dep in deps if not dep.startswith("embedded_mongo")
+    }
+    assert not outside, f"embedded_mongo imports the gateway: {sorted(outside)}"
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -57,11 +57,15 @@ class Duplicate:
             f"same {'e-mail' if m.kind == 'email' else 'phone'} {m.value}"
             + (" (verified on both)" if m.verified else "")
             + (" (unverified: typed in the widget)" if m.unverified else "")
-            for m in self.matches
+            for m in self.explained()
         ]
         if self.similarity is not None:
             parts.append(f"names {self.similarity}% alike")
         return "; ".join(parts)
+
+    def explained(self) -> list[Match]:
+        """The matches in the order they are explained: phones, then e-mails (not the order they were found)."""
+        return sorted(self.matches, key=lambda m: (m.kind != "phone", m.value))
 
     def other(self, contact_id: ObjectId) -> ObjectId:
         """The card of the pair that is not `contact_id`."""

@@ -23,7 +23,7 @@ from gateway.storage.threads import ThreadRepo
 from gateway.storage.updates import HandledUpdates
 
 if TYPE_CHECKING:
-    from gateway.storage.embedded import EmbeddedMongo
+    from embedded_mongo import EmbeddedMongo
 
 logger = logging.getLogger(__name__)
 
@@ -140,12 +140,13 @@ class Storage:
         """Connect, create indexes and build the repositories."""
         uri = self.settings.uri
         if uri == "embedded":
-            from gateway.storage.embedded import EmbeddedMongo
-            from gateway.storage.engine.durability import DataDirectoryInUseError
+            from embedded_mongo import DataDirectoryInUseError, EmbeddedMongo, History
 
             data_dir = Path(self.settings.data_dir)
             await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-            self._engine = EmbeddedMongo(data_dir, snapshot_interval=self.settings.snapshot_interval)
+            history = History(max_bytes=self.settings.history_mb * 1024 * 1024,
+                              max_age_seconds=self.settings.history_hours * 3600)  # fmt: skip
+            self._engine = EmbeddedMongo(data_dir, cache_mb=self.settings.cache_mb, history=history)
             try:
                 await self._engine.start()
             except DataDirectoryInUseError:
@@ -176,7 +177,7 @@ class Storage:
         self.updates = HandledUpdates(db["handled_updates"])
 
     async def close(self) -> None:
-        """Close the client, then stop the embedded engine (which writes a snapshot)."""
+        """Close the client, then stop the embedded engine."""
         if self.client is not None:
             await self.client.close()
             self.client = None

@@ -287,3 +287,10 @@ async def test_collections_admin(db):
     assert await db.list_collection_names() == ["beta"]
     await db.beta.rename("gamma")
     assert await db.list_collection_names() == ["gamma"]
+
+
+async def test_skip_and_limit_may_be_any_int64(db) -> None:
+    await db.items.insert_many([{"_id": n} for n in range(3)])
+    assert await db.items.find({}, skip=2**63 - 1).to_list() == []
+    assert [d["_id"] async for d in db.items.find({}, limit=2**63 - 1, sort=[("_id", 1)])] == [0, 1, 2]
+    assert await db.items.count_documents({}, skip=2**63 - 1) == 0

@@ -51,24 +51,3 @@ async def test_old_format_is_converted_once(tmp_path, caplog):
         assert await client.app.contacts.count_documents({}) == 5
         await client.close()
     assert not [r for r in caplog.records if "converted" in r.getMessage()]
-
-
-async def test_a_store_written_by_the_previous_engine_is_converted(tmp_path):
-    # Uses the old engine while it still exists; once it is removed, the fixture generator above covers this.
-    old = pytest.importorskip("gateway.storage.embedded")
-    data = tmp_path / "db"
-    async with old.EmbeddedMongo(data, snapshot_interval=0) as server:
-        client = AsyncMongoClient(server.uri)
-        await client.app.people.create_index("email", unique=True, sparse=True)
-        await client.app.people.insert_many([{"_id": i, "email": f"{i}@x", "tags": ["a", str(i)]} for i in range(30)])
-        await client.app.people.update_many({"_id": {"$lt": 10}}, {"$set": {"vip": True}})
-        await client.app.people.delete_one({"_id": 29})
-        await client.close()
-    async with EmbeddedMongo(data) as server:
-        client = AsyncMongoClient(server.uri)
-        people = client.app.people
-        assert await people.count_documents({}) == 29
-        assert await people.count_documents({"vip": True}) == 10
-        assert await people.find_one({"email": "7@x"}) == {"_id": 7, "email": "7@x", "tags": ["a", "7"], "vip": True}
-        assert (await people.index_information())["email_1"]["sparse"] is True
-        await client.close()

@@ -1,1 +1,0 @@
-"""The embedded engine's internals: MongoDB wire protocol, commands, indexes and durability."""
