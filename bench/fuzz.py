@@ -5,15 +5,19 @@ bot, WhatsApp, the widget and the API configured against the Telegram and Twilio
 process). After a short warm-up that creates real conversations, it sends seeded hostile inputs surface by
 surface with bounded concurrency, then prints per surface the inputs sent, the HTTP status codes and the
 widget sockets' close codes, the tracebacks in the gateway's log, and for every response >= 500, abnormal
-close or traceback the code site (the innermost frame of our code) with one example input.
+close or traceback the code site (the innermost frame of our code) with one example input. It also lists
+updates whose handler raised but which were kept as dead letters and answered 200 (no traceback is logged
+for them, so the done-criterion does not see them).
 
 Done when: 0 responses >= 500, 0 sockets closed 1006/1011 (or dropped / unanswered), 0 tracebacks.
 It measures and does not assert: the exit code is 0 whatever it finds.
 
-    python bench/fuzz.py [--seed 1] [--count 12000] [--only SURFACE] [--concurrency 16] [--keep]
+    python bench/fuzz.py [--seed 1] [--count 10000] [--only SURFACE] [--concurrency 16] [--keep] [--save FILE]
 
-SURFACE: telegram, operator, whatsapp, api, media, widget. Traceback examples are matched to inputs by an id
-the log line names (update, message sid) or else by time, so an example marked "(by time)" is likely, not sure.
+SURFACE: telegram, operator, whatsapp, api, media, widget. An example is matched to its traceback by an id the
+log line names, by the widget's error frame, by the thread the line names, or by time; afterwards candidates
+are replayed one at a time into a gateway in this process, and "confirmed by replay" means the same code site
+raised again. Only "by time" and "by the thread it names" examples are guesses.
 """
 
 from __future__ import annotations
@@ -218,6 +222,7 @@ def hostile_value(rng: random.Random, like: Any = None) -> tuple[str, Any]:
 
 
 def hostile_text(rng: random.Random) -> tuple[str, str]:
+    """A hostile string and its class name."""
     return pick(rng, HOSTILE_STRINGS)
 
 
@@ -376,6 +381,7 @@ class Case:
 
     @property
     def inputs(self) -> int:
+        """How many inputs the case is: 1 for a request, its frames for a socket."""
         return len(self.frames) if self.request is None else 1
 
     @property
@@ -396,14 +402,17 @@ class Ids:
         self.client = 0
 
     def next_update(self) -> int:
+        """A fresh update_id."""
         self.update += 1
         return self.update
 
     def next_message(self) -> int:
+        """A fresh message_id."""
         self.message += 1
         return self.message
 
     def sid(self, prefix: str = "SM") -> str:
+        """A Twilio-style SID from the seeded generator."""
         return f"{prefix}{self.rng.getrandbits(128):032x}"
 
 
@@ -426,6 +435,7 @@ class World:
 
     @property
     def public_url(self) -> str:
+        """The URL the gateway is configured with (and listens on)."""
         return f"http://127.0.0.1:{self.port}"
 
     def thread_number(self, rng: random.Random) -> str:
@@ -459,6 +469,7 @@ class World:
 
 
 def tg_user(uid: int, rng: random.Random) -> dict[str, Any]:
+    """A Telegram User of this id, with a varying profile."""
     user: dict[str, Any] = {"id": uid, "is_bot": False, "first_name": f"Customer{uid % 1000}"}
     if rng.random() < 0.5:
         user["last_name"] = rng.choice(("Lee", "Иванова", "O'Brien"))
@@ -471,6 +482,7 @@ def tg_user(uid: int, rng: random.Random) -> dict[str, Any]:
 
 
 def private_chat(user: dict[str, Any]) -> dict[str, Any]:
+    """The user's private chat with the bot (its id is the user's)."""
     chat = {k: user[k] for k in ("id", "first_name", "last_name", "username") if k in user}
     return chat | {"type": "private"}
 
@@ -770,6 +782,7 @@ class TelegramInputs:
         self.tg = tg
 
     def message(self, token: str, uid: int, kind: str, **extra: Any) -> dict[str, Any]:
+        """A message from `uid` in its private chat, carrying content of `kind`."""
         user = tg_user(uid, self.rng)
         return {
             "message_id": self.ids.next_message(),
@@ -1172,6 +1185,7 @@ class WhatsAppInputs:
         return form, sid, f"inbound {kind}"
 
     def status_form(self) -> tuple[Form, str, str]:
+        """A status callback form for a known message (mostly) or an unknown one, its sid and what it is."""
         rng = self.rng
         known = self.world.outbound_sids + self.world.inbound_sids
         sid = rng.choice(known) if known and rng.random() < 0.7 else self.ids.sid("SM")
@@ -1193,6 +1207,7 @@ class WhatsAppInputs:
         return form, sid, f"status {status}" + (" (known sid)" if sid in known else "")
 
     def case(self, path: str) -> Case:
+        """One webhook call to `path`, signed (mostly) as Twilio signs it."""
         rng = self.rng
         form, sid, label = self.inbound_form() if path == INBOUND else self.status_form()
         labels = [label]
@@ -1287,6 +1302,8 @@ class WhatsAppInputs:
             ("MediaContentType0", "", "MediaContentType0 empty"),
             ("MediaContentType0", ";;;", "MediaContentType0 ;;;"),
             ("MediaContentType0", "image/jpeg; charset=\x00", "MediaContentType0 NUL"),
+            ("MediaContentType0", "image/jpeg\r\nX-Injected: 1", "MediaContentType0 CRLF"),
+            ("ProfileName", "Ann\r\nX-Injected: 1", "ProfileName CRLF"),
             ("Latitude", "nan", "Latitude=nan"),
             ("Latitude", "inf", "Latitude=inf"),
             ("Latitude", "1e309", "Latitude=1e309"),
@@ -1448,6 +1465,7 @@ class ApiInputs:
         self.world = world
 
     def case(self) -> Case:
+        """One call of the API."""
         rng = self.rng
         roll = rng.random()
         labels: list[str]
@@ -1750,6 +1768,7 @@ class MediaInputs:
         self.links = MediaLinks(SERVER_SECRET, world.public_url)
 
     def case(self) -> Case:
+        """One request for a media link."""
         rng = self.rng
         genuine = self._genuine()
         options: list[tuple[str, Callable[[], str]]] = [
@@ -1843,6 +1862,7 @@ class WidgetInputs:
         self.signer = Signer(WIDGET_SECRET, "widget-visitor")
 
     def case(self) -> Case:
+        """One socket: a hello, then 5 to 14 frames."""
         rng = self.rng
         headers, handshake_label = self._headers()
         frames = [self._hello(), *(self._frame() for _ in range(rng.randrange(5, 15)))]
@@ -2006,6 +2026,7 @@ class WidgetInputs:
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -2022,6 +2043,7 @@ def widget_limits() -> str:
 
 
 def write_config(workdir: Path, port: int, telegram_api: str, twilio_api: str) -> Path:
+    """The gateway's TOML: every part configured, Telegram and Twilio pointed at the emulators."""
     operators = "\n".join(
         f'[[operators]]\ntelegram_id = {uid}\nname = "{name}"\nusername = "{name.lower()}"\nrole = "{role}"\n'
         + ('groups = ["sales"]\n' if uid == SAM else "")
@@ -2088,6 +2110,7 @@ poll_seconds = 0.2
 
 
 async def start_gateway(config: Path, log: Path) -> asyncio.subprocess.Process:
+    """`python -m gateway run` in a child process, its output (the log) into `log`."""
     env = {k: v for k, v in os.environ.items() if k not in ("TWILIO_EDGE", "TWILIO_REGION", "MONGODB_URI")}
     with log.open("wb") as out:
         return await asyncio.create_subprocess_exec(
@@ -2096,6 +2119,7 @@ async def start_gateway(config: Path, log: Path) -> asyncio.subprocess.Process:
 
 
 async def wait_ready(session: ClientSession, base: str, process: asyncio.subprocess.Process) -> bool:
+    """Whether /readyz answered 200 before the process died or a minute passed."""
     for _ in range(600):
         if process.returncode is not None:
             return False
@@ -2108,6 +2132,7 @@ async def wait_ready(session: ClientSession, base: str, process: asyncio.subproc
 
 
 async def stop_gateway(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, as an operator would stop it (shutdown tracebacks count too); SIGKILL after 30 s."""
     if process.returncode is not None:
         return
     process.terminate()
@@ -2122,6 +2147,7 @@ async def stop_gateway(process: asyncio.subprocess.Process) -> None:
 
 
 async def send_http(session: ClientSession, base: str, port: int, case: Case) -> None:
+    """Send one request; its outcome is the status code, or how the connection failed."""
     request = case.request
     assert request is not None
     case.started = time.time()
@@ -2275,6 +2301,7 @@ async def _send_frame(ws: aiohttp.ClientWebSocketResponse, frame: Frame) -> None
 
 
 async def run_cases(session: ClientSession, base: str, port: int, cases: Sequence[Case], concurrency: int) -> None:
+    """Send every case, at most `concurrency` at a time."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(case: Case) -> None:
@@ -2303,6 +2330,7 @@ async def settle(tg: TelegramEmulator, twilio: TwilioEmulator, quiet: float = 0.
 
 
 def setup_emulators(tg: TelegramEmulator) -> None:
+    """The two bots, the operators, the customers and the supervisors' forum on the Telegram emulator."""
     tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop support")
     tg.add_bot(OPERATOR_BOT, "desk_bot", first_name="Support desk")
     for uid, name in ((OLGA, "Olga"), (SAM, "Sam"), (BOSS, "Boss"), (EVE, "Eve")):
@@ -2430,6 +2458,7 @@ class HiddenFailure:
 
     @property
     def kind(self) -> str:
+        """The exception with its numbers blanked, to group failures."""
         return re.sub(r"\d+", "N", self.exception)[:160]
 
     @property
@@ -2551,7 +2580,7 @@ async def confirm(replayer: Replayer, tracebacks: list[LoggedTraceback], hidden:
         # Inputs that were changed on purpose first: an unchanged one rarely breaks anything.
         candidates.sort(key=lambda c: ";" not in c.label)
         for case in candidates:
-            if id(case) in tried or len(tried) >= 10 or (case.request is not None and case.request.raw_headers):
+            if id(case) in tried or len(tried) >= 12 or (case.request is not None and case.request.raw_headers):
                 continue
             tried.add(id(case))
             logged, _ = await replayer.replay(case)
@@ -2665,7 +2694,7 @@ def attribute(tracebacks: list[LoggedTraceback], cases: Sequence[Case], threads:
                 break
         if tb.case is None and tb.thread in threads:
             before = sorted((at, ref) for at, ref in threads[tb.thread] if at <= tb.at + 0.5 and ref in markers)
-            tb.candidates = [markers[ref] for _, ref in reversed(before[-6:])]
+            tb.candidates = [markers[ref] for _, ref in reversed(before[-20:])]
             if before:
                 tb.case, tb.matched = tb.candidates[0], "by the thread it names (its latest message)"
         if tb.case is not None:
@@ -2742,6 +2771,7 @@ class Collector(logging.Handler):
 
 
 def excerpt(data: bytes | str | None, limit: int = 360) -> str:
+    """Text of at most `limit` characters, with what is not printable escaped."""
     if data is None:
         return ""
     text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
@@ -2778,6 +2808,7 @@ def describe(case: Case, frame: int | None = None) -> str:
 
 
 def input_class(case: Case, frame: int | None = None) -> str:
+    """What kind of input a case is; for a socket, with the frame that mattered."""
     index = case.culprit if frame is None else frame
     if case.request is None and index is not None and 0 <= index < len(case.frames):
         return f"{case.label}: {case.frames[index].label}"
@@ -2793,6 +2824,7 @@ def report(
     problems: Sequence[str],
     emulators: Counter[str],
 ) -> None:
+    """Print the figures: inputs and answers per surface, tracebacks, the done-criterion, the findings."""
     all_cases = [c for cases in cases_by_surface.values() for c in cases]
     inputs = sum(c.inputs for c in all_cases)
     print(f"\nfuzz: seed {args.seed}, {inputs:,} inputs, concurrency {args.concurrency}, code at {revision()}")
@@ -2848,6 +2880,7 @@ def _counts(counter: Counter[Any]) -> str:
 
 
 def findings(tracebacks: list[LoggedTraceback], bad: list[Case]) -> None:
+    """Print the code sites of tracebacks, and the bad answers no traceback explains, each with an example."""
     by_site: dict[str, list[LoggedTraceback]] = defaultdict(list)
     for tb in tracebacks:
         by_site[tb.site].append(tb)
@@ -2921,6 +2954,7 @@ def _size(case: Case | None) -> int:
 
 
 def save(path: Path, cases_by_surface: dict[str, list[Case]]) -> None:
+    """Write every input with its class and answer, one JSON object a line."""
     with path.open("w", encoding="utf-8") as out:
         for cases in cases_by_surface.values():
             for case in cases:
@@ -2934,6 +2968,7 @@ def save(path: Path, cases_by_surface: dict[str, list[Case]]) -> None:
 
 
 def plan(args: argparse.Namespace) -> dict[str, int]:
+    """How many inputs each surface gets."""
     surfaces = [args.only] if args.only else list(SURFACES)
     total = sum(SURFACES[s] for s in surfaces)
     return {s: max(1, round(args.count * SURFACES[s] / total)) for s in surfaces}
@@ -2968,6 +3003,7 @@ def build_cases(
 
 
 async def main(args: argparse.Namespace) -> None:
+    """Start the emulators and the gateway, warm up, fuzz surface by surface, replay, report."""
     counts = plan(args)
     workdir = Path(tempfile.mkdtemp(prefix="gateway-fuzz-"))
     log = workdir / "gateway.log"
@@ -3036,6 +3072,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"inputs in all (default {DEFAULT_COUNT:,})")
