@@ -48,11 +48,17 @@ class Conversations:
         self.bus = bus
         self.outbox = outbox
 
-    async def open_for(self, contact: Contact, ref: IdentityRef, now: datetime) -> tuple[Thread, bool]:
+    async def open_for(
+        self, contact: Contact, ref: IdentityRef, now: datetime, *, first: bool = False
+    ) -> tuple[Thread, bool]:
         """The contact's open thread, or a new one linked to their last (True when this call opened it).
 
-        A blocked customer's messages are kept on their last thread, which stays closed.
+        A blocked customer's messages are kept on their last thread, which stays closed. `first`: the card was
+        just created, so there is nothing to look for.
         """
+        if first:
+            new, _ = await self.store.threads.open(contact.id, ref.key, ref.channel, now, None)
+            return new, True
         thread = await self.store.threads.open_for(contact.id)
         if thread is not None:
             return thread, False

@@ -62,33 +62,62 @@ class Inbox:
             raise HostUnavailable(f"storage: {err}") from err
 
     async def _ingest(self, inbound: InboundMessage) -> Message | None:
+        """A known customer with an open conversation costs three writes: their card (which also says whether a
+        merge holds it), their open thread (counted unread), the message (its unique index makes a re-delivery
+        a no-op). Anything else - a new customer, a new or reopened thread, a card being merged - takes the
+        careful path."""
         started = time.perf_counter()
         ref = inbound.sender
         with log_context(channel=ref.channel):
-            existing = await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
-            if existing is not None:
-                logger.info("re-delivered message %s ignored", inbound.message_id)
-                return existing
             if inbound.edit_of is not None:
                 edited = await self._apply_edit(inbound)
                 if edited is not None:
                     return edited
             now = utcnow()
-            contact = await self.profiles.sender_of(inbound, now)
-            thread, opened = await self.conversations.open_for(contact, ref, now)
+            contact, created = await self.profiles.sender_of(inbound, now)
+            thread = None
+            if not created and not contact.merging:
+                thread = await self.store.threads.touch_open(contact.id, ref.key, ref.channel, now)
+            if thread is None:
+                return await self._ingest_carefully(inbound, contact, created, now, started)
             with log_context(thread=thread.number):
                 message = await self._store_inbound(inbound, contact, thread, now)
-                if message is None:  # a concurrent duplicate won the insert
-                    return await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
-                thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now) or thread
-                # A merge or unmerge may have moved this identity or thread while the message was in flight.
+                if message is None:
+                    await self.store.threads.untouch(thread.id)  # a re-delivery is not a new unread message
+                    return await self._stored_already(inbound)
+                return self._received(inbound, contact, thread, message, False, started)
+
+    async def _ingest_carefully(
+        self, inbound: InboundMessage, contact: Contact, created: bool, now: datetime, started: float
+    ) -> Message | None:
+        ref = inbound.sender
+        if contact.merging:  # a card merged away still holds its identities for a moment: use the one it went into
+            contact = await self.store.contacts.live(contact)
+        thread, opened = await self.conversations.open_for(contact, ref, now, first=created)
+        with log_context(thread=thread.number):
+            message = await self._store_inbound(inbound, contact, thread, now)
+            if message is None:
+                return await self._stored_already(inbound)
+            thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now) or thread
+            if not created:  # a merge or unmerge may have moved the identity or thread meanwhile
                 contact, thread, message, opened = await self.merger.follow(message, thread, opened, contact)
-                if opened:
-                    logger.info("thread #%d opened for contact %s", thread.number, contact.id)
-                self.metrics.messages_in.labels(ref.channel).inc()
-                self.metrics.ingest_seconds.labels(ref.channel).observe(time.perf_counter() - started)
-                self.bus.publish(MessageReceived(thread=thread, message=message, contact=contact, opened=opened))
-                return message
+            if opened:
+                logger.info("thread #%d opened for contact %s", thread.number, contact.id)
+            return self._received(inbound, contact, thread, message, opened, started)
+
+    async def _stored_already(self, inbound: InboundMessage) -> Message | None:
+        ref = inbound.sender
+        logger.info("re-delivered message %s ignored", inbound.message_id)
+        return await self.store.messages.by_channel_id(ref.channel, ref.account, inbound.message_id)
+
+    def _received(
+        self, inbound: InboundMessage, contact: Contact, thread: Thread, message: Message, opened: bool, started: float
+    ) -> Message:
+        channel = inbound.sender.channel
+        self.metrics.messages_in.labels(channel).inc()
+        self.metrics.ingest_seconds.labels(channel).observe(time.perf_counter() - started)
+        self.bus.publish(MessageReceived(thread=thread, message=message, contact=contact, opened=opened))
+        return message
 
     async def _store_inbound(
         self, inbound: InboundMessage, contact: Contact, thread: Thread, now: datetime

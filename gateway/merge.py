@@ -317,6 +317,13 @@ class Merger:
         for identity in other.identities:
             fold.identities.append(identity.key)
             await self._move_identity(record, kept.id, other.id, identity, fold, depth)
+        # A message that found the other card unlocked just before the mark is stored without asking
+        # Merger.follow, possibly after the moves above: sweep once more now that its identities are gone.
+        if fold.closed_thread is not None and fold.kept_thread is not None:
+            fold.messages += await self.store.messages.move_thread(
+                fold.closed_thread.id, fold.kept_thread.id, kept.id, of=other.id
+            )
+        fold.messages += await self.store.messages.give_all(other.id, kept.id)
         # Read the card again: the hub may have taught it a phone just before it was marked.
         current = await self.store.contacts.get(other.id) or other
         added = await self._absorb(kept.id, current, now)

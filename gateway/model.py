@@ -225,6 +225,13 @@ class Contact:
     unverified: tuple[str, ...] = ()
     # Attribute values that disagreed when cards were merged: name -> every value (this card's first).
     attribute_conflicts: Mapping[str, Any] = field(default_factory=dict)
+    # Set while a merge holds the card (gateway.merge): messages for it then take the careful path.
+    merge_lock: ObjectId | None = None
+
+    @property
+    def merging(self) -> bool:
+        """Merged away, or held by a merge in progress: where its messages belong must be checked."""
+        return self.merged_into is not None or self.merge_lock is not None
 
     def identity(self, key: str) -> Identity | None:
         return next((i for i in self.identities if i.key == key), None)

@@ -22,8 +22,11 @@ class Profiles:
         self.bus = bus
         self.settings = settings
 
-    async def sender_of(self, inbound: InboundMessage, now: datetime) -> Contact:
-        """The live card of a message's sender, created on first sight, with what the message tells us."""
+    async def sender_of(self, inbound: InboundMessage, now: datetime) -> tuple[Contact, bool]:
+        """The card of a message's sender (created on first sight: then True), with what the message tells us.
+
+        One write for a known sender; a card being merged comes back as it is (`merging`): the caller follows it.
+        """
         ref, profile = inbound.sender, inbound.profile
         identity_fields: dict[str, Any] = {"last_inbound_at": now, "reachable": True, "unreachable_reason": None}
         if profile.display_name:
@@ -31,13 +34,13 @@ class Profiles:
         if profile.username:
             identity_fields["username"] = profile.username
         contact = await self.store.contacts.update_identity(ref.key, now, **identity_fields)
+        created = False
         if contact is None:
             identity = Identity(
                 key=ref.key, channel=ref.channel, account=ref.account, external_id=ref.external_id, **identity_fields
             )
-            contact = await self.store.contacts.create(identity, now, language=profile.language)
-        # A card merged away still holds its identities for a moment: use the card it went into.
-        return await self.learn(await self.store.contacts.live(contact), profile, now)
+            contact, created = await self.store.contacts.create(identity, now, language=profile.language)
+        return await self.learn(contact, profile, now), created
 
     async def learn_about(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update the contact behind an identity; create it only when asked."""
@@ -63,7 +66,8 @@ class Profiles:
             display_name=profile.display_name,
             username=profile.username,
         )
-        return await self.store.contacts.create(identity, utcnow(), language=profile.language)
+        contact, _ = await self.store.contacts.create(identity, utcnow(), language=profile.language)
+        return contact
 
     async def update_contact(
         self,

@@ -35,8 +35,8 @@ class ContactRepo:
     async def by_email(self, email: str) -> list[Contact]:
         return [from_doc(Contact, d) async for d in self.collection.find({"emails": email, "merged_into": None})]
 
-    async def create(self, identity: Identity, now: datetime, **fields: Any) -> Contact:
-        """Create the card for a first-time identity; a concurrent creator's card wins."""
+    async def create(self, identity: Identity, now: datetime, **fields: Any) -> tuple[Contact, bool]:
+        """Create the card for a first-time identity; a concurrent creator's card wins (then False)."""
         doc = {
             "_id": ObjectId(),
             "created_at": now,
@@ -58,8 +58,8 @@ class ContactRepo:
             existing = await self.by_identity(identity.key)
             if existing is None:
                 raise
-            return existing
-        return from_doc(Contact, doc)
+            return existing, False
+        return from_doc(Contact, doc), True
 
     async def update_identity(self, key: str, now: datetime, **fields: Any) -> Contact | None:
         """Set fields of one identity (display name, reachability, last inbound time)."""

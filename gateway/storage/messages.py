@@ -176,10 +176,13 @@ class MessageRepo:
 
     # -- merges: messages given from one card or thread to another ------------------------------
 
-    async def move_thread(self, from_thread: ObjectId, to_thread: ObjectId, contact_id: ObjectId) -> int:
-        """Move every message of a joined thread into the thread it joined, remembering where it came from."""
+    async def move_thread(
+        self, from_thread: ObjectId, to_thread: ObjectId, contact_id: ObjectId, *, of: ObjectId | None = None
+    ) -> int:
+        """Move the messages of a joined thread (`of`: only those of that card) into the thread it joined,
+        remembering where they came from."""
         result = await self.collection.update_many(
-            {"thread_id": from_thread},
+            {"thread_id": from_thread, **({"contact_id": of} if of else {})},
             {"$set": {"thread_id": to_thread, "contact_id": contact_id, "joined_from": from_thread}},
         )
         return result.modified_count

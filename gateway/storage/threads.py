@@ -74,6 +74,20 @@ class ThreadRepo:
             return existing, False
         return from_doc(Thread, doc), True
 
+    async def touch_open(self, contact_id: ObjectId, identity: str, channel: str, now: datetime) -> Thread | None:
+        """The contact's open thread, with one more unread customer message and where it came from; None when the
+        contact has no open thread."""
+        doc = await self.collection.find_one_and_update(
+            {"contact_id": contact_id, "open": True},
+            {"$inc": {"unread": 1}, "$set": {"last_message_at": now, "identity": identity, "channel": channel}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Thread, doc) if doc else None
+
+    async def untouch(self, thread_id: ObjectId) -> None:
+        """Take back touch_open's unread count (the message was a re-delivery)."""
+        await self.collection.update_one({"_id": thread_id, "unread": {"$gt": 0}}, {"$inc": {"unread": -1}})
+
     async def record_inbound(self, thread_id: ObjectId, identity: str, channel: str, now: datetime) -> Thread | None:
         """Count an unread customer message and remember where the customer wrote from."""
         doc = await self.collection.find_one_and_update(

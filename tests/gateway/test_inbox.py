@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp.test_utils import TestClient
+from pymongo import monitoring
 
 from channels.base import InboundMessage, Profile
 from gateway.conversations import Draft
@@ -168,3 +169,58 @@ async def test_internal_notes_never_reach_the_customer(gateway: TestClient) -> N
     await gateway.app[CONVERSATIONS].note(thread, "VIP customer, be nice", author=Author.OPERATOR, author_id=5)
     assert [m.content.text for m in await inbox.history(ANN)] == ["hello"]
     assert [m.direction for m in await store.messages.for_thread(thread.id)] == [Direction.IN, Direction.INTERNAL]
+
+
+class Commands(monitoring.CommandListener):
+    """The database commands the app sends while `recording` is on."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.recording:
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMANDS = Commands()
+monitoring.register(COMMANDS)  # clients made from here on report to it; it records nothing until asked
+
+
+async def commands_for(inbox, message: InboundMessage) -> list[str]:
+    COMMANDS.names, COMMANDS.recording = [], True
+    try:
+        await inbox.on_inbound(message)
+    finally:
+        COMMANDS.recording = False
+    return COMMANDS.names
+
+
+async def test_a_known_customer_with_an_open_thread_costs_three_commands(gateway: TestClient) -> None:
+    inbox = gateway.app[INBOX]
+    await inbox.on_inbound(text("m1", profile=Profile(display_name="Ann Lee")))
+    await settle(gateway.app)
+
+    known = await commands_for(inbox, text("m2", "are you there?", profile=Profile(display_name="Ann Lee")))
+    again = await commands_for(inbox, text("m2", "are you there?", profile=Profile(display_name="Ann Lee")))
+    await settle(gateway.app)
+
+    assert known == ["findAndModify", "findAndModify", "insert"]
+    # A re-delivery finds the message stored: the unread count it added is taken back, the stored one returned.
+    assert again == ["findAndModify", "findAndModify", "insert", "update", "find"]
+    thread = await gateway.app[STORE].threads.open_for((await gateway.app[STORE].contacts.by_identity(ANN.key)).id)
+    assert thread.unread == 2
+
+
+async def test_a_first_time_customer_costs_few_commands(gateway: TestClient) -> None:
+    inbox = gateway.app[INBOX]
+    first = await commands_for(inbox, text("m1", profile=Profile(display_name="Ann Lee")))
+
+    # No card for the identity: create it, number and open the thread, store the message, count it unread.
+    assert first == ["findAndModify", "insert", "findAndModify", "insert", "insert", "findAndModify"]

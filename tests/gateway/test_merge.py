@@ -381,6 +381,46 @@ async def test_messages_arriving_during_a_merge_are_neither_lost_nor_duplicated(
     assert (await store.threads.get(thread.id)).operator_id is not None
 
 
+async def test_a_message_stored_after_the_merge_moved_the_cards_messages_is_moved_too(
+    gateway: TestClient, desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The known-customer path does not ask Merger.follow: the merge's last sweep must catch it."""
+    store = desk.store
+    whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)
+    touched, moved = asyncio.Event(), asyncio.Event()
+    touch_open, give_all = store.threads.touch_open, store.messages.give_all
+    pull_identity = store.contacts.pull_identity
+
+    async def touch_then_wait(*args: Any) -> Any:
+        thread = await touch_open(*args)
+        touched.set()
+        await moved.wait()  # the merge joins the thread and moves its messages before this one is stored
+        return thread
+
+    async def give_all_once(*args: Any) -> int:
+        count = await give_all(*args)
+        moved.set()
+        return count
+
+    async def pull_after_the_message(*args: Any) -> Any:
+        await message_task
+        return await pull_identity(*args)
+
+    monkeypatch.setattr(store.threads, "touch_open", touch_then_wait)
+    monkeypatch.setattr(store.messages, "give_all", give_all_once)
+    monkeypatch.setattr(store.contacts, "pull_identity", pull_after_the_message)
+    message_task = asyncio.ensure_future(desk.inbox.on_inbound(inbound(TELEGRAM, "5001:3", "hello?")))
+    await touched.wait()
+    result = await desk.merger.merge_duplicate(duplicate.id, by=SUPERVISOR)
+    await settle(gateway.app)
+
+    assert result.outcome is MergeOutcome.MERGED and result.contact.id == whatsapp_card.id != telegram_card.id
+    late = await store.messages.get((await message_task).id)
+    kept_thread = await store.threads.open_for(whatsapp_card.id)
+    assert (late.contact_id, late.thread_id) == (whatsapp_card.id, kept_thread.id)
+    assert await store.messages.collection.count_documents({"contact_id": telegram_card.id}) == 0
+
+
 async def test_messages_arriving_during_an_unmerge_follow_their_identity(gateway: TestClient, desk: Desk) -> None:
     store, inbox = desk.store, desk.inbox
     whatsapp_card, telegram_card, duplicate = await two_cards(gateway, desk)

@@ -73,7 +73,7 @@ async def open_thread(
     """A conversation with chosen times, written through the real repositories."""
     store = desk.store
     identity = Identity(key=f"webwidget:web:{who}", channel="webwidget", account="web", external_id=who)
-    contact = await store.contacts.create(identity, created)
+    contact, _ = await store.contacts.create(identity, created)
     thread, _ = await store.threads.open(contact.id, identity.key, "webwidget", created, None)
     if assigned is not None:
         await store.threads.claim(thread.id, OLGA, assigned)
