@@ -135,6 +135,7 @@ class WebWidgetSettings(_Section):
     visitors_per_minute_per_ip: Annotated[int, Field(ge=1)] = 30
     sockets_per_visitor: Annotated[int, Field(ge=1)] = 10
     sockets_per_ip: Annotated[int, Field(ge=1)] = 200
+    push_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     history_limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +29,7 @@ FORBIDDEN = 4003
 # aiohttp closes the socket (1009) for frames over its own limit; up to this much over ours, they get
 # an error frame instead. aiohttp holds a frame whole, so the headroom is memory per socket.
 FRAME_HEADROOM = 1 << 20
-# A push waits this long for a socket whose visitor stopped reading, then gives up on that socket,
-# so that one stalled browser cannot hold up the outbox or the visitor's other tabs.
-PUSH_SECONDS = 10.0
+# How long a close waits for the peer's answer before the connection is dropped.
 CLOSE_SECONDS = 2.0
 
 
@@ -46,9 +44,10 @@ class WebWidgetChannel(Channel):
         self.server = server
         self.tokens = VisitorTokens(settings.secret)
         self.limits = Limits(settings)
-        self._sockets: dict[str, set[VisitorSession]] = defaultdict(set)
+        self._sockets: dict[str, set[VisitorSession]] = {}
         self._by_address: Counter[str] = Counter()
-        self._all: set[web.WebSocketResponse] = set()
+        # Every open socket, with its connection (to drop one that stopped reading).
+        self._all: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, host: ChannelHost, http: HttpClient) -> WebWidgetChannel | None:
@@ -114,7 +113,7 @@ class WebWidgetChannel(Channel):
             await ws.close(code=WSCloseCode.OK, message=b"too many sockets")
             return ws
         self._by_address[address] += 1
-        self._all.add(ws)
+        self._all[ws] = request.transport
         session = VisitorSession(
             ws,
             self.host,
@@ -134,7 +133,7 @@ class WebWidgetChannel(Channel):
         except ConnectionError:
             logger.info("widget socket closed while being answered")
         finally:
-            self._all.discard(ws)
+            self._all.pop(ws, None)
             self._by_address[address] -= 1
             if self._by_address[address] <= 0:
                 del self._by_address[address]
@@ -168,10 +167,8 @@ class WebWidgetChannel(Channel):
 
     def admit(self, session: VisitorSession, visitor_id: str) -> bool:
         """Count a socket among its visitor's; False when they already have `sockets_per_visitor` open."""
-        sockets = self._sockets[visitor_id]
+        sockets = self._sockets.setdefault(visitor_id, set())
         if session not in sockets and len(sockets) >= self.settings.sockets_per_visitor:
-            if not sockets:
-                del self._sockets[visitor_id]
             return False
         sockets.add(session)
         return True
@@ -195,15 +192,21 @@ class WebWidgetChannel(Channel):
         return any(delivered)
 
     async def _deliver(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> bool:
+        # A tab that stopped reading must not hold up the outbox or the visitor's other tabs.
+        timeout = self.settings.push_timeout_seconds
         try:
-            async with asyncio.timeout(PUSH_SECONDS):
+            async with asyncio.timeout(timeout):
                 await ws.send_json(frame)
         except ConnectionError:
             logger.info("widget socket closed while sending")
             return False
         except TimeoutError:
-            logger.warning("widget socket not reading for %.0f s: closed", PUSH_SECONDS)
-            await _close(ws, WSCloseCode.POLICY_VIOLATION, b"not reading")
+            logger.warning("widget socket not reading for %.1f s: dropped", timeout)
+            # No close frame can reach a peer that does not read (and after a cancelled send, aiohttp's
+            # writer cannot be drained again): drop the connection.
+            transport = self._all.get(ws)
+            if transport is not None:
+                transport.abort()
             return False
         return True
 

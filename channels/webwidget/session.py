@@ -159,7 +159,7 @@ class VisitorSession:
         assert token is not None
         visitor_id = ref.external_id
         if not self._switchboard.admit(self, visitor_id):
-            await self._refuse("too_many_sockets", "too many chat windows are open; close one and reload", None)
+            await self._refuse("too_many_sockets", "too many chat windows are open; close one and reload", client_id)
             await self.ws.close(code=WSCloseCode.OK, message=b"too many sockets")
             return
         known = self.visitor | {k: v for k, v in visitor.items() if v is not None}

@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import os
+import socket
 from typing import Any
 
 import pytest
@@ -380,14 +381,7 @@ async def test_malformed_origin_is_refused_with_4003(gateway: TestClient, caplog
 
 async def test_user_agent_that_is_not_utf8_does_not_break_the_visitor(gateway: TestClient) -> None:
     """Header bytes that are not UTF-8 reach the app as lone surrogates, which MongoDB cannot store."""
-    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
-    writer.write(
-        b"GET /channels/webwidget/ws HTTP/1.1\r\nHost: shop.example\r\nOrigin: https://shop.example\r\n"
-        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n"
-        b"User-Agent: Mozilla/5.0 \xff\xfe\x80 (X11; Linux x86_64)\r\n\r\n"
-    )
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    reader, writer = await _raw_socket(gateway, user_agent=b"Mozilla/5.0 \xff\xfe\x80 (X11; Linux x86_64)")
     page = {"url": "https://shop.example/", "title": "Shop"}
     await _raw_send(writer, {"type": "hello", "page": page})
     assert (await _raw_receive(reader))["type"] == "welcome"
@@ -398,11 +392,58 @@ async def test_user_agent_that_is_not_utf8_does_not_break_the_visitor(gateway: T
     writer.close()
 
 
+async def test_a_tab_that_stops_reading_is_cut_off_and_holds_up_nobody(
+    aiohttp_client: Any, make_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    limits = {"max_frame_bytes": 1 << 20, "max_text_length": 100_000, "push_timeout_seconds": 0.5}
+    limits |= {"messages_per_minute": 1000, "frames_per_minute": 1000, "messages_per_minute_per_ip": 1000}
+    client = await aiohttp_client(create_app(make_settings(webwidget=limits)))
+    tab = await Widget.connect(client)
+    # Another tab of the same visitor that never reads what it is sent, with almost no room to buffer it.
+    reader, writer = await _raw_socket(client, receive_buffer=4096)
+    await _raw_send(writer, {"type": "hello", "visitor_token": tab.token, "page": {"url": "https://shop.example/"}})
+    # Every message is echoed to the stalled tab. Once the buffers between us are full, that push waits:
+    # without a bound on it, the next ack would never come.
+    for n in range(200):
+        assert (await tab.say("x" * 100_000, f"c-{n}"))["client_id"] == f"c-{n}"
+        if any("not reading" in r.getMessage() for r in caplog.records):
+            break
+    else:
+        pytest.fail("the buffers never filled up")
+    assert (await tab.say("and one more", "c-last"))["client_id"] == "c-last"
+    # The stalled tab was disconnected: what it had not read ends, and then the connection does.
+    async with asyncio.timeout(10):
+        while await reader.read(1 << 16):
+            pass
+    writer.close()
+
+
+async def _raw_socket(
+    client: TestClient, *, user_agent: bytes = b"Mozilla/5.0", receive_buffer: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket opened by hand, for what aiohttp's client cannot do: send any header bytes, never read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (client.host, client.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=receive_buffer or 1 << 16)
+    writer.write(
+        b"GET /channels/webwidget/ws HTTP/1.1\r\nHost: shop.example\r\nOrigin: https://shop.example\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n"
+        b"User-Agent: " + user_agent + b"\r\n\r\n"
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
 async def _raw_send(writer: asyncio.StreamWriter, frame: dict[str, Any]) -> None:
     """One masked text frame, as a client must send it (RFC 6455 section 5.2)."""
     payload, mask = json.dumps(frame).encode(), os.urandom(4)
-    assert len(payload) < 126
-    writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    assert len(payload) < 1 << 16
+    length = bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + len(payload).to_bytes(2)
+    writer.write(b"\x81" + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
     await writer.drain()
 
 
