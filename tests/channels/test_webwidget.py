@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 from channels.webwidget.limits import RateLimit
 from gateway.app import create_app
 from gateway.keys import STORE
-from gateway.tokens import VisitorTokens
+from gateway.tokens import Signer, VisitorTokens
 from tests.helpers import AUTH, WIDGET_SECRET, Widget, eventually, settle
 
 CHROME_UA = (
@@ -332,6 +332,18 @@ async def test_tokens_that_are_not_ours_get_a_fresh_identity(gateway: TestClient
     for token in ["é.é", "x" * 10_000, "", "."]:
         widget = await Widget.connect(gateway, token=token)
         assert widget.token and widget.token != token
+
+
+@pytest.mark.parametrize("visitor_id", ["\ud800", "a\x00b", "$where", "a.b", "x" * 1000, "", 42])
+async def test_token_of_our_secret_naming_an_odd_visitor_id_gets_a_fresh_identity(
+    gateway: TestClient, caplog: pytest.LogCaptureFixture, visitor_id: Any
+) -> None:
+    """Only a leaked secret signs such a token; still, the id must not reach storage."""
+    token = Signer(WIDGET_SECRET, "widget-visitor").sign({"v": visitor_id})
+    widget = await Widget.connect(gateway, token=token)
+    assert widget.token != token
+    assert (await widget.say("hello", "c-1"))["id"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_text_frame_that_is_not_utf8_gets_an_error(gateway: TestClient) -> None:
