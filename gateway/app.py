@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,7 +22,7 @@ from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
-from gateway.inputs import READ_TIMEOUT
+from gateway.inputs import READ_TIMEOUT, file_name, media_type
 from gateway.keys import (
     BACKGROUND,
     BUS,
@@ -204,7 +205,7 @@ async def media_view(request: web.Request) -> web.Response:
     """Serve a file through a signed, expiring link (Twilio fetches operator files this way)."""
     resolved = request.app[MEDIA].resolve(request.match_info["token"])
     message = await request.app[STORE].messages.get(resolved[0]) if resolved else None
-    if message is None or resolved is None or resolved[1] >= len(message.content.media):
+    if message is None or resolved is None or not 0 <= resolved[1] < len(message.content.media):
         raise web.HTTPNotFound(text="link expired or unknown")
     media = message.content.media[resolved[1]]
     try:
@@ -212,6 +213,8 @@ async def media_view(request: web.Request) -> web.Response:
     except SendError as err:
         raise web.HTTPBadGateway(text=err.reason) from None
     headers = {"Cache-Control": "private, max-age=300"}
-    if media.name:
-        headers["Content-Disposition"] = f'inline; filename="{media.name.replace(chr(34), "")}"'
-    return web.Response(body=data, content_type=media.mime_type or "application/octet-stream", headers=headers)
+    if name := file_name(media.name):
+        fallback = name.encode("ascii", "replace").decode().replace('"', "")
+        headers["Content-Disposition"] = f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    content_type = media_type(media.mime_type) or "application/octet-stream"
+    return web.Response(body=data, content_type=content_type, headers=headers)

@@ -25,7 +25,7 @@ def normalize_phone(raw: str, default_region: str = "US") -> str | None:
         text = "+" + text[2:]
     candidates = [(text, None if text.startswith("+") else default_region)]
     digits = _SEPARATORS.sub("", text)
-    if not text.startswith("+") and digits.isdigit():
+    if not text.startswith("+") and digits.isascii() and digits.isdigit():
         candidates.append(("+" + digits, None))
     for number, region in candidates:
         try:

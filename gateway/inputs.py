@@ -48,6 +48,30 @@ def parse_int(text: str, *, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
     return value
 
 
+# RFC 6838 names: what a sender's MIME type must look like before it goes into a header.
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+# Control characters, path separators and lone surrogates: nothing a file name needs.
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\\u2028\u2029\ud800-\udfff]")
+FILE_NAME_LIMIT = 128
+
+
+def media_type(raw: str | None) -> str | None:
+    """The `type/subtype` of a MIME type a sender gave (lower-case, parameters dropped); None unless well-formed."""
+    essence = (raw or "").split(";", 1)[0].strip().lower()
+    return essence if _MEDIA_TYPE.fullmatch(essence) else None
+
+
+def file_name(raw: str | None) -> str | None:
+    """A sender's file name fit for a header or a caption: unsafe characters dropped, at most FILE_NAME_LIMIT
+    characters with the extension kept; None when nothing is left."""
+    name = _UNSAFE_NAME.sub("", raw or "").strip().strip(".")
+    if len(name) > FILE_NAME_LIMIT:
+        stem, dot, extension = name.rpartition(".")
+        keep = extension[:16] if dot and stem else ""
+        name = name[: FILE_NAME_LIMIT - len(keep) - 1].rstrip() + "." + keep if keep else name[:FILE_NAME_LIMIT]
+    return name or None
+
+
 def text_problem(value: str) -> str | None:
     """Why a string cannot be stored (a NUL character, a lone surrogate), or None when it can."""
     if "\x00" in value:

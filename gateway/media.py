@@ -46,10 +46,11 @@ class MediaLinks:
 
     def resolve(self, token: str) -> tuple[ObjectId, int] | None:
         """The message and file index a genuine, unexpired token points at."""
-        payload = self._signer.verify(token)
-        if payload is None or not isinstance(payload.get("i"), int):
+        payload = self._signer.verify(token) or {}
+        index = payload.get("i")
+        if type(index) is not int or index < 0:
             return None
         try:
-            return ObjectId(payload.get("m")), payload["i"]
+            return ObjectId(payload.get("m")), index
         except (InvalidId, TypeError):
             return None

@@ -7,6 +7,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -16,6 +18,8 @@ from gateway.model import IdentityRef
 
 WIDGET_CHANNEL = "webwidget"
 WIDGET_ACCOUNT = "web"
+
+_VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _b64(data: bytes) -> str:
@@ -52,7 +56,10 @@ class Signer:
             payload = json.loads(_unb64(encoded))
         except (binascii.Error, ValueError):
             return None
-        if not isinstance(payload, dict) or payload.get("exp", float("inf")) < time.time():
+        if not isinstance(payload, dict):
+            return None
+        expires = payload.get("exp", math.inf)
+        if type(expires) not in (int, float) or expires < time.time():
             return None
         return payload
 
@@ -73,7 +80,8 @@ class VisitorTokens:
     def identity(self, token: str) -> IdentityRef | None:
         payload = self._signer.verify(token)
         visitor_id = payload.get("v") if payload else None
-        return self.ref(visitor_id) if isinstance(visitor_id, str) and visitor_id else None
+        # Ids we issue are URL-safe base64; anything else was never ours (or was signed by a leaked secret).
+        return self.ref(visitor_id) if isinstance(visitor_id, str) and _VISITOR_ID.fullmatch(visitor_id) else None
 
     @staticmethod
     def ref(visitor_id: str) -> IdentityRef:

@@ -47,7 +47,7 @@ def _phone(tel: Any, default_region: str) -> str | None:
     if normalised:
         return normalised
     waid = tel.params.get("WAID", [""])[0]
-    if waid.isdigit():
+    if waid.isascii() and waid.isdigit():
         return normalize_phone("+" + waid) or raw or None
     return raw or None
 

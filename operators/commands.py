@@ -21,7 +21,7 @@ from operators.access import SupervisorOnly
 from operators.answers import short
 from operators.cards import channel_label
 from operators.handlers.help import set_menu
-from operators.lookup import find_operator, parse_number
+from operators.lookup import find_operator, parse_index, parse_number
 from operators.presence import Presence
 from operators.routing import Routing
 from operators.stats import compute, format_duration, parse_period, render
@@ -227,10 +227,10 @@ async def add_operator(message: TgMessage, words: list[str], lang: str, store: S
     """/operator add <telegram id> <name> [@username]: a new operator (or a removed one back), role operator."""
     username = words[-1].lstrip("@") if len(words) > 2 and words[-1].startswith("@") else None
     name = " ".join(words[1:-1] if username else words[1:])
-    if len(words) < 2 or not words[0].isdigit() or int(words[0]) <= 0 or not name or name.startswith("@"):
+    user_id = parse_index(words[0], low=1) if words else None
+    if len(words) < 2 or user_id is None or not name or name.startswith("@"):
         await message.answer(t(lang, "sup.operator.usage"))
         return
-    user_id = int(words[0])
     existing = await store.operators.get(user_id)
     if existing is not None and existing.active:
         await message.answer(t(lang, "sup.operator.exists", name=existing.name))
@@ -290,14 +290,15 @@ async def set_capacity(
     message: TgMessage, words: list[str], operator: Operator, lang: str, store: Storage, routing: Routing
 ) -> None:
     """/operator capacity <operator> <n>: how many conversations they may have at once."""
-    if len(words) < 2 or not words[-1].isdigit() or not 1 <= int(words[-1]) <= MAX_CAPACITY:
+    capacity = parse_index(words[-1], low=1) if words else None
+    if len(words) < 2 or capacity is None or capacity > MAX_CAPACITY:
         await message.answer(t(lang, "sup.operator.usage"))
         return
     target = await _active_operator(store, " ".join(words[:-1]))
     if target is None:
         await message.answer(t(lang, "sup.operator.unknown", ref=" ".join(words[:-1])))
         return
-    updated = await store.operators.update(target.id, {"max_chats": int(words[-1])}) or target
+    updated = await store.operators.update(target.id, {"max_chats": capacity}) or target
     await routing.drain()  # more room lets waiting conversations in
     await message.answer(
         t(lang, "sup.operator.capacity_set", name=updated.name, capacity=int(words[-1]), load=len(updated.chats))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from gateway.inputs import parse_int
@@ -28,8 +29,8 @@ async def find_operator(store: Storage, ref: str) -> Operator | None:
     ref = ref.strip()
     if ref.startswith("@"):
         return await store.operators.by_username(ref)
-    if ref.lstrip("-").isdigit():
-        return await store.operators.get(int(ref))
+    with contextlib.suppress(ValueError):
+        return await store.operators.get(parse_int(ref))
     wanted = ref.casefold()
     matches = [o for o in await store.operators.all() if o.name.casefold() == wanted]
     return matches[0] if len(matches) == 1 else await store.operators.by_username(ref)

@@ -28,6 +28,7 @@ from gateway.events import (
     ThreadAssigned,
     ThreadClosed,
 )
+from gateway.inputs import file_name, media_type
 from gateway.media import MediaSources
 from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
 from gateway.storage.mongo import Storage
@@ -189,7 +190,7 @@ class Relay:
                 chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=text, message_thread_id=topic_id)
             )
             return
-        upload = BufferedInputFile(data, filename=media.name or _default_name(message.content.kind, media))
+        upload = BufferedInputFile(data, filename=file_name(media.name) or _default_name(message.content.kind, media))
         short = caption if len(caption) <= CAPTION_LIMIT else f"#{thread.number}"
         common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to), "message_thread_id": topic_id}
         method, field = _UPLOADS.get(message.content.kind, (SendDocument, "document"))
@@ -348,5 +349,5 @@ def _reply(message_id: int | None) -> ReplyParameters | None:
 
 
 def _default_name(kind: Kind, media: Media) -> str:
-    extension = (media.mime_type or "application/octet-stream").split("/")[-1].split(";")[0]
+    extension = (media_type(media.mime_type) or "application/octet-stream").split("/")[-1]
     return f"{kind.value}.{extension}"

@@ -10,6 +10,7 @@ from typing import Any, Final
 from aiogram.types import Message
 
 from gateway.contacts import normalize_phone
+from gateway.inputs import file_name, media_type
 from gateway.model import Content, Kind, Location, Media, SharedContact
 
 # Fields the Bot API still sends beside `forward_origin`; aiogram keeps them as extras.
@@ -54,9 +55,9 @@ def _media(value: Any, files: _Files, mime_type: str | None = None, name: str | 
         source=files.source,
         account=files.account,
         ref=value.file_id,
-        mime_type=getattr(value, "mime_type", None) or mime_type,
+        mime_type=media_type(getattr(value, "mime_type", None)) or mime_type,
         size=getattr(value, "file_size", None),
-        name=getattr(value, "file_name", None) or name,
+        name=file_name(getattr(value, "file_name", None)) or name,
         duration=getattr(value, "duration", None),
     )
 
@@ -129,6 +130,6 @@ def _type_name(message: Message) -> str:
 
 def contact_phone(raw: str) -> str:
     """A phone from a contact share in E.164; Telegram's numbers are international, '+' or not."""
-    digits = "".join(c for c in raw if c.isdigit())
+    digits = "".join(c for c in raw if c in "0123456789")
     plus = "+" + digits if digits else raw.strip()
     return normalize_phone(plus) or plus

@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Chat, Message, User
 
 from channels.base import InboundMessage, Profile
 from channels.telegram.content import content_of
+from gateway.inputs import parse_int
 from gateway.model import Content, IdentityRef, Kind
 
 CHANNEL: Final = "telegram"
@@ -23,10 +24,10 @@ def message_ref(chat_id: int, message_id: int) -> str:
 def parse_message_ref(ref: str) -> tuple[int, int] | None:
     """(chat id, message id) of a `chat:message` id (or of an edit of one); None for other ids."""
     chat, _, rest = ref.partition(":")
-    message = rest.split(":", 1)[0]
-    if not message.isdigit() or not chat.lstrip("-").isdigit():
+    try:
+        return parse_int(chat), parse_int(rest.split(":", 1)[0], low=0)
+    except ValueError:
         return None
-    return int(chat), int(message)
 
 
 def profile_of(user: User) -> Profile:
@@ -57,8 +58,16 @@ def from_message(message: Message, account: str) -> InboundMessage:
         content=content,
         profile=profile,
         forwarded_from=forward_origin(message),
-        sent_at=datetime.fromtimestamp(edit_date, UTC) if edit_date else message.date,
+        sent_at=_edited_at(edit_date) or message.date,
     )
+
+
+def _edited_at(seconds: int | None) -> datetime | None:
+    """When a message was edited; None when not, or when the time given cannot be a real one."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC) if seconds else None
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def from_callback(query: CallbackQuery, account: str) -> InboundMessage:

@@ -9,6 +9,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from channels.base import SendError
 from gateway.config import WhatsAppTemplateSettings
+from gateway.inputs import parse_int
 
 WINDOW_CLOSED = 63016
 # Twilio's 20429 means too many concurrent requests: it clears as soon as ours in flight finish.
@@ -46,7 +47,10 @@ def failure_reason(
     code: str | None, detail: str | None, status: str, templates: Sequence[WhatsAppTemplateSettings]
 ) -> str:
     """The reason stored with a message Twilio reports as failed or undelivered."""
-    number = int(code) if code and code.isdigit() else None
+    try:
+        number: int | None = parse_int(code or "", low=0)
+    except ValueError:
+        number = None
     if number == WINDOW_CLOSED:
         return window_reason(templates)
     if number in _REASONS:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from channels.base import DeliveryUpdate, InboundMessage, Profile
 from channels.whatsapp.errors import failure_reason
 from gateway.config import WhatsAppTemplateSettings
-from gateway.inputs import parse_int
+from gateway.inputs import media_type, parse_int
 from gateway.model import Content, IdentityRef, Kind, Location, Media, MessageStatus
 from gateway.vcards import VCARD_TYPES
 
@@ -80,7 +80,7 @@ def parse_inbound(form: Mapping[str, str], account: str) -> InboundMessage:
         content=Content(kind, text, media, location, reply_to=form.get("OriginalRepliedMessageSid") or None),
         profile=Profile(
             display_name=form.get("ProfileName") or None,
-            phone="+" + wa_id if wa_id.isdigit() else number,
+            phone="+" + wa_id if wa_id.isascii() and wa_id.isdigit() else number,
             phone_verified=True,
         ),
         payload=payload,
@@ -129,7 +129,7 @@ def _media(form: Mapping[str, str], account: str) -> tuple[Media, ...]:
         if not url or not url.startswith(("https://", "http://")):
             raise MalformedWebhook(f"MediaUrl{index} is missing or not a URL")
         media.append(
-            Media(source=CHANNEL, account=account, ref=url, mime_type=form.get(f"MediaContentType{index}") or None)
+            Media(source=CHANNEL, account=account, ref=url, mime_type=media_type(form.get(f"MediaContentType{index}")))
         )
     return tuple(media)
 

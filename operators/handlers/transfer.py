@@ -12,7 +12,7 @@ from gateway.config import Settings
 from gateway.model import Operator, Thread
 from gateway.storage.mongo import Storage
 from operators.answers import answer_query, button_arg
-from operators.lookup import find_operator, find_thread
+from operators.lookup import find_operator, find_thread, parse_index
 from operators.routing import Routing
 from operators.texts import t
 
@@ -151,7 +151,8 @@ async def pick_target(
         await answer_query(query, error or t(lang, "transfer.usage"))
         return
     kind, ref = parts[2], parts[3]
-    to_operator = await store.operators.get(int(ref)) if kind == "o" and ref.isdigit() else None
+    operator_id = parse_index(ref, low=1) if kind == "o" else None
+    to_operator = await store.operators.get(operator_id) if operator_id is not None else None
     group = ref if kind == "g" and ref in await known_groups(store) else None
     if to_operator is None and group is None:
         text = t(lang, "transfer.unknown_target", target=ref)

@@ -562,6 +562,24 @@ async def test_delivery_failure_reported_later_fails_the_message_with_a_reason(
     assert (stored.status, stored.error_code, stored.error) == (MessageStatus.FAILED, str(code), reason)
 
 
+async def test_an_error_code_that_is_not_a_number_is_reported_as_it_came(gateway: Gateway) -> None:
+    await gateway.conversation()
+    await gateway.reply("Here is your update.")
+    message = gateway.emulator.messages[0]
+    params = gateway.emulator.status_params(message, "undelivered", error_code=30008) | {"ErrorCode": "²"}
+    status, _ = await gateway.emulator.post_inbound(gateway.public_url + STATUS, params)
+    assert status == 200
+    stored = await gateway.message(message.sid)
+    assert (stored.status, stored.error) == (MessageStatus.FAILED, "Twilio error ²: Message delivery failed")
+
+
+async def test_a_media_type_that_is_not_one_is_dropped(gateway: Gateway) -> None:
+    params = gateway.emulator.inbound_image(ANN) | {"MediaContentType0": "image/jpeg\r\nX-Injected: 1"}
+    await gateway.receive(params)
+    stored = await gateway.message(params["MessageSid"])
+    assert stored.content.media[0].mime_type is None
+
+
 async def test_media_of_a_customer_is_sent_as_a_signed_gateway_link_that_serves_the_bytes(gateway: Gateway) -> None:
     params = gateway.emulator.inbound_image(ANN, caption="this one?")
     await gateway.receive(params)
@@ -629,6 +647,15 @@ async def test_file_over_the_size_limit_is_not_served(gateway: Gateway) -> None:
     response = await gateway.client.get(link.removeprefix(gateway.public_url))
     assert response.status == 502
     assert "larger than 16 MB" in await response.text()
+
+
+async def test_a_link_to_a_file_the_message_does_not_have_is_404(gateway: Gateway) -> None:
+    params = gateway.emulator.inbound_image(ANN)
+    await gateway.receive(params)
+    image = await gateway.message(params["MessageSid"])
+    for index in (1, -1):  # -1 would be the last file, if the link were read as Python reads it
+        response = await gateway.client.get(gateway.app[MEDIA].url(image.id, index).removeprefix(gateway.public_url))
+        assert response.status == 404
 
 
 async def test_file_gone_from_twilio_is_a_clear_502(gateway: Gateway) -> None:

@@ -14,12 +14,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gateway.inputs import (
+    FILE_NAME_LIMIT,
     INT64_MAX,
     INT64_MIN,
     MAX_JSON_DEPTH,
     InputError,
     field_name_problem,
+    file_name,
     json_depth,
+    media_type,
     parse_int,
     parse_json,
     printable,
@@ -240,3 +243,41 @@ async def test_read_json_checks_the_declared_charset(echo: TestClient) -> None:
     assert (await ok.json()) == {"value": {"name": "Zoë"}}
     bogus = await echo.post("/json", data=body, headers={"Content-Type": "application/json; charset=klingon"})
     assert bogus.status == 400 and "UTF-8" in (await bogus.json())["error"]
+
+
+@given(ANY_TEXT)
+@example("image/jpeg\r\nX-Injected: 1")
+@example("Image/JPEG; charset=binary")
+def test_a_media_type_is_a_plain_type_and_subtype_or_none(raw: str) -> None:
+    kind = media_type(raw)
+    if kind is not None:
+        assert re.fullmatch(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*", kind)
+        assert raw.lower().strip().startswith(kind)
+
+
+def test_media_types_keep_their_essence() -> None:
+    assert media_type("Image/JPEG; charset=binary") == "image/jpeg"
+    assert media_type("application/vnd.openxmlformats-officedocument.wordprocessingml.document") == (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    )
+    assert [media_type(bad) for bad in ("jpeg", "image/", "/x", "image/jpeg\r\nX: 1", "text/plain x", None)] == [
+        None
+    ] * 6
+
+
+@given(ANY_TEXT)
+@example("report\r\nX-Injected: 1.pdf")
+@example("😀" * 4097 + ".pdf")
+def test_a_file_name_fits_a_header_and_a_caption(raw: str) -> None:
+    name = file_name(raw)
+    if name is not None:
+        assert 0 < len(name) <= FILE_NAME_LIMIT
+        assert text_problem(name) is None
+        assert not re.search(r"[\x00-\x1f\x7f/\\]", name)
+
+
+def test_a_long_file_name_keeps_its_extension() -> None:
+    assert file_name("😀" * 4097 + ".pdf") == "😀" * (FILE_NAME_LIMIT - 4) + ".pdf"
+    assert file_name("../../etc/passwd") == "etcpasswd"
+    assert file_name("invoice 2026.pdf") == "invoice 2026.pdf"
+    assert file_name("\x00\r\n") is None

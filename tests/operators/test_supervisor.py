@@ -234,6 +234,8 @@ async def test_operator_remove_returns_their_conversations_to_the_queue(desk: De
     assert {t.operator_id for t in threads} == {OLGA}
 
     assert await ask(desk, BOSS, "/operator remove @nobody") == "There is no operator @nobody. Nothing changed."
+    assert await ask(desk, BOSS, "/operator remove ²") == "There is no operator ². Nothing changed."
+    assert await ask(desk, BOSS, f"/operator remove {2**64}") == f"There is no operator {2**64}. Nothing changed."
     assert await ask(desk, BOSS, "/operator remove") == await ask(desk, BOSS, "/operator")
     assert await ask(desk, BOSS, "/operator remove @boss") == (
         "You can't remove yourself or change your own role. Nothing changed."
@@ -300,6 +302,8 @@ async def test_capacity_changes_limit_assignment(desk: Desk) -> None:
         "/operator capacity @olga 0",
         "/operator capacity @olga two",
         "/operator capacity @olga 101",
+        "/operator capacity @olga ²",
+        "/operator add ² Sam",
     ):
         assert await ask(desk, BOSS, bad) == usage
     assert await ask(desk, BOSS, "/operator capacity @nobody 2") == "There is no operator @nobody. Nothing changed."
