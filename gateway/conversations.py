@@ -90,7 +90,7 @@ class Conversations:
             await self.store.messages.insert(message)
             await self.store.threads.record_outbound(thread.id, now, by_operator=draft.author is Author.OPERATOR)
             self.bus.publish(MessageStored(thread=thread, message=message))
-            return await self.outbox.submit(message)
+            return await self.outbox.submit(message, thread)
 
     async def note(
         self,

@@ -17,7 +17,7 @@ from gateway.config import DeliverySettings
 from gateway.events import EventBus, MessageStatusChanged
 from gateway.logs import log_context
 from gateway.metrics import Metrics
-from gateway.model import Media, Message, MessageStatus, utcnow
+from gateway.model import Media, Message, MessageStatus, Thread, utcnow
 from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ class Outbox:
     def lease_until(now: datetime) -> datetime:
         return now + LEASE
 
-    async def submit(self, message: Message) -> Message:
-        """Send a freshly stored message now, unless an earlier one of its thread still waits."""
+    async def submit(self, message: Message, thread: Thread) -> Message:
+        """Send a freshly stored message of `thread` now, unless an earlier one of the thread still waits."""
         if await self.store.messages.older_pending(message):
             self._wake.set()
             return await self._reschedule(message, utcnow()) or message
-        return await self._attempt(message)
+        return await self._attempt(message, thread)
 
     async def run(self) -> None:
         """Retry due messages until cancelled; the queue lives in MongoDB, so it survives restarts."""
@@ -119,7 +119,7 @@ class Outbox:
             self.metrics.send_failures.labels(update.channel, update.error_code or "failed").inc()
         await self._publish(message)
 
-    async def _attempt(self, message: Message) -> Message:
+    async def _attempt(self, message: Message, thread: Thread | None = None) -> Message:
         with log_context(channel=message.channel):
             channel = self.channels.get(message.channel)
             if channel is None:
@@ -128,7 +128,8 @@ class Outbox:
                     SendError(f"the {message.channel} channel is not configured", code="unavailable", permanent=True),
                 )
             try:
-                outbound = await self._outbound(message)
+                thread = thread or await self.store.threads.get(message.thread_id)
+                outbound = await self._outbound(message, thread)
                 ref = await channel.send(outbound)
             except SendError as err:
                 return await self._failed(message, err)
@@ -152,7 +153,7 @@ class Outbox:
             )
             self.metrics.messages_out.labels(message.channel).inc()
             logger.info("message %s %s", message.id, ref.status)
-            await self._publish(sent)
+            await self._publish(sent, thread)
             if ref.channel_message_id:
                 for report in await self.store.messages.take_reports(
                     message.channel, message.account or "", ref.channel_message_id
@@ -190,7 +191,7 @@ class Outbox:
     async def _reschedule(self, message: Message, at: datetime) -> Message | None:
         return await self.store.messages.update(message.id, {"next_attempt_at": at})
 
-    async def _outbound(self, message: Message) -> OutboundMessage:
+    async def _outbound(self, message: Message, thread: Thread | None) -> OutboundMessage:
         """The channel's view of a stored message: recipient, reply target, reachable media."""
         contact = await self.store.contacts.get(message.contact_id)
         identity = contact.identity(message.identity or "") if contact else None
@@ -205,7 +206,6 @@ class Outbox:
         content = dataclasses.replace(
             content, media=tuple(self._reachable(message, i, m) for i, m in enumerate(content.media))
         )
-        thread = await self.store.threads.get(message.thread_id)
         return OutboundMessage(
             message_id=str(message.id),
             thread_number=thread.number if thread else 0,
@@ -223,10 +223,10 @@ class Outbox:
             return media
         return dataclasses.replace(media, url=self.media_url(message.id, index))
 
-    async def _publish(self, message: Message | None) -> None:
+    async def _publish(self, message: Message | None, thread: Thread | None = None) -> None:
         if message is None:
             return
-        thread = await self.store.threads.get(message.thread_id)
+        thread = thread or await self.store.threads.get(message.thread_id)
         if thread is not None:
             self.bus.publish(MessageStatusChanged(thread=thread, message=message))
 

@@ -257,7 +257,7 @@ class Relay:
         # A thread that was not assigned when the message arrived is shown with its backlog on assignment.
         if event.contact.blocked or event.thread.operator_id is None:
             return
-        operator = await self.store.operators.get(event.thread.operator_id)
+        operator = await self.store.operators.get_brief(event.thread.operator_id)
         if operator is not None:
             await self.show_message(operator.id, self.lang(operator), event.thread, event.message)
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods.base import Response, TelegramMethod, TelegramType
 from aiohttp import ClientSession
 
 from gateway.http import HttpClient
+
+# aiogram reads every answer through `Response[the method's result type]`. Pydantic caches that class only
+# while something references it, so without these references it is rebuilt (milliseconds) after each GC.
+_RESPONSE_TYPES: dict[Any, Any] = {}
 
 
 class SharedSession(AiohttpSession):
@@ -22,6 +29,14 @@ class SharedSession(AiohttpSession):
 
     async def close(self) -> None:
         """The app closes the shared session once, when it stops."""
+
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
+    ) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        return super().check_response(bot, method, status_code, content)
 
 
 def make_bot(token: str, api_base: str, http: HttpClient) -> Bot:

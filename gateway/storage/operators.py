@@ -26,6 +26,11 @@ class OperatorRepo:
         doc = await self.collection.find_one({"_id": operator_id})
         return from_doc(Operator, doc) if doc else None
 
+    async def get_brief(self, operator_id: int) -> Operator | None:
+        """The operator without their list of open chats (`chats` empty): cheap enough for every message."""
+        doc = await self.collection.find_one({"_id": operator_id}, {"chats": 0})
+        return from_doc(Operator, doc) if doc else None
+
     async def all(self, *, active_only: bool = True) -> list[Operator]:
         query = {"active": True} if active_only else {}
         return [from_doc(Operator, d) async for d in self.collection.find(query, sort=[("name", ASCENDING)])]

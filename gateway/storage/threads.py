@@ -99,11 +99,13 @@ class ThreadRepo:
 
     async def record_outbound(self, thread_id: ObjectId, now: datetime, *, by_operator: bool) -> None:
         """Note the time of a reply; the first operator reply sets first_response_at once."""
-        await self.collection.update_one({"_id": thread_id}, {"$set": {"last_message_at": now}})
-        if by_operator:
-            await self.collection.update_one(
-                {"_id": thread_id, "first_response_at": None}, {"$set": {"first_response_at": now}}
-            )
+        if not by_operator:
+            await self.collection.update_one({"_id": thread_id}, {"$set": {"last_message_at": now}})
+            return
+        first = {"$ifNull": ["$first_response_at", {"$literal": now}]}
+        await self.collection.update_one(
+            {"_id": thread_id}, [{"$set": {"last_message_at": {"$literal": now}, "first_response_at": first}}]
+        )
 
     async def mark_read(self, thread_id: ObjectId) -> None:
         await self.collection.update_one({"_id": thread_id}, {"$set": {"unread": 0}})

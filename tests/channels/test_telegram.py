@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiogram.types import Update
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from bson import ObjectId
@@ -18,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
-from channels.base import OutboundMessage, SendError
+from channels.base import HostUnavailable, OutboundMessage, SendError
+from channels.telegram.polling import handle_batch
 from gateway.app import create_app
 from gateway.config import ConfigError
 from gateway.conversations import Draft
@@ -776,6 +778,44 @@ async def test_polling_mode_receives_and_stores_updates(start_gateway: StartGate
     message = await eventually(stored, "the polled update was stored")
     assert message.content.text == "hello by polling"
     await eventually(lambda: _async(not tg.pending_updates(TOKEN)), "the update was confirmed")
+
+
+def _updates(tg: TelegramEmulator, *senders: int) -> list[Update]:
+    return [Update.model_validate(tg.text_update(TOKEN, user, f"{user}:{n}")) for n, user in enumerate(senders)]
+
+
+async def test_polled_chats_are_handled_side_by_side_each_in_order(gateway: Gateway) -> None:
+    updates = _updates(gateway.tg, ANN, BOB, ANN, BOB)
+    done: list[str] = []
+
+    async def handle(update: Update) -> None:
+        if update.message.text == f"{ANN}:0":
+            await asyncio.sleep(0.05)  # Ann's first update is slow: Bob's need not wait for it, Ann's second does
+        done.append(update.message.text)
+
+    offset, failed = await handle_batch(updates, handle, None, who="support")
+    assert done == [f"{BOB}:1", f"{BOB}:3", f"{ANN}:0", f"{ANN}:2"]
+    assert (offset, failed) == (updates[-1].update_id + 1, False)
+
+
+async def test_a_failed_poll_confirms_only_what_came_before_it(gateway: Gateway) -> None:
+    updates = _updates(gateway.tg, ANN, BOB, ANN, BOB)
+    done: list[str] = []
+
+    async def handle(update: Update) -> None:
+        if update.message.text == f"{BOB}:1":
+            raise HostUnavailable("storage: down")
+        done.append(update.message.text)
+
+    offset, failed = await handle_batch(updates, handle, 7, who="support")
+    assert sorted(done) == [f"{ANN}:0", f"{ANN}:2"]  # Bob's second waits behind his first
+    assert (offset, failed) == (updates[0].update_id + 1, True)
+    offset, failed = await handle_batch(updates[:1], lambda u: _fail(), 7, who="support")
+    assert (offset, failed) == (7, True)
+
+
+async def _fail() -> None:
+    raise HostUnavailable("storage: down")
 
 
 async def test_two_bots_keep_their_customers_apart(two_bots: Gateway) -> None:
