@@ -43,7 +43,14 @@ async def main(visitors: int, messages: int) -> None:
                     "data_dir": data_dir,
                     "database": "bench_ingest",
                 },
-                "webwidget": {"secret": "bench-widget-secret-0123456789", "messages_per_minute": 100_000},
+                "webwidget": {
+                    "secret": "bench-widget-secret-0123456789",
+                    "messages_per_minute": 100_000,
+                    # every simulated visitor comes from 127.0.0.1
+                    "messages_per_minute_per_ip": 1_000_000,
+                    "frames_per_minute_per_ip": 1_000_000,
+                    "visitors_per_minute_per_ip": 1_000,
+                },
             },
             environ={},
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -23,8 +22,6 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_DEPTH = 4
 UNAVAILABLE = "the gateway cannot take this right now; try again shortly"
 MAX_CLIENT_ID = 64
-# The visitor ids we issue (secrets.token_urlsafe).
-_VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Longest accepted value of each string field. Page details and names over it are cut (still worth
 # keeping); anything else over it is refused, since a cut e-mail, phone or language is a wrong one.
 _LIMITS = {
@@ -152,7 +149,7 @@ class VisitorSession:
         token = frame.get("visitor_token")
         if token is not None and not isinstance(token, str):
             raise FrameError("bad_frame", "'visitor_token' must be a string")
-        ref = self._visitor_of(token)
+        ref = self.tokens.identity(token) if token is not None else None
         if ref is None:
             if token is not None:
                 logger.info("widget hello with an invalid visitor token; issuing a new one")
@@ -250,14 +247,6 @@ class VisitorSession:
         except Exception:
             logger.exception("widget visitor details could not be stored")
             raise FrameError("unavailable", UNAVAILABLE) from None
-
-    def _visitor_of(self, token: str | None) -> IdentityRef | None:
-        """The visitor a token of ours names; None for any other token."""
-        ref = self.tokens.identity(token) if token is not None else None
-        # Only a leaked secret could sign another shape, but the id becomes part of stored keys.
-        if ref is None or not _VISITOR_ID.fullmatch(ref.external_id):
-            return None
-        return ref
 
     def _profile(self) -> Profile:
         return Profile(language=self.language, visitor=dict(self.visitor))
