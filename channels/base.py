@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -148,6 +148,10 @@ class ChannelHost(Protocol):
 
     async def fetch_media(self, media: Media) -> bytes:
         """The bytes of a file, fetched from whichever channel holds it."""
+
+    async def run_alone(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` in whichever single gateway process holds the lease `name` (this one, or another; if
+        that one stops, this one may take over), until cancelled."""
 
 
 class Channel(ABC):

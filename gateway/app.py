@@ -32,6 +32,7 @@ from gateway.keys import (
     DUPLICATES,
     HTTP,
     INBOX,
+    LEASES,
     MEDIA,
     MEDIA_SOURCES,
     MERGER,
@@ -41,6 +42,7 @@ from gateway.keys import (
     SETTINGS,
     STORE,
 )
+from gateway.leases import Leases
 from gateway.logs import install_context
 from gateway.media import MediaLinks, MediaSources
 from gateway.merge import Merger
@@ -72,7 +74,8 @@ def create_app(settings: Settings) -> web.Application:
     merger = Merger(store, bus, conversations)
     profiles = Profiles(store, bus, settings)
     dead_letters = DeadLetters(store, metrics)
-    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics)
+    leases = Leases(store, settings.server.lease_seconds)
+    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases)
     channels.update(build_channels(settings, inbox, http))
     for name, channel in channels.items():
         sources.add(name, channel.fetch_media)
@@ -90,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     app[PROFILES] = profiles
     app[INBOX] = inbox
     app[DEAD_LETTERS] = dead_letters
+    app[LEASES] = leases
     app[CHANNELS] = channels
     app[MERGER] = merger
     app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)

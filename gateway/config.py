@@ -38,6 +38,9 @@ class ServerSettings(_Section):
     read_timeout: Annotated[float, Field(gt=0, le=300)] = 15.0
     # Proxies whose X-Forwarded-For we believe (addresses or networks).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Work one process does at a time (long polling, routing rounds, the relay sweep) passes to another
+    # process this many seconds after its holder stopped renewing it.
+    lease_seconds: Annotated[float, Field(ge=1, le=600)] = 15.0
 
     @field_validator("public_url")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from bson import ObjectId
@@ -15,6 +15,7 @@ from channels.base import DeliveryUpdate, HostUnavailable, InboundMessage, Profi
 from gateway.conversations import Conversations
 from gateway.dead_letters import DeadLetters
 from gateway.events import EventBus, MessageEdited, MessageReceived
+from gateway.leases import Leases
 from gateway.logs import log_context
 from gateway.media import MediaSources
 from gateway.merge import Merger
@@ -41,6 +42,7 @@ class Inbox:
         media: MediaSources,
         dead_letters: DeadLetters,
         metrics: Metrics,
+        leases: Leases,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -51,6 +53,7 @@ class Inbox:
         self.media = media
         self.dead_letters = dead_letters
         self.metrics = metrics
+        self.leases = leases
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -189,6 +192,9 @@ class Inbox:
     async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update what we know about a person; create their card only when asked."""
         return await self.profiles.learn_about(sender, profile, create=create)
+
+    async def run_alone(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        await self.leases.run(name, work)
 
     async def fetch_media(self, media: Media) -> bytes:
         """The bytes of a file, from the channel (or operator bot) that holds it."""

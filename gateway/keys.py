@@ -15,6 +15,7 @@ from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
+from gateway.leases import Leases
 from gateway.media import MediaLinks, MediaSources
 from gateway.merge import Merger
 from gateway.metrics import Metrics
@@ -38,4 +39,5 @@ CHANNELS: web.AppKey[dict[str, Channel]] = web.AppKey("channels")
 # Long-running loops, started after everything else and cancelled first.
 BACKGROUND: web.AppKey[list[Callable[[], Coroutine[Any, Any, None]]]] = web.AppKey("background")
 MERGER = web.AppKey("merger", Merger)
+LEASES = web.AppKey("leases", Leases)
 DUPLICATES = web.AppKey("duplicates", DuplicateFinder)

@@ -21,6 +21,7 @@ from gateway.config import Settings
 from gateway.dead_letters import DeadLetters
 from gateway.http import HttpClient
 from gateway.inputs import InputError, read_body, refusal
+from gateway.leases import Leases
 from gateway.logs import log_context
 from gateway.model import utcnow
 from gateway.storage.mongo import Storage
@@ -51,12 +52,14 @@ class OperatorBot:
         relay: Relay,
         http: HttpClient,
         dead_letters: DeadLetters,
+        leases: Leases,
         **services: Any,
     ) -> None:
         """`services` (conversations, routing, merger, ...) reach handlers by name, as aiogram injects them."""
         assert settings.operator_bot is not None
         self.settings = settings
         self.http = http
+        self.leases = leases
         self.config = settings.operator_bot
         telegram = settings.telegram
         self.api_base = self.config.api_base or (telegram.api_base if telegram else DEFAULT_API)
@@ -106,9 +109,8 @@ class OperatorBot:
                 allowed_updates=list(ALLOWED_UPDATES),
             )
         else:
-            self._polling = asyncio.create_task(
-                poll(bot, self._handle, who="operator bot"), name="operator-bot-polling"
-            )
+            polling = self.leases.run(f"telegram-poll:{bot.id}", lambda: poll(bot, self._handle, who="operator bot"))
+            self._polling = asyncio.create_task(polling, name="operator-bot-polling")
 
     async def close(self) -> None:
         if self._polling is not None:

@@ -14,6 +14,7 @@ from gateway.keys import (
     DEAD_LETTERS,
     DUPLICATES,
     HTTP,
+    LEASES,
     MEDIA_SOURCES,
     MERGER,
     OUTBOX,
@@ -29,6 +30,8 @@ from operators.presence import Presence
 from operators.reachability import Reachability
 from operators.relay import SOURCE, Relay
 from operators.routing import Routing
+from operators.sweep import LEASE as SWEEP_LEASE
+from operators.sweep import RelaySweep
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ def setup_operators(app: web.Application) -> None:
         relay,
         app[HTTP],
         app[DEAD_LETTERS],
+        app[LEASES],
         conversations=conversations,
         profiles=app[PROFILES],
         outbox=app[OUTBOX],
@@ -64,7 +68,9 @@ def setup_operators(app: web.Application) -> None:
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
     relay.on_unreachable = Reachability(store, presence, relay).unreachable
     app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
-    app[BACKGROUND].append(routing.run)
+    sweep = RelaySweep(store, relay, app[LEASES])
+    app[BACKGROUND].append(lambda: app[LEASES].run("routing", routing.run))
+    app[BACKGROUND].append(lambda: app[LEASES].run(SWEEP_LEASE, sweep.run))
     bot.register(app)
     app.cleanup_ctx.append(_bot_ctx)
 

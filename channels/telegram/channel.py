@@ -133,7 +133,9 @@ class TelegramChannel(Channel):
             with log_context(channel=self.name):
                 await self._process(bot, entry.name, update)
 
-        self._polls.append(asyncio.create_task(poll(bot, handle, who=entry.name), name=f"telegram-poll-{entry.name}"))
+        # Telegram serves getUpdates to one caller at a time: one gateway process polls each bot.
+        polling = self.host.run_alone(f"telegram-poll:{bot.id}", lambda: poll(bot, handle, who=entry.name))
+        self._polls.append(asyncio.create_task(polling, name=f"telegram-poll-{entry.name}"))
         logger.info("Telegram bot %s receives updates by long polling", entry.name)
 
     # -- receiving -----------------------------------------------------------------------------

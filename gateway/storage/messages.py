@@ -187,6 +187,13 @@ class MessageRepo:
         )
         return result.modified_count
 
+    async def inbound_between(self, after: ObjectId, before: ObjectId, limit: int) -> list[Message]:
+        """Customer messages stored between two ids (exclusive), oldest first."""
+        cursor = self.collection.find(
+            {"_id": {"$gt": after, "$lt": before}, "direction": Direction.IN.value}, sort=[("_id", 1)], limit=limit
+        )
+        return [from_doc(Message, d) async for d in cursor]
+
     async def give_all(self, from_id: ObjectId, to_id: ObjectId) -> int:
         """Give every message of one card to another (their threads moved already)."""
         result = await self.collection.update_many({"contact_id": from_id}, {"$set": {"contact_id": to_id}})

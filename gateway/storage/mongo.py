@@ -15,6 +15,7 @@ from gateway.storage.canned import CannedRepo
 from gateway.storage.contacts import ContactRepo
 from gateway.storage.dead_letters import DeadLetterRepo
 from gateway.storage.duplicates import DuplicateRepo
+from gateway.storage.leases import LeaseRepo
 from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
@@ -96,6 +97,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "relay": [
         IndexModel([("chat_id", ASCENDING), ("message_id", ASCENDING)], unique=True, name="chat_message"),
         IndexModel([("chat_id", ASCENDING), ("gateway_message_id", ASCENDING)], name="copies"),
+        IndexModel([("gateway_message_id", ASCENDING)], name="by_message"),
     ],
     "handled_updates": [
         # Telegram re-delivers an update for at most 24 hours; two days covers it and any clock skew.
@@ -175,6 +177,7 @@ class Storage:
         self.canned = CannedRepo(db["canned"])
         self.dead_letters = DeadLetterRepo(db["dead_letters"])
         self.updates = HandledUpdates(db["handled_updates"])
+        self.leases = LeaseRepo(db["leases"])
 
     async def close(self) -> None:
         """Close the client, then stop the embedded engine."""

@@ -52,6 +52,13 @@ class RelayRepo:
         doc = await self.collection.find_one({"chat_id": chat_id, "message_id": message_id})
         return _entry(doc)
 
+    async def shown(self, gateway_message_ids: list[ObjectId]) -> set[tuple[int, ObjectId]]:
+        """(chat, stored message) for every chat message that shows one of these stored messages."""
+        cursor = self.collection.find(
+            {"gateway_message_id": {"$in": gateway_message_ids}}, {"chat_id": 1, "gateway_message_id": 1}
+        )
+        return {(d["chat_id"], d["gateway_message_id"]) async for d in cursor}
+
     async def copy_of(self, chat_id: int, gateway_message_id: ObjectId) -> RelayEntry | None:
         """The latest message in a chat that shows (or is) a given stored message."""
         doc = await self.collection.find_one(

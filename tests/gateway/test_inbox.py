@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 from aiohttp.test_utils import TestClient
 from pymongo import monitoring
@@ -172,15 +173,12 @@ async def test_internal_notes_never_reach_the_customer(gateway: TestClient) -> N
 
 
 class Commands(monitoring.CommandListener):
-    """The database commands the app sends while `recording` is on."""
-
-    def __init__(self) -> None:
-        self.recording = False
-        self.names: list[str] = []
+    """The database commands sent from a task that set `RECORDING` (background loops never do)."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.recording:
-            self.names.append(event.command_name)
+        names = RECORDING.get()
+        if names is not None:
+            names.append(event.command_name)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -189,17 +187,19 @@ class Commands(monitoring.CommandListener):
         pass
 
 
-COMMANDS = Commands()
-monitoring.register(COMMANDS)  # clients made from here on report to it; it records nothing until asked
+RECORDING: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("recording", default=None)
+monitoring.register(Commands())  # clients made from here on report to it
 
 
 async def commands_for(inbox, message: InboundMessage) -> list[str]:
-    COMMANDS.names, COMMANDS.recording = [], True
+    """The commands one message costs before it is acknowledged."""
+    names: list[str] = []
+    token = RECORDING.set(names)
     try:
         await inbox.on_inbound(message)
     finally:
-        COMMANDS.recording = False
-    return COMMANDS.names
+        RECORDING.reset(token)
+    return names
 
 
 async def test_a_known_customer_with_an_open_thread_costs_three_commands(gateway: TestClient) -> None:

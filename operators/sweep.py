@@ -1,0 +1,81 @@
+"""Customer messages no process showed to their operator (it stopped between storing one and relaying it) are
+shown late, once: a sweep one process runs, a little behind the present, over what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+
+from gateway.leases import Leases
+from gateway.logs import log_context
+from gateway.model import utcnow
+from gateway.storage.mongo import Storage
+from operators.relay import Relay
+
+logger = logging.getLogger(__name__)
+
+LEASE = "relay-sweep"
+# Longer than a relay can take (flood-control waits included), so that one still in flight is not repeated.
+LAG = timedelta(minutes=2)
+# On the very first sweep of a database, how far back to look.
+FIRST_LOOK_BACK = timedelta(hours=1)
+EVERY_SECONDS = 5.0
+BATCH = 200
+
+
+class RelaySweep:
+    """Finds stored customer messages without a copy in their operator's chat and relays them."""
+
+    def __init__(self, store: Storage, relay: Relay, leases: Leases) -> None:
+        self.store = store
+        self.relay = relay
+        self.leases = leases
+
+    async def run(self) -> None:
+        """Sweep every few seconds (run it under the lease, so that one process does)."""
+        while True:
+            try:
+                while await self.sweep() == BATCH:
+                    pass
+            except Exception:  # the next round tries again
+                logger.exception("relay sweep failed")
+            await asyncio.sleep(EVERY_SECONDS)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Look at one batch of messages stored since the last sweep and up to LAG ago; returns how many."""
+        before = ObjectId.from_datetime((now or utcnow()) - LAG)
+        after = await self.store.leases.progress(LEASE) or ObjectId.from_datetime(
+            before.generation_time - FIRST_LOOK_BACK
+        )
+        messages = await self.store.messages.inbound_between(after, before, BATCH)
+        if messages:
+            shown = await self.store.relay.shown([m.id for m in messages])
+            threads = await self.store.threads.many(list({m.thread_id for m in messages}))
+            for message in messages:
+                thread = threads.get(message.thread_id)
+                # An unassigned thread is shown with its backlog when assigned; a closed one is over.
+                if thread is None or not thread.open or thread.operator_id is None:
+                    continue
+                if (thread.operator_id, message.id) in shown:
+                    continue
+                await self._relay(thread.operator_id, message.id)
+        done = messages[-1].id if len(messages) == BATCH else before
+        await self.store.leases.record_progress(LEASE, self.leases.holder, done)
+        return len(messages)
+
+    async def _relay(self, operator_id: int, message_id: ObjectId) -> None:
+        # Read again: it may have been moved (a merge) or relayed meanwhile.
+        message = await self.store.messages.get(message_id)
+        thread = await self.store.threads.get(message.thread_id) if message else None
+        operator = await self.store.operators.get_brief(operator_id)
+        if message is None or thread is None or operator is None or thread.operator_id != operator_id:
+            return
+        contact = await self.store.contacts.get(thread.contact_id)
+        if contact is None or contact.blocked:
+            return
+        with log_context(thread=thread.number, channel=thread.channel):
+            logger.info("message %s was never shown to operator %s: showing it now", message.id, operator_id)
+            await self.relay.show_message(operator_id, self.relay.lang(operator), thread, message)

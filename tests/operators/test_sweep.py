@@ -1,0 +1,63 @@
+"""A customer message stored by a process that stopped before relaying it reaches the operator later, once."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from bson import ObjectId
+
+from gateway.keys import LEASES
+from gateway.model import Content, Direction, utcnow
+from operators.keys import OPERATOR_BOT
+from operators.sweep import LAG, RelaySweep
+from tests.helpers import settle
+from tests.operators.conftest import OLGA, SAM, Desk
+
+
+def sweep_of(desk: Desk) -> RelaySweep:
+    return RelaySweep(desk.store, desk.app[OPERATOR_BOT].relay, desk.app[LEASES])
+
+
+async def stored_but_never_relayed(desk: Desk, text: str) -> ObjectId:
+    """What a process that stopped right after storing a customer message leaves behind."""
+    [first] = await desk.store.messages.collection.find({"direction": Direction.IN.value}).to_list()
+    message = dataclasses.replace(
+        await desk.store.messages.get(first["_id"]),
+        id=ObjectId(),
+        channel_message_id=f"lost-{text}",
+        content=Content(text=text),
+        created_at=utcnow(),
+    )
+    await desk.store.messages.insert(message)
+    return message.id
+
+
+async def test_a_message_no_process_relayed_reaches_its_operator_once(desk: Desk) -> None:
+    await desk.online(OLGA)
+    await desk.visitor("hello", "c-1")
+    lost = await stored_but_never_relayed(desk, "are you there?")
+    sweep = sweep_of(desk)
+
+    await sweep.sweep()  # too recent: a relay may still be on its way
+    assert not any("are you there?" in t for t in desk.texts(OLGA))
+
+    later = utcnow() + LAG + timedelta(seconds=1)
+    assert await sweep.sweep(later) >= 1
+    await settle(desk.app)
+    assert sum("are you there?" in t for t in desk.texts(OLGA)) == 1
+    assert (OLGA, lost) in await desk.store.relay.shown([lost])
+
+    await desk.store.leases.record_progress("relay-sweep", desk.app[LEASES].holder, None)  # sweep it all again
+    await sweep.sweep(later)
+    await settle(desk.app)
+    assert sum("are you there?" in t for t in desk.texts(OLGA)) == 1
+    assert sum(t.endswith("hello") for t in desk.texts(OLGA)) == 1  # relayed when it came: not again
+
+
+async def test_messages_of_unassigned_or_closed_threads_are_left_alone(desk: Desk) -> None:
+    await desk.visitor("nobody is online", "c-1")  # queued: shown with its backlog when someone takes it
+    await stored_but_never_relayed(desk, "still nobody?")
+    await sweep_of(desk).sweep(utcnow() + LAG + timedelta(seconds=1))
+    await settle(desk.app)
+    assert desk.chat(OLGA) == [] and desk.chat(SAM) == []
