@@ -153,6 +153,13 @@ class ChannelHost(Protocol):
         """Run `work` in whichever single gateway process holds the lease `name` (this one, or another; if
         that one stops, this one may take over), until cancelled."""
 
+    async def tell_peers(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Hand a note to every other gateway process on this database (say, a reply for a socket one of them
+        holds); never raises: a note that cannot be written is logged."""
+
+    def listen_to_peers(self, kind: str, listener: Callable[[Mapping[str, Any]], Awaitable[None]]) -> None:
+        """Call `listener` with the payload of every note of this kind another process sends."""
+
 
 class Channel(ABC):
     """A messenger adapter: translates at the edge, hands inbound messages to the host."""

@@ -40,6 +40,7 @@ from gateway.keys import (
     OUTBOX,
     PROFILES,
     SETTINGS,
+    SIGNALS,
     STORE,
 )
 from gateway.leases import Leases
@@ -49,6 +50,7 @@ from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
+from gateway.signals import Signals
 from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ def create_app(settings: Settings) -> web.Application:
     profiles = Profiles(store, bus, settings)
     dead_letters = DeadLetters(store, metrics)
     leases = Leases(store, settings.server.lease_seconds)
-    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases)
+    signals = Signals(store, leases.holder)
+    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases, signals)
     channels.update(build_channels(settings, inbox, http))
     for name, channel in channels.items():
         sources.add(name, channel.fetch_media)
@@ -94,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
     app[INBOX] = inbox
     app[DEAD_LETTERS] = dead_letters
     app[LEASES] = leases
+    app[SIGNALS] = signals
     app[CHANNELS] = channels
     app[MERGER] = merger
     app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)
@@ -108,7 +112,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.api is not None:
         app.add_subapp("/api/v1", create_api())
 
-    app[BACKGROUND] = [outbox.run]  # the operator side adds its loops
+    app[BACKGROUND] = [outbox.run, signals.run]  # the operator side adds its loops
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
     app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])
@@ -195,7 +199,9 @@ async def readyz(request: web.Request) -> web.Response:
     storage = await request.app[STORE].ping()
     channels = {name: channel.ready() for name, channel in request.app[CHANNELS].items()}
     ready = storage and all(channels.values())
-    return web.json_response({"ready": ready, "storage": storage, "channels": channels}, status=200 if ready else 503)
+    # How this process learns of the others' notes: "change stream", "polling", or null (not yet, or no need).
+    body = {"ready": ready, "storage": storage, "channels": channels, "peers": request.app[SIGNALS].mode}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

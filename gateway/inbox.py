@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -23,6 +24,7 @@ from gateway.metrics import Metrics
 from gateway.model import Author, Contact, Direction, IdentityRef, Media, Message, MessageStatus, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
+from gateway.signals import Signals
 from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Inbox:
         dead_letters: DeadLetters,
         metrics: Metrics,
         leases: Leases,
+        signals: Signals,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -54,6 +57,7 @@ class Inbox:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.leases = leases
+        self.signals = signals
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -195,6 +199,15 @@ class Inbox:
 
     async def run_alone(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         await self.leases.run(name, work)
+
+    async def tell_peers(self, kind: str, payload: Mapping[str, Any]) -> None:
+        try:
+            await self.signals.send(kind, payload)
+        except PyMongoError as err:  # the note is a courtesy to other processes; this one's work is done
+            logger.warning("could not tell the other gateway processes (%s): %s", kind, err)
+
+    def listen_to_peers(self, kind: str, listener: Callable[[Mapping[str, Any]], Awaitable[None]]) -> None:
+        self.signals.listen(kind, listener)
 
     async def fetch_media(self, media: Media) -> bytes:
         """The bytes of a file, from the channel (or operator bot) that holds it."""

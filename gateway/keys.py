@@ -21,6 +21,7 @@ from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
 from gateway.profiles import Profiles
+from gateway.signals import Signals
 from gateway.storage.mongo import Storage
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -40,4 +41,5 @@ CHANNELS: web.AppKey[dict[str, Channel]] = web.AppKey("channels")
 BACKGROUND: web.AppKey[list[Callable[[], Coroutine[Any, Any, None]]]] = web.AppKey("background")
 MERGER = web.AppKey("merger", Merger)
 LEASES = web.AppKey("leases", Leases)
+SIGNALS = web.AppKey("signals", Signals)
 DUPLICATES = web.AppKey("duplicates", DuplicateFinder)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ FORBIDDEN = 4003
 FRAME_HEADROOM = 1 << 20
 # How long a close waits for the peer's answer before the connection is dropped.
 CLOSE_SECONDS = 2.0
+# The note that carries a push to the other gateway processes, for tabs they hold.
+PEER_PUSH = "webwidget.push"
 
 
 class WebWidgetChannel(Channel):
@@ -48,6 +51,7 @@ class WebWidgetChannel(Channel):
         self._by_address: Counter[str] = Counter()
         # Every open socket, with its connection (to drop one that stopped reading).
         self._all: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
+        host.listen_to_peers(PEER_PUSH, self._from_peer)
 
     @classmethod
     def from_settings(cls, settings: Settings, host: ChannelHost, http: HttpClient) -> WebWidgetChannel | None:
@@ -187,6 +191,17 @@ class WebWidgetChannel(Channel):
         await self._push(source.ref.external_id, frame, skip=source)
 
     async def _push(self, visitor_id: str, frame: dict[str, Any], skip: VisitorSession | None = None) -> bool:
+        """Push to the visitor's tabs here and in every other gateway process; True if a tab here took it."""
+        delivered = await self._push_here(visitor_id, frame, skip)
+        await self.host.tell_peers(PEER_PUSH, {"visitor": visitor_id, "frame": frame})
+        return delivered
+
+    async def _from_peer(self, note: Mapping[str, Any]) -> None:
+        visitor, frame = note.get("visitor"), note.get("frame")
+        if isinstance(visitor, str) and isinstance(frame, dict):
+            await self._push_here(visitor, frame)
+
+    async def _push_here(self, visitor_id: str, frame: dict[str, Any], skip: VisitorSession | None = None) -> bool:
         sessions = [s for s in self._sockets.get(visitor_id, ()) if s is not skip and not s.ws.closed]
         delivered = await asyncio.gather(*(self._deliver(s.ws, frame) for s in sessions))
         return any(delivered)

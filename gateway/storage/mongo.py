@@ -99,6 +99,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("chat_id", ASCENDING), ("gateway_message_id", ASCENDING)], name="copies"),
         IndexModel([("gateway_message_id", ASCENDING)], name="by_message"),
     ],
+    "signals": [IndexModel([("at", ASCENDING)], expireAfterSeconds=600, name="expiry")],
     "handled_updates": [
         # Telegram re-delivers an update for at most 24 hours; two days covers it and any clock skew.
         IndexModel([("at", ASCENDING)], expireAfterSeconds=2 * 86400, name="expiry"),
@@ -178,6 +179,7 @@ class Storage:
         self.dead_letters = DeadLetterRepo(db["dead_letters"])
         self.updates = HandledUpdates(db["handled_updates"])
         self.leases = LeaseRepo(db["leases"])
+        self.signals = db["signals"]  # notes between processes (gateway.signals); nothing to wrap
 
     async def close(self) -> None:
         """Close the client, then stop the embedded engine."""

@@ -12,14 +12,21 @@ from aiohttp.test_utils import TestClient, unused_port
 
 from gateway.app import create_app, make_runner
 from gateway.keys import STORE
-from tests.helpers import AUTH, Widget, settle
+from tests.helpers import AUTH, Widget, eventually, settle
 
 
 async def test_health_and_readiness(gateway: TestClient) -> None:
     assert await (await gateway.get("/healthz")).json() == {"status": "ok"}
     ready = await gateway.get("/readyz")
     assert ready.status == 200
-    assert await ready.json() == {"ready": True, "storage": True, "channels": {"webwidget": True}}
+    body = await ready.json()
+    assert body | {"peers": None} == {"ready": True, "storage": True, "channels": {"webwidget": True}, "peers": None}
+
+    async def peers() -> str | None:
+        return (await (await gateway.get("/readyz")).json())["peers"]
+
+    # The embedded engine has change streams: other processes' notes come through one.
+    assert await eventually(peers, "the process follows the others' notes") == "change stream"
 
 
 async def test_readiness_fails_when_storage_is_gone(gateway: TestClient) -> None:
