@@ -106,6 +106,9 @@ class OperatorBotSettings(_Section):
     # Default to the [telegram] section's values (or Telegram's own API and webhooks).
     api_base: str | None = None
     mode: Literal["webhook", "polling"] | None = None
+    # A customer message still not in its operator's chat this long after it was stored (the process that
+    # stored it stopped before relaying it) is shown then; longer than a relay can take, flood waits included.
+    catch_up_seconds: Annotated[float, Field(ge=1, le=3600)] = 120.0
 
 
 class WhatsAppTemplateSettings(_Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -68,7 +69,8 @@ def setup_operators(app: web.Application) -> None:
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
     relay.on_unreachable = Reachability(store, presence, relay).unreachable
     app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
-    sweep = RelaySweep(store, relay, app[LEASES])
+    lag = timedelta(seconds=settings.operator_bot.catch_up_seconds)
+    sweep = RelaySweep(store, relay, app[LEASES], lag)
     app[BACKGROUND].append(lambda: app[LEASES].run("routing", routing.run))
     app[BACKGROUND].append(lambda: app[LEASES].run(SWEEP_LEASE, sweep.run))
     bot.register(app)

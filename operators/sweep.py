@@ -18,8 +18,6 @@ from operators.relay import Relay
 logger = logging.getLogger(__name__)
 
 LEASE = "relay-sweep"
-# Longer than a relay can take (flood-control waits included), so that one still in flight is not repeated.
-LAG = timedelta(minutes=2)
 # On the very first sweep of a database, how far back to look.
 FIRST_LOOK_BACK = timedelta(hours=1)
 EVERY_SECONDS = 5.0
@@ -29,10 +27,13 @@ BATCH = 200
 class RelaySweep:
     """Finds stored customer messages without a copy in their operator's chat and relays them."""
 
-    def __init__(self, store: Storage, relay: Relay, leases: Leases) -> None:
+    def __init__(self, store: Storage, relay: Relay, leases: Leases, lag: timedelta) -> None:
+        """`lag`: how far behind the present to sweep; longer than a relay can take, so one in flight is not
+        repeated."""
         self.store = store
         self.relay = relay
         self.leases = leases
+        self.lag = lag
 
     async def run(self) -> None:
         """Sweep every few seconds (run it under the lease, so that one process does)."""
@@ -45,8 +46,8 @@ class RelaySweep:
             await asyncio.sleep(EVERY_SECONDS)
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Look at one batch of messages stored since the last sweep and up to LAG ago; returns how many."""
-        before = ObjectId.from_datetime((now or utcnow()) - LAG)
+        """Look at one batch of messages stored since the last sweep and up to `lag` ago; returns how many."""
+        before = ObjectId.from_datetime((now or utcnow()) - self.lag)
         after = await self.store.leases.progress(LEASE) or ObjectId.from_datetime(
             before.generation_time - FIRST_LOOK_BACK
         )

@@ -10,13 +10,15 @@ from bson import ObjectId
 from gateway.keys import LEASES
 from gateway.model import Content, Direction, utcnow
 from operators.keys import OPERATOR_BOT
-from operators.sweep import LAG, RelaySweep
+from operators.sweep import RelaySweep
 from tests.helpers import settle
 from tests.operators.conftest import OLGA, SAM, Desk
 
+LAG = timedelta(minutes=2)
+
 
 def sweep_of(desk: Desk) -> RelaySweep:
-    return RelaySweep(desk.store, desk.app[OPERATOR_BOT].relay, desk.app[LEASES])
+    return RelaySweep(desk.store, desk.app[OPERATOR_BOT].relay, desk.app[LEASES], LAG)
 
 
 async def stored_but_never_relayed(desk: Desk, text: str) -> ObjectId:
