@@ -1,4 +1,4 @@
-"""What the Bot API allows: message, caption, button and file sizes."""
+"""What the Bot API allows: message, caption, button and file sizes; texts cut to fit them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from channels.base import SendError
+from gateway.splitter import split, utf16_len
 
 TEXT_LIMIT: Final = 4096
 CAPTION_LIMIT: Final = 1024
@@ -30,35 +31,15 @@ def too_large_upload(size: int | None = None) -> SendError:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line break or space when one is near the end."""
-    pieces = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit + 1)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit + 1)
-        if cut < limit // 2:
-            pieces.append(text[:limit])
-            text = text[limit:]
-        else:
-            pieces.append(text[:cut])
-            text = text[cut + 1 :]
-    pieces.append(text)
-    return [p for p in pieces if p.strip()]
-
-
-def utf16_len(text: str) -> int:
-    """A text's length as Telegram counts it: in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
+    """Parts of at most `limit` UTF-16 code units, cut at a paragraph, line or word boundary when there is one."""
+    return [part.text for part in split(text, limit)]
 
 
 def join_lines(lines: Iterable[str], limit: int = TEXT_LIMIT) -> list[str]:
-    """Lines joined into as few messages of at most `limit` UTF-16 units as possible (a longer line is cut)."""
-    out: list[str] = []
-    for line in lines:
-        while utf16_len(line) > limit:
-            line = line[: len(line) - (utf16_len(line) - limit + 1) // 2 - 1] + "…"
-        if out and utf16_len(out[-1]) + 1 + utf16_len(line) <= limit:
-            out[-1] += "\n" + line
-        else:
-            out.append(line)
-    return out
+    """Lines joined into as few messages of at most `limit` UTF-16 code units as fit; a longer line is split."""
+    return split_text("\n".join(lines), limit)
+
+
+def fits(text: str, limit: int) -> bool:
+    """Whether Telegram takes `text` under a limit it counts in UTF-16 code units (TEXT_LIMIT, CAPTION_LIMIT)."""
+    return utf16_len(text) <= limit

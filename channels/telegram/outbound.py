@@ -27,7 +27,7 @@ from aiogram.types import (
 
 from channels.base import ChannelCapabilityError, OutboundMessage, SendError
 from channels.telegram.inbound import parse_message_ref
-from channels.telegram.limits import CALLBACK_DATA_LIMIT, CAPTION_LIMIT, split_text
+from channels.telegram.limits import CALLBACK_DATA_LIMIT, CAPTION_LIMIT, fits, split_text
 from gateway.model import Button, Kind, Media
 
 SendMethod = type[TelegramMethod[Message]]
@@ -63,7 +63,7 @@ def plan(message: OutboundMessage) -> list[Part]:
     for media in content.media:
         method, file_field = _media_method(content.kind, media)
         params: dict[str, Any] = {"chat_id": chat_id}
-        if text and not captioned and len(text) <= CAPTION_LIMIT and method not in _NO_CAPTION:
+        if text and not captioned and fits(text, CAPTION_LIMIT) and method not in _NO_CAPTION:
             params["caption"] = text
             captioned = True
         parts.append(Part(method, params, media, file_field))

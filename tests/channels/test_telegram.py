@@ -623,6 +623,17 @@ async def test_long_text_is_split_in_order(gateway: Gateway) -> None:
     assert stored.channel_message_id == f"{ANN}:{parts[0].message_id}"
 
 
+async def test_limits_are_counted_as_telegram_counts_in_utf16_code_units(gateway: Gateway) -> None:
+    thread = await gateway.conversation()
+    text = "🎉 " * 1400  # 4,200 characters, 5,600 UTF-16 code units
+
+    stored = await gateway.send(thread, Draft(Content(text=text)))
+
+    assert stored.status is MessageStatus.SENT
+    parts = [p.text or "" for p in gateway.tg.sent(chat_id=ANN)]
+    assert len(parts) == 2 and " ".join(parts) == text.strip()
+
+
 async def test_a_retry_after_a_partial_send_does_not_repeat_the_parts_that_went_out(gateway: Gateway) -> None:
     tg = gateway.tg
     document = await gateway.receive(tg.document_update(TOKEN, ANN, file_name="manual.pdf"))

@@ -194,6 +194,12 @@ async def test_text_and_caption_limits(bot: Bot) -> None:
     with pytest.raises(TelegramBadRequest, match="message caption is too long"):
         await bot.send_photo(ANN, BufferedInputFile(PNG, "p.png"), caption="x" * 1025)
     assert (await bot.send_message(ANN, "x" * 4096)).text == "x" * 4096
+    # Counted in UTF-16 code units, as Telegram does: an emoji outside the BMP counts two.
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(ANN, "😀" * 2049)
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_photo(ANN, BufferedInputFile(PNG, "p.png"), caption="😀" * 513)
+    assert (await bot.send_message(ANN, "😀" * 2048)).text == "😀" * 2048
 
 
 async def test_send_photo_upload_uses_attach_and_downloads_back(emulator: TelegramEmulator, bot: Bot) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from . import errors as e
 from .call import Call
 from .errors import ApiError
-from .formatting import format_text
+from .formatting import format_text, utf16_len
 from .records import Deletion, SentMessage, StoredFile, UploadedFile
 from .world import FILE_KINDS, ChatState, Json, World, guess_mime, image_size, media_object
 
@@ -165,7 +165,7 @@ class MessageMethods:
             caption, entities = format_text(
                 str(item.get("caption") or ""), item.get("parse_mode"), item.get("caption_entities")
             )
-            if len(caption) > CAPTION_LIMIT:
+            if utf16_len(caption) > CAPTION_LIMIT:
                 raise ApiError.bad_request(e.CAPTION_TOO_LONG)
             if caption:
                 content["caption"] = caption
@@ -269,7 +269,8 @@ class MessageMethods:
                 raise ApiError.bad_request(e.TEXT_EMPTY)
             return "", []
         text, entities = format_text(str(raw), call.get("parse_mode"), call.get(entities_field))
-        if len(text) > limit:
+        # The Bot API counts "characters after entity parsing" in UTF-16 code units.
+        if utf16_len(text) > limit:
             raise ApiError.bad_request(too_long)
         return text, entities
 
