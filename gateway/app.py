@@ -112,7 +112,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.api is not None:
         app.add_subapp("/api/v1", create_api())
 
-    app[BACKGROUND] = [outbox.run, signals.run]  # the operator side adds its loops
+    app[BACKGROUND] = [leases.keep_alive, outbox.run, signals.run]  # the operator side adds its loops
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
     app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])

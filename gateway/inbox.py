@@ -151,6 +151,7 @@ class Inbox:
             forwarded_from=inbound.forwarded_from,
             payload=inbound.payload,
             client_id=inbound.client_id,
+            stored_by=self.leases.holder,
         )
         try:
             return await self.store.messages.insert(message)

@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 Work = Callable[[], Awaitable[None]]
 
 
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+def _process_lease(holder: str) -> str:
+    return f"process:{holder}"
+
+
 def process_name() -> str:
     """This process among all gateway processes: host, pid and a random part (pids are reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -35,6 +43,15 @@ class Leases:
         self.seconds = seconds
         self.holder = holder or process_name()
         self.held: set[str] = set()
+
+    async def keep_alive(self) -> None:
+        """Hold this process's own lease while it runs (what others check with `alive`), until cancelled."""
+        await self.run(_process_lease(self.holder), _forever)
+
+    async def alive(self, holders: set[str]) -> set[str]:
+        """Which of these processes are running (hold their own lease)."""
+        held = await self.store.leases.held([_process_lease(h) for h in holders], utcnow())
+        return {h for h in holders if _process_lease(h) in held}
 
     async def run(self, name: str, work: Work) -> None:
         """Run `work` whenever this process holds lease `name`, until cancelled (then the lease is given up).

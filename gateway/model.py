@@ -322,6 +322,8 @@ class Message:
     edits: tuple[str, ...] = ()
     client_id: str | None = None
     notice: Notice | None = None
+    # The gateway process that stored a customer message (gateway.leases): while it lives, relaying it is its job.
+    stored_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ LEASE = "relay-sweep"
 # On the very first sweep of a database, how far back to look.
 FIRST_LOOK_BACK = timedelta(hours=1)
 EVERY_SECONDS = 5.0
+# A message its (running) process has not relayed in this long is not going to be: the sweep relays it.
+GIVE_UP = timedelta(minutes=30)
 BATCH = 200
 
 
@@ -46,26 +48,40 @@ class RelaySweep:
             await asyncio.sleep(EVERY_SECONDS)
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Look at one batch of messages stored since the last sweep and up to `lag` ago; returns how many."""
-        before = ObjectId.from_datetime((now or utcnow()) - self.lag)
+        """Look at one batch of messages stored since the last sweep and up to `lag` ago; returns how many it
+        went past (a whole batch: there may be more).
+
+        A message whose process still runs is that process's to relay (its queue to one operator may be long):
+        the sweep stops before it and looks again next time, unless it is older than GIVE_UP.
+        """
+        now = now or utcnow()
+        before = ObjectId.from_datetime(now - self.lag)
         after = await self.store.leases.progress(LEASE) or ObjectId.from_datetime(
             before.generation_time - FIRST_LOOK_BACK
         )
         messages = await self.store.messages.inbound_between(after, before, BATCH)
+        done = messages[-1].id if len(messages) == BATCH else before
+        passed = len(messages)
         if messages:
             shown = await self.store.relay.shown([m.id for m in messages])
             threads = await self.store.threads.many(list({m.thread_id for m in messages}))
+            missing = []
             for message in messages:
                 thread = threads.get(message.thread_id)
                 # An unassigned thread is shown with its backlog when assigned; a closed one is over.
                 if thread is None or not thread.open or thread.operator_id is None:
                     continue
-                if (thread.operator_id, message.id) in shown:
-                    continue
-                await self._relay(thread.operator_id, message.id)
-        done = messages[-1].id if len(messages) == BATCH else before
-        await self.store.leases.record_progress(LEASE, self.leases.holder, done)
-        return len(messages)
+                if (thread.operator_id, message.id) not in shown:
+                    missing.append((message, thread.operator_id))
+            alive = await self.leases.alive({m.stored_by for m, _ in missing if m.stored_by})
+            for message, operator_id in missing:
+                if message.stored_by in alive and message.id.generation_time > now - GIVE_UP:
+                    done = ObjectId.from_datetime(message.id.generation_time - timedelta(seconds=1))
+                    passed = messages.index(message)
+                    break
+                await self._relay(operator_id, message.id)
+        await self.store.leases.record_progress(LEASE, self.leases.holder, max(done, after))
+        return passed
 
     async def _relay(self, operator_id: int, message_id: ObjectId) -> None:
         # Read again: it may have been moved (a merge) or relayed meanwhile.

@@ -43,6 +43,11 @@ class LeaseRepo:
         result = await self.collection.update_one({"_id": name, "holder": holder}, {"$set": {"progress": value}})
         return result.matched_count == 1
 
+    async def held(self, names: list[str], now: datetime) -> set[str]:
+        """Which of these leases someone holds now."""
+        cursor = self.collection.find({"_id": {"$in": names}, "until": {"$gt": now}}, {"_id": 1})
+        return {d["_id"] async for d in cursor}
+
     async def holder(self, name: str, now: datetime) -> str | None:
         """Who holds a lease now (None when nobody does)."""
         doc = await self.collection.find_one({"_id": name, "until": {"$gt": now}})

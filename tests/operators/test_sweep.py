@@ -10,7 +10,7 @@ from bson import ObjectId
 from gateway.keys import LEASES
 from gateway.model import Content, Direction, utcnow
 from operators.keys import OPERATOR_BOT
-from operators.sweep import RelaySweep
+from operators.sweep import GIVE_UP, RelaySweep
 from tests.helpers import settle
 from tests.operators.conftest import OLGA, SAM, Desk
 
@@ -21,7 +21,7 @@ def sweep_of(desk: Desk) -> RelaySweep:
     return RelaySweep(desk.store, desk.app[OPERATOR_BOT].relay, desk.app[LEASES], LAG)
 
 
-async def stored_but_never_relayed(desk: Desk, text: str) -> ObjectId:
+async def stored_but_never_relayed(desk: Desk, text: str, by: str = "a process SIGKILLed since") -> ObjectId:
     """What a process that stopped right after storing a customer message leaves behind."""
     [first] = await desk.store.messages.collection.find({"direction": Direction.IN.value}).to_list()
     message = dataclasses.replace(
@@ -30,6 +30,7 @@ async def stored_but_never_relayed(desk: Desk, text: str) -> ObjectId:
         channel_message_id=f"lost-{text}",
         content=Content(text=text),
         created_at=utcnow(),
+        stored_by=by,
     )
     await desk.store.messages.insert(message)
     return message.id
@@ -55,6 +56,22 @@ async def test_a_message_no_process_relayed_reaches_its_operator_once(desk: Desk
     await settle(desk.app)
     assert sum("are you there?" in t for t in desk.texts(OLGA)) == 1
     assert sum(t.endswith("hello") for t in desk.texts(OLGA)) == 1  # relayed when it came: not again
+
+
+async def test_a_message_its_running_process_has_yet_to_relay_is_left_to_it(desk: Desk) -> None:
+    await desk.online(OLGA)
+    await desk.visitor("hello", "c-1")
+    # Stored by this (running) process, still waiting in its queue to the operator.
+    waiting = await stored_but_never_relayed(desk, "in the queue", by=desk.app[LEASES].holder)
+    sweep = sweep_of(desk)
+    assert await sweep.sweep(utcnow() + LAG + timedelta(seconds=1)) == 1  # past "hello", stopped before it
+    await settle(desk.app)
+    assert not any("in the queue" in t for t in desk.texts(OLGA))
+    # Half an hour on, it is not coming from there: the sweep shows it.
+    await sweep.sweep(utcnow() + GIVE_UP + LAG)
+    await settle(desk.app)
+    assert sum("in the queue" in t for t in desk.texts(OLGA)) == 1
+    assert (OLGA, waiting) in await desk.store.relay.shown([waiting])
 
 
 async def test_messages_of_unassigned_or_closed_threads_are_left_alone(desk: Desk) -> None:
