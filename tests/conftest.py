@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, unused_port
+from aiohttp.test_utils import TestClient, get_unused_port_socket
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from pymongo import AsyncMongoClient
@@ -67,8 +67,10 @@ def serve(aiohttp_client: Any, make_settings: SettingsFactory) -> Serve:
     """Start the real app on a free port that is also its public URL, so webhooks and callbacks reach it."""
 
     async def start(**override: Any) -> TestClient:
-        port = unused_port()
+        # Bound before the app is built and handed over as is: a port only looked up could be taken meanwhile.
+        sock = get_unused_port_socket("127.0.0.1")
+        port = sock.getsockname()[1]
         settings = make_settings(**merged({"server": {"public_url": f"http://127.0.0.1:{port}"}}, override))
-        return await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+        return await aiohttp_client(create_app(settings), server_kwargs={"socket_factory": lambda *_: sock})
 
     return start

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, unused_port
+from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app, make_runner
 from gateway.keys import STORE
@@ -90,8 +90,8 @@ async def test_slow_clients_are_cut_off_and_a_client_gone_mid_body_is_no_error(
     settings = make_settings(server={"read_timeout": 0.3})
     runner = make_runner(create_app(settings))
     await runner.setup()
-    port = unused_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # ... and the rest never comes

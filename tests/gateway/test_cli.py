@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import unused_port
 from pymongo import AsyncMongoClient
+
+from tests.embedded_mongo.processes import free_port
 
 pytestmark = pytest.mark.skipif("MONGODB_URI" in os.environ, reason="runs the embedded engine itself")
 
@@ -36,7 +37,7 @@ async def start_engine(port: int, data_dir: Path) -> asyncio.subprocess.Process:
 
 
 async def test_embedded_db_command_serves_and_keeps_data(tmp_path: Path) -> None:
-    port = unused_port()
+    port = free_port()
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     process = await start_engine(port, tmp_path / "db")
     try:
@@ -77,7 +78,7 @@ def gateway_config(tmp_path: Path, name: str, port: int) -> Path:
 async def test_run_says_listening_once_bound_and_a_second_process_on_the_data_dir_is_refused_clearly(
     tmp_path: Path,
 ) -> None:
-    port = unused_port()
+    port = free_port()
     first = await start_gateway(gateway_config(tmp_path, "first", port))
     try:
         assert first.stderr is not None
@@ -90,7 +91,7 @@ async def test_run_says_listening_once_bound_and_a_second_process_on_the_data_di
         assert b" 200 " in await reader.readline()
         writer.close()
 
-        second = await start_gateway(gateway_config(tmp_path, "second", unused_port()))
+        second = await start_gateway(gateway_config(tmp_path, "second", free_port()))
         _, errors = await asyncio.wait_for(second.communicate(), 30)
         assert second.returncode == 2
         assert b"second.toml: storage.data_dir:" in errors and b"in use by another process" in errors
