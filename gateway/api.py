@@ -7,6 +7,7 @@ the one request that needs no token) both come from there.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,20 +28,25 @@ from gateway.api_requests import (
 from gateway.api_responses import (
     ContactList,
     ContactOut,
+    ErasureOut,
+    ExportOut,
     MessageList,
     MessageOut,
     OpenApiOut,
     ThreadList,
     ThreadOut,
     contact_out,
+    erasure_out,
+    export_out,
     message_out,
     thread_out,
 )
 from gateway.api_routes import JSON, ApiError, BadInput, Endpoint, NotFound, add_routes, openapi_document
 from gateway.contacts import normalize_email, normalize_phone
 from gateway.conversations import Draft
-from gateway.keys import CONVERSATIONS, PROFILES, SETTINGS, STORE
+from gateway.keys import CONVERSATIONS, PRIVACY, PROFILES, SETTINGS, STORE
 from gateway.model import Author, Contact, Content, Thread
+from gateway.privacy import ErasureOutcome
 from gateway.tokens import VisitorTokens
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,6 +80,8 @@ async def list_messages(request: web.Request, path: ThreadPath, query: MessageQu
 async def post_message(request: web.Request, path: ThreadPath, body: MessageIn) -> MessageOut:
     """Answer the customer through the thread's channel; the message comes back with its delivery status."""
     thread = await _thread(request, path.number)
+    if thread.erased_at is not None:
+        raise ApiError(409, "this conversation's customer was erased: there is nobody to answer")
     message = await request.config_dict[CONVERSATIONS].send(
         thread, Draft(Content(text=body.text), author=Author.OPERATOR, author_name=body.author_name)
     )
@@ -108,6 +116,29 @@ async def update_contact(request: web.Request, path: ContactPath, body: ContactI
     contact = await _contact(request, path.id)
     updated = await request.config_dict[PROFILES].update_contact(contact, **body.model_dump(exclude_unset=True))
     return contact_out(updated)
+
+
+async def export_contact(request: web.Request, path: ContactPath) -> ExportOut:
+    """Everything stored about the person, as one document: their card (and the cards merged into it), every
+    conversation with its messages and delivery statuses, visitor data, merges, duplicate candidates and links
+    to their files. A merged-away card's id stands for the person too."""
+    export = await request.config_dict[PRIVACY].export(ObjectId(path.id))
+    if export is None:
+        raise NotFound("contact")
+    return export_out(export)
+
+
+async def erase_contact(request: web.Request, path: ContactPath) -> ErasureOut:
+    """Erase the person: their card and the cards merged into it, identities, messages, notes, visitor data,
+    duplicate candidates and file references; merge records keep only that a merge happened. Conversations are
+    kept as timings only, so the KPIs stay right. Their next message starts a fresh card. Erasing again answers
+    the first erasure; the answer lists what the gateway cannot delete (what reached Telegram, WhatsApp, ...)."""
+    result = await request.config_dict[PRIVACY].erase(ObjectId(path.id), via="api", api_token=_fingerprint(request))
+    if result.outcome is ErasureOutcome.BUSY:
+        raise ApiError(409, "the contact is being merged or erased right now; try again in a moment")
+    if result.record is None:
+        raise NotFound("contact")
+    return erasure_out(result.record, already=result.outcome is ErasureOutcome.ALREADY_ERASED)
 
 
 async def update_visitor(request: web.Request, path: VisitorPath, body: ContactIn) -> ContactOut:
@@ -164,7 +195,7 @@ ENDPOINTS = (
         status=201,
         path_params=ThreadPath,
         body=MessageIn,
-        errors=(404,),
+        errors=(404, 409),
     ),
     Endpoint("GET", "/contacts", find_contacts, "Find contacts by phone or e-mail", ContactList, query=ContactQuery),
     Endpoint("GET", "/contacts/{id}", get_contact, "Get a contact", ContactOut, path_params=ContactPath, errors=(404,)),
@@ -176,6 +207,24 @@ ENDPOINTS = (
         ContactOut,
         path_params=ContactPath,
         body=ContactIn,
+        errors=(404,),
+    ),
+    Endpoint(
+        "DELETE",
+        "/contacts/{id}",
+        erase_contact,
+        "Erase a person's data",
+        ErasureOut,
+        path_params=ContactPath,
+        errors=(404, 409),
+    ),
+    Endpoint(
+        "GET",
+        "/contacts/{id}/export",
+        export_contact,
+        "Export everything stored about a person",
+        ExportOut,
+        path_params=ContactPath,
         errors=(404,),
     ),
     Endpoint(
@@ -225,6 +274,12 @@ def _authenticator(public: set[web.AbstractRoute]) -> Any:
         return await handler(request)
 
     return authenticate
+
+
+def _fingerprint(request: web.Request) -> str:
+    """Which API token a request carries, for the audit: the start of its SHA-256, never the token itself."""
+    header = request.headers.get("Authorization", "")
+    return hashlib.sha256(header.partition(" ")[2].encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 def _authorized(request: web.Request) -> bool:

@@ -27,6 +27,10 @@ from gateway.model import (
     ThreadStatus,
     Transfer,
 )
+from gateway.privacy import Export
+from gateway.storage.duplicates import Duplicate, DuplicateStatus
+from gateway.storage.erasures import ErasureRecord
+from gateway.storage.merges import MergeRecord, MergeStatus
 
 
 class Output(BaseModel):
@@ -73,6 +77,7 @@ class ThreadOut(Output):
     closed_by: int | None
     previous_thread_id: str | None = Field(description="The customer's thread before this one.")
     transfers: list[TransferOut]
+    erased_at: datetime | None = Field(description="When its customer was erased: only its timings are left.")
 
 
 class ThreadList(Output):
@@ -216,6 +221,104 @@ class ContactList(Output):
     contacts: list[ContactOut]
 
 
+class MediaLinkOut(Output):
+    """A file of a stored message, with a link to fetch it through the gateway."""
+
+    message_id: str
+    index: int = Field(description="Which file of the message (from 0).")
+    source: str = Field(description="Where the file lives: the channel it came through, or the operator bot.")
+    mime_type: str | None
+    size: int | None
+    name: str | None
+    url: str = Field(description="A signed gateway link to the file, valid for 24 hours.")
+
+
+class ThreadExportOut(ThreadOut):
+    """A conversation with all its messages (and their delivery statuses), oldest first."""
+
+    messages: list[MessageOut]
+
+
+class MergeOut(Output):
+    """A merge that kept or merged away one of the person's cards."""
+
+    number: int
+    kept_id: str
+    other_id: str
+    status: MergeStatus
+    reason: str
+    by: int | None = Field(description="The operator who merged (null: the gateway itself).")
+    created_at: datetime
+    finished_at: datetime | None
+    undone_at: datetime | None
+    undone_by: int | None
+    identities: list[str] = Field(description="The channel identities that moved, as channel:account:id.")
+    card_before: dict[str, JsonValue] = Field(description="The merged-away card as it was: what an unmerge restores.")
+    added: dict[str, JsonValue] = Field(description="What the merge added to the kept card: what an unmerge removes.")
+
+
+class MatchOut(Output):
+    kind: str = Field(description="phone or email.")
+    value: str
+    verified: bool
+    unverified: bool
+
+
+class DuplicateOut(Output):
+    """A pair of cards the gateway found sharing a phone or an e-mail, and what was decided."""
+
+    id: str
+    contact_ids: list[str]
+    status: DuplicateStatus
+    matches: list[MatchOut]
+    similarity: int | None = Field(description="How alike the two names are, 0-100.")
+    created_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+
+
+class ExportOut(Output):
+    """Everything the gateway stores about one person."""
+
+    exported_at: datetime
+    contact: ContactOut = Field(description="Their card: identities, phones, e-mails, attributes, notes, visitor data.")
+    merged_cards: list[ContactOut] = Field(description="Cards merged into it, with what they still hold.")
+    threads: list[ThreadExportOut]
+    merges: list[MergeOut]
+    duplicates: list[DuplicateOut]
+    media: list[MediaLinkOut] = Field(description="Every file of their conversations.")
+
+
+class LeftoverOut(Output):
+    """Where some of the person's data stays that the gateway cannot delete."""
+
+    place: str = Field(
+        description="telegram, whatsapp, webwidget (the customer's side), operator_chats, forum_mirror, "
+        "database_history."
+    )
+    detail: str
+    count: int | None = Field(description="How many messages (or topics) it is about, when known.")
+
+
+class ErasureOut(Output):
+    """What an erasure did; asked again, the first erasure of the person is answered."""
+
+    erasure_id: str
+    contact_id: str = Field(description="The card the erasure was asked for.")
+    contact_ids: list[str] = Field(description="Every card erased: the person's card and those merged into it.")
+    already_erased: bool = Field(description="True when this request found the person erased already.")
+    via: str = Field(description="api, operator_bot or retention.")
+    by_operator: int | None = Field(description="The supervisor who erased from the operator bot.")
+    started_at: datetime
+    erased_at: datetime | None
+    cards: int
+    threads: int = Field(description="Conversations kept as timings only (for the KPIs), with no personal data.")
+    messages: int = Field(description="Messages deleted, with their files' references.")
+    duplicates: int = Field(description="Duplicate candidates deleted.")
+    merges: int = Field(description="Merge records stripped of what moved.")
+    not_deleted: list[LeftoverOut] = Field(description="What the gateway could not delete, and where it is.")
+
+
 class OpenApiOut(RootModel[dict[str, Any]]):
     """An OpenAPI 3.1 document."""
 
@@ -291,6 +394,7 @@ def thread_out(thread: Thread) -> ThreadOut:
         closed_by=thread.closed_by,
         previous_thread_id=_id(thread.previous_thread_id),
         transfers=[transfer_out(t) for t in thread.transfers],
+        erased_at=_utc(thread.erased_at),
     )
 
 
@@ -409,4 +513,88 @@ def contact_out(contact: Contact) -> ContactOut:
         visitor=None if contact.visitor is None else visitor_out(contact.visitor),
         created_at=_at(contact.created_at),
         updated_at=_at(contact.updated_at),
+    )
+
+
+def merge_out(merge: MergeRecord) -> MergeOut:
+    """A merge record as an export shows it."""
+    return MergeOut(
+        number=merge.number,
+        kept_id=str(merge.kept_id),
+        other_id=str(merge.other_id),
+        status=merge.status,
+        reason=merge.reason,
+        by=merge.by,
+        created_at=_at(merge.created_at),
+        finished_at=_utc(merge.finished_at),
+        undone_at=_utc(merge.undone_at),
+        undone_by=merge.undone_by,
+        identities=list(merge.identities),
+        card_before={str(k): _json(v) for k, v in merge.other_before.items()},
+        added={str(k): _json(v) for k, v in merge.added.items()},
+    )
+
+
+def duplicate_out(duplicate: Duplicate) -> DuplicateOut:
+    """A duplicate candidate as an export shows it."""
+    return DuplicateOut(
+        id=str(duplicate.id),
+        contact_ids=[str(i) for i in duplicate.contact_ids],
+        status=duplicate.status,
+        matches=[
+            MatchOut(kind=m.kind, value=m.value, verified=m.verified, unverified=m.unverified)
+            for m in duplicate.matches
+        ],
+        similarity=duplicate.similarity,
+        created_at=_at(duplicate.created_at),
+        decided_by=duplicate.decided_by,
+        decided_at=_utc(duplicate.decided_at),
+    )
+
+
+def export_out(export: Export) -> ExportOut:
+    """Everything stored about a person, as one document."""
+    return ExportOut(
+        exported_at=_at(export.exported_at),
+        contact=contact_out(export.contact),
+        merged_cards=[contact_out(c) for c in export.merged],
+        threads=[
+            ThreadExportOut(**thread_out(t.thread).model_dump(), messages=[message_out(m) for m in t.messages])
+            for t in export.threads
+        ],
+        merges=[merge_out(m) for m in export.merges],
+        duplicates=[duplicate_out(d) for d in export.duplicates],
+        media=[
+            MediaLinkOut(
+                message_id=str(link.message_id),
+                index=link.index,
+                source=link.media.source,
+                mime_type=link.media.mime_type,
+                size=link.media.size,
+                name=link.media.name,
+                url=link.url,
+            )
+            for link in export.media
+        ],
+    )
+
+
+def erasure_out(record: ErasureRecord, *, already: bool) -> ErasureOut:
+    """An erasure as the API answers it."""
+    counts = record.counts
+    return ErasureOut(
+        erasure_id=str(record.id),
+        contact_id=str(record.contact_id),
+        contact_ids=[str(i) for i in record.contact_ids],
+        already_erased=already,
+        via=record.via,
+        by_operator=record.by_operator,
+        started_at=_at(record.started_at),
+        erased_at=_utc(record.finished_at),
+        cards=counts.get("cards", 0),
+        threads=counts.get("threads", 0),
+        messages=counts.get("messages", 0),
+        duplicates=counts.get("duplicates", 0),
+        merges=counts.get("merges", 0),
+        not_deleted=[LeftoverOut(place=x.place, detail=x.detail, count=x.count) for x in record.leftovers],
     )

@@ -30,6 +30,7 @@ _STATUS_TEXT = {
     400: "Bad input; `field` names the parameter or body field at fault.",
     401: "No valid bearer token.",
     404: "Not found.",
+    409: "Not possible in the current state; `error` says why.",
 }
 
 

@@ -38,6 +38,7 @@ from gateway.keys import (
     MERGER,
     METRICS,
     OUTBOX,
+    PRIVACY,
     PROFILES,
     SETTINGS,
     SIGNALS,
@@ -49,7 +50,9 @@ from gateway.media import MediaLinks, MediaSources
 from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
+from gateway.privacy import Privacy
 from gateway.profiles import Profiles
+from gateway.retention import Retention
 from gateway.signals import Signals
 from gateway.storage.mongo import Storage
 
@@ -102,6 +105,7 @@ def create_app(settings: Settings) -> web.Application:
     app[MERGER] = merger
     app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)
     app[DUPLICATES].subscribe()
+    app[PRIVACY] = privacy = Privacy(store, bus, links)
 
     for channel in channels.values():
         channel.register(app)
@@ -112,7 +116,8 @@ def create_app(settings: Settings) -> web.Application:
     if settings.api is not None:
         app.add_subapp("/api/v1", create_api())
 
-    app[BACKGROUND] = [leases.keep_alive, outbox.run, signals.run]  # the operator side adds its loops
+    retention = Retention(store, privacy, settings.privacy)  # safe in every process: each step may be repeated
+    app[BACKGROUND] = [leases.keep_alive, outbox.run, signals.run, retention.run]  # the operator side adds its loops
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
     app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])

@@ -188,6 +188,18 @@ class ContactSettings(_Section):
     auto_merge_verified: bool = False
 
 
+class PrivacySettings(_Section):
+    # Closed conversations older than this many days are deleted (or anonymized); None keeps them until erased.
+    retention_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+    # Keep an expired conversation's timings (for the KPIs) without any personal data instead of deleting it.
+    anonymize: bool = False
+    store_ip: bool = True
+    store_navigation: bool = True
+    # Conversations expired per round of the privacy loop, and how often it runs.
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -207,6 +219,7 @@ class Settings(_Section):
     api: ApiSettings | None = None
     operators: tuple[OperatorEntry, ...] = ()
     contacts: ContactSettings = ContactSettings()
+    privacy: PrivacySettings = PrivacySettings()
     logging: LoggingSettings = LoggingSettings()
     source: str = "<settings>"
 
@@ -225,6 +238,8 @@ class Settings(_Section):
                 logger.info("no [%s] section in %s: %s disabled", section, self.source, section)
         if self.webwidget is None or not self.webwidget.enabled:
             logger.info("[webwidget] absent or disabled in %s: web widget disabled", self.source)
+        if self.privacy.retention_days is None:
+            logger.info("no privacy.retention_days in %s: conversations are kept until erased", self.source)
 
 
 def load_settings(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:

@@ -74,6 +74,11 @@ class ThreadClosed(ThreadEvent):
 
 
 @dataclass(frozen=True)
+class ThreadErased(ThreadClosed):
+    """An open thread was closed because its customer was erased; `thread` is what is left: its timings."""
+
+
+@dataclass(frozen=True)
 class ThreadAssigned(ThreadEvent):
     """A thread got an operator (or, with operator_id None, went back to the queue).
 

@@ -20,6 +20,7 @@ from gateway.media import MediaLinks, MediaSources
 from gateway.merge import Merger
 from gateway.metrics import Metrics
 from gateway.outbox import Outbox
+from gateway.privacy import Privacy
 from gateway.profiles import Profiles
 from gateway.signals import Signals
 from gateway.storage.mongo import Storage
@@ -43,3 +44,4 @@ MERGER = web.AppKey("merger", Merger)
 LEASES = web.AppKey("leases", Leases)
 SIGNALS = web.AppKey("signals", Signals)
 DUPLICATES = web.AppKey("duplicates", DuplicateFinder)
+PRIVACY = web.AppKey("privacy", Privacy)

@@ -454,6 +454,8 @@ class Merger:
             operator = await self.store.operators.get(by)
             if operator is None or not operator.is_supervisor:
                 return MergeResult(MergeOutcome.NOT_ALLOWED, record)
+        if record.erased_at is not None:  # what it moved is gone with the person: nothing to restore
+            return MergeResult(MergeOutcome.UNKNOWN, record)
         if record.status is MergeStatus.UNDONE:
             return MergeResult(MergeOutcome.ALREADY_UNDONE, record)
         if record.status is not MergeStatus.DONE:

@@ -227,6 +227,8 @@ class Contact:
     attribute_conflicts: Mapping[str, Any] = field(default_factory=dict)
     # Set while a merge holds the card (gateway.merge): messages for it then take the careful path.
     merge_lock: ObjectId | None = None
+    # Set while the card is being erased (gateway.privacy): its identities start fresh cards.
+    erase_id: ObjectId | None = None
 
     @property
     def merging(self) -> bool:
@@ -288,6 +290,8 @@ class Thread:
     # Its topic in the supervisors' forum supergroup, once the conversation is mirrored there.
     topic_chat_id: int | None = None
     topic_id: int | None = None
+    # Set when its customer's data was erased: only the conversation's timings are left.
+    erased_at: datetime | None = None
 
     @property
     def identity_ref(self) -> IdentityRef:

@@ -34,6 +34,7 @@ class Profiles:
         if profile.username:
             identity_fields["username"] = profile.username
         contact = await self.store.contacts.update_identity(ref.key, now, **identity_fields)
+        contact = await self._not_erased(contact, ref.key)
         created = False
         if contact is None:
             identity = Identity(
@@ -44,7 +45,7 @@ class Profiles:
 
     async def learn_about(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update the contact behind an identity; create it only when asked."""
-        contact = await self.store.contacts.owner(sender.key)
+        contact = await self._not_erased(await self.store.contacts.owner(sender.key), sender.key)
         if contact is None:
             if not create:
                 return False
@@ -54,7 +55,7 @@ class Profiles:
 
     async def contact_for(self, sender: IdentityRef, profile: Profile | None = None) -> Contact:
         """The contact behind an identity, created on first sight."""
-        contact = await self.store.contacts.owner(sender.key)
+        contact = await self._not_erased(await self.store.contacts.owner(sender.key), sender.key)
         if contact is not None:
             return contact
         profile = profile or Profile()
@@ -68,6 +69,14 @@ class Profiles:
         )
         contact, _ = await self.store.contacts.create(identity, utcnow(), language=profile.language)
         return contact
+
+    async def _not_erased(self, contact: Contact | None, key: str) -> Contact | None:
+        """The card, unless it is being erased: then the identity comes off it (the erasure would take it off too),
+        so that the person's new message starts a fresh card."""
+        if contact is None or contact.erase_id is None:
+            return contact
+        await self.store.contacts.pull_identity(contact.id, key)
+        return None
 
     async def update_contact(
         self,
@@ -106,11 +115,17 @@ class Profiles:
             if email and email not in contact.emails:
                 emails.append(email)
         push: dict[str, Any] = {}
+        privacy = self.settings.privacy
+        # What the privacy settings say not to keep; a card that has it from before loses it now.
+        withheld = ([] if privacy.store_ip else ["ip"]) + ([] if privacy.store_navigation else ["referrer", "pages"])
+        unset = [f"visitor.{k}" for k in withheld if k in (contact.visitor or {})]
         if profile.visitor:
             known = contact.visitor or {}
             # Only what changed: every widget message carries the visitor's details again.
-            changed = {k: v for k, v in profile.visitor.items() if v is not None and known.get(k) != v}
-            page = changed.get("url")
+            changed = {
+                k: v for k, v in profile.visitor.items() if v is not None and known.get(k) != v and k not in withheld
+            }
+            page = changed.get("url") if privacy.store_navigation else None
             if changed:
                 set_fields |= {f"visitor.{k}": v for k, v in changed.items()}
                 set_fields["visitor.updated_at"] = now
@@ -123,7 +138,7 @@ class Profiles:
         # Typed by the customer, a new value is unverified; named by anyone else, it no longer is.
         typed = [v for v in phones + emails if profile.typed]
         vouched = [v for v in named if not profile.typed and v in contact.unverified]
-        if not (set_fields or phones or other_phones or emails or push or verified or vouched):
+        if not (set_fields or phones or other_phones or emails or push or verified or vouched or unset):
             return contact
         updated = await self.store.contacts.update(
             contact.id,
@@ -135,6 +150,7 @@ class Profiles:
             add_unverified=typed,
             remove_unverified=vouched,
             push=push,
+            unset=unset,
         )
         if updated is None:
             return contact

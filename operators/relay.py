@@ -27,6 +27,7 @@ from gateway.events import (
     MessageStatusChanged,
     ThreadAssigned,
     ThreadClosed,
+    ThreadErased,
 )
 from gateway.inputs import file_name, media_type
 from gateway.media import MediaSources
@@ -335,11 +336,15 @@ class Relay:
         closer = await self.store.operators.get(event.by) if event.by else None
         if operator is not None:
             lang = self.lang(operator)
-            text = t(
-                lang,
-                "moved.closed",
-                number=event.thread.number,
-                who=closer.name if closer else t(lang, "moved.by_system"),
+            text = (
+                t(lang, "moved.erased", number=event.thread.number)
+                if isinstance(event, ThreadErased)
+                else t(
+                    lang,
+                    "moved.closed",
+                    number=event.thread.number,
+                    who=closer.name if closer else t(lang, "moved.by_system"),
+                )
             )
             await self.send(operator.id, event.thread, None, SendMessage(chat_id=operator.id, text=text))
 

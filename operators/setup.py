@@ -19,12 +19,14 @@ from gateway.keys import (
     MEDIA_SOURCES,
     MERGER,
     OUTBOX,
+    PRIVACY,
     PROFILES,
     SETTINGS,
     STORE,
 )
 from operators.bot import OperatorBot
 from operators.duplicates import DuplicateAlerts
+from operators.erasure import TelegramCopies
 from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
 from operators.presence import Presence
@@ -58,6 +60,7 @@ def setup_operators(app: web.Application) -> None:
         routing=routing,
         merger=app[MERGER],
         finder=app[DUPLICATES],
+        privacy=app[PRIVACY],
     )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
@@ -67,6 +70,7 @@ def setup_operators(app: web.Application) -> None:
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
+    app[PRIVACY].add_eraser(TelegramCopies(relay).erase)
     relay.on_unreachable = Reachability(store, presence, relay).unreachable
     app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
     lag = timedelta(seconds=settings.operator_bot.catch_up_seconds)

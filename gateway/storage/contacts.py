@@ -83,8 +83,9 @@ class ContactRepo:
         add_unverified: list[str] | None = None,
         remove_unverified: list[str] | None = None,
         push: Mapping[str, Any] | None = None,
+        unset: list[str] | None = None,
     ) -> Contact | None:
-        """Set fields, add phones/e-mails and push to lists in one atomic update."""
+        """Set fields, add phones/e-mails, push to lists and unset fields in one atomic update."""
         update: dict[str, Any] = {"$set": {**(set_fields or {}), "updated_at": now}}
         add = {
             name: {"$each": values}
@@ -102,6 +103,8 @@ class ContactRepo:
             update["$push"] = dict(push)
         if remove_unverified:
             update["$pullAll"] = {"unverified": remove_unverified}
+        if unset:
+            update["$unset"] = dict.fromkeys(unset, "")
         doc = await self.collection.find_one_and_update(
             {"_id": contact_id}, update, return_document=ReturnDocument.AFTER
         )
@@ -168,6 +171,7 @@ class ContactRepo:
         return {
             "_id": contact_id,
             "merged_into": None,
+            "erase_id": None,  # a card being erased is merged with nothing
             "$or": [{"merge_lock": None}, {"merge_lock": token}, {"merge_lock_at": {"$lt": stale_before}}],
         }
 
@@ -254,3 +258,39 @@ class ContactRepo:
             {"_id": contact_id}, update, return_document=ReturnDocument.AFTER
         )
         return from_doc(Contact, doc) if doc else None
+
+    # -- erasure -----------------------------------------------------------------------------
+
+    async def merged_into_any(self, contact_ids: list[ObjectId]) -> list[Contact]:
+        """Cards merged into any of these."""
+        return [from_doc(Contact, d) async for d in self.collection.find({"merged_into": {"$in": contact_ids}})]
+
+    async def claim_erasure(
+        self, contact_id: ObjectId, token: ObjectId, now: datetime, stale_before: datetime
+    ) -> Contact | None:
+        """Reserve a card for the erasure `token`; None when a merge or another erasure holds it."""
+        doc = await self.collection.find_one_and_update(
+            {
+                "_id": contact_id,
+                "$and": [
+                    {"$or": [{"merge_lock": None}, {"merge_lock_at": {"$lt": stale_before}}]},
+                    {"$or": [{"erase_id": None}, {"erase_id": token}, {"erase_at": {"$lt": stale_before}}]},
+                ],
+            },
+            {"$set": {"erase_id": token, "erase_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return from_doc(Contact, doc) if doc else None
+
+    async def release_erasure(self, contact_ids: list[ObjectId], token: ObjectId) -> None:
+        await self.collection.update_many(
+            {"_id": {"$in": contact_ids}, "erase_id": token}, {"$set": {"erase_id": None, "erase_at": None}}
+        )
+
+    async def drop_identities(self, contact_id: ObjectId, token: ObjectId) -> None:
+        """Take every identity off a card the erasure `token` holds: the next message from one starts a fresh card."""
+        await self.collection.update_one({"_id": contact_id, "erase_id": token}, {"$set": {"identities": []}})
+
+    async def delete(self, contact_ids: list[ObjectId]) -> int:
+        result = await self.collection.delete_many({"_id": {"$in": contact_ids}})
+        return result.deleted_count

@@ -257,3 +257,15 @@ class DuplicateRepo:
                 and existing.status is DuplicateStatus.OPEN
             ):
                 await self.collection.update_one({"_id": existing.id, "status": "open"}, {"$set": carried})
+
+    # -- privacy -----------------------------------------------------------------------------
+
+    async def concerning(self, contact_ids: list[ObjectId]) -> list[Duplicate]:
+        """Every candidate pair with one of these cards, whatever was decided."""
+        cursor = self.collection.find({"contact_ids": {"$in": contact_ids}})
+        return [from_doc(Duplicate, d) async for d in cursor]
+
+    async def forget(self, contact_ids: list[ObjectId]) -> int:
+        """Delete every candidate pair with one of these cards (they are being erased)."""
+        result = await self.collection.delete_many({"contact_ids": {"$in": contact_ids}})
+        return result.deleted_count

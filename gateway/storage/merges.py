@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from gateway.model import from_doc
@@ -50,6 +50,8 @@ class MergeRecord:
     finished_at: datetime | None = None
     undone_at: datetime | None = None
     undone_by: int | None = None
+    # Set when a card of the merge was erased: what moved is gone from the record, so it cannot be undone.
+    erased_at: datetime | None = None
 
 
 class MergeRepo:
@@ -123,3 +125,25 @@ class MergeRepo:
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(MergeRecord, doc) if doc else None
+
+    # -- privacy -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _of(contact_ids: list[ObjectId]) -> dict[str, Any]:
+        return {"$or": [{"kept_id": {"$in": contact_ids}}, {"other_id": {"$in": contact_ids}}]}
+
+    async def concerning(self, contact_ids: list[ObjectId]) -> list[MergeRecord]:
+        """Every merge that kept or merged away one of these cards, oldest first."""
+        cursor = self.collection.find(self._of(contact_ids), sort=[("created_at", ASCENDING)])
+        return [from_doc(MergeRecord, d) async for d in cursor]
+
+    async def strip(self, contact_ids: list[ObjectId], now: datetime) -> int:
+        """Take what moved (cards, identities, phones, notes, the reason naming them) out of these cards' merges;
+        what is left says only that a merge happened, when and by whom."""
+        result = await self.collection.update_many(
+            {**self._of(contact_ids), "erased_at": None},
+            {
+                "$set": {"erased_at": now, "reason": "", "other_before": {}, "added": {}, "identities": []},
+            },
+        )
+        return result.modified_count

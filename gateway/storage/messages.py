@@ -13,6 +13,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from gateway.model import STATUS_RANK, Direction, Message, MessageStatus, from_doc, to_doc
 
+# What an anonymized message loses: everything but its thread, direction, author kind, timings and status.
+PERSONAL_FIELDS = dict.fromkeys(
+    ("media", "location", "shared_contact", "buttons", "template", "reply_to", "identity", "account",
+     "channel_message_id", "forwarded_from", "payload", "error", "edits", "client_id", "notice", "joined_from"),
+    "",
+)  # fmt: skip
+
 
 class MessageRepo:
     """Reads and writes messages."""
@@ -241,3 +248,39 @@ class MessageRepo:
         await self.collection.update_many(
             {"_id": {"$in": list(message_ids)}}, {"$set": {"thread_id": thread_id, "contact_id": contact_id}}
         )
+
+    # -- privacy: erasure and retention ----------------------------------------------------------
+
+    async def count_on_channel(self, contact_ids: Sequence[ObjectId], channel: str) -> int:
+        return await self.collection.count_documents({"contact_id": {"$in": list(contact_ids)}, "channel": channel})
+
+    async def delete_of(
+        self, *, contact_ids: Sequence[ObjectId] = (), thread_ids: Sequence[ObjectId] = (), batch: int
+    ) -> int:
+        """Delete every message of these cards and threads, `batch` at a time: no one command holds the storage long."""
+        deleted = 0
+        for field, ids in (("contact_id", contact_ids), ("thread_id", thread_ids)):
+            while ids:
+                found = [
+                    d["_id"] async for d in self.collection.find({field: {"$in": list(ids)}}, {"_id": 1}, limit=batch)
+                ]
+                if found:
+                    deleted += (await self.collection.delete_many({"_id": {"$in": found}})).deleted_count
+                if len(found) < batch:
+                    break
+        return deleted
+
+    async def anonymize_thread(self, thread_id: ObjectId, stand_in: ObjectId, now: datetime, *, batch: int) -> int:
+        """Strip a thread's messages down to who wrote when, with what status (`batch` at a time)."""
+        stripped = 0
+        while True:
+            cursor = self.collection.find({"thread_id": thread_id, "erased_at": None}, {"_id": 1}, limit=batch)
+            found = [d["_id"] async for d in cursor]
+            if found:
+                result = await self.collection.update_many(
+                    {"_id": {"$in": found}},
+                    {"$set": {"contact_id": stand_in, "text": "", "erased_at": now}, "$unset": PERSONAL_FIELDS},
+                )
+                stripped += result.modified_count
+            if len(found) < batch:
+                return stripped

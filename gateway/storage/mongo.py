@@ -15,6 +15,7 @@ from gateway.storage.canned import CannedRepo
 from gateway.storage.contacts import ContactRepo
 from gateway.storage.dead_letters import DeadLetterRepo
 from gateway.storage.duplicates import DuplicateRepo
+from gateway.storage.erasures import ErasureRepo
 from gateway.storage.leases import LeaseRepo
 from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
@@ -42,6 +43,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("phones", ASCENDING)], name="phones"),
         IndexModel([("emails", ASCENDING)], name="emails"),
         IndexModel([("updated_at", DESCENDING)], name="recent"),
+        # Erasing a card takes the cards merged into it too.
+        IndexModel([("merged_into", ASCENDING)], name="merged_into"),
     ],
     "threads": [
         IndexModel([("number", ASCENDING)], unique=True, name="number"),
@@ -60,6 +63,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", ASCENDING)], name="created"),
         IndexModel([("first_assigned_at", ASCENDING)], name="first_assigned"),
         IndexModel([("closed_at", ASCENDING)], name="closed"),
+        # Retention with anonymize = true: closed threads not yet reduced to their timings, longest closed first.
+        IndexModel([("erased_at", ASCENDING), ("closed_at", ASCENDING)], name="retention"),
         IndexModel([("topic_id", ASCENDING), ("topic_chat_id", ASCENDING)], name="topic"),
         # Who may see a thread in /search: operators it was transferred from or to.
         IndexModel([("transfers.from_operator", ASCENDING)], name="transferred_from"),
@@ -98,6 +103,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("chat_id", ASCENDING), ("message_id", ASCENDING)], unique=True, name="chat_message"),
         IndexModel([("chat_id", ASCENDING), ("gateway_message_id", ASCENDING)], name="copies"),
         IndexModel([("gateway_message_id", ASCENDING)], name="by_message"),
+        # What the operator bot showed of a thread, found when the thread is erased or expires.
+        IndexModel([("thread_id", ASCENDING)], name="by_thread"),
     ],
     "signals": [IndexModel([("at", ASCENDING)], expireAfterSeconds=600, name="expiry")],
     "handled_updates": [
@@ -125,6 +132,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("kept_id", ASCENDING), ("created_at", DESCENDING)], name="by_kept"),
         IndexModel([("other_id", ASCENDING), ("created_at", DESCENDING)], name="by_other"),
         IndexModel([("status", ASCENDING)], name="status"),
+    ],
+    "erasures": [
+        IndexModel([("contact_ids", ASCENDING), ("started_at", DESCENDING)], name="by_contact"),
+        IndexModel([("status", ASCENDING), ("started_at", ASCENDING)], name="status"),
+        IndexModel([("sweep_until", ASCENDING)], name="sweep"),
     ],
 }
 
@@ -174,6 +186,7 @@ class Storage:
         self.operators = OperatorRepo(db["operators"], db["presence_log"])
         self.duplicates = DuplicateRepo(db["duplicates"])
         self.merges = MergeRepo(db["merges"], db["counters"])
+        self.erasures = ErasureRepo(db["erasures"])
         self.relay = RelayRepo(db["relay"])
         self.canned = CannedRepo(db["canned"])
         self.dead_letters = DeadLetterRepo(db["dead_letters"])

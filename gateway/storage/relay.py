@@ -18,6 +18,7 @@ class RelayEntry:
     message_id: int
     thread_id: ObjectId
     gateway_message_id: ObjectId | None = None
+    at: datetime | None = None
 
 
 class RelayRepo:
@@ -66,8 +67,16 @@ class RelayRepo:
         )
         return _entry(doc)
 
+    async def of_threads(self, thread_ids: list[ObjectId]) -> list[RelayEntry]:
+        """Every message in operators' (and the supervisors') chats about these threads."""
+        return [e async for d in self.collection.find({"thread_id": {"$in": thread_ids}}) if (e := _entry(d))]
+
+    async def forget_threads(self, thread_ids: list[ObjectId]) -> int:
+        result = await self.collection.delete_many({"thread_id": {"$in": thread_ids}})
+        return result.deleted_count
+
 
 def _entry(doc: dict | None) -> RelayEntry | None:
     if doc is None:
         return None
-    return RelayEntry(doc["chat_id"], doc["message_id"], doc["thread_id"], doc.get("gateway_message_id"))
+    return RelayEntry(doc["chat_id"], doc["message_id"], doc["thread_id"], doc.get("gateway_message_id"), doc.get("at"))

@@ -11,8 +11,11 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from gateway.model import Thread, ThreadStatus, from_doc
+from gateway.model import Thread, ThreadStatus, from_doc, to_doc
 from gateway.storage.counters import next_value
+
+# What an erased thread names as the customer's identity: no channel, account or person.
+ERASED_IDENTITY = "erased::"
 
 
 class ThreadRepo:
@@ -314,3 +317,41 @@ class ThreadRepo:
         if last_message_at is not None:
             update["$max"] = {"last_message_at": last_message_at}
         await self.collection.update_one({"_id": thread_id}, update)
+
+    # -- privacy: erasure and retention ----------------------------------------------------------
+
+    async def of_contacts(self, contact_ids: Sequence[ObjectId]) -> list[Thread]:
+        cursor = self.collection.find({"contact_id": {"$in": list(contact_ids)}})
+        return [from_doc(Thread, d) async for d in cursor]
+
+    async def anonymize(self, thread: Thread, stand_in: ObjectId, now: datetime) -> None:
+        """Keep only a thread's timings: no customer, no identity, no comment of an operator, no forum topic.
+
+        `stand_in` takes the contact's place, so the KPIs still count the thread and nothing leads to the person.
+        """
+        transfers = [{**to_doc(transfer), "comment": None} for transfer in thread.transfers]
+        await self.collection.update_one(
+            {"_id": thread.id},
+            {
+                "$set": {
+                    "contact_id": stand_in,
+                    "identity": ERASED_IDENTITY,
+                    "unread": 0,
+                    "transfers": transfers,
+                    "erased_at": now,
+                },
+                "$unset": {"topic_id": "", "topic_chat_id": "", "csat.comment": ""},
+            },
+        )
+
+    async def expired(self, closed_before: datetime, *, limit: int, anonymized_too: bool) -> list[Thread]:
+        """Threads closed before a time, longest closed first; `anonymized_too`: also those kept only as timings."""
+        query: dict[str, Any] = {"closed_at": {"$lt": closed_before}}
+        if not anonymized_too:
+            query = {"erased_at": None, **query}
+        cursor = self.collection.find(query, sort=[("closed_at", ASCENDING)], limit=limit)
+        return [from_doc(Thread, d) async for d in cursor]
+
+    async def delete(self, thread_ids: Sequence[ObjectId]) -> int:
+        result = await self.collection.delete_many({"_id": {"$in": list(thread_ids)}})
+        return result.deleted_count

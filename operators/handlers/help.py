@@ -31,6 +31,7 @@ OPERATOR_COMMANDS = (
 )
 SUPERVISOR_COMMANDS = (
     "queue", "operators", "all", "assign", "stats", "operator", "duplicates", "merge", "unmerge", "deadletters",
+    "export", "forget",
 )  # fmt: skip
 
 
