@@ -14,6 +14,7 @@ from aiogram.types import Update
 from aiohttp import web
 from pymongo.errors import PyMongoError
 
+from channels.telegram.long_texts import SplitLongTexts
 from channels.telegram.polling import poll
 from channels.telegram.session import make_bot
 from channels.telegram.webhook import ALLOWED_UPDATES, UPDATE_LIMIT, UnreadableUpdate, authentic, parse_update, process
@@ -100,6 +101,7 @@ class OperatorBot:
             me = await bot.get_me()
         except TelegramUnauthorizedError:
             raise RuntimeError("operator_bot.token was rejected by Telegram (getMe: Unauthorized)") from None
+        bot.session.middleware(SplitLongTexts())
         self.bot = self.relay.bot = bot
         logger.info("operator bot @%s ready (%s mode)", me.username, self.mode)
         await help_commands.set_menu(bot, await self.store.operators.all())

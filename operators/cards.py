@@ -8,7 +8,9 @@ from typing import Any
 import phonenumbers
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from channels.telegram.limits import TEXT_LIMIT, fits, split_text
 from gateway.model import Author, Contact, Direction, Kind, Message, Thread
+from gateway.splitter import utf16_len
 from operators.texts import CATALOG, t
 
 
@@ -124,17 +126,38 @@ def card_keyboard(lang: str, number: int) -> InlineKeyboardMarkup:
 
 def message_text(lang: str, thread: Thread, message: Message) -> str:
     """A stored message as one line of an operator chat, tagged with its thread number."""
+    return f"#{thread.number} · {message_body(lang, message)}"
+
+
+def message_parts(lang: str, thread: Thread, message: Message, limit: int = TEXT_LIMIT) -> list[str]:
+    """A stored message as operator-chat texts of at most `limit` UTF-16 code units, each tagged #N."""
+    return tagged_parts(thread.number, message_body(lang, message), limit)
+
+
+def tagged_parts(number: int, body: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """`#N · body` in one text when it fits, else in parts tagged `#N (1/3) · ...`: each part says whose it is."""
+    whole = f"#{number} · {body}"
+    if fits(whole, limit):
+        return [whole]
+    # Room for the longest tag a part can get.
+    parts = split_text(body, limit - utf16_len(f"#{number} (9999/9999) · "))
+    return [f"#{number} ({i}/{len(parts)}) · {part}" for i, part in enumerate(parts, 1)]
+
+
+def message_body(lang: str, message: Message) -> str:
+    """What a stored message says, with who said it when that is not the customer."""
     body = _body(lang, message)
     if message.direction is Direction.INTERNAL:
-        body = t(lang, "relay.note", text=body)
-    elif message.direction is Direction.OUT:
+        return t(lang, "relay.note", text=body)
+    if message.direction is Direction.OUT:
         if message.author is Author.SYSTEM:
-            body = t(lang, "relay.system", text=body)
-        else:
-            body = t(lang, "relay.operator", author=message.author_name or "?", text=body)
-    elif message.forwarded_from:
-        body = f"{t(lang, 'relay.forwarded', origin=message.forwarded_from)}\n{body}"
-    return f"#{thread.number} · {body}"
+            return t(lang, "relay.system", text=body)
+        if message.author_id is None:  # written through the REST API
+            return t(lang, "relay.api", author=message.author_name or "API", text=body)
+        return t(lang, "relay.operator", author=message.author_name or "?", text=body)
+    if message.forwarded_from:
+        return f"{t(lang, 'relay.forwarded', origin=message.forwarded_from)}\n{body}"
+    return body
 
 
 def _body(lang: str, message: Message) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiogram import Bot
 from aiogram.methods import SendAudio, SendDocument, SendLocation, SendMessage, SendPhoto, SendVideo, SendVoice
@@ -17,7 +17,8 @@ from bson import ObjectId
 
 from channels.base import SendError
 from channels.telegram.files import download
-from channels.telegram.limits import CAPTION_LIMIT
+from channels.telegram.limits import CAPTION_LIMIT, TEXT_LIMIT, fits
+from channels.telegram.long_texts import split_message
 from channels.telegram.sender import Sender
 from gateway.config import Settings
 from gateway.events import (
@@ -34,7 +35,7 @@ from gateway.media import MediaSources
 from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
 from gateway.storage.mongo import Storage
 from gateway.vcards import parse_vcard
-from operators.cards import card_keyboard, card_text, message_text
+from operators.cards import card_keyboard, card_text, message_parts, message_text, tagged_parts
 from operators.texts import language, t
 
 logger = logging.getLogger(__name__)
@@ -129,18 +130,14 @@ class Relay:
         """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
         if message.content.kind is Kind.CONTACT and message.content.shared_contact is None and message.content.media:
             message = await self._read_card(message)
-        caption = message_text(lang, thread, message)
+        texts = message_parts(lang, thread, message)
         content = message.content
         if content.kind is Kind.CONTACT and content.shared_contact is not None:
             # The name and numbers say it all; the vCard file itself would only repeat them.
-            await self.send(
-                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
-            )
+            await self._texts(chat_id, thread, message, texts, reply_to, topic_id)
             return
         if content.kind is Kind.LOCATION and content.location:
-            await self.send(
-                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
-            )
+            await self._texts(chat_id, thread, message, texts, reply_to, topic_id)
             loc = content.location
             await self.send(
                 chat_id,
@@ -152,16 +149,31 @@ class Relay:
             )
             return
         if content.media:
+            caption = message_text(lang, thread, message)
             for media in content.media:
                 await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id)
                 caption = f"#{thread.number}"  # the tag, not the text, on the second file
             return
-        await self.send(
-            chat_id,
-            thread,
-            message.id,
-            SendMessage(chat_id=chat_id, text=caption, reply_parameters=_reply(reply_to), message_thread_id=topic_id),
-        )
+        await self._texts(chat_id, thread, message, texts, reply_to, topic_id)
+
+    async def _texts(
+        self,
+        chat_id: int,
+        thread: Thread,
+        message: Message,
+        texts: list[str],
+        reply_to: int | None,
+        topic_id: int | None,
+    ) -> None:
+        """A message's texts, in order; the first is the reply, when it is one."""
+        for i, text in enumerate(texts):
+            reply = _reply(reply_to) if i == 0 else None
+            await self.send(
+                chat_id,
+                thread,
+                message.id,
+                SendMessage(chat_id=chat_id, text=text, reply_parameters=reply, message_thread_id=topic_id),
+            )
 
     async def _show_media(
         self,
@@ -192,20 +204,32 @@ class Relay:
             )
             return
         upload = BufferedInputFile(data, filename=file_name(media.name) or _default_name(message.content.kind, media))
-        short = caption if len(caption) <= CAPTION_LIMIT else f"#{thread.number}"
+        short = caption if fits(caption, CAPTION_LIMIT) else f"#{thread.number}"
         common: dict[str, Any] = {"caption": short, "reply_parameters": _reply(reply_to), "message_thread_id": topic_id}
         method, field = _UPLOADS.get(message.content.kind, (SendDocument, "document"))
         await self.send(chat_id, thread, message.id, method(chat_id=chat_id, **{field: upload}, **common))
         if short != caption:
-            await self.send(
-                chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=caption, message_thread_id=topic_id)
-            )
+            # Too long for a caption: the text follows the file, whole.
+            await self._texts(chat_id, thread, message, message_parts(lang, thread, message), None, topic_id)
 
     async def send(
         self, chat_id: int, thread: Thread | None, message_id: ObjectId | None, method: TelegramMethod[T]
     ) -> T | None:
         """Call the Bot API for a chat, in order per chat and waiting out flood limits; remember the thread of
-        every message sent (when it is about one). None (logged) when Telegram refused."""
+        every message sent (when it is about one). A text too long for one message goes in parts (the buttons
+        under the last); the first part is returned. None (logged) when Telegram refused."""
+        if isinstance(method, SendMessage) and not fits(method.text, TEXT_LIMIT):
+            # Each part is remembered, so that a reply to any of them finds the thread.
+            first: T | None = None
+            for i, piece in enumerate(split_message(method)):
+                sent = await self._send_one(chat_id, thread, message_id, cast(TelegramMethod[T], piece))
+                first = sent if i == 0 else first
+            return first
+        return await self._send_one(chat_id, thread, message_id, method)
+
+    async def _send_one(
+        self, chat_id: int, thread: Thread | None, message_id: ObjectId | None, method: TelegramMethod[T]
+    ) -> T | None:
         assert self.bot is not None
         async with self._sender.hold(self.bot, chat_id):
             deadline = asyncio.get_running_loop().time() + MAX_WAIT
@@ -270,13 +294,8 @@ class Relay:
         if operator is None:
             return
         copy = await self.store.relay.copy_of(operator.id, event.message.id)
-        text = f"#{thread.number} · {t(self.lang(operator), 'relay.edited', text=event.message.content.text)}"
-        await self.send(
-            operator.id,
-            thread,
-            event.message.id,
-            SendMessage(chat_id=operator.id, text=text, reply_parameters=_reply(copy.message_id if copy else None)),
-        )
+        texts = tagged_parts(thread.number, t(self.lang(operator), "relay.edited", text=event.message.content.text))
+        await self._texts(operator.id, thread, event.message, texts, copy.message_id if copy else None, None)
 
     async def _on_status(self, event: MessageStatusChanged) -> None:
         message = event.message

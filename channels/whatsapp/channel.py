@@ -35,12 +35,15 @@ from gateway.http import HttpClient
 from gateway.inputs import InputError, read_body, refusal
 from gateway.logs import log_context
 from gateway.model import Media, MessageStatus, utcnow
+from gateway.splitter import split, utf16_len
 
 logger = logging.getLogger(__name__)
 
 INBOUND_PATH = "/channels/whatsapp/inbound"
 STATUS_PATH = "/channels/whatsapp/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# The longest body Twilio takes for one WhatsApp message (error 21617 beyond it).
+BODY_LIMIT = 1600
 # WhatsApp's own limit for audio and video; larger files are refused with a reason.
 MAX_MEDIA_BYTES = 16 * 1024 * 1024
 # Twilio's webhooks are small forms; anything much larger is not from Twilio.
@@ -72,6 +75,8 @@ class WhatsAppChannel(Channel):
         self._media_hosts = frozenset(host.lower() for host in settings.media_hosts)
         self._twilio_http: AsyncTwilioHttpClient | None = None
         self._twilio: Client | None = None
+        # Twilio sids of the parts of a multi-part message already accepted, so a retry does not repeat them.
+        self._delivered: dict[str, list[str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, host: ChannelHost, http: HttpClient) -> WhatsAppChannel | None:
@@ -180,10 +185,28 @@ class WhatsAppChannel(Channel):
     # -- sending -------------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SentRef:
-        """Hand one message to Twilio; free-form messages only within WhatsApp's 24-hour window."""
+        """Hand one message to Twilio (a text over WhatsApp's 1,600 in parts, in order); free-form messages only
+        within WhatsApp's 24-hour window."""
         if self._twilio is None:
             raise SendError("the WhatsApp channel is not started", code="unavailable")
-        params = self._create_params(message)
+        calls = self._calls(self._create_params(message))
+        sids = self._delivered.pop(message.message_id, [])
+        try:
+            for params in calls[len(sids) :]:
+                sids.append(await self._create(params))
+        except SendError as err:
+            if sids and not err.permanent:  # a retry sends only the parts that did not go out
+                self._delivered[message.message_id] = sids
+            raise
+        logger.info("message %s handed to Twilio as %s", message.message_id, ", ".join(sids))
+        # Accepted by Twilio counts as sent: QUEUED means "still in our outbox" to the core, and a
+        # message left there would hold back the rest of its thread until a callback arrived. The last
+        # part stands for the message: when it is read, so is the rest.
+        return SentRef(channel_message_id=sids[-1], status=MessageStatus.SENT)
+
+    async def _create(self, params: dict[str, Any]) -> str:
+        """One Messages API call; the new message's sid."""
+        assert self._twilio is not None
         try:
             async with asyncio.timeout(REST_TIMEOUT):
                 created = await self._twilio.messages.create_async(**params)
@@ -200,10 +223,18 @@ class WhatsAppChannel(Channel):
                 code="window_closed" if code == "63016" else "bad_request",
                 permanent=True,
             )
-        logger.info("message %s handed to Twilio as %s (%s)", message.message_id, created.sid, created.status)
-        # Accepted by Twilio counts as sent: QUEUED means "still in our outbox" to the core, and a
-        # message left there would hold back the rest of its thread until a callback arrived.
-        return SentRef(channel_message_id=created.sid, status=MessageStatus.SENT)
+        return str(created.sid)
+
+    @staticmethod
+    def _calls(params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The API calls for one message: a body over WhatsApp's limit in parts, the file with the first."""
+        body = params.get("body")
+        if body is None or utf16_len(body) <= BODY_LIMIT:
+            return [params]
+        first, *rest = [part.text for part in split(body, BODY_LIMIT)] or [body]
+        return [params | {"body": first}] + [
+            {k: v for k, v in params.items() if k != "media_url"} | {"body": part} for part in rest
+        ]
 
     def _create_params(self, message: OutboundMessage) -> dict[str, Any]:
         params: dict[str, Any] = {

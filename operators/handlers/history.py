@@ -9,10 +9,10 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
-from channels.telegram.limits import TEXT_LIMIT
+from channels.telegram.limits import join_lines
 from gateway.model import Operator, Thread
 from gateway.storage.mongo import Storage
-from operators.answers import answer_query, button_arg, short
+from operators.answers import answer_query, button_arg
 from operators.cards import message_text
 from operators.lookup import find_thread, live_contact, may_see, parse_number
 from operators.texts import t
@@ -41,8 +41,9 @@ async def show_history(
         await message.answer(error)
         return
     page = parse_number(args[1]) if len(args) > 1 else 1
-    text, keyboard = await history_view(store, lang, thread, page or 1)
-    await message.answer(text, reply_markup=keyboard)
+    texts, keyboard = await history_view(store, lang, thread, page or 1)
+    for i, text in enumerate(texts):
+        await message.answer(text, reply_markup=keyboard if i == len(texts) - 1 else None)
 
 
 async def history_button(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
@@ -51,8 +52,8 @@ async def history_button(query: CallbackQuery, operator: Operator, lang: str, st
     if thread is None:
         await answer_query(query, error)
         return
-    text, keyboard = await history_view(store, lang, thread, 1)
-    await answer_query(query, text, markup=keyboard)
+    texts, keyboard = await history_view(store, lang, thread, 1)
+    await answer_query(query, *texts, markup=keyboard)
 
 
 async def history_page(query: CallbackQuery, operator: Operator, lang: str, store: Storage) -> None:
@@ -62,29 +63,32 @@ async def history_page(query: CallbackQuery, operator: Operator, lang: str, stor
     if thread is None or page is None:
         await answer_query(query, error or t(lang, "thread.usage", command="history"))
         return
-    text, keyboard = await history_view(store, lang, thread, page)
-    if isinstance(query.message, TgMessage):
+    texts, keyboard = await history_view(store, lang, thread, page)
+    if isinstance(query.message, TgMessage) and len(texts) == 1:
         await query.answer()
-        await query.message.edit_text(text, reply_markup=keyboard)
-    else:
-        await answer_query(query, text, markup=keyboard)
+        await query.message.edit_text(texts[0], reply_markup=keyboard)
+    else:  # a page too long for one message comes as new messages
+        await answer_query(query, *texts, markup=keyboard)
 
 
-async def history_view(store: Storage, lang: str, thread: Thread, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
-    """One page of a customer's history (oldest first within the page) and its Older/Newer buttons."""
+async def history_view(
+    store: Storage, lang: str, thread: Thread, page: int
+) -> tuple[list[str], InlineKeyboardMarkup | None]:
+    """One page of a customer's history (oldest first within the page), every message whole, in as many texts
+    as it takes; and its Older/Newer buttons."""
     contact = await live_contact(store, thread)
     contact_id = contact.id if contact else thread.contact_id
     name = contact.display_name if contact else "?"
     total = await store.messages.count_for_contact(contact_id)
     if total == 0:
-        return t(lang, "history.empty", name=name), None
+        return [t(lang, "history.empty", name=name)], None
     pages = math.ceil(total / PAGE)
     page = min(page, pages)
     messages = await store.messages.page_for_contact(contact_id, skip=(page - 1) * PAGE, limit=PAGE)
     threads = await store.threads.many(list({m.thread_id for m in messages}))
     lines = [t(lang, "history.title", name=name, page=page, pages=pages)]
     lines.extend(
-        f"{m.created_at:%d.%m %H:%M} {short(message_text(lang, threads[m.thread_id], m))}"
+        f"{m.created_at:%d.%m %H:%M} {message_text(lang, threads[m.thread_id], m)}"
         for m in reversed(messages)
         if m.thread_id in threads
     )
@@ -97,4 +101,4 @@ async def history_view(store: Storage, lang: str, thread: Thread, page: int) -> 
         buttons.append(
             InlineKeyboardButton(text=t(lang, "history.newer"), callback_data=f"hist:{thread.number}:{page - 1}")
         )
-    return "\n".join(lines)[:TEXT_LIMIT], InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
+    return join_lines(lines), InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None

@@ -38,6 +38,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "channel.webwidget": "Web chat",
         "relay.edited": "✏️ edited: {text}",
         "relay.operator": "→ {author}: {text}",
+        "relay.api": "→ {author} (API): {text}",
         "relay.note": "📝 {text}",
         "notice.merge.joined_here": "Conversation #{closed} was joined into this one: the contacts were merged "
         "(merge #{merge}).",
@@ -148,6 +149,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "channel.webwidget": "Веб-чат",
         "relay.edited": "✏️ изменено: {text}",
         "relay.operator": "→ {author}: {text}",
+        "relay.api": "→ {author} (API): {text}",
         "relay.note": "📝 {text}",
         "notice.merge.joined_here": "Диалог #{closed} присоединён к этому: карточки клиента объединены "
         "(объединение #{merge}).",

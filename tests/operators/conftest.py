@@ -10,10 +10,16 @@ from aiohttp.test_utils import TestClient
 
 from gateway.keys import STORE
 from tests.emulators.telegram import SentMessage, TelegramEmulator
+from tests.emulators.twilio import TwilioEmulator
 from tests.helpers import Widget, merged, settle
 
 OPERATOR_BOT = "7000001:operator-bot-token"
 OLGA, SAM, BOSS, EVE = 1001, 1002, 1003, 6666
+CUSTOMER_BOT = "7000002:customer-bot-token"
+ANN_TG = 5001
+ANN_WA = "+14155552671"
+BOB_WA = "+14155552672"
+SENDER = "whatsapp:+14155238886"
 
 
 class Desk:
@@ -94,3 +100,44 @@ def open_desk(tg: TelegramEmulator, serve: Any) -> OpenDesk:
 @pytest.fixture
 async def desk(open_desk: OpenDesk) -> Desk:
     return await open_desk()
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioEmulator]:
+    async with TwilioEmulator(
+        auth_token="twilio-auth-token-for-tests", whatsapp_number=SENDER, auto_status_callbacks=False
+    ) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator) -> Desk:
+    """The desk with a Telegram customer bot and a WhatsApp sender, both on their emulators."""
+    tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
+    tg.user(ANN_TG, "Ann", "Lee", username="annlee")
+    return await open_desk(
+        telegram={
+            "api_base": tg.base_url,
+            "bots": [{"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}],
+        },
+        whatsapp={
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "sender": SENDER,
+            "api_base": twilio.base_url,
+        },
+    )
+
+
+async def from_telegram(desk: Desk, update: dict) -> None:
+    """A Telegram customer's update, through the customer bot's webhook."""
+    assert await desk.tg.deliver(CUSTOMER_BOT, update) == 200
+    await settle(desk.app)
+
+
+async def from_whatsapp(desk: Desk, twilio: TwilioEmulator, params: dict[str, str]) -> None:
+    """A WhatsApp customer's message, through Twilio's signed webhook."""
+    url = str(desk.client.make_url("/channels/whatsapp/inbound"))
+    status, _ = await twilio.post_inbound(url, params)
+    assert status == 200
+    await settle(desk.app)

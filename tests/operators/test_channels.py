@@ -3,60 +3,22 @@ adapters and their emulators, operators in the operator bot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp import web
 
-from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.twilio import SAMPLE_JPEG, TwilioEmulator
-from tests.helpers import settle
-from tests.operators.conftest import OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
-
-CUSTOMER_BOT = "7000002:customer-bot-token"
-ANN_TG = 5001
-ANN_WA = "+14155552671"
-BOB_WA = "+14155552672"
-SENDER = "whatsapp:+14155238886"
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[TwilioEmulator]:
-    async with TwilioEmulator(
-        auth_token="twilio-auth-token-for-tests", whatsapp_number=SENDER, auto_status_callbacks=False
-    ) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator) -> Desk:
-    """The desk with a Telegram customer bot and a WhatsApp sender, both on their emulators."""
-    tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
-    tg.user(ANN_TG, "Ann", "Lee", username="annlee")
-    return await open_desk(
-        telegram={
-            "api_base": tg.base_url,
-            "bots": [{"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}],
-        },
-        whatsapp={
-            "account_sid": twilio.account_sid,
-            "auth_token": twilio.auth_token,
-            "sender": SENDER,
-            "api_base": twilio.base_url,
-        },
-    )
-
-
-async def from_telegram(desk: Desk, update: dict) -> None:
-    assert await desk.tg.deliver(CUSTOMER_BOT, update) == 200
-    await settle(desk.app)
-
-
-async def from_whatsapp(desk: Desk, twilio: TwilioEmulator, params: dict[str, str]) -> None:
-    url = str(desk.client.make_url("/channels/whatsapp/inbound"))
-    status, _ = await twilio.post_inbound(url, params)
-    assert status == 200
-    await settle(desk.app)
+from tests.operators.conftest import (
+    ANN_TG,
+    ANN_WA,
+    BOB_WA,
+    CUSTOMER_BOT,
+    OLGA,
+    OPERATOR_BOT,
+    SAM,
+    SENDER,
+    Desk,
+    from_telegram,
+    from_whatsapp,
+)
 
 
 def copy_of(desk: Desk, operator_id: int, text: str):
