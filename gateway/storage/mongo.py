@@ -58,6 +58,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("contact_id", ASCENDING), ("created_at", DESCENDING)], name="by_contact"),
         IndexModel([("status", ASCENDING), ("queued_at", ASCENDING)], name="queue"),
         IndexModel([("operator_id", ASCENDING), ("open", ASCENDING)], name="by_operator"),
+        IndexModel([("open", ASCENDING), ("number", ASCENDING)], name="open"),
         IndexModel([("last_message_at", DESCENDING)], name="recent"),
         # Supervisor KPIs select threads by when they were opened, assigned or closed.
         IndexModel([("created_at", ASCENDING)], name="created"),
@@ -82,6 +83,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("contact_id", ASCENDING), ("created_at", ASCENDING)], name="by_contact"),
         # What a customer sees again is what went through their own identity (widget history).
         IndexModel([("identity", ASCENDING), ("created_at", ASCENDING)], name="by_identity"),
+        # A text search walks messages newest first and stops at the first page of matches.
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="recent"),
         IndexModel(
             [("next_attempt_at", ASCENDING)],
             partialFilterExpression={"status": "queued"},
@@ -98,6 +101,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "operators": [
         IndexModel([("username", ASCENDING)], name="username"),
         IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel([("name", ASCENDING)], name="name"),
+        IndexModel([("active", ASCENDING), ("name", ASCENDING)], name="active"),
     ],
     "relay": [
         IndexModel([("chat_id", ASCENDING), ("message_id", ASCENDING)], unique=True, name="chat_message"),

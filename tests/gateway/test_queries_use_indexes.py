@@ -6,7 +6,7 @@ retried, merges and unmerges. PyMongo's command monitoring records every command
 leading $match, count, distinct, findAndModify, update and delete statements) with the gateway method that sent
 it; each distinct shape (collection, filter and sort with the values replaced by placeholders) is then explained
 on the same database, and the test fails listing every shape whose winning plan scans the collection (COLLSCAN).
-Runs unchanged on a real MongoDB with MONGODB_URI. While it is marked xfail, see the list with --runxfail.
+Runs unchanged on a real MongoDB with MONGODB_URI.
 """
 
 from __future__ import annotations
@@ -545,7 +545,6 @@ async def explain(s: Scene, shape: Shape) -> tuple[bool, str]:
     return any("COLLSCAN" in chain for chain in chains), " | ".join(" <- ".join(chain) for chain in chains)
 
 
-@pytest.mark.xfail(strict=False, reason="issue #10: queries not yet on an index")
 async def test_every_query_the_gateway_sends_is_served_by_an_index(scene: Scene, recorder: QueryRecorder) -> None:
     s = scene
     try:
