@@ -49,15 +49,15 @@ class Conversations:
         self.outbox = outbox
 
     async def open_for(
-        self, contact: Contact, ref: IdentityRef, now: datetime, *, first: bool = False
+        self, contact: Contact, ref: IdentityRef, now: datetime, *, first: bool = False, unread: int = 0
     ) -> tuple[Thread, bool]:
         """The contact's open thread, or a new one linked to their last (True when this call opened it).
 
         A blocked customer's messages are kept on their last thread, which stays closed. `first`: the card was
-        just created, so there is nothing to look for.
+        just created, so there is nothing to look for. A thread this call opens starts with `unread` messages.
         """
         if first:
-            new, _ = await self.store.threads.open(contact.id, ref.key, ref.channel, now, None)
+            new, _ = await self.store.threads.open(contact.id, ref.key, ref.channel, now, None, unread=unread)
             return new, True
         thread = await self.store.threads.open_for(contact.id)
         if thread is not None:
@@ -65,7 +65,7 @@ class Conversations:
         previous = await self.store.threads.latest_for(contact.id)
         if contact.blocked and previous is not None:
             return previous, False
-        return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous)
+        return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous, unread=unread)
 
     async def send(self, thread: Thread, draft: Draft) -> Message:
         """Store an outbound message, then hand it to the thread's channel; returns it with its status."""

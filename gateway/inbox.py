@@ -100,12 +100,16 @@ class Inbox:
         ref = inbound.sender
         if contact.merging:  # a card merged away still holds its identities for a moment: use the one it went into
             contact = await self.store.contacts.live(contact)
-        thread, opened = await self.conversations.open_for(contact, ref, now, first=created)
+        # A thread opened here counts this message from the start: one command less for a new customer.
+        thread, opened = await self.conversations.open_for(contact, ref, now, first=created, unread=1)
         with log_context(thread=thread.number):
             message = await self._store_inbound(inbound, contact, thread, now)
             if message is None:
+                if opened:
+                    await self.store.threads.untouch(thread.id)
                 return await self._stored_already(inbound)
-            thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now) or thread
+            if not opened:
+                thread = await self.store.threads.record_inbound(thread.id, ref.key, ref.channel, now) or thread
             if not created:  # a merge or unmerge may have moved the identity or thread meanwhile
                 contact, thread, message, opened = await self.merger.follow(message, thread, opened, contact)
             if opened:

@@ -231,7 +231,8 @@ class Routing:
     async def _on_message(self, event: MessageReceived) -> None:
         if event.contact.blocked or event.thread.operator_id is not None:
             return
-        thread = await self.store.threads.get(event.thread.id)
+        # A thread opened by this very message is as the event has it; an older one may have been taken meanwhile.
+        thread = event.thread if event.opened else await self.store.threads.get(event.thread.id)
         if thread is None or not thread.open or thread.operator_id is not None:
             return
         prefer = await self._previous_operator(thread) if event.opened else None

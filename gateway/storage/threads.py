@@ -45,9 +45,17 @@ class ThreadRepo:
         return await self.collection.count_documents({"contact_id": contact_id})
 
     async def open(
-        self, contact_id: ObjectId, identity: str, channel: str, now: datetime, previous: Thread | None
+        self,
+        contact_id: ObjectId,
+        identity: str,
+        channel: str,
+        now: datetime,
+        previous: Thread | None,
+        *,
+        unread: int = 0,
     ) -> tuple[Thread, bool]:
-        """Open a thread for the contact, or return the one a concurrent call opened.
+        """Open a thread for the contact (with `unread` customer messages), or return the one a concurrent call
+        opened.
 
         Returns the thread and whether this call created it.
         """
@@ -61,7 +69,7 @@ class ThreadRepo:
             "open": True,
             "operator_id": None,
             "group": previous.group if previous else None,
-            "unread": 0,
+            "unread": unread,
             "created_at": now,
             "queued_at": now,
             "last_message_at": now,
@@ -126,17 +134,15 @@ class ThreadRepo:
         self, thread_id: ObjectId, operator_id: int, now: datetime, *, current: int | None = None
     ) -> Thread | None:
         """Give an open thread to an operator if its operator is still `current` (None: unassigned)."""
+        fields = {"operator_id": operator_id, "status": ThreadStatus.ASSIGNED.value, "assigned_at": now}
+        # Queue wait ends at the first assignment; later transfers do not extend it. (An update pipeline: one
+        # command sets both.)
+        first = {"first_assigned_at": {"$ifNull": ["$first_assigned_at", now]}}
         doc = await self.collection.find_one_and_update(
             {"_id": thread_id, "open": True, "operator_id": current},
-            {"$set": {"operator_id": operator_id, "status": ThreadStatus.ASSIGNED.value, "assigned_at": now}},
+            [{"$set": fields | first}],
             return_document=ReturnDocument.AFTER,
         )
-        if doc is not None and doc.get("first_assigned_at") is None:
-            # Queue wait ends at the first assignment; later transfers do not extend it.
-            await self.collection.update_one(
-                {"_id": thread_id, "first_assigned_at": None}, {"$set": {"first_assigned_at": now}}
-            )
-            doc["first_assigned_at"] = now
         return from_doc(Thread, doc) if doc else None
 
     async def requeue(self, thread_id: ObjectId, current: int | None, group: str | None = None) -> Thread | None:

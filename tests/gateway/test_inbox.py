@@ -222,5 +222,14 @@ async def test_a_first_time_customer_costs_few_commands(gateway: TestClient) -> 
     inbox = gateway.app[INBOX]
     first = await commands_for(inbox, text("m1", profile=Profile(display_name="Ann Lee")))
 
-    # No card for the identity: create it, number and open the thread, store the message, count it unread.
-    assert first == ["findAndModify", "insert", "findAndModify", "insert", "insert", "findAndModify"]
+    # No card for the identity: create it, number and open the thread (counting the message unread), store it.
+    assert first == ["findAndModify", "insert", "findAndModify", "insert", "insert"]
+    store = gateway.app[STORE]
+    contact = await store.contacts.owner(ANN.key)
+    assert contact is not None
+    thread = await store.threads.open_for(contact.id)
+    assert thread is not None and thread.unread == 1
+
+    # The same message again stores nothing and counts nothing.
+    await inbox.on_inbound(text("m1"))
+    assert (await store.threads.get(thread.id)).unread == 1
