@@ -247,6 +247,8 @@ class Config:
     operators: int = 10
     max_chats: int = 200
     port: int = field(default_factory=free_port)
+    storage_uri: str = "embedded"  # or a shared engine's mongodb:// URI, for several processes
+    name: str = "gateway"  # of its config and log files in the work directory
 
     @property
     def base(self) -> str:
@@ -272,7 +274,7 @@ public_url = "{self.base}"
 secret = "bench-server-secret-0123456789"
 
 [storage]
-uri = "embedded"
+uri = "{self.storage_uri}"
 database = "gateway"
 data_dir = "{self.data_dir}"
 
@@ -304,7 +306,7 @@ max_chats_per_operator = {self.max_chats}
 
 {operators}
 """
-        path = self.workdir / "gateway.toml"
+        path = self.workdir / f"{self.name}.toml"
         path.write_text(config, encoding="utf-8")
         return path
 
@@ -315,7 +317,7 @@ class Gateway:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.base = config.base
-        self.log = config.workdir / "gateway.log"
+        self.log = config.workdir / f"{config.name}.log"
         self.process: asyncio.subprocess.Process | None = None
         self.ready_seconds = float("nan")
 
