@@ -90,6 +90,9 @@ class ThreadAssigned(ThreadEvent):
     reason: str = "new"
     comment: str | None = None
     by: int | None = None
+    # The operator and the customer's card as routing had them, when it had them (saves reading them again).
+    operator: Operator | None = None
+    contact: Contact | None = None
 
 
 @dataclass(frozen=True)

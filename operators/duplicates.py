@@ -195,6 +195,8 @@ class DuplicateAlerts:
         # transfer): its new operator gets the open offers of that customer too.
         if event.operator_id is None:
             return
+        if event.contact is not None and not (event.contact.phones or event.contact.emails):
+            return  # candidates share a phone or an e-mail: a card with neither has none
         for offer in await self.finder.for_contact(event.thread.contact_id):
             await self._offer(offer, only=event.operator_id)
 

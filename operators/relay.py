@@ -32,7 +32,7 @@ from gateway.events import (
 )
 from gateway.inputs import file_name, media_type
 from gateway.media import MediaSources
-from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
+from gateway.model import Author, Contact, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
 from gateway.storage.mongo import Storage
 from gateway.vcards import parse_vcard
 from operators.cards import card_keyboard, card_text, message_parts, message_text, tagged_parts
@@ -89,11 +89,14 @@ class Relay:
         by: int | None = None,
         chat_id: int | None = None,
         topic_id: int | None = None,
+        contact: Contact | None = None,
     ) -> None:
-        """The card, then the latest messages of the thread (into a forum topic when topic_id is given)."""
+        """The card, then the latest messages of the thread (into a forum topic when topic_id is given).
+        `contact`: the thread's card, when the caller has it at hand."""
         chat_id = chat_id or operator.id
         lang = self.lang(operator)
-        contact = await self.store.contacts.get(thread.contact_id)
+        if contact is None or contact.id != thread.contact_id:
+            contact = await self.store.contacts.get(thread.contact_id)
         if contact is None:
             return
         previous = await self.store.threads.get(thread.previous_thread_id) if thread.previous_thread_id else None
@@ -266,9 +269,11 @@ class Relay:
 
     async def _on_assigned(self, event: ThreadAssigned) -> None:
         if event.operator_id is not None:
-            operator = await self.store.operators.get(event.operator_id)
+            operator = event.operator or await self.store.operators.get(event.operator_id)
             if operator is not None:
-                await self.show_thread(operator, event.thread, comment=event.comment, by=event.by)
+                await self.show_thread(
+                    operator, event.thread, comment=event.comment, by=event.by, contact=event.contact
+                )
         previous = event.previous_operator_id
         if previous is not None and previous != event.operator_id and event.reason in ("transfer", "assign"):
             operator = await self.store.operators.get(previous)

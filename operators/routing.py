@@ -85,8 +85,10 @@ class Routing:
         reason: str = "new",
         comment: str | None = None,
         by: int | None = None,
+        contact: Contact | None = None,
     ) -> Operator | None:
-        """Give an unassigned thread to the best online operator with room; None when nobody qualifies."""
+        """Give an unassigned thread to the best online operator with room; None when nobody qualifies.
+        `contact`: the thread's card, when the caller has it at hand."""
         for operator in await self._candidates(thread, prefer):
             claimed = await self.claim(operator, thread.id)
             if claimed is Refusal.NO_ROOM:
@@ -96,7 +98,15 @@ class Routing:
             with log_context(thread=claimed.number, channel=claimed.channel):
                 logger.info("assigned to operator %s (%s)", operator.id, reason)
             self.bus.publish(
-                ThreadAssigned(thread=claimed, operator_id=operator.id, reason=reason, comment=comment, by=by)
+                ThreadAssigned(
+                    thread=claimed,
+                    operator_id=operator.id,
+                    reason=reason,
+                    comment=comment,
+                    by=by,
+                    operator=operator,
+                    contact=contact,
+                )
             )
             return operator
         return None
@@ -236,7 +246,9 @@ class Routing:
         if thread is None or not thread.open or thread.operator_id is not None:
             return
         prefer = await self._previous_operator(thread) if event.opened else None
-        operator = await self.assign(thread, prefer=prefer, reason="reopened" if prefer else "new")
+        operator = await self.assign(
+            thread, prefer=prefer, reason="reopened" if prefer else "new", contact=event.contact
+        )
         if operator is None:
             await self._busy_notice(thread, event.contact)
 
