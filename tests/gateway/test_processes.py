@@ -20,7 +20,9 @@ from tests.embedded_mongo.processes import REPO_ROOT, free_port
 from tests.emulators.telegram import TelegramEmulator
 
 OPERATOR_BOT = "7000001:operator-bot-token"
+CUSTOMER_BOT = "7000002:customer-bot-token"
 OLGA, SAM = 1001, 1002
+ANN = 5001
 WIDGET_SECRET = "processes-widget-secret-0123"
 API_TOKEN = "processes-api-token-0123456789"
 ORIGIN = {"Origin": "https://shop.example"}
@@ -116,6 +118,15 @@ sockets_per_ip = 10000
 [api]
 tokens = ["{API_TOKEN}"]
 
+[telegram]
+api_base = "{self.tg.base_url}"
+mode = "polling"
+
+[[telegram.bots]]
+name = "support"
+token = "{CUSTOMER_BOT}"
+webhook_secret = "processes-customer-secret"
+
 [operator_bot]
 token = "{OPERATOR_BOT}"
 webhook_secret = "processes-secret"
@@ -128,6 +139,7 @@ max_chats_per_operator = 3
 
 [delivery]
 poll_seconds = 0.2
+retry_base_seconds = 1
 
 [[operators]]
 telegram_id = {OLGA}
@@ -174,6 +186,8 @@ name = "Sam"
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     async with TelegramEmulator() as tg, aiohttp.ClientSession() as http:
         tg.add_bot(OPERATOR_BOT, "desk_bot", first_name="Support desk")
+        tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
+        tg.user(ANN, "Ann", username="ann")
         tg.user(OLGA, "Olga", username="olga")
         tg.user(SAM, "Sam", username="sam")
         cluster = Cluster(tmp_path, tg, http)
@@ -298,3 +312,38 @@ async def test_a_process_killed_mid_load_loses_nothing(cluster: Cluster) -> None
     assert all(sum(t.endswith(text) for t in shown) <= 2 for text in acked)
     assert len(repeated) <= 1
     await a.start(cluster.http)  # and the killed process comes back on the same data
+
+
+async def test_a_reply_whose_send_failed_is_retried_by_the_other_process_when_its_own_is_killed(
+    cluster: Cluster,
+) -> None:
+    await cluster.online(OLGA)
+    poller = await cluster.poller()  # handles Olga's updates, so it stores and first sends her reply
+    await cluster.tg.deliver(CUSTOMER_BOT, cluster.tg.text_update(CUSTOMER_BOT, ANN, "where is my parcel?"))
+
+    async def shown() -> int | None:
+        found = [m for m in cluster.tg.sent(chat_id=OLGA, token=OPERATOR_BOT) if "where is my parcel" in (m.text or "")]
+        return found[-1].message_id if found else None
+
+    replied_to = await eventually(shown, "Ann's message reaches Olga")
+    cluster.tg.fail(ANN, 502, "Bad Gateway", method="sendMessage", token=CUSTOMER_BOT)
+    await cluster.operator_says(OLGA, "it left the warehouse today", reply_to=replied_to)
+
+    async def failed_once() -> bool:
+        reply = await cluster.db["messages"].find_one({"text": "it left the warehouse today"})
+        return reply is not None and reply.get("attempts", 0) >= 1 and reply["status"] == "queued"
+
+    await eventually(failed_once, "the first send fails and a retry is scheduled")
+    poller.kill()  # the process that owns the retry dies before it comes
+
+    def answers() -> list[str]:
+        return [m.text or "" for m in cluster.tg.sent(chat_id=ANN, token=CUSTOMER_BOT)]
+
+    async def delivered() -> bool:
+        return "it left the warehouse today" in answers()
+
+    await eventually(delivered, "the other process sends the reply", seconds=60)
+    await asyncio.sleep(1.0)  # a second sender would show now
+    assert answers().count("it left the warehouse today") == 1
+    reply = await cluster.db["messages"].find_one({"text": "it left the warehouse today"})
+    assert reply["status"] == "sent"
