@@ -18,6 +18,7 @@ from gateway.api import create_api
 from gateway.config import Settings
 from gateway.conversations import Conversations
 from gateway.dead_letters import DeadLetters
+from gateway.duplicates import SWEEP_LEASE as DUPLICATE_SWEEP
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
 from gateway.http import HttpClient
@@ -117,7 +118,14 @@ def create_app(settings: Settings) -> web.Application:
         app.add_subapp("/api/v1", create_api())
 
     retention = Retention(store, privacy, settings.privacy)  # safe in every process: each step may be repeated
-    app[BACKGROUND] = [leases.keep_alive, outbox.run, signals.run, retention.run]  # the operator side adds its loops
+    finder = app[DUPLICATES]
+    app[BACKGROUND] = [
+        leases.keep_alive,
+        outbox.run,
+        signals.run,
+        retention.run,
+        lambda: leases.run(DUPLICATE_SWEEP, finder.run),
+    ]  # the operator side adds its loops
     # Started in this order, stopped in reverse: background loops stop first, queued events are
     # handled while the operator bot, channels and storage are still open, storage closes last.
     app.cleanup_ctx.extend([http_ctx, storage_ctx, merges_ctx, channels_ctx])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,12 @@ if TYPE_CHECKING:
     from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
+
+SWEEP_LEASE = "duplicate-sweep"
+# A card unchecked this long was left by a process that stopped before checking it; the sweep checks it.
+SWEEP_AFTER = timedelta(seconds=30)
+SWEEP_EVERY_SECONDS = 10.0
+SWEEP_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -160,3 +168,28 @@ class DuplicateFinder:
         if contact is None or contact.merged_into is not None:
             return
         await self.check(contact, event.new_phones, event.new_emails, verified=event.phone_verified)
+        if event.contact.unchecked_since is not None:
+            await self.store.contacts.checked(contact.id, event.contact.unchecked_since)
+
+    async def run(self) -> None:
+        """Sweep every few seconds (run it under the lease SWEEP_LEASE, so that one process does)."""
+        while True:
+            try:
+                while await self.sweep() == SWEEP_BATCH:
+                    pass
+            except Exception:  # the next round tries again
+                logger.exception("duplicate sweep failed")
+            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Check the cards whose check a stopped process never made (every phone and e-mail they have);
+        returns how many."""
+        cards = await self.store.contacts.unchecked((now or utcnow()) - SWEEP_AFTER, SWEEP_BATCH)
+        for card in cards:
+            assert card.unchecked_since is not None
+            if card.merged_into is None:
+                logger.info("checking contact %s for duplicates: the process that changed it did not", card.id)
+                # (whether a channel vouched for a phone is on the cards themselves: verified_phones)
+                await self.check(card, card.phones, card.emails, verified=True)
+            await self.store.contacts.checked(card.id, card.unchecked_since)
+        return len(cards)

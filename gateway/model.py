@@ -229,6 +229,8 @@ class Contact:
     merge_lock: ObjectId | None = None
     # Set while the card is being erased (gateway.privacy): its identities start fresh cards.
     erase_id: ObjectId | None = None
+    # When the card gained a phone or e-mail not yet checked for duplicates (gateway.duplicates); None once checked.
+    unchecked_since: datetime | None = None
 
     @property
     def merging(self) -> bool:

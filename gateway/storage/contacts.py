@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -85,8 +85,11 @@ class ContactRepo:
         push: Mapping[str, Any] | None = None,
         unset: list[str] | None = None,
     ) -> Contact | None:
-        """Set fields, add phones/e-mails, push to lists and unset fields in one atomic update."""
+        """Set fields, add phones/e-mails, push to lists and unset fields in one atomic update. New phones or
+        e-mails mark the card unchecked (for duplicates) until `checked`."""
         update: dict[str, Any] = {"$set": {**(set_fields or {}), "updated_at": now}}
+        if add_phones or add_emails:
+            update["$set"]["unchecked_since"] = now
         add = {
             name: {"$each": values}
             for name, values in (
@@ -160,10 +163,26 @@ class ContactRepo:
         """Record that a channel vouched for this phone (it is added to the phones as well)."""
         doc = await self.collection.find_one_and_update(
             {"_id": contact_id},
-            {"$addToSet": {"phones": phone, "verified_phones": phone}, "$set": {"updated_at": now}},
+            {
+                "$addToSet": {"phones": phone, "verified_phones": phone},
+                "$set": {"updated_at": now, "unchecked_since": now},
+            },
             return_document=ReturnDocument.AFTER,
         )
         return from_doc(Contact, doc) if doc else None
+
+    async def checked(self, contact_id: ObjectId, since: datetime) -> None:
+        """The duplicate check of what the card gained up to `since` is done (a later gain keeps it unchecked)."""
+        await self.collection.update_one(
+            {"_id": contact_id, "unchecked_since": {"$lte": since}}, {"$unset": {"unchecked_since": ""}}
+        )
+
+    async def unchecked(self, before: datetime, limit: int) -> list[Contact]:
+        """Cards unchecked since before `before`, oldest first."""
+        cursor = self.collection.find(
+            {"unchecked_since": {"$lt": before}}, sort=[("unchecked_since", ASCENDING)], limit=limit
+        )
+        return [from_doc(Contact, d) async for d in cursor]
 
     @staticmethod
     def _free(contact_id: ObjectId, token: ObjectId, stale_before: datetime) -> dict[str, Any]:

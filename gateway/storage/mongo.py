@@ -45,6 +45,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("updated_at", DESCENDING)], name="recent"),
         # Erasing a card takes the cards merged into it too.
         IndexModel([("merged_into", ASCENDING)], name="merged_into"),
+        # Cards whose duplicate check a stopped process never made.
+        IndexModel([("unchecked_since", ASCENDING)], sparse=True, name="unchecked"),
     ],
     "threads": [
         IndexModel([("number", ASCENDING)], unique=True, name="number"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from aiohttp.test_utils import TestClient
 from bson import ObjectId
@@ -236,3 +238,37 @@ async def test_not_the_same_person_is_never_offered_again(gateway: TestClient, d
     assert await duplicates.pending() == []
     # Pressing Merge on the old offer does nothing either.
     assert not (await gateway.app[MERGER].merge_duplicate(duplicate.id, by=1)).ok
+
+
+async def test_a_duplicate_check_a_stopped_process_never_made_is_made_by_the_sweep(gateway: TestClient) -> None:
+    store, finder = gateway.app[STORE], gateway.app[DUPLICATES]
+    await writes(gateway, TELEGRAM, "5001:1", profile=Profile(display_name="Ann Lee"))
+    telegram_card = await store.contacts.by_identity(TELEGRAM.key)
+    await gateway.app[PROFILES].update_contact(telegram_card, email="ann@example.com")
+    await settle(gateway.app)
+    assert (await store.contacts.get(telegram_card.id)).unchecked_since is None  # checked live, as usual
+
+    # A process stored a web visitor's e-mail and died before its event was handled: no check, no candidate.
+    await writes(gateway, IdentityRef("webwidget", "web", "v1"), "v1:1")
+    web_card = await store.contacts.by_identity("webwidget:web:v1")
+    stored = await store.contacts.update(web_card.id, utcnow(), add_emails=["ann@example.com"])
+    assert stored is not None and stored.unchecked_since is not None
+    assert await finder.sweep() == 0  # a check may still be under way in a live process: not yet
+    assert await store.duplicates.for_contact(web_card.id, status=DuplicateStatus.OPEN) == []
+
+    assert await finder.sweep(utcnow() + timedelta(minutes=1)) == 1
+    [duplicate] = await store.duplicates.for_contact(web_card.id, status=DuplicateStatus.OPEN)
+    assert set(duplicate.contact_ids) == {web_card.id, telegram_card.id}
+    assert (await store.contacts.get(web_card.id)).unchecked_since is None
+    assert await finder.sweep(utcnow() + timedelta(minutes=1)) == 0
+
+
+async def test_a_card_changed_again_while_its_check_ran_stays_unchecked(gateway: TestClient) -> None:
+    store = gateway.app[STORE]
+    await writes(gateway, IdentityRef("webwidget", "web", "v1"), "v1:1")
+    card = await store.contacts.by_identity("webwidget:web:v1")
+    first = await store.contacts.update(card.id, utcnow(), add_emails=["ann@example.com"])
+    later = await store.contacts.update(card.id, utcnow() + timedelta(seconds=1), add_phones=["+14155552671"])
+    assert first is not None and later is not None and first.unchecked_since is not None
+    await store.contacts.checked(card.id, first.unchecked_since)  # the first change's check is done
+    assert (await store.contacts.get(card.id)).unchecked_since == later.unchecked_since
