@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from gateway.contacts import name_similarity
 from gateway.events import ContactChanged, DuplicateFound, EventBus
 from gateway.merge import MergeOutcome, Merger, may_decide
 from gateway.model import Contact, Thread, utcnow
+from gateway.rounds import in_rounds
 from gateway.storage.duplicates import Duplicate, DuplicateStatus, Match
 
 if TYPE_CHECKING:
@@ -173,13 +173,11 @@ class DuplicateFinder:
 
     async def run(self) -> None:
         """Sweep every few seconds (run it under the lease SWEEP_LEASE, so that one process does)."""
-        while True:
-            try:
-                while await self.sweep() == SWEEP_BATCH:
-                    pass
-            except Exception:  # the next round tries again
-                logger.exception("duplicate sweep failed")
-            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+
+        async def one_round() -> bool:
+            return await self.sweep() == SWEEP_BATCH
+
+        await in_rounds(one_round, SWEEP_EVERY_SECONDS, "duplicate sweep")
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Check the cards whose check a stopped process never made (every phone and e-mail they have);

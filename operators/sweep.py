@@ -3,7 +3,6 @@ shown late, once: a sweep one process runs, a little behind the present, over wh
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -12,6 +11,7 @@ from bson import ObjectId
 from gateway.leases import Leases
 from gateway.logs import log_context
 from gateway.model import utcnow
+from gateway.rounds import in_rounds
 from gateway.storage.mongo import Storage
 from operators.relay import Relay
 
@@ -39,13 +39,11 @@ class RelaySweep:
 
     async def run(self) -> None:
         """Sweep every few seconds (run it under the lease, so that one process does)."""
-        while True:
-            try:
-                while await self.sweep() == BATCH:
-                    pass
-            except Exception:  # the next round tries again
-                logger.exception("relay sweep failed")
-            await asyncio.sleep(EVERY_SECONDS)
+
+        async def one_round() -> bool:
+            return await self.sweep() == BATCH
+
+        await in_rounds(one_round, EVERY_SECONDS, "relay sweep")
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Look at one batch of messages stored since the last sweep and up to `lag` ago; returns how many it
