@@ -165,6 +165,8 @@ class Channel(ABC):
     """A messenger adapter: translates at the edge, hands inbound messages to the host."""
 
     name: ClassVar[str]
+    # Whether a message the customer already has can be changed in place (see `edit`).
+    can_edit: ClassVar[bool] = False
 
     def __init__(self, host: ChannelHost) -> None:
         self.host = host
@@ -193,6 +195,13 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> SentRef:
         """Deliver one outbound message or raise SendError."""
+
+    async def edit(self, message: OutboundMessage, channel_message_id: str | None) -> None:
+        """Change the customer's copy of a delivered message to `message.content` or raise SendError.
+
+        `channel_message_id` is what `send` reported for it. Only channels with `can_edit` implement it.
+        """
+        raise ChannelCapabilityError(f"{self.name} cannot change a message once it is sent")
 
     async def fetch_media(self, media: Media) -> bytes:
         """Download a file this channel holds a reference to."""

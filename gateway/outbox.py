@@ -12,7 +12,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from channels.base import Channel, DeliveryUpdate, OutboundMessage, SendError
+from channels.base import Channel, ChannelCapabilityError, DeliveryUpdate, OutboundMessage, SendError
 from gateway.config import DeliverySettings
 from gateway.events import EventBus, MessageStatusChanged
 from gateway.logs import log_context
@@ -90,6 +90,24 @@ class Outbox:
         self._wake.set()
         await self._publish(retried)
         return True
+
+    async def edit(self, message: Message, text: str) -> Message:
+        """Change what an outbound message says: in the customer's copy when they have it, else in what will be
+        sent. Raises SendError (ChannelCapabilityError where the channel cannot edit); a refused edit changes
+        nothing, so the stored text is always what the customer has or will get."""
+        if message.status in (MessageStatus.QUEUED, MessageStatus.FAILED):
+            edited = await self.store.messages.record_edit(message.id, text, utcnow())
+            return edited or message
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise SendError(f"the {message.channel} channel is not configured", code="unavailable", permanent=True)
+        if not channel.can_edit:
+            raise ChannelCapabilityError(f"{message.channel} cannot change a message once it is sent")
+        changed = dataclasses.replace(message, content=dataclasses.replace(message.content, text=text))
+        with log_context(channel=message.channel):
+            await channel.edit(await self._outbound(changed, None), message.channel_message_id)
+        edited = await self.store.messages.record_edit(message.id, text, utcnow())
+        return edited or changed
 
     async def record_delivery(self, update: DeliveryUpdate) -> None:
         """Apply a delivery report, never moving a status backwards."""

@@ -372,6 +372,7 @@
     if (f.type === "welcome") onWelcome(f);
     else if (f.type === "ack") onAck(f.client_id, f.id);
     else if (f.type === "message") onMessage(f);
+    else if (f.type === "edit") onEdit(f);
     else if (f.type === "error") onError(f);
   }
 
@@ -406,6 +407,15 @@
     if (type === "visitor") return;
     if (!isOpen()) setUnread(unread + 1);
     emit("message", f);
+  }
+
+  function onEdit(f) { // an operator changed a message they sent
+    const node = f.id ? ui.list.querySelector(`.gw-msg[data-id="${CSS.escape(String(f.id))}"]`) : null;
+    if (!node || node.classList.contains("gw-visitor")) return;
+    const text = node.querySelector(".gw-text");
+    text.textContent = "";
+    linkify(text, String(f.text || ""));
+    node.classList.add("gw-edited");
   }
 
   function onError(f) {
