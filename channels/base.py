@@ -67,6 +67,8 @@ class OutboundMessage:
     created_at: datetime | None = None
     # When the customer last wrote on this identity (WhatsApp's 24-hour window).
     last_inbound_at: datetime | None = None
+    # The gateway's id of the customer's message this one answers (`content.reply_to` is the channel's own).
+    quoted_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -215,11 +215,12 @@ class Outbox:
         identity = contact.identity(message.identity or "") if contact else None
         if identity is None:
             raise SendError("the customer's channel identity no longer exists", code="unavailable", permanent=True)
-        content = message.content
+        content, quoted_id = message.content, None
         if content.reply_to is not None:
             # Inside, the quoted message is named by our id; the channel knows it by its own.
             original = await self.store.messages.get(ObjectId(content.reply_to))
             ours = original is not None and original.identity == message.identity
+            quoted_id = content.reply_to if ours else None
             content = dataclasses.replace(content, reply_to=original.channel_message_id if ours and original else None)
         content = dataclasses.replace(
             content, media=tuple(self._reachable(message, i, m) for i, m in enumerate(content.media))
@@ -233,6 +234,7 @@ class Outbox:
             author_name=message.author_name,
             created_at=message.created_at,
             last_inbound_at=identity.last_inbound_at,
+            quoted_id=quoted_id,
         )
 
     def _reachable(self, message: Message, index: int, media: Media) -> Media:

@@ -35,12 +35,15 @@ from gateway.media import MediaSources
 from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
 from gateway.storage.mongo import Storage
 from gateway.vcards import parse_vcard
-from operators.cards import card_keyboard, card_text, message_parts, message_text, tagged_parts
+from operators.answers import short
+from operators.cards import card_keyboard, card_text, message_body, message_parts, message_text, tagged_parts
 from operators.texts import language, t
 
 logger = logging.getLogger(__name__)
 
 BACKLOG = 10
+# Characters of a quoted message shown above the answer, when the chat has no copy of it to reply to.
+QUOTE_LIMIT = 200
 # Flood-control waits in an operator chat are sat out up to this long; nothing else would show the message.
 MAX_WAIT = 300.0
 # Failures an operator can sensibly try again (the customer may unblock the bot, a network may recover).
@@ -130,7 +133,10 @@ class Relay:
         """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
         if message.content.kind is Kind.CONTACT and message.content.shared_contact is None and message.content.media:
             message = await self._read_card(message)
-        texts = message_parts(lang, thread, message)
+        quote = None
+        if reply_to is None:
+            reply_to, quote = await self._context(chat_id, lang, message, topic_id)
+        texts = message_parts(lang, thread, message, quote=quote)
         content = message.content
         if content.kind is Kind.CONTACT and content.shared_contact is not None:
             # The name and numbers say it all; the vCard file itself would only repeat them.
@@ -149,12 +155,28 @@ class Relay:
             )
             return
         if content.media:
-            caption = message_text(lang, thread, message)
+            caption = message_text(lang, thread, message, quote)
             for media in content.media:
-                await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id)
+                await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id, quote)
                 caption = f"#{thread.number}"  # the tag, not the text, on the second file
             return
         await self._texts(chat_id, thread, message, texts, reply_to, topic_id)
+
+    async def _context(
+        self, chat_id: int, lang: str, message: Message, topic_id: int | None
+    ) -> tuple[int | None, str | None]:
+        """What a message answers, as this chat can show it: the copy here to reply to, else the quoted text."""
+        content = message.content
+        quoted = None
+        if content.reply_to and ObjectId.is_valid(content.reply_to):
+            quoted = await self.store.messages.get(ObjectId(content.reply_to))
+        # In a forum, a copy may be in another topic, where a reply cannot point.
+        if quoted is not None and topic_id is None:
+            copy = await self.store.relay.copy_of(chat_id, quoted.id)
+            if copy is not None:
+                return copy.message_id, None
+        text = content.quote or (message_body(lang, quoted) if quoted is not None else None)
+        return None, short(text, QUOTE_LIMIT) if text else None
 
     async def _texts(
         self,
@@ -185,6 +207,7 @@ class Relay:
         caption: str,
         reply_to: int | None,
         topic_id: int | None = None,
+        quote: str | None = None,
     ) -> None:
         name = media.name or message.content.kind.value
         try:
@@ -210,7 +233,8 @@ class Relay:
         await self.send(chat_id, thread, message.id, method(chat_id=chat_id, **{field: upload}, **common))
         if short != caption:
             # Too long for a caption: the text follows the file, whole.
-            await self._texts(chat_id, thread, message, message_parts(lang, thread, message), None, topic_id)
+            texts = message_parts(lang, thread, message, quote=quote)
+            await self._texts(chat_id, thread, message, texts, None, topic_id)
 
     async def send(
         self, chat_id: int, thread: Thread | None, message_id: ObjectId | None, method: TelegramMethod[T]

@@ -85,6 +85,8 @@ class WebWidgetChannel(Channel):
             "author": author,
             "created_at": message.created_at.isoformat() if message.created_at else None,
         }
+        if message.quoted_id:
+            frame["reply_to"] = message.quoted_id
         delivered = await self._push(message.recipient.external_id, frame)
         return SentRef(channel_message_id=None, status=MessageStatus.DELIVERED if delivered else MessageStatus.SENT)
 

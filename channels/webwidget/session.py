@@ -269,6 +269,8 @@ def message_frame(message: Message) -> dict[str, Any]:
     }
     if message.client_id:
         frame["client_id"] = message.client_id
+    if message.content.reply_to and message.direction is Direction.OUT:
+        frame["reply_to"] = message.content.reply_to
     return frame
 
 

@@ -15,7 +15,7 @@ from gateway.model import STATUS_RANK, Direction, Message, MessageStatus, from_d
 
 # What an anonymized message loses: everything but its thread, direction, author kind, timings and status.
 PERSONAL_FIELDS = dict.fromkeys(
-    ("media", "location", "shared_contact", "buttons", "template", "reply_to", "identity", "account",
+    ("media", "location", "shared_contact", "buttons", "template", "reply_to", "quote", "identity", "account",
      "channel_message_id", "forwarded_from", "payload", "error", "edits", "client_id", "notice", "joined_from"),
     "",
 )  # fmt: skip

@@ -97,6 +97,7 @@
 .gw-system .gw-text { padding: 2px 8px; color: #6b7280; font-size: 12px; }
 .gw-author { font-size: 12px; font-weight: 600; color: #4b5563; margin: 0 0 2px 4px; }
 .gw-meta { font-size: 11px; color: #8b949e; margin: 2px 4px 0; }
+.gw-quote { font-size: 12px; color: #6b7280; border-left: 3px solid #d1d5db; padding-left: 6px; margin: 0 0 2px 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .gw-pending .gw-text { opacity: .6; }
 .gw-failed .gw-text { background: #fff; color: #b42318; border: 1px solid #e5484d; }
 .gw-retry { border: 0; background: none; padding: 0; color: #b42318; font: inherit; text-decoration: underline; cursor: pointer; }
@@ -189,6 +190,8 @@
     if (m.client_id) node.dataset.clientId = m.client_id;
     node.dataset.time = m.created_at || "";
     if (type === "operator" && author.name) node.append(el("div", "gw-author", author.name));
+    const quoted = m.reply_to ? ui.list.querySelector(`.gw-msg[data-id="${CSS.escape(String(m.reply_to))}"] .gw-text`) : null;
+    if (quoted) node.append(el("div", "gw-quote", quoted.textContent.slice(0, 120)));
     const text = el("div", "gw-text");
     if (type === "operator") linkify(text, String(m.text || "")); else text.textContent = String(m.text || "");
     node.append(text);
