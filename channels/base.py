@@ -89,6 +89,8 @@ class DeliveryUpdate:
     status: MessageStatus
     error: str | None = None
     error_code: str | None = None
+    # Set when the recipient reports it themselves (the widget's read): only their own messages are marked.
+    identity: str | None = None
 
 
 class SendError(Exception):
@@ -138,6 +140,10 @@ class ChannelHost(Protocol):
 
     async def on_delivery(self, update: DeliveryUpdate) -> None:
         """Record a delivery report (HostUnavailable as on_inbound)."""
+
+    async def on_waiting(self, message_id: str, seconds: float, reason: str) -> None:
+        """Say that the send of an outbound message (OutboundMessage.message_id) is held up for about `seconds`,
+        and why (flood control), so that its author sees it; never raises."""
 
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep an input the channel accepted but cannot understand, with the reason (a dead letter)."""

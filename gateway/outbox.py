@@ -119,8 +119,11 @@ class Outbox:
             error=update.error,
             error_code=update.error_code,
             now=utcnow(),
+            identity=update.identity,
         )
         if message is None:
+            if update.identity is not None:
+                return  # the recipient's own report, of a message that is not theirs or not sent: nothing to park
             stored = await self.store.messages.by_channel_id(update.channel, update.account, update.channel_message_id)
             if stored is None:
                 # The provider can call back before we have stored the id its send returned.

@@ -332,7 +332,7 @@ class Relay:
             return
         lang = self.lang(operator)
         text, keyboard = self._failure(lang, event.thread, message)
-        copy = await self.store.relay.copy_of(operator.id, message.id)
+        copy = await self.store.relay.original_of(operator.id, message.id)
         await self.send(
             operator.id,
             event.thread,

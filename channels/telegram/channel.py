@@ -196,7 +196,7 @@ class TelegramChannel(Channel):
                 deadline = asyncio.get_running_loop().time() + MAX_INLINE_WAIT
                 try:
                     for part in parts[len(delivered) :]:
-                        sent = await self._call(bot, account, part, deadline)
+                        sent = await self._call(bot, account, part, deadline, message.message_id)
                         delivered.append(sent.message_id)
                 except SendError as err:
                     if delivered and not err.permanent:
@@ -233,11 +233,15 @@ class TelegramChannel(Channel):
             )
         return bot
 
-    async def _call(self, bot: Bot, account: str, part: Part, deadline: float) -> Message:
+    async def _call(self, bot: Bot, account: str, part: Part, deadline: float, message_id: str) -> Message:
         params = dict(part.params)
         if part.media is not None and part.file_field is not None:
             params[part.file_field] = await self._file_input(part.media, account, part.file_field)
-        return await self._sender.call(bot, part.method(**params), deadline=deadline, who=account)
+
+        async def waiting(seconds: float, reason: str) -> None:
+            await self.host.on_waiting(message_id, seconds, reason)
+
+        return await self._sender.call(bot, part.method(**params), deadline=deadline, who=account, on_wait=waiting)
 
     async def _file_input(self, media: Media, account: str, file_field: str) -> str | BufferedInputFile:
         """A file_id when this bot holds the file; otherwise the bytes, uploaded (file_ids are per bot)."""

@@ -88,7 +88,9 @@ class WebWidgetChannel(Channel):
         if message.quoted_id:
             frame["reply_to"] = message.quoted_id
         delivered = await self._push(message.recipient.external_id, frame)
-        return SentRef(channel_message_id=None, status=MessageStatus.DELIVERED if delivered else MessageStatus.SENT)
+        # The widget names the message by our id; its read frame comes back with it.
+        status = MessageStatus.DELIVERED if delivered else MessageStatus.SENT
+        return SentRef(channel_message_id=message.message_id, status=status)
 
     async def edit(self, message: OutboundMessage, channel_message_id: str | None) -> None:
         """An `edit` frame to the visitor's open tabs; the others find the new text in their history."""

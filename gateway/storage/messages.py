@@ -108,8 +108,10 @@ class MessageRepo:
         error: str | None,
         error_code: str | None,
         now: datetime,
+        identity: str | None = None,
     ) -> Message | None:
-        """Move an outbound message's status forward; a late, lower status changes nothing."""
+        """Move an outbound message's status forward; a late, lower status changes nothing. With `identity`,
+        only a message to that identity moves."""
         lower = [s.value for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
         fields: dict[str, Any] = {"status": status.value, "status_at": now}
         if status is MessageStatus.FAILED:
@@ -121,6 +123,7 @@ class MessageRepo:
                 "channel_message_id": channel_message_id,
                 "direction": Direction.OUT.value,
                 "status": {"$in": lower},
+                **({"identity": identity} if identity is not None else {}),
             },
             {"$set": fields},
             return_document=ReturnDocument.AFTER,

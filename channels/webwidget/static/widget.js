@@ -59,6 +59,7 @@
   let unread = parseInt(load("localStorage", UNREAD_KEY), 10) || 0;
   let pending = loadPending(); // [{client_id, text, created_at, failed?}] in send order
   const seen = new Set();      // server ids already rendered
+  let unseen = [];             // ids of operator messages that arrived while the chat was not in view
   const listeners = {};
 
   // ---- UI -------------------------------------------------------------------------------------
@@ -287,6 +288,7 @@
     ui.panel.hidden = false;
     ui.launcher.setAttribute("aria-expanded", "true");
     setUnread(0);
+    markSeen();
     ui.list.scrollTop = ui.list.scrollHeight;
     // Focusing on touch devices would pop the keyboard over the conversation.
     if (!window.matchMedia || !matchMedia("(pointer: coarse)").matches) ui.input.focus();
@@ -408,8 +410,14 @@
     if (type === "visitor" && f.client_id && findByClientId(f.client_id)) return onAck(f.client_id, f.id);
     addServerMessage(f);
     if (type === "visitor") return;
+    if (f.id) unseen.push(String(f.id));
     if (!isOpen()) setUnread(unread + 1);
+    else if (!document.hidden) markSeen();
     emit("message", f);
+  }
+
+  function markSeen() { // tell the operator their messages were read (shown in their chat)
+    unseen = unseen.filter((id) => !sendFrame({ type: "read", id }));
   }
 
   function onEdit(f) { // an operator changed a message they sent
@@ -555,6 +563,7 @@
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) hiddenAt = Date.now();
     else if (Date.now() - hiddenAt > 5000) reconnectNow();
+    if (!document.hidden && isOpen()) markSeen();
   });
   hookNavigation();
 
