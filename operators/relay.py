@@ -26,13 +26,14 @@ from gateway.events import (
     MessageEdited,
     MessageReceived,
     MessageStatusChanged,
+    MessageStored,
     ThreadAssigned,
     ThreadClosed,
     ThreadErased,
 )
 from gateway.inputs import file_name, media_type
 from gateway.media import MediaSources
-from gateway.model import Author, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
+from gateway.model import Author, Direction, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
 from gateway.storage.mongo import Storage
 from gateway.vcards import parse_vcard
 from operators.answers import short
@@ -76,6 +77,7 @@ class Relay:
         bus.subscribe(ThreadAssigned, self._on_assigned)
         bus.subscribe(MessageReceived, self._on_message)
         bus.subscribe(MessageEdited, self._on_edited)
+        bus.subscribe(MessageStored, self._on_stored)
         bus.subscribe(MessageStatusChanged, self._on_status)
         bus.subscribe(ThreadClosed, self._on_closed)
 
@@ -309,6 +311,18 @@ class Relay:
         operator = await self.store.operators.get_brief(event.thread.operator_id)
         if operator is not None:
             await self.show_message(operator.id, self.lang(operator), event.thread, event.message)
+
+    async def _on_stored(self, event: MessageStored) -> None:
+        """A message someone else sent into an operator's conversation (the REST API, another operator, a
+        supervisor in the forum topic) is shown in the operator's chat, marked with its author."""
+        message, owner = event.message, event.thread.operator_id
+        if message.direction is not Direction.OUT or message.author is not Author.OPERATOR:
+            return
+        if owner is None or message.author_id == owner:
+            return
+        operator = await self.store.operators.get_brief(owner)
+        if operator is not None:
+            await self.show_message(operator.id, self.lang(operator), event.thread, message)
 
     async def _on_edited(self, event: MessageEdited) -> None:
         thread = await self.store.threads.get(event.thread.id)
