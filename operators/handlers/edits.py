@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import Message as TgMessage
 
 from channels.base import ChannelCapabilityError, SendError
@@ -17,9 +17,9 @@ from operators.texts import t
 
 
 def build_router() -> Router:
-    """Edited messages in the operator's private chat."""
+    """Edited messages: in the operator's chat with the bot, or a supervisor's in a forum topic."""
     router = Router(name="edits")
-    router.edited_message.register(edit_reply, F.chat.type == "private")
+    router.edited_message.register(edit_reply)
     return router
 
 

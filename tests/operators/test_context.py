@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import aiohttp
 
+from tests.emulators.twilio import TwilioEmulator
 from tests.helpers import settle
-from tests.operators.conftest import ANN_TG, CUSTOMER_BOT, OLGA, SAM, Desk, from_telegram
+from tests.operators.conftest import ANN_TG, BOB_WA, CUSTOMER_BOT, OLGA, SAM, Desk, from_telegram, from_whatsapp
 
 
 def copy_of(desk: Desk, chat_id: int, text: str):
@@ -82,3 +83,13 @@ async def test_an_operator_reply_to_a_visitor_message_names_it_in_the_widget(des
     while frame["author"]["type"] != "operator":
         frame = await visitor.expect("message")
     assert (frame["text"], frame["reply_to"]) == ("Blue: yes.", str(stored["_id"]))
+
+
+async def test_a_whatsapp_reply_is_shown_as_a_reply_too(everywhere: Desk, twilio: TwilioEmulator) -> None:
+    desk = everywhere
+    await desk.online(OLGA)
+    await from_whatsapp(desk, twilio, twilio.inbound_text(BOB_WA, "Do you deliver on Sundays?", profile_name="Bob"))
+    answer = await desk.say(OLGA, "Only in Berlin.")
+    [sent] = twilio.messages
+    await from_whatsapp(desk, twilio, twilio.inbound_reply(BOB_WA, "I live there!", sent.sid, profile_name="Bob"))
+    assert copy_of(desk, OLGA, "I live there!").reply_to_message_id == answer

@@ -110,3 +110,19 @@ async def test_help_describes_every_indicator(desk: Desk) -> None:
         text = desk.chat(operator_id)[-1].text
         assert saying in text
         assert all(f"{emoji} " in text for emoji in (*MARKS.values(), "⏳", "✏️", "↩️", "→"))
+
+
+async def test_a_flood_wait_sat_out_in_the_send_is_shown_while_it_lasts(everywhere: Desk) -> None:
+    desk = everywhere
+    await desk.online(OLGA)
+    await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "Hi"))
+    # Short enough to be sat out inside the send (a real 11 s), long enough to be worth showing.
+    desk.tg.fail(ANN_TG, 429, retry_after=11, token=CUSTOMER_BOT, method="sendMessage")
+    reply = await desk.say(OLGA, "Hello Ann")
+    await settle(desk.app)
+
+    assert [m.text for m in desk.tg.sent(chat_id=ANN_TG, token=CUSTOMER_BOT)] == ["Hello Ann"]
+    assert marks(desk, OLGA, reply) == [("✍",), ("👌",)]
+    [note] = [m for m in desk.chat(OLGA) if (m.text or "").startswith("⏳")]
+    assert note.reply_to_message_id == reply and "wait 11 s" in note.text
+    assert note.message_id in [d.message_id for d in desk.tg.deletions if d.chat_id == OLGA]

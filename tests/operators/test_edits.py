@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.twilio import TwilioEmulator
 from tests.helpers import Widget, settle
 from tests.operators.conftest import (
     ANN_TG,
     BOB_WA,
+    BOSS,
     CUSTOMER_BOT,
     OLGA,
     OPERATOR_BOT,
     Desk,
+    OpenDesk,
     from_telegram,
     from_whatsapp,
 )
@@ -99,3 +102,21 @@ async def test_editing_anything_but_a_sent_reply_changes_nothing(everywhere: Des
     await settle(desk.app)
     assert len(desk.chat(OLGA)) == before
     assert desk.tg.edits(chat_id=ANN_TG, token=CUSTOMER_BOT) == []
+
+
+async def test_a_supervisors_edit_in_the_forum_topic_reaches_the_customer(
+    tg: TelegramEmulator, open_desk: OpenDesk
+) -> None:
+    supervisors = -1001234567890
+    tg.supergroup(supervisors, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
+    desk = await open_desk(operator_bot={"supervisors_chat_id": supervisors})
+    await desk.online(OLGA)
+    visitor = await desk.visitor("Can I get a refund?")
+    stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})
+    topic_id = (await desk.store.threads.get(stored["thread_id"])).topic_id
+
+    update = tg.text_update(OPERATOR_BOT, BOSS, "Yes, 100 EUR", chat_id=supervisors, message_thread_id=topic_id)
+    assert await desk.send(update) == 200
+    shown = await visitor.expect("message")
+    await edit(desk, supervisors, update["message"]["message_id"], text="Yes, 10 EUR")
+    assert await visitor.expect("edit") == {"type": "edit", "id": shown["id"], "text": "Yes, 10 EUR"}
