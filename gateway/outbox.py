@@ -91,6 +91,11 @@ class Outbox:
         await self._publish(retried)
         return True
 
+    def can_edit(self, channel: str) -> bool:
+        """Whether messages a channel delivered can be changed at all."""
+        adapter = self.channels.get(channel)
+        return adapter is not None and adapter.can_edit
+
     async def edit(self, message: Message, text: str) -> Message:
         """Change what an outbound message says: in the customer's copy when they have it, else in what will be
         sent. Raises SendError (ChannelCapabilityError where the channel cannot edit); a refused edit changes

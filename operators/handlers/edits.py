@@ -39,7 +39,10 @@ async def edit_reply(message: TgMessage, operator: Operator, lang: str, store: S
     number = thread.number if thread else "?"
     try:
         await outbox.edit(sent, text)
-    except ChannelCapabilityError:
-        await message.reply(t(lang, "edit.impossible", number=number, channel=channel_name(lang, sent.channel)))
+    except ChannelCapabilityError as err:
+        if outbox.can_edit(sent.channel):  # the channel edits, but not this message
+            await message.reply(t(lang, "edit.refused", number=number, reason=err.reason))
+        else:
+            await message.reply(t(lang, "edit.impossible", number=number, channel=channel_name(lang, sent.channel)))
     except SendError as err:
         await message.reply(t(lang, "edit.failed", number=number, reason=err.reason))

@@ -15,6 +15,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "edit.impossible": "✏️ #{number}: {channel} cannot change a message once it is sent, so the customer still "
         "has the first version. Send a correction if it matters.",
         "edit.failed": "✏️ #{number}: the customer's copy could not be changed: {reason}",
+        "edit.refused": "✏️ #{number}: this message cannot be changed for the customer: {reason}. Send a correction "
+        "if it matters.",
         "delivery.waiting": "⏳ #{number}: not sent yet, trying again in {wait}: {reason}",
     },
     "ru": {
@@ -32,6 +34,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "edit.impossible": "✏️ #{number}: {channel} не позволяет изменить уже отправленное сообщение, у клиента "
         "осталась первая версия. Если это важно, отправьте исправление.",
         "edit.failed": "✏️ #{number}: не удалось изменить сообщение у клиента: {reason}",
+        "edit.refused": "✏️ #{number}: это сообщение нельзя изменить у клиента: {reason}. Если это важно, отправьте "
+        "исправление.",
         "delivery.waiting": "⏳ #{number}: ещё не отправлено, следующая попытка через {wait}: {reason}",
     },
 }

@@ -120,3 +120,19 @@ async def test_a_supervisors_edit_in_the_forum_topic_reaches_the_customer(
     shown = await visitor.expect("message")
     await edit(desk, supervisors, update["message"]["message_id"], text="Yes, 10 EUR")
     assert await visitor.expect("edit") == {"type": "edit", "id": shown["id"], "text": "Yes, 10 EUR"}
+
+
+async def test_a_reply_telegram_got_in_parts_cannot_be_edited_and_the_operator_is_told(everywhere: Desk) -> None:
+    desk = everywhere
+    await desk.online(OLGA)
+    await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "Your terms?"))
+    await desk.say(OLGA, "/canned add terms " + "Clause. " * 500)  # 4,000 characters
+    reply = await desk.say(OLGA, "Here: !terms !terms")  # expanded, too long for one Telegram message
+    assert len(desk.tg.sent(chat_id=ANN_TG, token=CUSTOMER_BOT)) == 2
+
+    await edit(desk, OLGA, reply, text="Our terms: !terms !terms")
+    assert desk.tg.edits(chat_id=ANN_TG, token=CUSTOMER_BOT) == []
+    told = desk.chat(OLGA)[-1]
+    assert told.reply_to_message_id == reply
+    assert told.text.startswith("✏️ #") and "cannot be changed for the customer" in told.text
+    assert "several parts" in told.text
