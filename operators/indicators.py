@@ -37,9 +37,6 @@ class DeliveryMarks:
     def __init__(self, store: Storage, relay: Relay) -> None:
         self.store = store
         self.relay = relay
-        # The waiting note shown for a message: (chat, note message id). Lost with the process, the note then
-        # stays as it was; the reaction still says what became of the message.
-        self._notes: dict[ObjectId, tuple[int, int]] = {}
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(MessageStatusChanged, self._on_status)
@@ -88,7 +85,8 @@ class DeliveryMarks:
             return
         lang = self.relay.lang(operator)
         text = t(lang, "delivery.waiting", number=thread.number, reason=reason, wait=duration(lang, seconds))
-        note = self._notes.get(message.id)
+        # Kept with the message: whichever process sends it in the end takes the note away.
+        note = await self.store.messages.wait_note(message.id)
         if note is not None:
             await self.relay.send(chat_id, None, None, EditMessageText(chat_id=chat_id, message_id=note[1], text=text))
             return
@@ -97,9 +95,9 @@ class DeliveryMarks:
             chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=text, reply_parameters=reply)
         )
         if sent is not None:
-            self._notes[message.id] = (chat_id, sent.message_id)
+            await self.store.messages.set_wait_note(message.id, chat_id, sent.message_id)
 
     async def _end_wait(self, message_id: ObjectId) -> None:
-        note = self._notes.pop(message_id, None)
+        note = await self.store.messages.wait_note(message_id, take=True)
         if note is not None:
             await self.relay.send(note[0], None, None, DeleteMessage(chat_id=note[0], message_id=note[1]))

@@ -98,6 +98,21 @@ class MessageRepo:
             return None
         return await self.update(message_id, {"text": text, "edited_at": now}, **{"$push": {"edits": doc["text"]}})
 
+    async def set_wait_note(self, message_id: ObjectId, chat_id: int, note_id: int) -> None:
+        """Remember the note an operator chat shows while this message waits to be sent."""
+        await self.collection.update_one({"_id": message_id}, {"$set": {"wait_note": [chat_id, note_id]}})
+
+    async def wait_note(self, message_id: ObjectId, *, take: bool = False) -> tuple[int, int] | None:
+        """The waiting note of a message as (chat, message id); with `take`, it is forgotten too."""
+        if take:
+            doc = await self.collection.find_one_and_update(
+                {"_id": message_id, "wait_note": {"$exists": True}}, {"$unset": {"wait_note": ""}}
+            )
+        else:
+            doc = await self.collection.find_one({"_id": message_id, "wait_note": {"$exists": True}})
+        note = doc.get("wait_note") if doc else None
+        return (int(note[0]), int(note[1])) if note else None
+
     async def advance_status(
         self,
         channel: str,
