@@ -148,3 +148,20 @@ async def test_a_history_page_too_long_for_one_message_comes_in_several(desk: De
     joined = "\n".join(p.text for p in pages)
     assert all(text in joined for text in sent)  # each message whole, in one part
     assert pages[0].text.startswith("History of Visitor, page 1/1")
+
+
+async def test_an_operator_caption_too_long_for_the_customers_file_follows_it_whole(everywhere: Desk) -> None:
+    desk = everywhere
+    await desk.online(OLGA)
+    await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "The contract, please"))
+    terms = words(2000, "clause")
+    await desk.say(OLGA, f"/canned add terms {terms}")
+    update = desk.tg.document_update(
+        OPERATOR_BOT, OLGA, b"%PDF-1.4 contract", file_name="contract.pdf", caption="!terms"
+    )
+    assert await desk.send(update) == 200
+
+    [document] = desk.tg.sent(chat_id=ANN_TG, method="sendDocument", token=CUSTOMER_BOT)
+    assert document.file.data == b"%PDF-1.4 contract" and document.caption is None
+    [text] = desk.tg.sent(chat_id=ANN_TG, method="sendMessage", token=CUSTOMER_BOT)
+    assert text.text == terms.strip()
