@@ -66,11 +66,16 @@ class DeliveryMarks:
             await self._react(chat_id, message_id, MARKS[MessageStatus.QUEUED])
 
     async def _original(self, message: Message) -> tuple[int, int] | None:
-        """The operator's own message in their chat with the bot, when they wrote this one there."""
+        """The operator's own message: in their chat with the bot, or a supervisor's in the forum topic."""
         if message.author is not Author.OPERATOR or message.author_id is None:
             return None
-        entry = await self.store.relay.original_of(message.author_id, message.id)
-        return (entry.chat_id, entry.message_id) if entry is not None else None
+        config = self.relay.settings.operator_bot
+        forum = config.supervisors_chat_id if config is not None else None
+        for chat_id in (message.author_id, forum):
+            entry = await self.store.relay.original_of(chat_id, message.id) if chat_id is not None else None
+            if entry is not None:
+                return entry.chat_id, entry.message_id
+        return None
 
     async def _react(self, chat_id: int, message_id: int, emoji: str) -> None:
         reaction = SetMessageReaction(chat_id=chat_id, message_id=message_id, reaction=[ReactionTypeEmoji(emoji=emoji)])
@@ -80,7 +85,7 @@ class DeliveryMarks:
         self, thread: Thread, message: Message, chat_id: int, message_id: int, seconds: float, reason: str
     ) -> None:
         """One note under the operator's message, saying why it waits; a later wait changes the same note."""
-        operator = await self.store.operators.get(chat_id)
+        operator = await self.store.operators.get(message.author_id) if message.author_id is not None else None
         if operator is None:
             return
         lang = self.relay.lang(operator)
@@ -91,9 +96,9 @@ class DeliveryMarks:
             await self.relay.send(chat_id, None, None, EditMessageText(chat_id=chat_id, message_id=note[1], text=text))
             return
         reply = ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
-        sent = await self.relay.send(
-            chat_id, thread, message.id, SendMessage(chat_id=chat_id, text=text, reply_parameters=reply)
-        )
+        topic = thread.topic_id if chat_id != operator.id else None  # a supervisor's message in the forum
+        note_method = SendMessage(chat_id=chat_id, text=text, reply_parameters=reply, message_thread_id=topic)
+        sent = await self.relay.send(chat_id, thread, message.id, note_method)
         if sent is not None:
             await self.store.messages.set_wait_note(message.id, chat_id, sent.message_id)
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from gateway.model import utcnow
 from operators.indicators import MARKS
+from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.twilio import TwilioEmulator
 from tests.helpers import eventually, settle
 from tests.operators.conftest import (
     ANN_TG,
     BOB_WA,
+    BOSS,
     CUSTOMER_BOT,
     OLGA,
     OPERATOR_BOT,
     SAM,
     Desk,
+    OpenDesk,
     from_telegram,
     from_whatsapp,
 )
@@ -126,3 +129,22 @@ async def test_a_flood_wait_sat_out_in_the_send_is_shown_while_it_lasts(everywhe
     [note] = [m for m in desk.chat(OLGA) if (m.text or "").startswith("⏳")]
     assert note.reply_to_message_id == reply and "wait 11 s" in note.text
     assert note.message_id in [d.message_id for d in desk.tg.deletions if d.chat_id == OLGA]
+
+
+async def test_a_supervisors_message_in_the_forum_topic_gets_its_mark_there(
+    tg: TelegramEmulator, open_desk: OpenDesk
+) -> None:
+    supervisors = -1001234567890
+    tg.supergroup(supervisors, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
+    desk = await open_desk(operator_bot={"supervisors_chat_id": supervisors})
+    await desk.online(OLGA)
+    visitor = await desk.visitor("Can I get a refund?")
+    stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})
+    topic_id = (await desk.store.threads.get(stored["thread_id"])).topic_id
+
+    update = tg.text_update(OPERATOR_BOT, BOSS, "Yes", chat_id=supervisors, message_thread_id=topic_id)
+    assert await desk.send(update) == 200
+    shown = await visitor.expect("message")
+    assert marks(desk, supervisors, update["message"]["message_id"]) == [("👍",)]
+    await visitor.ws.send_json({"type": "read", "id": shown["id"]})
+    await eventually(lambda: _async(marks(desk, supervisors, update["message"]["message_id"])[-1] == ("👀",)), "read")
