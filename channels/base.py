@@ -67,6 +67,8 @@ class OutboundMessage:
     created_at: datetime | None = None
     # When the customer last wrote on this identity (WhatsApp's 24-hour window).
     last_inbound_at: datetime | None = None
+    # The gateway's id of the customer's message this one answers (`content.reply_to` is the channel's own).
+    quoted_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class DeliveryUpdate:
     status: MessageStatus
     error: str | None = None
     error_code: str | None = None
+    # Set when the recipient reports it themselves (the widget's read): only their own messages are marked.
+    identity: str | None = None
 
 
 class SendError(Exception):
@@ -137,6 +141,10 @@ class ChannelHost(Protocol):
     async def on_delivery(self, update: DeliveryUpdate) -> None:
         """Record a delivery report (HostUnavailable as on_inbound)."""
 
+    async def on_waiting(self, message_id: str, seconds: float, reason: str) -> None:
+        """Say that the send of an outbound message (OutboundMessage.message_id) is held up for about `seconds`,
+        and why (flood control), so that its author sees it; never raises."""
+
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep an input the channel accepted but cannot understand, with the reason (a dead letter)."""
 
@@ -165,6 +173,8 @@ class Channel(ABC):
     """A messenger adapter: translates at the edge, hands inbound messages to the host."""
 
     name: ClassVar[str]
+    # Whether a message the customer already has can be changed in place (see `edit`).
+    can_edit: ClassVar[bool] = False
 
     def __init__(self, host: ChannelHost) -> None:
         self.host = host
@@ -193,6 +203,13 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> SentRef:
         """Deliver one outbound message or raise SendError."""
+
+    async def edit(self, message: OutboundMessage, channel_message_id: str | None) -> None:
+        """Change the customer's copy of a delivered message to `message.content` or raise SendError.
+
+        `channel_message_id` is what `send` reported for it. Only channels with `can_edit` implement it.
+        """
+        raise ChannelCapabilityError(f"{self.name} cannot change a message once it is sent")
 
     async def fetch_media(self, media: Media) -> bytes:
         """Download a file this channel holds a reference to."""

@@ -67,6 +67,15 @@ class MessageStatusChanged(ThreadEvent):
 
 
 @dataclass(frozen=True)
+class MessageWaiting(ThreadEvent):
+    """The send of an outbound message is held up for about `seconds` (a platform's flood control)."""
+
+    message: Message
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class ThreadClosed(ThreadEvent):
     """A thread was closed; `by` is the operator who closed it, if any."""
 

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from channels.base import DeliveryUpdate, HostUnavailable, InboundMessage, Profile
 from gateway.conversations import Conversations
 from gateway.dead_letters import DeadLetters
-from gateway.events import EventBus, MessageEdited, MessageReceived
+from gateway.events import EventBus, MessageEdited, MessageReceived, MessageWaiting
 from gateway.leases import Leases
 from gateway.logs import log_context
 from gateway.media import MediaSources
@@ -193,6 +193,17 @@ class Inbox:
             await self.outbox.record_delivery(update)
         except PyMongoError as err:
             raise HostUnavailable(f"storage: {err}") from err
+
+    async def on_waiting(self, message_id: str, seconds: float, reason: str) -> None:
+        """Publish that an outbound message's send is held up, for its author to see."""
+        try:
+            message = await self.store.messages.get(ObjectId(message_id)) if ObjectId.is_valid(message_id) else None
+            thread = await self.store.threads.get(message.thread_id) if message else None
+        except PyMongoError as err:  # only a courtesy to the operator: the send itself goes on
+            logger.warning("could not say that message %s waits: %s", message_id, err)
+            return
+        if message is not None and thread is not None:
+            self.bus.publish(MessageWaiting(thread=thread, message=message, seconds=seconds, reason=reason))
 
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep what a channel could not understand as a dead letter."""

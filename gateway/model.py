@@ -155,6 +155,7 @@ class Content:
 
     `reply_to` names the message this one answers: the channel's own message id at the edge
     (InboundMessage, OutboundMessage), the stored message's id inside the gateway (Draft, Message).
+    `quote` is the text the customer quoted, as their channel showed it (it may be a message we never stored).
     """
 
     kind: Kind = Kind.TEXT
@@ -165,6 +166,7 @@ class Content:
     buttons: tuple[Button, ...] = ()
     template: Template | None = None
     reply_to: str | None = None
+    quote: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from channels.base import Channel, DeliveryUpdate, OutboundMessage, SendError
+from channels.base import Channel, ChannelCapabilityError, DeliveryUpdate, OutboundMessage, SendError
 from gateway.config import DeliverySettings
 from gateway.events import EventBus, MessageStatusChanged
 from gateway.logs import log_context
@@ -91,6 +91,29 @@ class Outbox:
         await self._publish(retried)
         return True
 
+    def can_edit(self, channel: str) -> bool:
+        """Whether messages a channel delivered can be changed at all."""
+        adapter = self.channels.get(channel)
+        return adapter is not None and adapter.can_edit
+
+    async def edit(self, message: Message, text: str) -> Message:
+        """Change what an outbound message says: in the customer's copy when they have it, else in what will be
+        sent. Raises SendError (ChannelCapabilityError where the channel cannot edit); a refused edit changes
+        nothing, so the stored text is always what the customer has or will get."""
+        if message.status in (MessageStatus.QUEUED, MessageStatus.FAILED):
+            edited = await self.store.messages.record_edit(message.id, text, utcnow())
+            return edited or message
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise SendError(f"the {message.channel} channel is not configured", code="unavailable", permanent=True)
+        if not channel.can_edit:
+            raise ChannelCapabilityError(f"{message.channel} cannot change a message once it is sent")
+        changed = dataclasses.replace(message, content=dataclasses.replace(message.content, text=text))
+        with log_context(channel=message.channel):
+            await channel.edit(await self._outbound(changed, None), message.channel_message_id)
+        edited = await self.store.messages.record_edit(message.id, text, utcnow())
+        return edited or changed
+
     async def record_delivery(self, update: DeliveryUpdate) -> None:
         """Apply a delivery report, never moving a status backwards."""
         message = await self.store.messages.advance_status(
@@ -101,8 +124,11 @@ class Outbox:
             error=update.error,
             error_code=update.error_code,
             now=utcnow(),
+            identity=update.identity,
         )
         if message is None:
+            if update.identity is not None:
+                return  # the recipient's own report, of a message that is not theirs or not sent: nothing to park
             stored = await self.store.messages.by_channel_id(update.channel, update.account, update.channel_message_id)
             if stored is None:
                 # The provider can call back before we have stored the id its send returned.
@@ -197,11 +223,12 @@ class Outbox:
         identity = contact.identity(message.identity or "") if contact else None
         if identity is None:
             raise SendError("the customer's channel identity no longer exists", code="unavailable", permanent=True)
-        content = message.content
+        content, quoted_id = message.content, None
         if content.reply_to is not None:
             # Inside, the quoted message is named by our id; the channel knows it by its own.
             original = await self.store.messages.get(ObjectId(content.reply_to))
             ours = original is not None and original.identity == message.identity
+            quoted_id = content.reply_to if ours else None
             content = dataclasses.replace(content, reply_to=original.channel_message_id if ours and original else None)
         content = dataclasses.replace(
             content, media=tuple(self._reachable(message, i, m) for i, m in enumerate(content.media))
@@ -215,6 +242,7 @@ class Outbox:
             author_name=message.author_name,
             created_at=message.created_at,
             last_inbound_at=identity.last_inbound_at,
+            quoted_id=quoted_id,
         )
 
     def _reachable(self, message: Message, index: int, media: Media) -> Media:

@@ -124,14 +124,21 @@ def card_keyboard(lang: str, number: int) -> InlineKeyboardMarkup:
     )
 
 
-def message_text(lang: str, thread: Thread, message: Message) -> str:
-    """A stored message as one line of an operator chat, tagged with its thread number."""
-    return f"#{thread.number} · {message_body(lang, message)}"
+def message_text(lang: str, thread: Thread, message: Message, quote: str | None = None) -> str:
+    """A stored message as one line of an operator chat, tagged with its thread number (after what it quotes)."""
+    return f"#{thread.number} · {_quoted(lang, quote, message_body(lang, message))}"
 
 
-def message_parts(lang: str, thread: Thread, message: Message, limit: int = TEXT_LIMIT) -> list[str]:
-    """A stored message as operator-chat texts of at most `limit` UTF-16 code units, each tagged #N."""
-    return tagged_parts(thread.number, message_body(lang, message), limit)
+def message_parts(
+    lang: str, thread: Thread, message: Message, limit: int = TEXT_LIMIT, quote: str | None = None
+) -> list[str]:
+    """A stored message as operator-chat texts of at most `limit` UTF-16 code units, each tagged #N; `quote` is
+    what it answers, when the chat has no copy of that to reply to."""
+    return tagged_parts(thread.number, _quoted(lang, quote, message_body(lang, message)), limit)
+
+
+def _quoted(lang: str, quote: str | None, body: str) -> str:
+    return f"{t(lang, 'relay.quote', text=quote)}\n{body}" if quote else body
 
 
 def tagged_parts(number: int, body: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -201,7 +201,7 @@ def in_conversation_topic(message: TgMessage, settings: Settings) -> bool:
 
 
 async def answer_from_topic(
-    message: TgMessage, operator: Operator, lang: str, store: Storage, conversations: Conversations, relay: Relay
+    message: TgMessage, operator: Operator, lang: str, store: Storage, conversations: Conversations
 ) -> None:
     """A supervisor writing in a conversation's topic answers its customer, as its operator would."""
     if not operator.is_supervisor:
@@ -222,11 +222,8 @@ async def answer_from_topic(
     assert draft.id is not None
     if not await store.relay.claim(message.chat.id, message.message_id, thread.id, draft.id, utcnow()):
         return
-    sent = await conversations.send(thread, draft)
-    if thread.operator_id is not None and thread.operator_id != operator.id:
-        owner = await store.operators.get(thread.operator_id)
-        if owner is not None:
-            await relay.show_message(owner.id, relay.lang(owner), thread, sent)
+    # The thread's operator is shown it by the relay, as every message someone else sends into their thread.
+    await conversations.send(thread, draft)
 
 
 async def _answered(message: TgMessage, thread: Thread, store: Storage) -> ObjectId | None:

@@ -26,21 +26,37 @@ from gateway.events import (
     MessageEdited,
     MessageReceived,
     MessageStatusChanged,
+    MessageStored,
     ThreadAssigned,
     ThreadClosed,
     ThreadErased,
 )
 from gateway.inputs import file_name, media_type
 from gateway.media import MediaSources
-from gateway.model import Author, Contact, Kind, Media, Message, MessageStatus, Operator, Thread, to_doc, utcnow
+from gateway.model import (
+    Author,
+    Contact,
+    Direction,
+    Kind,
+    Media,
+    Message,
+    MessageStatus,
+    Operator,
+    Thread,
+    to_doc,
+    utcnow,
+)
 from gateway.storage.mongo import Storage
 from gateway.vcards import parse_vcard
-from operators.cards import card_keyboard, card_text, message_parts, message_text, tagged_parts
+from operators.answers import short
+from operators.cards import card_keyboard, card_text, message_body, message_parts, message_text, tagged_parts
 from operators.texts import language, t
 
 logger = logging.getLogger(__name__)
 
 BACKLOG = 10
+# Characters of a quoted message shown above the answer, when the chat has no copy of it to reply to.
+QUOTE_LIMIT = 200
 # Flood-control waits in an operator chat are sat out up to this long; nothing else would show the message.
 MAX_WAIT = 300.0
 # Failures an operator can sensibly try again (the customer may unblock the bot, a network may recover).
@@ -73,6 +89,7 @@ class Relay:
         bus.subscribe(ThreadAssigned, self._on_assigned)
         bus.subscribe(MessageReceived, self._on_message)
         bus.subscribe(MessageEdited, self._on_edited)
+        bus.subscribe(MessageStored, self._on_stored)
         bus.subscribe(MessageStatusChanged, self._on_status)
         bus.subscribe(ThreadClosed, self._on_closed)
 
@@ -133,7 +150,10 @@ class Relay:
         """One stored message in an operator chat (or a forum topic): media as media, text tagged #N."""
         if message.content.kind is Kind.CONTACT and message.content.shared_contact is None and message.content.media:
             message = await self._read_card(message)
-        texts = message_parts(lang, thread, message)
+        quote = None
+        if reply_to is None:
+            reply_to, quote = await self._context(chat_id, lang, message, topic_id)
+        texts = message_parts(lang, thread, message, quote=quote)
         content = message.content
         if content.kind is Kind.CONTACT and content.shared_contact is not None:
             # The name and numbers say it all; the vCard file itself would only repeat them.
@@ -152,12 +172,28 @@ class Relay:
             )
             return
         if content.media:
-            caption = message_text(lang, thread, message)
+            caption = message_text(lang, thread, message, quote)
             for media in content.media:
-                await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id)
+                await self._show_media(chat_id, lang, thread, message, media, caption, reply_to, topic_id, quote)
                 caption = f"#{thread.number}"  # the tag, not the text, on the second file
             return
         await self._texts(chat_id, thread, message, texts, reply_to, topic_id)
+
+    async def _context(
+        self, chat_id: int, lang: str, message: Message, topic_id: int | None
+    ) -> tuple[int | None, str | None]:
+        """What a message answers, as this chat can show it: the copy here to reply to, else the quoted text."""
+        content = message.content
+        quoted = None
+        if content.reply_to and ObjectId.is_valid(content.reply_to):
+            quoted = await self.store.messages.get(ObjectId(content.reply_to))
+        # In a forum, a copy may be in another topic, where a reply cannot point.
+        if quoted is not None and topic_id is None:
+            copy = await self.store.relay.copy_of(chat_id, quoted.id)
+            if copy is not None:
+                return copy.message_id, None
+        text = content.quote or (message_body(lang, quoted) if quoted is not None else None)
+        return None, short(text, QUOTE_LIMIT) if text else None
 
     async def _texts(
         self,
@@ -188,6 +224,7 @@ class Relay:
         caption: str,
         reply_to: int | None,
         topic_id: int | None = None,
+        quote: str | None = None,
     ) -> None:
         name = media.name or message.content.kind.value
         try:
@@ -213,7 +250,8 @@ class Relay:
         await self.send(chat_id, thread, message.id, method(chat_id=chat_id, **{field: upload}, **common))
         if short != caption:
             # Too long for a caption: the text follows the file, whole.
-            await self._texts(chat_id, thread, message, message_parts(lang, thread, message), None, topic_id)
+            texts = message_parts(lang, thread, message, quote=quote)
+            await self._texts(chat_id, thread, message, texts, None, topic_id)
 
     async def send(
         self, chat_id: int, thread: Thread | None, message_id: ObjectId | None, method: TelegramMethod[T]
@@ -291,6 +329,18 @@ class Relay:
         if operator is not None:
             await self.show_message(operator.id, self.lang(operator), event.thread, event.message)
 
+    async def _on_stored(self, event: MessageStored) -> None:
+        """A message someone else sent into an operator's conversation (the REST API, another operator, a
+        supervisor in the forum topic) is shown in the operator's chat, marked with its author."""
+        message, owner = event.message, event.thread.operator_id
+        if message.direction is not Direction.OUT or message.author is not Author.OPERATOR:
+            return
+        if owner is None or message.author_id == owner:
+            return
+        operator = await self.store.operators.get_brief(owner)
+        if operator is not None:
+            await self.show_message(operator.id, self.lang(operator), event.thread, message)
+
     async def _on_edited(self, event: MessageEdited) -> None:
         thread = await self.store.threads.get(event.thread.id)
         if thread is None or thread.operator_id is None:
@@ -313,7 +363,7 @@ class Relay:
             return
         lang = self.lang(operator)
         text, keyboard = self._failure(lang, event.thread, message)
-        copy = await self.store.relay.copy_of(operator.id, message.id)
+        copy = await self.store.relay.original_of(operator.id, message.id)
         await self.send(
             operator.id,
             event.thread,

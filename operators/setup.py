@@ -27,6 +27,7 @@ from gateway.keys import (
 from operators.bot import OperatorBot
 from operators.duplicates import DuplicateAlerts
 from operators.erasure import TelegramCopies
+from operators.indicators import DeliveryMarks
 from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
 from operators.presence import Presence
@@ -67,6 +68,7 @@ def setup_operators(app: web.Application) -> None:
     routing.subscribe()
     relay.subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
+    DeliveryMarks(store, relay).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)

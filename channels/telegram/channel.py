@@ -14,9 +14,9 @@ from aiohttp import web
 
 from channels.base import Channel, ChannelHost, HostUnavailable, OutboundMessage, SendError, SentRef
 from channels.telegram.files import download
-from channels.telegram.inbound import CHANNEL, message_ref
+from channels.telegram.inbound import CHANNEL, message_ref, parse_message_ref
 from channels.telegram.limits import UPLOAD_LIMIT, too_large_upload
-from channels.telegram.outbound import Part, plan, upload_name
+from channels.telegram.outbound import Part, edit_call, plan, upload_name
 from channels.telegram.polling import poll
 from channels.telegram.routers import build_routers
 from channels.telegram.sender import Sender
@@ -41,6 +41,7 @@ class TelegramChannel(Channel):
     """Customers write to one or more bots; operators' replies go out through the bot the customer used."""
 
     name = CHANNEL
+    can_edit = True
 
     def __init__(
         self, host: ChannelHost, settings: TelegramSettings, public_url: str, source: str, http: HttpClient
@@ -186,13 +187,7 @@ class TelegramChannel(Channel):
     async def send(self, message: OutboundMessage) -> SentRef:
         """Deliver through the customer's bot, in order per chat, sitting out short flood-control waits."""
         account = message.recipient.account
-        bot = self._bots.get(account)
-        if bot is None:
-            raise SendError(
-                f"the Telegram bot {account!r} is not configured or not started",
-                code="unavailable",
-                permanent=account not in self._webhook_secrets,
-            )
+        bot = self._bot(account)
         parts = plan(message)
         chat_id = int(message.recipient.external_id)
         with log_context(channel=self.name):
@@ -201,7 +196,7 @@ class TelegramChannel(Channel):
                 deadline = asyncio.get_running_loop().time() + MAX_INLINE_WAIT
                 try:
                     for part in parts[len(delivered) :]:
-                        sent = await self._call(bot, account, part, deadline)
+                        sent = await self._call(bot, account, part, deadline, message.message_id)
                         delivered.append(sent.message_id)
                 except SendError as err:
                     if delivered and not err.permanent:
@@ -209,11 +204,44 @@ class TelegramChannel(Channel):
                     raise
         return SentRef(channel_message_id=message_ref(chat_id, delivered[0]))
 
-    async def _call(self, bot: Bot, account: str, part: Part, deadline: float) -> Message:
+    async def edit(self, message: OutboundMessage, channel_message_id: str | None) -> None:
+        """editMessageText, or editMessageCaption for a file, on the customer's copy."""
+        account = message.recipient.account
+        bot = self._bot(account)
+        chat_id = int(message.recipient.external_id)
+        target = parse_message_ref(channel_message_id or "")
+        if target is None or target[0] != chat_id:
+            raise SendError("Telegram never reported this message as delivered", code="unsupported", permanent=True)
+        method = edit_call(message, target[1])
+        with log_context(channel=self.name):
+            async with self._sender.hold(bot, chat_id):
+                deadline = asyncio.get_running_loop().time() + MAX_INLINE_WAIT
+                try:
+                    await self._sender.call(bot, method, deadline=deadline, who=account)
+                except SendError as err:
+                    # The customer's copy already says this (the operator changed only formatting, say).
+                    if "message is not modified" not in err.reason:
+                        raise
+
+    def _bot(self, account: str) -> Bot:
+        bot = self._bots.get(account)
+        if bot is None:
+            raise SendError(
+                f"the Telegram bot {account!r} is not configured or not started",
+                code="unavailable",
+                permanent=account not in self._webhook_secrets,
+            )
+        return bot
+
+    async def _call(self, bot: Bot, account: str, part: Part, deadline: float, message_id: str) -> Message:
         params = dict(part.params)
         if part.media is not None and part.file_field is not None:
             params[part.file_field] = await self._file_input(part.media, account, part.file_field)
-        return await self._sender.call(bot, part.method(**params), deadline=deadline, who=account)
+
+        async def waiting(seconds: float, reason: str) -> None:
+            await self.host.on_waiting(message_id, seconds, reason)
+
+        return await self._sender.call(bot, part.method(**params), deadline=deadline, who=account, on_wait=waiting)
 
     async def _file_input(self, media: Media, account: str, file_field: str) -> str | BufferedInputFile:
         """A file_id when this bot holds the file; otherwise the bytes, uploaded (file_ids are per bot)."""

@@ -43,6 +43,7 @@ def from_message(message: Message, account: str) -> InboundMessage:
     content = dataclasses.replace(
         content_of(message, CHANNEL, account),
         reply_to=message_ref(chat_id, reply.message_id) if reply is not None else None,
+        quote=_quote(message),
     )
     profile = profile_of(user)
     contact = message.contact
@@ -60,6 +61,16 @@ def from_message(message: Message, account: str) -> InboundMessage:
         forwarded_from=forward_origin(message),
         sent_at=_edited_at(edit_date) or message.date,
     )
+
+
+def _quote(message: Message) -> str | None:
+    """What the customer quoted: the part they picked, else the text of the message they reply to."""
+    if message.quote is not None:
+        return message.quote.text
+    reply = message.reply_to_message
+    if reply is None:
+        return None
+    return reply.text or reply.caption or None
 
 
 def _edited_at(seconds: int | None) -> datetime | None:

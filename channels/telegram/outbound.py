@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiogram.methods import (
+    EditMessageCaption,
+    EditMessageText,
     SendAudio,
     SendDocument,
     SendLocation,
@@ -85,6 +87,30 @@ def plan(message: OutboundMessage) -> list[Part]:
     if content.buttons:
         parts[-1].params["reply_markup"] = keyboard(content.buttons)
     return parts
+
+
+def edit_call(message: OutboundMessage, message_id: int) -> EditMessageText | EditMessageCaption:
+    """The call that changes a delivered message to the message's content: its text, or its file's caption.
+
+    Only a message that went as one Bot API call can be changed; the buttons stay as they were sent.
+    """
+    parts = plan(message)
+    if len(parts) != 1:
+        raise ChannelCapabilityError(
+            "Telegram got this message in several parts (a caption over 1,024 or a text over 4,096 characters, or a "
+            "file with a place); it cannot be changed in one edit"
+        )
+    [part] = parts
+    common: dict[str, Any] = {
+        "chat_id": part.params["chat_id"],
+        "message_id": message_id,
+        "reply_markup": part.params.get("reply_markup"),
+    }
+    if part.method is SendMessage:
+        return EditMessageText(text=part.params["text"], **common)
+    if part.media is not None and part.method not in _NO_CAPTION:
+        return EditMessageCaption(caption=part.params.get("caption", ""), **common)
+    raise ChannelCapabilityError("Telegram cannot change a sticker, a place or a contact once it is sent")
 
 
 def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from aiogram import Bot
@@ -52,10 +52,19 @@ class Sender:
         """Keep a chat's calls in order: a call waiting out flood control is not overtaken in its chat."""
         return self._chats.hold((bot.id, chat_id))
 
-    async def call(self, bot: Bot, method: TelegramMethod[T], *, deadline: float, who: str) -> T:
+    async def call(
+        self,
+        bot: Bot,
+        method: TelegramMethod[T],
+        *,
+        deadline: float,
+        who: str,
+        on_wait: Callable[[float, str], Awaitable[None]] | None = None,
+    ) -> T:
         """Make one call, sleeping through flood-control waits that end before `deadline` (loop time).
 
-        `who` names the bot in error messages. Raises SendError for every failure.
+        `who` names the bot in error messages; `on_wait` hears of each wait (seconds, why) before it starts.
+        Raises SendError for every failure.
         """
         loop = asyncio.get_running_loop()
         while True:
@@ -65,6 +74,8 @@ class Sender:
                 if loop.time() + err.retry_after > deadline:
                     raise send_error(err, who) from None
                 logger.info("bot %s: flood control, waiting %d s", who, err.retry_after)
+                if on_wait is not None:
+                    await on_wait(float(err.retry_after), send_error(err, who).reason)
                 await asyncio.sleep(err.retry_after)
             except TelegramAPIError as err:
                 raise send_error(err, who) from None

@@ -40,6 +40,7 @@ class WebWidgetChannel(Channel):
     """Visitors chat from a web page; operator replies are pushed to every open tab of the visitor."""
 
     name = WIDGET_CHANNEL
+    can_edit = True
 
     def __init__(self, host: ChannelHost, settings: WebWidgetSettings, server: ServerSettings) -> None:
         super().__init__(host)
@@ -71,8 +72,7 @@ class WebWidgetChannel(Channel):
 
     async def send(self, message: OutboundMessage) -> SentRef:
         """Push to the visitor's open tabs; without one, the reply waits in their history."""
-        content = message.content
-        text = content.text if not (content.media or content.location or content.buttons) else text_fallback(content)
+        text = _text(message)
         author: dict[str, Any] = (
             {"type": "system"}
             if message.author is Author.SYSTEM
@@ -85,8 +85,18 @@ class WebWidgetChannel(Channel):
             "author": author,
             "created_at": message.created_at.isoformat() if message.created_at else None,
         }
+        if message.quoted_id:
+            frame["reply_to"] = message.quoted_id
         delivered = await self._push(message.recipient.external_id, frame)
-        return SentRef(channel_message_id=None, status=MessageStatus.DELIVERED if delivered else MessageStatus.SENT)
+        # The widget names the message by our id; its read frame comes back with it.
+        status = MessageStatus.DELIVERED if delivered else MessageStatus.SENT
+        return SentRef(channel_message_id=message.message_id, status=status)
+
+    async def edit(self, message: OutboundMessage, channel_message_id: str | None) -> None:
+        """An `edit` frame to the visitor's open tabs; the others find the new text in their history."""
+        await self._push(
+            message.recipient.external_id, {"type": "edit", "id": message.message_id, "text": _text(message)}
+        )
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         """The widget protocol endpoint."""
@@ -227,6 +237,12 @@ class WebWidgetChannel(Channel):
 
     async def _close_sockets(self, app: web.Application) -> None:
         await asyncio.gather(*(_close(ws, WSCloseCode.GOING_AWAY, b"server shutdown") for ws in list(self._all)))
+
+
+def _text(message: OutboundMessage) -> str:
+    """What the widget shows of a message: its text, with what a web page cannot show as text."""
+    content = message.content
+    return content.text if not (content.media or content.location or content.buttons) else text_fallback(content)
 
 
 async def _close(ws: web.WebSocketResponse, code: int, message: bytes) -> None:

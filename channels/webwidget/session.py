@@ -8,12 +8,12 @@ from typing import Any, ClassVar, Protocol
 
 from aiohttp import WSCloseCode, web
 
-from channels.base import ChannelHost, InboundMessage, Profile
+from channels.base import ChannelHost, DeliveryUpdate, InboundMessage, Profile
 from channels.webwidget.limits import Limits
 from gateway.config import WebWidgetSettings
 from gateway.contacts import normalize_email
 from gateway.inputs import InputError, parse_json, text_problem
-from gateway.model import Author, Content, Direction, IdentityRef, Kind, Message
+from gateway.model import Author, Content, Direction, IdentityRef, Kind, Message, MessageStatus
 from gateway.tokens import VisitorTokens
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_DEPTH = 4
 UNAVAILABLE = "the gateway cannot take this right now; try again shortly"
 MAX_CLIENT_ID = 64
+MAX_MESSAGE_ID = 64
 # Longest accepted value of each string field. Page details and names over it are cut (still worth
 # keeping); anything else over it is refused, since a cut e-mail, phone or language is a wrong one.
 _LIMITS = {
@@ -218,6 +219,20 @@ class VisitorSession:
     async def _typing(self, frame: dict[str, Any], client_id: str | None) -> None:
         """Accepted and rate-limited; operators are not shown visitor typing yet."""
 
+    async def _read(self, frame: dict[str, Any], client_id: str | None) -> None:
+        """The visitor saw a message: it is marked read, when it is one sent to them."""
+        message_id = frame.get("id")
+        if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID:
+            raise FrameError("bad_frame", "a read frame needs the 'id' of a message")
+        assert self.ref is not None
+        update = DeliveryUpdate(
+            self.ref.channel, self.ref.account, message_id, MessageStatus.READ, identity=self.ref.key
+        )
+        try:
+            await self.host.on_delivery(update)
+        except Exception:  # a read mark is a courtesy: the socket and the chat go on without it
+            logger.exception("widget read mark could not be stored")
+
     async def _identify(self, frame: dict[str, Any], client_id: str | None) -> None:
         name = _string(frame, "name", cut=True)
         phone = _string(frame, "phone")
@@ -238,6 +253,7 @@ class VisitorSession:
         "page": _page,
         "typing": _typing,
         "identify": _identify,
+        "read": _read,
     }
 
     async def _learn(self, profile: Profile, *, create: bool = False) -> None:
@@ -269,6 +285,8 @@ def message_frame(message: Message) -> dict[str, Any]:
     }
     if message.client_id:
         frame["client_id"] = message.client_id
+    if message.content.reply_to and message.direction is Direction.OUT:
+        frame["reply_to"] = message.content.reply_to
     return frame
 
 

@@ -15,7 +15,7 @@ from gateway.model import STATUS_RANK, Direction, Message, MessageStatus, from_d
 
 # What an anonymized message loses: everything but its thread, direction, author kind, timings and status.
 PERSONAL_FIELDS = dict.fromkeys(
-    ("media", "location", "shared_contact", "buttons", "template", "reply_to", "identity", "account",
+    ("media", "location", "shared_contact", "buttons", "template", "reply_to", "quote", "identity", "account",
      "channel_message_id", "forwarded_from", "payload", "error", "edits", "client_id", "notice", "joined_from"),
     "",
 )  # fmt: skip
@@ -98,6 +98,21 @@ class MessageRepo:
             return None
         return await self.update(message_id, {"text": text, "edited_at": now}, **{"$push": {"edits": doc["text"]}})
 
+    async def set_wait_note(self, message_id: ObjectId, chat_id: int, note_id: int) -> None:
+        """Remember the note an operator chat shows while this message waits to be sent."""
+        await self.collection.update_one({"_id": message_id}, {"$set": {"wait_note": [chat_id, note_id]}})
+
+    async def wait_note(self, message_id: ObjectId, *, take: bool = False) -> tuple[int, int] | None:
+        """The waiting note of a message as (chat, message id); with `take`, it is forgotten too."""
+        if take:
+            doc = await self.collection.find_one_and_update(
+                {"_id": message_id, "wait_note": {"$exists": True}}, {"$unset": {"wait_note": ""}}
+            )
+        else:
+            doc = await self.collection.find_one({"_id": message_id, "wait_note": {"$exists": True}})
+        note = doc.get("wait_note") if doc else None
+        return (int(note[0]), int(note[1])) if note else None
+
     async def advance_status(
         self,
         channel: str,
@@ -108,8 +123,10 @@ class MessageRepo:
         error: str | None,
         error_code: str | None,
         now: datetime,
+        identity: str | None = None,
     ) -> Message | None:
-        """Move an outbound message's status forward; a late, lower status changes nothing."""
+        """Move an outbound message's status forward; a late, lower status changes nothing. With `identity`,
+        only a message to that identity moves."""
         lower = [s.value for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
         fields: dict[str, Any] = {"status": status.value, "status_at": now}
         if status is MessageStatus.FAILED:
@@ -121,6 +138,7 @@ class MessageRepo:
                 "channel_message_id": channel_message_id,
                 "direction": Direction.OUT.value,
                 "status": {"$in": lower},
+                **({"identity": identity} if identity is not None else {}),
             },
             {"$set": fields},
             return_document=ReturnDocument.AFTER,

@@ -67,6 +67,13 @@ class RelayRepo:
         )
         return _entry(doc)
 
+    async def original_of(self, chat_id: int, gateway_message_id: ObjectId) -> RelayEntry | None:
+        """The first message in a chat about a stored message: the operator's own, when they wrote it there."""
+        doc = await self.collection.find_one(
+            {"chat_id": chat_id, "gateway_message_id": gateway_message_id}, sort=[("message_id", 1)]
+        )
+        return _entry(doc)
+
     async def of_threads(self, thread_ids: list[ObjectId]) -> list[RelayEntry]:
         """Every message in operators' (and the supervisors') chats about these threads."""
         return [e async for d in self.collection.find({"thread_id": {"$in": thread_ids}}) if (e := _entry(d))]

@@ -23,7 +23,7 @@ from tests.helpers import Widget
 from tests.hostile import json_values, mutated, text
 
 MAX_FRAME_BYTES = 1024
-KNOWN_TYPES = {"hello", "message", "page", "typing", "identify"}
+KNOWN_TYPES = {"hello", "message", "page", "typing", "identify", "read"}
 PAGE = {"url": "https://shop.example/pricing", "title": "Pricing", "referrer": "https://search.example/"}
 VALID = [
     {"type": "hello", "page": PAGE, "language": "de-DE"},
@@ -31,6 +31,7 @@ VALID = [
     {"type": "page", "url": "https://shop.example/checkout", "title": "Checkout"},
     {"type": "typing"},
     {"type": "identify", "name": "Ann Lee", "email": "ann@example.com", "phone": "+1 415 555 2671"},
+    {"type": "read", "id": "6650f0c2a1b2c3d4e5f60718"},
 ]
 
 

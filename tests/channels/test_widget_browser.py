@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from bson import ObjectId
 
-from gateway.keys import STORE
-from tests.helpers import AUTH, settle
+from gateway.keys import OUTBOX, STORE
+from gateway.model import MessageStatus
+from tests.helpers import AUTH, eventually, settle
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -81,6 +83,19 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     await expect(answer).to_have_count(1)
     await expect(answer.locator(".gw-text")).to_have_text("Hi! How can I help?")
     await expect(answer.locator(".gw-author")).to_have_text("Maria")
+
+    # Shown in the open panel, the answer is reported read; an edit changes it in place.
+    answer_id = (await reply.json())["id"]
+
+    async def read() -> bool:
+        message = await store.messages.get(ObjectId(answer_id))
+        return message is not None and message.status is MessageStatus.READ
+
+    await eventually(read, "the widget's read frame")
+    message = await store.messages.get(ObjectId(answer_id))
+    assert message is not None
+    await server.app[OUTBOX].edit(message, "Hi! How may I help?")
+    await expect(answer.locator(".gw-text")).to_have_text("Hi! How may I help?")
 
     # History comes back after a reload.
     await page.reload()

@@ -28,6 +28,7 @@ from aiogram.types import (
     InputMediaPhoto,
     Message,
     MessageId,
+    ReactionTypeEmoji,
     ReplyParameters,
     Update,
 )
@@ -669,3 +670,21 @@ async def test_queued_updates_reach_a_later_webhook_and_failures_can_target_one_
     assert (await bot.send_message(ANN, "text is unaffected")).text == "text is unaffected"
     with pytest.raises(TelegramBadRequest, match="message thread not found"):
         await bot.send_photo(ANN, BufferedInputFile(PNG, "p.png"))
+
+
+async def test_set_message_reaction_takes_one_standard_emoji_on_an_existing_message(
+    emulator: TelegramEmulator, bot: Bot
+) -> None:
+    update = emulator.text_update(TOKEN, ANN, "thanks!")
+    mine = update["message"]["message_id"]
+    assert await bot.set_message_reaction(ANN, mine, [ReactionTypeEmoji(emoji="👀")]) is True
+    assert emulator.reaction(ANN, mine) == ("👀",)
+    assert await bot.set_message_reaction(ANN, mine, []) is True
+    assert emulator.reaction(ANN, mine) == ()
+
+    with pytest.raises(TelegramBadRequest, match="REACTION_INVALID"):
+        await bot.set_message_reaction(ANN, mine, [ReactionTypeEmoji(emoji="✅")])
+    with pytest.raises(TelegramBadRequest, match="REACTIONS_TOO_MANY"):
+        await bot.set_message_reaction(ANN, mine, [ReactionTypeEmoji(emoji="👍"), ReactionTypeEmoji(emoji="👀")])
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_ID_INVALID"):
+        await bot.set_message_reaction(ANN, mine + 1000, [ReactionTypeEmoji(emoji="👍")])

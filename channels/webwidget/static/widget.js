@@ -59,6 +59,7 @@
   let unread = parseInt(load("localStorage", UNREAD_KEY), 10) || 0;
   let pending = loadPending(); // [{client_id, text, created_at, failed?}] in send order
   const seen = new Set();      // server ids already rendered
+  let unseen = [];             // ids of operator messages that arrived while the chat was not in view
   const listeners = {};
 
   // ---- UI -------------------------------------------------------------------------------------
@@ -97,6 +98,7 @@
 .gw-system .gw-text { padding: 2px 8px; color: #6b7280; font-size: 12px; }
 .gw-author { font-size: 12px; font-weight: 600; color: #4b5563; margin: 0 0 2px 4px; }
 .gw-meta { font-size: 11px; color: #8b949e; margin: 2px 4px 0; }
+.gw-quote { font-size: 12px; color: #6b7280; border-left: 3px solid #d1d5db; padding-left: 6px; margin: 0 0 2px 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .gw-pending .gw-text { opacity: .6; }
 .gw-failed .gw-text { background: #fff; color: #b42318; border: 1px solid #e5484d; }
 .gw-retry { border: 0; background: none; padding: 0; color: #b42318; font: inherit; text-decoration: underline; cursor: pointer; }
@@ -189,6 +191,8 @@
     if (m.client_id) node.dataset.clientId = m.client_id;
     node.dataset.time = m.created_at || "";
     if (type === "operator" && author.name) node.append(el("div", "gw-author", author.name));
+    const quoted = m.reply_to ? ui.list.querySelector(`.gw-msg[data-id="${CSS.escape(String(m.reply_to))}"] .gw-text`) : null;
+    if (quoted) node.append(el("div", "gw-quote", quoted.textContent.slice(0, 120)));
     const text = el("div", "gw-text");
     if (type === "operator") linkify(text, String(m.text || "")); else text.textContent = String(m.text || "");
     node.append(text);
@@ -284,6 +288,7 @@
     ui.panel.hidden = false;
     ui.launcher.setAttribute("aria-expanded", "true");
     setUnread(0);
+    markSeen();
     ui.list.scrollTop = ui.list.scrollHeight;
     // Focusing on touch devices would pop the keyboard over the conversation.
     if (!window.matchMedia || !matchMedia("(pointer: coarse)").matches) ui.input.focus();
@@ -372,6 +377,7 @@
     if (f.type === "welcome") onWelcome(f);
     else if (f.type === "ack") onAck(f.client_id, f.id);
     else if (f.type === "message") onMessage(f);
+    else if (f.type === "edit") onEdit(f);
     else if (f.type === "error") onError(f);
   }
 
@@ -404,8 +410,23 @@
     if (type === "visitor" && f.client_id && findByClientId(f.client_id)) return onAck(f.client_id, f.id);
     addServerMessage(f);
     if (type === "visitor") return;
+    if (f.id) unseen.push(String(f.id));
     if (!isOpen()) setUnread(unread + 1);
+    else if (!document.hidden) markSeen();
     emit("message", f);
+  }
+
+  function markSeen() { // tell the operator their messages were read (shown in their chat)
+    unseen = unseen.filter((id) => !sendFrame({ type: "read", id }));
+  }
+
+  function onEdit(f) { // an operator changed a message they sent
+    const node = f.id ? ui.list.querySelector(`.gw-msg[data-id="${CSS.escape(String(f.id))}"]`) : null;
+    if (!node || node.classList.contains("gw-visitor")) return;
+    const text = node.querySelector(".gw-text");
+    text.textContent = "";
+    linkify(text, String(f.text || ""));
+    node.classList.add("gw-edited");
   }
 
   function onError(f) {
@@ -542,6 +563,7 @@
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) hiddenAt = Date.now();
     else if (Date.now() - hiddenAt > 5000) reconnectNow();
+    if (!document.hidden && isOpen()) markSeen();
   });
   hookNavigation();
 

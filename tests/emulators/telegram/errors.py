@@ -30,6 +30,9 @@ NOT_MODIFIED: Final = (
     "Bad Request: message is not modified: specified new message content and reply markup are"
     " exactly the same as a current content and reply markup of the message"
 )
+REACTION_INVALID: Final = "Bad Request: REACTION_INVALID"
+REACTIONS_TOO_MANY: Final = "Bad Request: REACTIONS_TOO_MANY"
+MESSAGE_ID_INVALID: Final = "Bad Request: MESSAGE_ID_INVALID"
 MESSAGE_TO_DELETE_NOT_FOUND: Final = "Bad Request: message to delete not found"
 MESSAGE_TO_COPY_NOT_FOUND: Final = "Bad Request: message to copy not found"
 MESSAGE_TO_FORWARD_NOT_FOUND: Final = "Bad Request: message to forward not found"

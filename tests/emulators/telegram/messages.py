@@ -12,11 +12,18 @@ from . import errors as e
 from .call import Call
 from .errors import ApiError
 from .formatting import format_text, utf16_len
-from .records import Deletion, SentMessage, StoredFile, UploadedFile
+from .records import Deletion, Reaction, SentMessage, StoredFile, UploadedFile
 from .world import FILE_KINDS, ChatState, Json, World, guess_mime, image_size, media_object
 
 TEXT_LIMIT: Final = 4096
 CAPTION_LIMIT: Final = 1024
+# The emoji any chat accepts as a reaction (a chat may allow fewer; custom emoji and paid stars are not emulated).
+REACTION_EMOJI: Final = frozenset({
+    "👍", "👎", "❤", "🔥", "🥰", "👏", "😁", "🤔", "🤯", "😱", "🤬", "😢", "🎉", "🤩", "🤮", "💩", "🙏", "👌", "🕊", "🤡", "🥱",
+    "🥴", "😍", "🐳", "❤\u200d🔥", "🌚", "🌭", "💯", "🤣", "⚡", "🍌", "🏆", "💔", "🤨", "😐", "🍓", "🍾", "💋", "🖕", "😈",
+    "😴", "😭", "🤓", "👻", "👨\u200d💻", "👀", "🎃", "🙈", "😇", "😨", "🤝", "✍", "🤗", "🫡", "🎅", "🎄", "☃", "💅", "🤪",
+    "🗿", "🆒", "💘", "🙉", "🦄", "😘", "💊", "🙊", "😎", "👾", "🤷\u200d♂", "🤷", "🤷\u200d♀", "😡",
+})  # fmt: skip
 CONTENT_KEYS: Final = (
     "text",
     "entities",
@@ -249,6 +256,25 @@ class MessageMethods:
         if not deleted:
             raise ApiError.bad_request(e.MESSAGE_TO_DELETE_NOT_FOUND)
         self._world.deletions.extend(Deletion(call.bot.token, chat.id, i) for i in deleted)
+        return True
+
+    def set_message_reaction(self, call: Call) -> bool:
+        chat = self._chat(call)
+        message_id = int(call.get("message_id", 0) or 0)
+        if self._world.find(call.bot.id, chat.id, message_id) is None:
+            raise ApiError.bad_request(e.MESSAGE_ID_INVALID)
+        reaction = call.params.get("reaction") or []
+        if not isinstance(reaction, list):
+            raise ApiError.bad_request("Bad Request: can't parse reaction types JSON object")
+        # A bot may set one reaction per message (Bot API: "Bots can set up to one reaction per message").
+        if len(reaction) > 1:
+            raise ApiError.bad_request(e.REACTIONS_TOO_MANY)
+        emojis = []
+        for item in reaction:
+            if not isinstance(item, dict) or item.get("type") != "emoji" or item.get("emoji") not in REACTION_EMOJI:
+                raise ApiError.bad_request(e.REACTION_INVALID)
+            emojis.append(item["emoji"])
+        self._world.reactions.append(Reaction(call.bot.token, chat.id, message_id, tuple(emojis)))
         return True
 
     # -- helpers ---------------------------------------------------------------------------------

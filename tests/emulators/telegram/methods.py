@@ -45,6 +45,7 @@ METHOD_NAMES: Final = (
     "editMessageReplyMarkup",
     "deleteMessage",
     "deleteMessages",
+    "setMessageReaction",
     "answerCallbackQuery",
     "getFile",
     "setMyCommands",

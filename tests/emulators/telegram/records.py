@@ -101,6 +101,16 @@ class CallbackAnswer:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """The reactions a bot set on a message (setMessageReaction); empty when it took them away."""
+
+    token: str
+    chat_id: int
+    message_id: int
+    emojis: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Deletion:
     """A message a bot deleted."""
 

@@ -22,6 +22,7 @@ from .records import (
     CallbackAnswer,
     Deletion,
     Delivery,
+    Reaction,
     RecordedRequest,
     SentMessage,
     StoredFile,
@@ -339,6 +340,19 @@ class TelegramEmulator(UpdateBuilders):
     ) -> list[SentMessage]:
         """Successful editMessageText/Caption/ReplyMarkup results, oldest first."""
         return _filter_messages(self._world.edits, chat_id, method, token)
+
+    def reactions(self, chat_id: int | None = None, token: str | None = None) -> list[Reaction]:
+        """setMessageReaction calls that succeeded, oldest first."""
+        return [
+            r
+            for r in self._world.reactions
+            if (chat_id is None or r.chat_id == chat_id) and (token is None or r.token == token)
+        ]
+
+    def reaction(self, chat_id: int, message_id: int) -> tuple[str, ...]:
+        """The reactions a message carries now (the last a bot set)."""
+        found = [r.emojis for r in self._world.reactions if (r.chat_id, r.message_id) == (chat_id, message_id)]
+        return found[-1] if found else ()
 
     @property
     def deletions(self) -> list[Deletion]:

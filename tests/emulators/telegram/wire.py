@@ -23,6 +23,7 @@ JSON_PARAMS: Final = frozenset(
     {
         "reply_markup",
         "reply_parameters",
+        "reaction",
         "entities",
         "caption_entities",
         "allowed_updates",

@@ -16,6 +16,7 @@ from .records import (
     CallbackAnswer,
     Deletion,
     Delivery,
+    Reaction,
     RecordedRequest,
     SentMessage,
     StoredFile,
@@ -149,6 +150,7 @@ class World:
         self.edits: list[SentMessage] = []
         self.callback_answers: list[CallbackAnswer] = []
         self.deletions: list[Deletion] = []
+        self.reactions: list[Reaction] = []
         self.deliveries: list[Delivery] = []
 
     def now(self) -> int:
