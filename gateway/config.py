@@ -102,6 +102,8 @@ class OperatorBotSettings(_Section):
     token: Annotated[str, Field(pattern=r"^\d+:\S+$")]
     webhook_secret: Annotated[str, Field(pattern=_SECRET_TOKEN)]
     supervisors_chat_id: int | None = None
+    # Telegram lets a bot post about 20 messages a minute into one group; creating a topic counts.
+    supervisors_messages_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
     default_language: Literal["en", "ru"] = "en"
     # Default to the [telegram] section's values (or Telegram's own API and webhooks).
     api_base: str | None = None

@@ -9,6 +9,8 @@ thread and gets a new topic.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.enums import ContentType
@@ -26,6 +28,7 @@ from gateway.events import EventBus, MessageEdited, MessageReceived, MessageStor
 from gateway.model import Author, Message, Operator, Thread, utcnow
 from gateway.storage.mongo import Storage
 from operators.drafts import draft_of
+from operators.mirror_queue import MirrorQueue
 from operators.relay import Relay
 from operators.texts import t
 
@@ -50,24 +53,32 @@ CONTENT = {
 class Mirror:
     """Follows the bus and mirrors every conversation into its topic of the supervisors' chat."""
 
-    def __init__(self, store: Storage, relay: Relay, settings: Settings) -> None:
+    def __init__(self, store: Storage, relay: Relay, settings: Settings, queue: MirrorQueue) -> None:
         config = settings.operator_bot
         assert config is not None and config.supervisors_chat_id is not None
         self.store = store
         self.relay = relay
+        self.queue = queue
         self.chat_id = config.supervisors_chat_id
+        relay.pace(self.chat_id, config.supervisors_messages_per_minute)
         self.lang = config.default_language
         # The supervisors' chat reads the relay's cards like one operator speaking the bot's default language.
         self.viewer = Operator(id=self.chat_id, name="supervisors", language=config.default_language)
         self._forum: bool | None = None
 
     def subscribe(self, bus: EventBus) -> None:
-        """Subscribe after routing and the relay, so a topic shows a thread as they left it."""
-        bus.subscribe(MessageReceived, self._on_received)
-        bus.subscribe(MessageStored, self._on_stored)
-        bus.subscribe(MessageEdited, self._on_edited)
-        bus.subscribe(ThreadAssigned, self._on_assigned)
-        bus.subscribe(ThreadClosed, self._on_closed)
+        """Subscribe after routing and the relay; the work itself goes into the mirror's own queue."""
+        bus.subscribe(MessageReceived, self._queued(self._on_received))
+        bus.subscribe(MessageStored, self._queued(self._on_stored))
+        bus.subscribe(MessageEdited, self._queued(self._on_edited))
+        bus.subscribe(ThreadAssigned, self._queued(self._on_assigned))
+        bus.subscribe(ThreadClosed, self._queued(self._on_closed))
+
+    def _queued(self, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        async def put(event: Any) -> None:
+            self.queue.put(lambda: handler(event))
+
+        return put
 
     async def _on_received(self, event: MessageReceived) -> None:
         if not event.contact.blocked:

@@ -76,6 +76,10 @@ class Relay:
         bus.subscribe(MessageStatusChanged, self._on_status)
         bus.subscribe(ThreadClosed, self._on_closed)
 
+    def pace(self, chat_id: int, per_minute: int) -> None:
+        """Space the calls into a group chat to stay inside its flood limit."""
+        self._sender.pace(chat_id, per_minute)
+
     def lang(self, operator: Operator) -> str:
         assert self.settings.operator_bot is not None
         return language(operator.language, self.settings.operator_bot.default_language)

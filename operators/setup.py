@@ -27,8 +27,9 @@ from gateway.keys import (
 from operators.bot import OperatorBot
 from operators.duplicates import DuplicateAlerts
 from operators.erasure import TelegramCopies
-from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
+from operators.keys import MIRROR_QUEUE, OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
+from operators.mirror_queue import MirrorQueue
 from operators.presence import Presence
 from operators.reachability import Reachability
 from operators.relay import SOURCE, Relay
@@ -68,7 +69,8 @@ def setup_operators(app: web.Application) -> None:
     relay.subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
-        Mirror(store, relay, settings).subscribe(bus)
+        app[MIRROR_QUEUE] = MirrorQueue()
+        Mirror(store, relay, settings, app[MIRROR_QUEUE]).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
     app[PRIVACY].add_eraser(TelegramCopies(relay).erase)
     relay.on_unreachable = Reachability(store, presence, relay).unreachable
@@ -79,6 +81,8 @@ def setup_operators(app: web.Application) -> None:
     app[BACKGROUND].append(lambda: app[LEASES].run(SWEEP_LEASE, sweep.run))
     bot.register(app)
     app.cleanup_ctx.append(_bot_ctx)
+    if MIRROR_QUEUE in app:
+        app.cleanup_ctx.append(_mirror_ctx)
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -86,3 +90,9 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     await bot.start()
     yield
     await bot.close()
+
+
+async def _mirror_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Stopped after the bus has handed it its last posts, before the bot's session closes."""
+    yield
+    await app[MIRROR_QUEUE].close()
