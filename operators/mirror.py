@@ -16,11 +16,14 @@ from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import CloseForumTopic, CreateForumTopic, SendMessage
+from aiogram.methods.base import TelegramMethod
 from aiogram.types import Message as TgMessage
 from aiogram.types import ReplyParameters
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from channels.base import SendError
+from channels.telegram.errors import topic_missing
 from channels.telegram.limits import TOPIC_NAME_LIMIT
 from gateway.config import Settings
 from gateway.conversations import Conversations
@@ -61,6 +64,9 @@ class Mirror:
         self.queue = queue
         self.chat_id = config.supervisors_chat_id
         relay.pace(self.chat_id, config.supervisors_messages_per_minute)
+        relay.refusals[self.chat_id] = self._refused
+        # Threads whose topic Telegram said is gone during the current job, and that topic.
+        self._lost: dict[ObjectId, int] = {}
         self.lang = config.default_language
         # The supervisors' chat reads the relay's cards like one operator speaking the bot's default language.
         self.viewer = Operator(id=self.chat_id, name="supervisors", language=config.default_language)
@@ -76,9 +82,26 @@ class Mirror:
 
     def _queued(self, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         async def put(event: Any) -> None:
-            self.queue.put(lambda: handler(event))
+            self.queue.put(lambda: self._run(handler, event))
 
         return put
+
+    async def _run(self, handler: Callable[[Any], Awaitable[None]], event: Any) -> None:
+        """Handle an event; when its topic turned out to be deleted, once more in a new topic."""
+        await handler(event)
+        thread: Thread = event.thread
+        lost = self._lost.pop(thread.id, None)
+        if lost is None:
+            return
+        if await self.store.threads.forget_topic(thread.id, self.chat_id, lost):
+            logger.info("the topic of #%s was deleted: opening a new one", thread.number)
+        # A new topic starts with the card and the latest messages, this one among them.
+        await handler(event)
+
+    async def _refused(self, thread: Thread | None, method: TelegramMethod[Any], err: SendError) -> None:
+        topic = getattr(method, "message_thread_id", None)
+        if thread is not None and topic is not None and topic_missing(err):
+            self._lost[thread.id] = topic
 
     async def _on_received(self, event: MessageReceived) -> None:
         if not event.contact.blocked:

@@ -67,6 +67,8 @@ class Relay:
         self.bot: Bot | None = None
         # Called with an operator's chat id and the reason when Telegram refuses to write there (403).
         self.on_unreachable: Callable[[int, str], Awaitable[None]] | None = None
+        # Told, by chat, when Telegram refuses a call there (the mirror learns of its deleted topics so).
+        self.refusals: dict[int, Callable[[Thread | None, TelegramMethod[Any], SendError], Awaitable[None]]] = {}
         self._sender = Sender()
 
     def subscribe(self, bus: EventBus) -> None:
@@ -244,6 +246,8 @@ class Relay:
                 logger.warning("could not show %s in chat %s: %s", about, chat_id, err.reason)
                 if err.code == "blocked" and chat_id > 0 and self.on_unreachable is not None:
                     await self.on_unreachable(chat_id, err.reason)  # a private chat: an operator's
+                if (refused := self.refusals.get(chat_id)) is not None:
+                    await refused(thread, method, err)
                 return None
         if isinstance(result, TgMessage) and thread is not None:
             await self.store.relay.add(chat_id, result.message_id, thread.id, message_id, utcnow())

@@ -231,6 +231,14 @@ class ThreadRepo:
         doc = await self.collection.find_one({"topic_id": topic_id, "topic_chat_id": chat_id})
         return from_doc(Thread, doc) if doc else None
 
+    async def forget_topic(self, thread_id: ObjectId, chat_id: int, topic_id: int) -> bool:
+        """The thread's topic was deleted: forget it, unless the thread has moved to another one meanwhile."""
+        result = await self.collection.update_one(
+            {"_id": thread_id, "topic_chat_id": chat_id, "topic_id": topic_id},
+            {"$set": {"topic_chat_id": None, "topic_id": None}},
+        )
+        return result.modified_count == 1
+
     async def count_between(self, field: str, start: datetime, end: datetime) -> int:
         """Threads whose timestamp `field` (created_at, closed_at, ...) falls in [start, end)."""
         return await self.collection.count_documents({field: {"$gte": start, "$lt": end}})

@@ -241,3 +241,23 @@ async def test_the_mirror_keeps_to_its_posts_per_minute_and_operators_do_not_wai
         "sendMessage",
     ]
     assert all(any(text.endswith(f"question {i}") for text in desk.texts(OLGA)) for i in range(4))
+
+
+async def test_a_deleted_topic_is_opened_again_and_the_message_shown_there(forum: Desk) -> None:
+    await forum.online(OLGA)
+    widget = await forum.visitor("where is my order?", "a-1")
+    thread = await thread_of(forum, "where is my order?")
+    old_topic = (await forum.store.threads.get(thread.id)).topic_id
+    forum.tg.topics(SUPERVISORS)[old_topic].deleted = True  # a supervisor deleted the topic in Telegram
+
+    await widget.say("hello? anyone?", "a-2")
+    await settle(forum.app)
+    new_topic = (await forum.store.threads.get(thread.id)).topic_id
+    assert new_topic not in (None, old_topic) and not forum.tg.topics(SUPERVISORS)[new_topic].deleted
+    n = thread.number
+    texts = topic_texts(forum, new_topic)
+    assert texts[0].startswith(f"#{n} · Visitor")  # the card again
+    assert texts.count(f"#{n} · hello? anyone?") == 1 and f"#{n} · where is my order?" in texts
+    # A supervisor writing in the new topic reaches the customer.
+    await write_in_topic(forum, BOSS, new_topic, "On its way")
+    assert (await widget.expect("message"))["text"] == "On its way"
