@@ -165,7 +165,7 @@ class Mirror:
         # A new topic starts with the latest messages, and a supervisor's answer is already there as they wrote it.
         if await self.store.relay.copy_of(self.chat_id, message.id) is not None:
             return
-        await self.relay.show_message(self.chat_id, self.lang, thread, message, topic_id=topic)
+        await self.relay.show_once(self.chat_id, self.lang, thread, message, topic_id=topic)
 
     async def _topic(self, thread: Thread) -> int | None:
         """The thread's topic, opened (with the card and the latest messages) when an open thread has none."""

@@ -60,10 +60,12 @@ T = TypeVar("T")
 class Relay:
     """Sends cards and messages into operator chats and remembers which thread each belongs to."""
 
-    def __init__(self, store: Storage, media: MediaSources, settings: Settings) -> None:
+    def __init__(self, store: Storage, media: MediaSources, settings: Settings, holder: str = "") -> None:
+        """`holder` names this process in reservations of what it shows (gateway.leases)."""
         self.store = store
         self.media = media
         self.settings = settings
+        self.holder = holder
         self.bot: Bot | None = None
         # Called with an operator's chat id and the reason when Telegram refuses to write there (403).
         self.on_unreachable: Callable[[int, str], Awaitable[None]] | None = None
@@ -122,7 +124,30 @@ class Relay:
             ),
         )
         for message in await self.store.messages.latest_for_thread(thread.id, limit=BACKLOG):
+            await self.show_once(chat_id, lang, thread, message, topic_id=topic_id)
+
+    async def show_once(
+        self,
+        chat_id: int,
+        lang: str,
+        thread: Thread,
+        message: Message,
+        *,
+        topic_id: int | None = None,
+        take_over: str | None = None,
+    ) -> bool:
+        """Show a stored message in a chat (or topic) unless it was, or is being, shown there already: the live
+        relay, a card's backlog and the sweep, in any process, show it once between them. `take_over` is the
+        process whose reservation to take over (it stopped before showing). True when this call showed it."""
+        key = f"{topic_id}:{message.id}" if topic_id else str(message.id)
+        now = utcnow()
+        if take_over is not None:
+            mine = await self.store.relay.take_over(chat_id, key, take_over, self.holder, now)
+        else:
+            mine = await self.store.relay.reserve(chat_id, key, thread.id, self.holder, now)
+        if mine:
             await self.show_message(chat_id, lang, thread, message, topic_id=topic_id)
+        return mine
 
     async def show_message(
         self,
@@ -292,7 +317,7 @@ class Relay:
             return
         operator = await self.store.operators.get_brief(event.thread.operator_id)
         if operator is not None:
-            await self.show_message(operator.id, self.lang(operator), event.thread, event.message)
+            await self.show_once(operator.id, self.lang(operator), event.thread, event.message)
 
     async def _on_edited(self, event: MessageEdited) -> None:
         thread = await self.store.threads.get(event.thread.id)

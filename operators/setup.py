@@ -46,7 +46,7 @@ def setup_operators(app: web.Application) -> None:
     assert settings.operator_bot is not None
     presence = Presence(store, bus)
     routing = Routing(store, bus, conversations, settings)
-    relay = Relay(store, app[MEDIA_SOURCES], settings)
+    relay = Relay(store, app[MEDIA_SOURCES], settings, holder=app[LEASES].holder)
     bot = OperatorBot(
         settings,
         store,

@@ -21,7 +21,7 @@ from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
 from tests.hostile import mutated
 from tests.hostile import text as hostile_text
-from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
+from tests.operators.conftest import ANN_TG, BOSS, CUSTOMER_BOT, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 
 async def test_webhook_and_menu_are_registered_at_start(desk: Desk) -> None:
@@ -296,3 +296,37 @@ async def _post(desk: Desk, update: dict) -> int:
     body = json.dumps(update)
     response = await desk.client.post("/operators/telegram", data=body, headers={SECRET_HEADER: "desk-secret"})
     return response.status
+
+
+async def test_five_messages_sent_at_once_by_a_new_customer_are_each_shown_once(desk: Desk) -> None:
+    await desk.online(OLGA)
+    widget = await desk.visitor()
+    words = ["one", "two", "three", "four", "five"]
+    for i, word in enumerate(words):  # all five before the first is even acknowledged
+        await widget.ws.send_json({"type": "message", "text": word, "client_id": f"b-{i}"})
+    for _ in words:
+        await widget.expect("ack")
+    await settle(desk.app)
+    texts = desk.texts(OLGA)
+    thread = await desk.store.threads.by_number(1)
+    assert thread is not None and thread.operator_id == OLGA
+    assert [t for t in texts if t.startswith("#1 · ") and t.split(" · ", 1)[1] in words] == [
+        f"#1 · {word}" for word in words
+    ]
+    assert sum(t.startswith("#1 · Visitor") for t in texts) == 1  # one card
+
+
+async def test_a_burst_from_new_telegram_customers_shows_every_message_once(everywhere: Desk) -> None:
+    await everywhere.online(OLGA, SAM)
+    for user in (5002, 5003):
+        everywhere.tg.user(user, f"User {user}")
+    updates = [
+        everywhere.tg.text_update(CUSTOMER_BOT, user, f"{user} says {i}")
+        for user in (ANN_TG, 5002, 5003)
+        for i in range(5)
+    ]
+    statuses = await asyncio.gather(*(everywhere.tg.deliver(CUSTOMER_BOT, u) for u in updates))
+    assert set(statuses) == {200}
+    await settle(everywhere.app)
+    shown = [t.split(" · ", 1)[1] for t in everywhere.texts(OLGA) + everywhere.texts(SAM) if " says " in t]
+    assert sorted(shown) == sorted(f"{user} says {i}" for user in (ANN_TG, 5002, 5003) for i in range(5))
