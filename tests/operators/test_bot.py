@@ -17,6 +17,7 @@ from gateway.keys import INBOX
 from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
 from operators.handlers.help import OPERATOR_COMMANDS, SUPERVISOR_COMMANDS
 from operators.keys import ROUTING
+from operators.texts import t
 from tests.emulators.telegram import SECRET_HEADER
 from tests.helpers import settle
 from tests.hostile import mutated
@@ -330,3 +331,25 @@ async def test_a_burst_from_new_telegram_customers_shows_every_message_once(ever
     await settle(everywhere.app)
     shown = [t.split(" · ", 1)[1] for t in everywhere.texts(OLGA) + everywhere.texts(SAM) if " says " in t]
     assert sorted(shown) == sorted(f"{user} says {i}" for user in (ANN_TG, 5002, 5003) for i in range(5))
+
+
+async def test_a_reply_to_a_message_whose_thread_is_not_stored_yet_goes_by_its_tag(desk: Desk) -> None:
+    await desk.online(OLGA, SAM)
+    widget = await desk.visitor("Is it in stock?", "c-1")
+    mine = next(m for m in desk.chat(OLGA) if m.text == "#1 · Is it in stock?")
+    # The bot has yet to store which thread its message belongs to (a burst: it sent it a moment ago).
+    await desk.store.relay.collection.delete_many({"chat_id": OLGA})
+    await desk.say(OLGA, "Yes, 3 left", reply_to=mine.message_id)
+    assert (await widget.expect("message"))["text"] == "Yes, 3 left"
+
+    # A tag names a conversation that is not (or no longer) Olga's: asked, never sent to that customer.
+    await desk.say(OLGA, "/transfer 1 @sam")
+    await desk.store.relay.collection.delete_many({"chat_id": OLGA})
+    await desk.say(OLGA, "And 2 more tomorrow", reply_to=mine.message_id)
+    assert desk.texts(OLGA)[-1] == t("en", "reply.unknown")
+    assert await desk.store.messages.collection.count_documents({"text": "And 2 more tomorrow"}) == 0
+    # Nor does a tag in an operator's own message count: only the bot's messages are tagged by the bot.
+    await desk.visitor("Second customer", "d-1")  # #2, Olga's
+    own = await desk.say(OLGA, "/help #2")
+    await desk.say(OLGA, "hello there", reply_to=own)
+    assert await desk.store.messages.collection.count_documents({"text": "hello there", "direction": "out"}) == 0
