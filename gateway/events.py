@@ -82,7 +82,8 @@ class ThreadErased(ThreadClosed):
 class ThreadAssigned(ThreadEvent):
     """A thread got an operator (or, with operator_id None, went back to the queue).
 
-    `reason` is one of new, reopened, queue, next, transfer, assign, released.
+    `reason` is one of new, reopened, queue, next, transfer, assign, released; a release says `why`
+    (offline, away_too_long, offline_too_long, removed).
     """
 
     operator_id: int | None
@@ -90,6 +91,7 @@ class ThreadAssigned(ThreadEvent):
     reason: str = "new"
     comment: str | None = None
     by: int | None = None
+    why: str | None = None
 
 
 @dataclass(frozen=True)

@@ -302,14 +302,7 @@ class Relay:
             operator = await self.store.operators.get(event.operator_id)
             if operator is not None:
                 await self.show_thread(operator, event.thread, comment=event.comment, by=event.by)
-        previous = event.previous_operator_id
-        if previous is not None and previous != event.operator_id and event.reason in ("transfer", "assign"):
-            operator = await self.store.operators.get(previous)
-            new = await self.store.operators.get(event.operator_id) if event.operator_id else None
-            if operator is not None:
-                target = new.name if new else (event.thread.group or "queue")
-                text = t(self.lang(operator), "moved.away", number=event.thread.number, target=target)
-                await self.send(operator.id, event.thread, None, SendMessage(chat_id=operator.id, text=text))
+        # The operator who lost the chat is told by operators.releases.
 
     async def _on_message(self, event: MessageReceived) -> None:
         # A thread that was not assigned when the message arrived is shown with its backlog on assignment.

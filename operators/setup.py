@@ -33,6 +33,7 @@ from operators.mirror_queue import MirrorQueue
 from operators.presence import Presence
 from operators.reachability import Reachability
 from operators.relay import SOURCE, Relay
+from operators.releases import Releases
 from operators.routing import Routing
 from operators.sweep import LEASE as SWEEP_LEASE
 from operators.sweep import RelaySweep
@@ -67,6 +68,7 @@ def setup_operators(app: web.Application) -> None:
     # assigned is shown once, with the card.
     routing.subscribe()
     relay.subscribe(bus)
+    Releases(store, relay).subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         app[MIRROR_QUEUE] = MirrorQueue()

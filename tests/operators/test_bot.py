@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from channels.base import InboundMessage
-from gateway.keys import INBOX
-from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
+from gateway.events import ThreadAssigned
+from gateway.keys import BUS, INBOX
+from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus, utcnow
 from operators.handlers.help import OPERATOR_COMMANDS, SUPERVISOR_COMMANDS
 from operators.keys import ROUTING
 from operators.texts import t
@@ -353,3 +355,29 @@ async def test_a_reply_to_a_message_whose_thread_is_not_stored_yet_goes_by_its_t
     own = await desk.say(OLGA, "/help #2")
     await desk.say(OLGA, "hello there", reply_to=own)
     assert await desk.store.messages.collection.count_documents({"text": "hello there", "direction": "out"}) == 0
+
+
+async def test_the_operator_who_loses_a_chat_is_told_once(desk: Desk) -> None:
+    await desk.online(OLGA)
+    await desk.visitor("Hello", "c-1")
+    offline = desk.tg.text_update(OPERATOR_BOT, OLGA, "/offline")
+    await desk.send(offline)
+    await desk.send(offline)  # Telegram delivers the update again
+    gone = "↩️ #1 went back to the queue: you went offline."
+    assert desk.texts(OLGA).count(gone) == 1
+    # The same move seen again (another process, a repeated event) is not told twice.
+    thread = await desk.store.threads.get((await desk.store.threads.by_number(1)).id)
+    desk.app[BUS].publish(
+        ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=OLGA, reason="released", why="offline")
+    )
+    await settle(desk.app)
+    assert desk.texts(OLGA).count(gone) == 1
+
+    # Away past the grace period: the routing round hands the chat back and says why.
+    await desk.online(SAM)  # Sam takes #1 from the queue
+    await desk.say(SAM, "/away")
+    await desk.store.operators.update(SAM, {"status_since": utcnow() - timedelta(hours=1)})
+    await desk.app[ROUTING].release_lapsed()
+    await desk.app[ROUTING].release_lapsed()
+    await settle(desk.app)
+    assert desk.texts(SAM).count("↩️ #1 вернулся в очередь: вы отошли больше чем на 5 мин.") == 1  # Sam reads Russian
