@@ -145,6 +145,8 @@ class WebWidgetSettings(_Section):
     sockets_per_ip: Annotated[int, Field(ge=1)] = 200
     push_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     history_limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    # Once a visitor's last window has been closed this long, their operator is told they left the website.
+    left_after_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
 
 
 class RoutingSettings(_Section):

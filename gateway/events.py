@@ -107,6 +107,23 @@ class OperatorStatusChanged(Event):
 
 
 @dataclass(frozen=True)
+class VisitorActivity(Event):
+    """A customer did something their operator may want to see, not kept as a message.
+
+    `kind` is page (details url, title), identified (name, email, phone as typed), typing, left (the last
+    window closed a while ago) or back.
+    """
+
+    contact: Contact
+    kind: str
+    details: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"contact:{self.contact.id}"
+
+
+@dataclass(frozen=True)
 class ContactChanged(Event):
     """A contact gained phone numbers or e-mail addresses."""
 

@@ -37,6 +37,7 @@ from operators.releases import Releases
 from operators.routing import Routing
 from operators.sweep import LEASE as SWEEP_LEASE
 from operators.sweep import RelaySweep
+from operators.visitors import Visitors
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def setup_operators(app: web.Application) -> None:
     routing.subscribe()
     relay.subscribe(bus)
     Releases(store, relay).subscribe(bus)
+    Visitors(store, relay).subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         app[MIRROR_QUEUE] = MirrorQueue()

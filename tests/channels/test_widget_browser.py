@@ -71,6 +71,15 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     assert "Chrome" in visitor["browser"] and visitor["os"] == "Linux"  # headless Chromium says HeadlessChrome
     assert visitor["url"].endswith("/widget/demo")
 
+    # The operator is shown typing while their reply is on its way, and no longer once it is there.
+    await page.evaluate(
+        """() => {
+            const hint = document.getElementById("gw-widget-root").shadowRoot.querySelector("#gw-typing");
+            window.typingShown = false;
+            new MutationObserver(() => { if (!hint.hidden) window.typingShown = true; })
+                .observe(hint, { attributes: true });
+        }"""
+    )
     reply = await server.post(
         f"/api/v1/threads/{threads[0].number}/messages",
         headers=AUTH,
@@ -81,6 +90,8 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     await expect(answer).to_have_count(1)
     await expect(answer.locator(".gw-text")).to_have_text("Hi! How can I help?")
     await expect(answer.locator(".gw-author")).to_have_text("Maria")
+    assert await page.evaluate("() => window.typingShown")
+    await expect(widget.locator("#gw-typing")).to_be_hidden()
 
     # History comes back after a reload.
     await page.reload()

@@ -363,7 +363,7 @@ async def test_the_operator_who_loses_a_chat_is_told_once(desk: Desk) -> None:
     offline = desk.tg.text_update(OPERATOR_BOT, OLGA, "/offline")
     await desk.send(offline)
     await desk.send(offline)  # Telegram delivers the update again
-    gone = "↩️ #1 went back to the queue: you went offline."
+    gone = "📤 #1 went back to the queue: you went offline."
     assert desk.texts(OLGA).count(gone) == 1
     # The same move seen again (another process, a repeated event) is not told twice.
     thread = await desk.store.threads.get((await desk.store.threads.by_number(1)).id)
@@ -380,4 +380,14 @@ async def test_the_operator_who_loses_a_chat_is_told_once(desk: Desk) -> None:
     await desk.app[ROUTING].release_lapsed()
     await desk.app[ROUTING].release_lapsed()
     await settle(desk.app)
-    assert desk.texts(SAM).count("↩️ #1 вернулся в очередь: вы отошли больше чем на 5 мин.") == 1  # Sam reads Russian
+    assert desk.texts(SAM).count("📤 #1 вернулся в очередь: вы отошли больше чем на 5 мин.") == 1  # Sam reads Russian
+
+
+async def test_help_describes_every_indicator(desk: Desk) -> None:
+    await desk.say(BOSS, "/help")
+    help_text = desk.texts(BOSS)[-1]
+    assert len(help_text) <= 4096
+    for indicator in ("✏️", "→ Name", "📝", "🧭", "🪪", "🚪", "🔙", "typing…", "📤", "↪️", "✅"):
+        assert indicator in help_text, indicator
+    await desk.say(SAM, "/help")
+    assert "🧭" in desk.texts(SAM)[-1] and "Что показывает бот" in desk.texts(SAM)[-1]
