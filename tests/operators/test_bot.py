@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ from operators.handlers.help import OPERATOR_COMMANDS, SUPERVISOR_COMMANDS
 from operators.keys import ROUTING
 from operators.texts import t
 from tests.emulators.telegram import SECRET_HEADER
-from tests.helpers import settle
+from tests.helpers import Widget, settle
 from tests.hostile import mutated
 from tests.hostile import text as hostile_text
 from tests.operators.conftest import ANN_TG, BOSS, CUSTOMER_BOT, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
@@ -391,3 +392,26 @@ async def test_help_describes_every_indicator(desk: Desk) -> None:
         assert indicator in help_text, indicator
     await desk.say(SAM, "/help")
     assert "🧭" in desk.texts(SAM)[-1] and "Что показывает бот" in desk.texts(SAM)[-1]
+
+
+async def test_two_processes_relaying_one_burst_show_each_message_once(desk: Desk, serve: Any) -> None:
+    # A second gateway process on the first one's database, with the same operator bot.
+    settings = {
+        "storage": {"uri": desk.store.uri},
+        "operator_bot": {"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": desk.tg.base_url},
+        "operators": [{"telegram_id": OLGA, "name": "Olga", "username": "olga"}],
+    }
+    other = await serve(**settings)
+    await desk.online(OLGA)
+    here = await desk.visitor()
+    there = await Widget.connect(other, here.token)  # the same visitor, a tab served by the other process
+    for i in range(6):
+        tab = here if i % 2 == 0 else there
+        await tab.ws.send_json({"type": "message", "text": f"burst {i}", "client_id": f"m-{i}"})
+    for tab in (here, there):
+        for _ in range(3):
+            await tab.expect("ack")
+    await settle(desk.app)
+    await settle(other.app)
+    shown = [t for t in desk.texts(OLGA) if " · burst " in t]
+    assert sorted(shown) == [f"#1 · burst {i}" for i in range(6)]
