@@ -154,6 +154,10 @@ class ChannelHost(Protocol):
     async def history(self, sender: IdentityRef, limit: int = 50) -> Sequence[Message]:
         """The customer-visible messages of this identity's contact, oldest first."""
 
+    async def on_presence(self, sender: IdentityRef, activity: str, at: datetime | None = None) -> None:
+        """A customer is typing, or left (their last window closed at `at`), or is back; shown to their
+        operator, never raises."""
+
     async def fetch_media(self, media: Media) -> bytes:
         """The bytes of a file, fetched from whichever channel holds it."""
 

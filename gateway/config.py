@@ -102,6 +102,8 @@ class OperatorBotSettings(_Section):
     token: Annotated[str, Field(pattern=r"^\d+:\S+$")]
     webhook_secret: Annotated[str, Field(pattern=_SECRET_TOKEN)]
     supervisors_chat_id: int | None = None
+    # Telegram lets a bot post about 20 messages a minute into one group; creating a topic counts.
+    supervisors_messages_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
     default_language: Literal["en", "ru"] = "en"
     # Default to the [telegram] section's values (or Telegram's own API and webhooks).
     api_base: str | None = None
@@ -143,6 +145,8 @@ class WebWidgetSettings(_Section):
     sockets_per_ip: Annotated[int, Field(ge=1)] = 200
     push_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     history_limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    # Once a visitor's last window has been closed this long, their operator is told they left the website.
+    left_after_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
 
 
 class RoutingSettings(_Section):

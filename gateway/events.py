@@ -91,7 +91,8 @@ class ThreadErased(ThreadClosed):
 class ThreadAssigned(ThreadEvent):
     """A thread got an operator (or, with operator_id None, went back to the queue).
 
-    `reason` is one of new, reopened, queue, next, transfer, assign, released.
+    `reason` is one of new, reopened, queue, next, transfer, assign, released; a release says `why`
+    (offline, away_too_long, offline_too_long, removed).
     """
 
     operator_id: int | None
@@ -102,6 +103,7 @@ class ThreadAssigned(ThreadEvent):
     # The operator and the customer's card as routing had them, when it had them (saves reading them again).
     operator: Operator | None = None
     contact: Contact | None = None
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,23 @@ class OperatorStatusChanged(Event):
     @property
     def key(self) -> str:
         return f"operator:{self.operator.id}"
+
+
+@dataclass(frozen=True)
+class VisitorActivity(Event):
+    """A customer did something their operator may want to see, not kept as a message.
+
+    `kind` is page (details url, title), identified (name, email, phone as typed), typing, left (the last
+    window closed a while ago) or back.
+    """
+
+    contact: Contact
+    kind: str
+    details: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"contact:{self.contact.id}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from channels.base import DeliveryUpdate, HostUnavailable, InboundMessage, Profile
 from gateway.conversations import Conversations
 from gateway.dead_letters import DeadLetters
-from gateway.events import EventBus, MessageEdited, MessageReceived, MessageWaiting
+from gateway.events import EventBus, MessageEdited, MessageReceived, MessageWaiting, VisitorActivity
 from gateway.leases import Leases
 from gateway.logs import log_context
 from gateway.media import MediaSources
@@ -212,6 +212,27 @@ class Inbox:
     async def on_profile(self, sender: IdentityRef, profile: Profile, *, create: bool = False) -> bool:
         """Update what we know about a person; create their card only when asked."""
         return await self.profiles.learn_about(sender, profile, create=create)
+
+    async def on_presence(self, sender: IdentityRef, activity: str, at: datetime | None = None) -> None:
+        """Typing, left or back: published for the operator of the customer's open conversation (the last two
+        also kept on the thread, for /chats, and said once however many processes saw the window close)."""
+        try:
+            contact = await self.store.contacts.owner(sender.key)
+            thread = await self.store.threads.open_for(contact.id) if contact is not None else None
+            if contact is None or thread is None:
+                return
+            if activity == "left":
+                if not await self.store.threads.visitor_left(thread.id, at or utcnow()):
+                    return
+            elif activity == "back":
+                if not await self.store.threads.visitor_back(thread.id, utcnow()):
+                    return
+            elif activity != "typing":
+                raise ValueError(f"unknown activity {activity!r}")
+        except PyMongoError as err:  # a courtesy to the operator: the customer's own work is not affected
+            logger.warning("could not record that a customer is %s: %s", activity, err)
+            return
+        self.bus.publish(VisitorActivity(contact=contact, kind=activity))
 
     async def run_alone(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         await self.leases.run(name, work)

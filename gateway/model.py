@@ -296,6 +296,9 @@ class Thread:
     topic_id: int | None = None
     # Set when its customer's data was erased: only the conversation's timings are left.
     erased_at: datetime | None = None
+    # A widget visitor's last window opened, and (while none is open) when the last one closed.
+    visitor_seen_at: datetime | None = None
+    visitor_left_at: datetime | None = None
 
     @property
     def identity_ref(self) -> IdentityRef:

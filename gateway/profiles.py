@@ -9,7 +9,7 @@ from typing import Any
 from channels.base import InboundMessage, Profile
 from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
-from gateway.events import ContactChanged, EventBus
+from gateway.events import ContactChanged, EventBus, VisitorActivity
 from gateway.model import Contact, Identity, IdentityRef, utcnow
 from gateway.storage.mongo import Storage
 
@@ -158,6 +158,10 @@ class Profiles:
             return await self.learn(live, profile, now, extra)  # merged away meanwhile: teach the kept card
         if verified:
             updated = await self.store.contacts.add_verified_phone(updated.id, verified[0], now) or updated
+        if (page := _changed_page(profile, set_fields)) is not None:
+            self.bus.publish(VisitorActivity(contact=updated, kind="page", details=page))
+        if profile.typed and (said := _identified(contact, set_fields, phones + other_phones, emails)):
+            self.bus.publish(VisitorActivity(contact=updated, kind="identified", details=said))
         if phones or emails or verified:
             self.bus.publish(
                 ContactChanged(
@@ -168,3 +172,21 @@ class Profiles:
                 )
             )
         return updated
+
+
+def _changed_page(profile: Profile, set_fields: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """The page a visitor moved to, when this profile update changed it."""
+    if "visitor.url" not in set_fields and "visitor.title" not in set_fields:
+        return None
+    visitor = profile.visitor or {}
+    return tuple((k, str(visitor[k])) for k in ("url", "title") if visitor.get(k))
+
+
+def _identified(
+    contact: Contact, set_fields: Mapping[str, Any], phones: list[str], emails: list[str]
+) -> tuple[tuple[str, str], ...]:
+    """What a visitor said about themselves that the card did not know yet."""
+    name = set_fields.get("name")
+    said = [("name", str(name))] if name and name != contact.name else []
+    said += [("phone", p) for p in phones] + [("email", e) for e in emails]
+    return tuple(said)

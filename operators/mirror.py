@@ -9,16 +9,21 @@ thread and gets a new topic.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import CloseForumTopic, CreateForumTopic, SendMessage
+from aiogram.methods.base import TelegramMethod
 from aiogram.types import Message as TgMessage
 from aiogram.types import ReplyParameters
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from channels.base import SendError
+from channels.telegram.errors import topic_missing
 from channels.telegram.limits import TOPIC_NAME_LIMIT
 from gateway.config import Settings
 from gateway.conversations import Conversations
@@ -26,6 +31,7 @@ from gateway.events import EventBus, MessageEdited, MessageReceived, MessageStor
 from gateway.model import Author, Message, Operator, Thread, utcnow
 from gateway.storage.mongo import Storage
 from operators.drafts import draft_of
+from operators.mirror_queue import MirrorQueue
 from operators.relay import Relay
 from operators.texts import t
 
@@ -50,24 +56,52 @@ CONTENT = {
 class Mirror:
     """Follows the bus and mirrors every conversation into its topic of the supervisors' chat."""
 
-    def __init__(self, store: Storage, relay: Relay, settings: Settings) -> None:
+    def __init__(self, store: Storage, relay: Relay, settings: Settings, queue: MirrorQueue) -> None:
         config = settings.operator_bot
         assert config is not None and config.supervisors_chat_id is not None
         self.store = store
         self.relay = relay
+        self.queue = queue
         self.chat_id = config.supervisors_chat_id
+        relay.pace(self.chat_id, config.supervisors_messages_per_minute)
+        relay.refusals[self.chat_id] = self._refused
+        # Threads whose topic Telegram said is gone during the current job, and that topic.
+        self._lost: dict[ObjectId, int] = {}
         self.lang = config.default_language
         # The supervisors' chat reads the relay's cards like one operator speaking the bot's default language.
         self.viewer = Operator(id=self.chat_id, name="supervisors", language=config.default_language)
         self._forum: bool | None = None
 
     def subscribe(self, bus: EventBus) -> None:
-        """Subscribe after routing and the relay, so a topic shows a thread as they left it."""
-        bus.subscribe(MessageReceived, self._on_received)
-        bus.subscribe(MessageStored, self._on_stored)
-        bus.subscribe(MessageEdited, self._on_edited)
-        bus.subscribe(ThreadAssigned, self._on_assigned)
-        bus.subscribe(ThreadClosed, self._on_closed)
+        """Subscribe after routing and the relay; the work itself goes into the mirror's own queue."""
+        bus.subscribe(MessageReceived, self._queued(self._on_received))
+        bus.subscribe(MessageStored, self._queued(self._on_stored))
+        bus.subscribe(MessageEdited, self._queued(self._on_edited))
+        bus.subscribe(ThreadAssigned, self._queued(self._on_assigned))
+        bus.subscribe(ThreadClosed, self._queued(self._on_closed))
+
+    def _queued(self, handler: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        async def put(event: Any) -> None:
+            self.queue.put(lambda: self._run(handler, event))
+
+        return put
+
+    async def _run(self, handler: Callable[[Any], Awaitable[None]], event: Any) -> None:
+        """Handle an event; when its topic turned out to be deleted, once more in a new topic."""
+        await handler(event)
+        thread: Thread = event.thread
+        lost = self._lost.pop(thread.id, None)
+        if lost is None:
+            return
+        if await self.store.threads.forget_topic(thread.id, self.chat_id, lost):
+            logger.info("the topic of #%s was deleted: opening a new one", thread.number)
+        # A new topic starts with the card and the latest messages, this one among them.
+        await handler(event)
+
+    async def _refused(self, thread: Thread | None, method: TelegramMethod[Any], err: SendError) -> None:
+        topic = getattr(method, "message_thread_id", None)
+        if thread is not None and topic is not None and topic_missing(err):
+            self._lost[thread.id] = topic
 
     async def _on_received(self, event: MessageReceived) -> None:
         if not event.contact.blocked:
@@ -131,7 +165,7 @@ class Mirror:
         # A new topic starts with the latest messages, and a supervisor's answer is already there as they wrote it.
         if await self.store.relay.copy_of(self.chat_id, message.id) is not None:
             return
-        await self.relay.show_message(self.chat_id, self.lang, thread, message, topic_id=topic)
+        await self.relay.show_once(self.chat_id, self.lang, thread, message, topic_id=topic)
 
     async def _topic(self, thread: Thread) -> int | None:
         """The thread's topic, opened (with the card and the latest messages) when an open thread has none."""

@@ -76,13 +76,17 @@ T = TypeVar("T")
 class Relay:
     """Sends cards and messages into operator chats and remembers which thread each belongs to."""
 
-    def __init__(self, store: Storage, media: MediaSources, settings: Settings) -> None:
+    def __init__(self, store: Storage, media: MediaSources, settings: Settings, holder: str = "") -> None:
+        """`holder` names this process in reservations of what it shows (gateway.leases)."""
         self.store = store
         self.media = media
         self.settings = settings
+        self.holder = holder
         self.bot: Bot | None = None
         # Called with an operator's chat id and the reason when Telegram refuses to write there (403).
         self.on_unreachable: Callable[[int, str], Awaitable[None]] | None = None
+        # Told, by chat, when Telegram refuses a call there (the mirror learns of its deleted topics so).
+        self.refusals: dict[int, Callable[[Thread | None, TelegramMethod[Any], SendError], Awaitable[None]]] = {}
         self._sender = Sender()
 
     def subscribe(self, bus: EventBus) -> None:
@@ -92,6 +96,10 @@ class Relay:
         bus.subscribe(MessageStored, self._on_stored)
         bus.subscribe(MessageStatusChanged, self._on_status)
         bus.subscribe(ThreadClosed, self._on_closed)
+
+    def pace(self, chat_id: int, per_minute: int) -> None:
+        """Space the calls into a group chat to stay inside its flood limit."""
+        self._sender.pace(chat_id, per_minute)
 
     def lang(self, operator: Operator) -> str:
         assert self.settings.operator_bot is not None
@@ -136,7 +144,30 @@ class Relay:
             ),
         )
         for message in await self.store.messages.latest_for_thread(thread.id, limit=BACKLOG):
+            await self.show_once(chat_id, lang, thread, message, topic_id=topic_id)
+
+    async def show_once(
+        self,
+        chat_id: int,
+        lang: str,
+        thread: Thread,
+        message: Message,
+        *,
+        topic_id: int | None = None,
+        take_over: str | None = None,
+    ) -> bool:
+        """Show a stored message in a chat (or topic) unless it was, or is being, shown there already: the live
+        relay, a card's backlog and the sweep, in any process, show it once between them. `take_over` is the
+        process whose reservation to take over (it stopped before showing). True when this call showed it."""
+        key = f"{topic_id}:{message.id}" if topic_id else str(message.id)
+        now = utcnow()
+        if take_over is not None:
+            mine = await self.store.relay.take_over(chat_id, key, take_over, self.holder, now)
+        else:
+            mine = await self.store.relay.reserve(chat_id, key, thread.id, self.holder, now)
+        if mine:
             await self.show_message(chat_id, lang, thread, message, topic_id=topic_id)
+        return mine
 
     async def show_message(
         self,
@@ -281,6 +312,8 @@ class Relay:
                 logger.warning("could not show %s in chat %s: %s", about, chat_id, err.reason)
                 if err.code == "blocked" and chat_id > 0 and self.on_unreachable is not None:
                     await self.on_unreachable(chat_id, err.reason)  # a private chat: an operator's
+                if (refused := self.refusals.get(chat_id)) is not None:
+                    await refused(thread, method, err)
                 return None
         if isinstance(result, TgMessage) and thread is not None:
             await self.store.relay.add(chat_id, result.message_id, thread.id, message_id, utcnow())
@@ -312,14 +345,7 @@ class Relay:
                 await self.show_thread(
                     operator, event.thread, comment=event.comment, by=event.by, contact=event.contact
                 )
-        previous = event.previous_operator_id
-        if previous is not None and previous != event.operator_id and event.reason in ("transfer", "assign"):
-            operator = await self.store.operators.get(previous)
-            new = await self.store.operators.get(event.operator_id) if event.operator_id else None
-            if operator is not None:
-                target = new.name if new else (event.thread.group or "queue")
-                text = t(self.lang(operator), "moved.away", number=event.thread.number, target=target)
-                await self.send(operator.id, event.thread, None, SendMessage(chat_id=operator.id, text=text))
+        # The operator who lost the chat is told by operators.releases.
 
     async def _on_message(self, event: MessageReceived) -> None:
         # A thread that was not assigned when the message arrived is shown with its backlog on assignment.
@@ -327,7 +353,7 @@ class Relay:
             return
         operator = await self.store.operators.get_brief(event.thread.operator_id)
         if operator is not None:
-            await self.show_message(operator.id, self.lang(operator), event.thread, event.message)
+            await self.show_once(operator.id, self.lang(operator), event.thread, event.message)
 
     async def _on_stored(self, event: MessageStored) -> None:
         """A message someone else sent into an operator's conversation (the REST API, another operator, a
@@ -339,7 +365,7 @@ class Relay:
             return
         operator = await self.store.operators.get_brief(owner)
         if operator is not None:
-            await self.show_message(operator.id, self.lang(operator), event.thread, message)
+            await self.show_once(operator.id, self.lang(operator), event.thread, message)
 
     async def _on_edited(self, event: MessageEdited) -> None:
         thread = await self.store.threads.get(event.thread.id)

@@ -215,7 +215,9 @@ class Routing:
             )
             await self.conversations.note(thread, notice=Notice(f"released.{why}", {"operator": operator.name}))
             self.bus.publish(
-                ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=operator.id, reason="released")
+                ThreadAssigned(
+                    thread=thread, operator_id=None, previous_operator_id=operator.id, reason="released", why=why
+                )
             )
         await self.drain()
 

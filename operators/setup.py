@@ -28,14 +28,17 @@ from operators.bot import OperatorBot
 from operators.duplicates import DuplicateAlerts
 from operators.erasure import TelegramCopies
 from operators.indicators import DeliveryMarks
-from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
+from operators.keys import MIRROR_QUEUE, OPERATOR_BOT, PRESENCE, ROUTING
 from operators.mirror import Mirror
+from operators.mirror_queue import MirrorQueue
 from operators.presence import Presence
 from operators.reachability import Reachability
 from operators.relay import SOURCE, Relay
+from operators.releases import Releases
 from operators.routing import Routing
 from operators.sweep import LEASE as SWEEP_LEASE
 from operators.sweep import RelaySweep
+from operators.visitors import Visitors
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def setup_operators(app: web.Application) -> None:
     assert settings.operator_bot is not None
     presence = Presence(store, bus)
     routing = Routing(store, bus, conversations, settings)
-    relay = Relay(store, app[MEDIA_SOURCES], settings)
+    relay = Relay(store, app[MEDIA_SOURCES], settings, holder=app[LEASES].holder)
     bot = OperatorBot(
         settings,
         store,
@@ -67,10 +70,13 @@ def setup_operators(app: web.Application) -> None:
     # assigned is shown once, with the card.
     routing.subscribe()
     relay.subscribe(bus)
+    Releases(store, relay).subscribe(bus)
+    Visitors(store, relay).subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     DeliveryMarks(store, relay).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
-        Mirror(store, relay, settings).subscribe(bus)
+        app[MIRROR_QUEUE] = MirrorQueue()
+        Mirror(store, relay, settings, app[MIRROR_QUEUE]).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
     app[PRIVACY].add_eraser(TelegramCopies(relay).erase)
     relay.on_unreachable = Reachability(store, presence, relay).unreachable
@@ -81,6 +87,8 @@ def setup_operators(app: web.Application) -> None:
     app[BACKGROUND].append(lambda: app[LEASES].run(SWEEP_LEASE, sweep.run))
     bot.register(app)
     app.cleanup_ctx.append(_bot_ctx)
+    if MIRROR_QUEUE in app:
+        app.cleanup_ctx.append(_mirror_ctx)
 
 
 async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -88,3 +96,9 @@ async def _bot_ctx(app: web.Application) -> AsyncIterator[None]:
     await bot.start()
     yield
     await bot.close()
+
+
+async def _mirror_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Stopped after the bus has handed it its last posts, before the bot's session closes."""
+    yield
+    await app[MIRROR_QUEUE].close()

@@ -71,17 +71,20 @@ class RelaySweep:
                     continue
                 if (thread.operator_id, message.id) not in shown:
                     missing.append((message, thread.operator_id))
-            alive = await self.leases.alive({m.stored_by for m, _ in missing if m.stored_by})
+            # Who reserved showing each one (a process may be showing it right now); else who stored it.
+            holders = await self.store.relay.holders([(o, str(m.id)) for m, o in missing])
+            owners = {m.id: holders.get((o, str(m.id)), m.stored_by) for m, o in missing}
+            alive = await self.leases.alive({owner for owner in owners.values() if owner})
             for message, operator_id in missing:
-                if message.stored_by in alive and message.id.generation_time > now - GIVE_UP:
+                if owners[message.id] in alive and message.id.generation_time > now - GIVE_UP:
                     done = ObjectId.from_datetime(message.id.generation_time - timedelta(seconds=1))
                     passed = messages.index(message)
                     break
-                await self._relay(operator_id, message.id)
+                await self._relay(operator_id, message.id, holders.get((operator_id, str(message.id))))
         await self.store.leases.record_progress(LEASE, self.leases.holder, max(done, after))
         return passed
 
-    async def _relay(self, operator_id: int, message_id: ObjectId) -> None:
+    async def _relay(self, operator_id: int, message_id: ObjectId, reserved_by: str | None) -> None:
         # Read again: it may have been moved (a merge) or relayed meanwhile.
         message = await self.store.messages.get(message_id)
         thread = await self.store.threads.get(message.thread_id) if message else None
@@ -93,4 +96,4 @@ class RelaySweep:
             return
         with log_context(thread=thread.number, channel=thread.channel):
             logger.info("message %s was never shown to operator %s: showing it now", message.id, operator_id)
-            await self.relay.show_message(operator_id, self.relay.lang(operator), thread, message)
+            await self.relay.show_once(operator_id, self.relay.lang(operator), thread, message, take_over=reserved_by)

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from channels.base import InboundMessage, Profile
 from gateway.keys import BUS
 from gateway.model import Content, IdentityRef, Kind, SharedContact
+from operators.keys import MIRROR_QUEUE
 
 API_TOKEN = "test-api-token-0123456789"
 WIDGET_SECRET = "test-widget-secret-0123456789"
@@ -76,8 +77,13 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
 
 
 async def settle(app: web.Application) -> None:
-    """Wait until every published event has been handled."""
-    await app[BUS].drain()
+    """Wait until every published event has been handled, and the supervisors' mirror has caught up."""
+    while True:
+        await app[BUS].drain()
+        mirror = app.get(MIRROR_QUEUE)
+        if mirror is None or mirror.idle:
+            return
+        await mirror.drain()
 
 
 class Widget:

@@ -18,6 +18,7 @@ from channels.base import SendError
 from channels.telegram.limits import too_large_upload
 
 _BLOCKED: Final = "bot was blocked by the user"
+_NO_TOPIC: Final = "message thread not found"
 
 
 def send_error(err: TelegramAPIError, account: str) -> SendError:
@@ -41,3 +42,8 @@ def send_error(err: TelegramAPIError, account: str) -> SendError:
         return SendError(f"Telegram rejected the token of bot {account}", code="unavailable")
     # Network trouble, 5xx, a restarting server: worth another try later.
     return SendError(f"Telegram is unavailable: {description}", code="unavailable")
+
+
+def topic_missing(err: SendError) -> bool:
+    """Telegram refused a message into a forum topic that is not there (any more): it was deleted."""
+    return err.code == "bad_request" and _NO_TOPIC in err.reason

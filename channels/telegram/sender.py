@@ -14,6 +14,7 @@ from aiogram.methods.base import TelegramMethod
 
 from channels.base import SendError
 from channels.telegram.errors import send_error
+from channels.telegram.pacing import Pace
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ class Sender:
 
     def __init__(self) -> None:
         self._chats = ChatLocks()
+        self._paces: dict[Any, Pace] = {}
+
+    def pace(self, chat_id: Any, per_minute: int) -> None:
+        """Space every call into this chat (a group's flood limit), whichever bot makes it."""
+        self._paces[chat_id] = Pace(per_minute)
 
     def hold(self, bot: Bot, chat_id: Any) -> contextlib.AbstractAsyncContextManager[None]:
         """Keep a chat's calls in order: a call waiting out flood control is not overtaken in its chat."""
@@ -67,7 +73,10 @@ class Sender:
         Raises SendError for every failure.
         """
         loop = asyncio.get_running_loop()
+        pace = self._paces.get(getattr(method, "chat_id", None))
         while True:
+            if pace is not None:
+                await pace.wait()
             try:
                 return await bot(method)
             except TelegramRetryAfter as err:

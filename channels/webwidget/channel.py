@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from channels.webwidget.session import VisitorSession
 from channels.webwidget.visitor import address_key, client_ip, describe_agent
 from gateway.config import ServerSettings, Settings, WebWidgetSettings
 from gateway.http import HttpClient
-from gateway.model import Author, MessageStatus
+from gateway.model import Author, IdentityRef, MessageStatus, utcnow
 from gateway.tokens import WIDGET_CHANNEL, VisitorTokens
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class WebWidgetChannel(Channel):
         self._by_address: Counter[str] = Counter()
         # Every open socket, with its connection (to drop one that stopped reading).
         self._all: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
+        # Visitors whose last socket here closed: told "left" unless one opens again in time.
+        self._leaving: dict[str, asyncio.Task[None]] = {}
         host.listen_to_peers(PEER_PUSH, self._from_peer)
 
     @classmethod
@@ -70,6 +73,12 @@ class WebWidgetChannel(Channel):
         # The user-agent parser compiles its rules on first use; do it before visitors arrive.
         await asyncio.to_thread(describe_agent, "Mozilla/5.0")
 
+    async def close(self) -> None:
+        for task in self._leaving.values():
+            task.cancel()
+        await asyncio.gather(*self._leaving.values(), return_exceptions=True)
+        self._leaving.clear()
+
     async def send(self, message: OutboundMessage) -> SentRef:
         """Push to the visitor's open tabs; without one, the reply waits in their history."""
         text = _text(message)
@@ -85,6 +94,10 @@ class WebWidgetChannel(Channel):
             "author": author,
             "created_at": message.created_at.isoformat() if message.created_at else None,
         }
+        if message.author is not Author.SYSTEM:
+            # What an operator composes cannot be seen from Telegram: the widget shows them typing while the
+            # reply is on its way (it hides that when the message lands).
+            await self._push(message.recipient.external_id, {"type": "typing"})
         if message.quoted_id:
             frame["reply_to"] = message.quoted_id
         delivered = await self._push(message.recipient.external_id, frame)
@@ -185,6 +198,8 @@ class WebWidgetChannel(Channel):
         if session not in sockets and len(sockets) >= self.settings.sockets_per_visitor:
             return False
         sockets.add(session)
+        if (leaving := self._leaving.pop(visitor_id, None)) is not None:
+            leaving.cancel()
         return True
 
     def leave(self, session: VisitorSession, visitor_id: str) -> None:
@@ -194,6 +209,19 @@ class WebWidgetChannel(Channel):
             sockets.discard(session)
             if not sockets:
                 del self._sockets[visitor_id]
+                if session.ref is not None and visitor_id not in self._leaving:
+                    task = asyncio.create_task(self._left(session.ref, utcnow()), name="widget-visitor-left")
+                    self._leaving[visitor_id] = task
+
+    async def _left(self, ref: IdentityRef, closed_at: datetime) -> None:
+        """Tell the host a visitor left, unless a window of theirs opens (here or elsewhere) in time."""
+        try:
+            await asyncio.sleep(self.settings.left_after_seconds)
+            if ref.external_id not in self._sockets:
+                await self.host.on_presence(ref, "left", closed_at)
+        finally:
+            if self._leaving.get(ref.external_id) is asyncio.current_task():
+                del self._leaving[ref.external_id]
 
     async def echo(self, source: VisitorSession, frame: dict[str, Any]) -> None:
         """Show a visitor's message in their other tabs too."""

@@ -177,6 +177,7 @@ class VisitorSession:
         await self.ws.send_json(
             {"type": "welcome", "visitor_token": token, "history": [message_frame(m) for m in history]}
         )
+        await self.host.on_presence(ref, "back")
 
     async def _message(self, frame: dict[str, Any], client_id: str | None) -> None:
         if client_id is None:
@@ -217,7 +218,9 @@ class VisitorSession:
         self.visitor = known
 
     async def _typing(self, frame: dict[str, Any], client_id: str | None) -> None:
-        """Accepted and rate-limited; operators are not shown visitor typing yet."""
+        """Shown to the operator as Telegram's "typing…" (frames are rate-limited like any other)."""
+        assert self.ref is not None
+        await self.host.on_presence(self.ref, "typing")
 
     async def _read(self, frame: dict[str, Any], client_id: str | None) -> None:
         """The visitor saw a message: it is marked read, when it is one sent to them."""

@@ -113,6 +113,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         # What the operator bot showed of a thread, found when the thread is erased or expires.
         IndexModel([("thread_id", ASCENDING)], name="by_thread"),
     ],
+    "relay_showings": [
+        IndexModel([("thread_id", ASCENDING)], name="by_thread"),
+        # Long enough for every late or repeated showing (a sweep, a chat transferred back); then forgotten.
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=30 * 86400, name="expiry"),
+    ],
     "signals": [IndexModel([("at", ASCENDING)], expireAfterSeconds=600, name="expiry")],
     "handled_updates": [
         # Telegram re-delivers an update for at most 24 hours; two days covers it and any clock skew.
@@ -194,7 +199,7 @@ class Storage:
         self.duplicates = DuplicateRepo(db["duplicates"])
         self.merges = MergeRepo(db["merges"], db["counters"])
         self.erasures = ErasureRepo(db["erasures"])
-        self.relay = RelayRepo(db["relay"])
+        self.relay = RelayRepo(db["relay"], db["relay_showings"])
         self.canned = CannedRepo(db["canned"])
         self.dead_letters = DeadLetterRepo(db["dead_letters"])
         self.updates = HandledUpdates(db["handled_updates"])

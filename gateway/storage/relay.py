@@ -1,4 +1,6 @@
-"""The `relay` collection: which operator-chat message belongs to which thread and message."""
+"""The `relay` collection: which operator-chat message belongs to which thread and message; and `relay_showings`:
+what was (being) shown in which operator chat, so each message or notice is shown there once, whichever
+process shows it."""
 
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ class RelayEntry:
 class RelayRepo:
     """Maps bot and operator messages in Telegram chats to threads, for reply routing."""
 
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: AsyncCollection, showings: AsyncCollection) -> None:
         self.collection = collection
+        self.showings = showings
 
     async def add(
         self, chat_id: int, message_id: int, thread_id: ObjectId, gateway_message_id: ObjectId | None, now: datetime
@@ -79,8 +82,37 @@ class RelayRepo:
         return [e async for d in self.collection.find({"thread_id": {"$in": thread_ids}}) if (e := _entry(d))]
 
     async def forget_threads(self, thread_ids: list[ObjectId]) -> int:
+        await self.showings.delete_many({"thread_id": {"$in": thread_ids}})
         result = await self.collection.delete_many({"thread_id": {"$in": thread_ids}})
         return result.deleted_count
+
+    async def reserve(self, chat_id: int, key: str, thread_id: ObjectId, holder: str, now: datetime) -> bool:
+        """Reserve showing `key` (a stored message's id, a notice) in a chat: True for the one caller that may
+        show it, ever (until the reservation expires)."""
+        try:
+            await self.showings.insert_one(
+                {"_id": _showing(chat_id, key), "thread_id": thread_id, "holder": holder, "at": now}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def take_over(self, chat_id: int, key: str, holder: str, new_holder: str, now: datetime) -> bool:
+        """Take a reservation over from a process that will not show it after all (it stopped, or gave up)."""
+        result = await self.showings.update_one(
+            {"_id": _showing(chat_id, key), "holder": holder}, {"$set": {"holder": new_holder, "at": now}}
+        )
+        return result.modified_count == 1
+
+    async def holders(self, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        """Who reserved each of these (chat, key) showings; the unreserved are left out."""
+        ids = {_showing(chat_id, key): (chat_id, key) for chat_id, key in wanted}
+        cursor = self.showings.find({"_id": {"$in": list(ids)}}, {"holder": 1})
+        return {ids[d["_id"]]: d["holder"] async for d in cursor}
+
+
+def _showing(chat_id: int, key: str) -> str:
+    return f"{chat_id}:{key}"
 
 
 def _entry(doc: dict | None) -> RelayEntry | None:

@@ -237,6 +237,35 @@ class ThreadRepo:
         doc = await self.collection.find_one({"topic_id": topic_id, "topic_chat_id": chat_id})
         return from_doc(Thread, doc) if doc else None
 
+    async def visitor_left(self, thread_id: ObjectId, at: datetime) -> bool:
+        """The visitor's last window closed at `at`: True when that makes them gone (no window opened since,
+        in any process, and not marked gone already)."""
+        result = await self.collection.update_one(
+            {
+                "_id": thread_id,
+                "open": True,
+                "visitor_left_at": None,
+                "$or": [{"visitor_seen_at": None}, {"visitor_seen_at": {"$lt": at}}],
+            },
+            {"$set": {"visitor_left_at": at}},
+        )
+        return result.modified_count == 1
+
+    async def visitor_back(self, thread_id: ObjectId, now: datetime) -> bool:
+        """A visitor's window opened; True when they had been marked gone."""
+        doc = await self.collection.find_one_and_update(
+            {"_id": thread_id}, {"$set": {"visitor_seen_at": now, "visitor_left_at": None}}
+        )
+        return doc is not None and doc.get("visitor_left_at") is not None
+
+    async def forget_topic(self, thread_id: ObjectId, chat_id: int, topic_id: int) -> bool:
+        """The thread's topic was deleted: forget it, unless the thread has moved to another one meanwhile."""
+        result = await self.collection.update_one(
+            {"_id": thread_id, "topic_chat_id": chat_id, "topic_id": topic_id},
+            {"$set": {"topic_chat_id": None, "topic_id": None}},
+        )
+        return result.modified_count == 1
+
     async def count_between(self, field: str, start: datetime, end: datetime) -> int:
         """Threads whose timestamp `field` (created_at, closed_at, ...) falls in [start, end)."""
         return await self.collection.count_documents({field: {"$gte": start, "$lt": end}})

@@ -39,6 +39,8 @@ async def list_chats(message: TgMessage, operator: Operator, lang: str, store: S
     for thread in threads:
         contact = await store.contacts.get(thread.contact_id)
         marker = t(lang, "chats.active") if active is not None and active.id == thread.id else ""
+        if thread.visitor_left_at is not None:
+            marker += t(lang, "chats.left")
         lines.append(
             t(
                 lang,

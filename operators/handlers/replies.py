@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 
 from aiogram import F, Router
@@ -22,6 +23,9 @@ from operators.lookup import active_thread, parse_index, parse_number, select_th
 from operators.texts import t
 
 logger = logging.getLogger(__name__)
+
+# The thread tag every bot message about a conversation starts with (or mentions first): "#17 · ...".
+_TAG = re.compile(r"#([1-9][0-9]{0,17})\b")
 
 
 def build_router() -> Router:
@@ -67,12 +71,15 @@ async def _target(
     if message.reply_to_message is not None:
         entry = await store.relay.find(message.chat.id, message.reply_to_message.message_id)
         if entry is None:
-            await message.reply(t(lang, "reply.unknown"))
-            return None, None
-        thread = await store.threads.get(entry.thread_id)
-        original = await store.messages.get(entry.gateway_message_id) if entry.gateway_message_id else None
-        if original is not None and original.author is Author.CONTACT:
-            reply_to_id = original.id
+            thread = await _tagged_thread(message, operator, store)
+            if thread is None:
+                await message.reply(t(lang, "reply.unknown"))
+                return None, None
+        else:
+            thread = await store.threads.get(entry.thread_id)
+            original = await store.messages.get(entry.gateway_message_id) if entry.gateway_message_id else None
+            if original is not None and original.author is Author.CONTACT:
+                reply_to_id = original.id
     else:
         thread = await active_thread(operator, store)
         if thread is None:
@@ -88,6 +95,17 @@ async def _target(
         await message.reply(t(lang, "reply.not_yours", number=thread.number))
         return None, None
     return thread, reply_to_id
+
+
+async def _tagged_thread(message: TgMessage, operator: Operator, store: Storage) -> Thread | None:
+    """The conversation a bot message names by its #N tag, when the bot has not stored yet which one it is
+    about (the reply came before the bookkeeping) and only when it is this operator's: never a guess."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or message.bot is None or replied.from_user.id != message.bot.id:
+        return None
+    found = _TAG.search(replied.text or replied.caption or "")
+    thread = await store.threads.by_number(int(found.group(1))) if found else None
+    return thread if thread is not None and thread.open and thread.operator_id == operator.id else None
 
 
 async def _ask(message: TgMessage, operator: Operator, lang: str, store: Storage) -> None:

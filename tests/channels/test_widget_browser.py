@@ -73,6 +73,15 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     assert "Chrome" in visitor["browser"] and visitor["os"] == "Linux"  # headless Chromium says HeadlessChrome
     assert visitor["url"].endswith("/widget/demo")
 
+    # The operator is shown typing while their reply is on its way, and no longer once it is there.
+    await page.evaluate(
+        """() => {
+            const hint = document.getElementById("gw-widget-root").shadowRoot.querySelector("#gw-typing");
+            window.typingShown = false;
+            new MutationObserver(() => { if (!hint.hidden) window.typingShown = true; })
+                .observe(hint, { attributes: true });
+        }"""
+    )
     reply = await server.post(
         f"/api/v1/threads/{threads[0].number}/messages",
         headers=AUTH,
@@ -83,6 +92,8 @@ async def test_visitor_chats_with_an_operator_in_a_real_browser(server: TestClie
     await expect(answer).to_have_count(1)
     await expect(answer.locator(".gw-text")).to_have_text("Hi! How can I help?")
     await expect(answer.locator(".gw-author")).to_have_text("Maria")
+    assert await page.evaluate("() => window.typingShown")
+    await expect(widget.locator("#gw-typing")).to_be_hidden()
 
     # Shown in the open panel, the answer is reported read; an edit changes it in place.
     answer_id = (await reply.json())["id"]

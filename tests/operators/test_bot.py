@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import json
 import logging
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,15 +15,17 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from channels.base import InboundMessage
-from gateway.keys import INBOX
-from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus
+from gateway.events import ThreadAssigned
+from gateway.keys import BUS, INBOX
+from gateway.model import Content, Direction, IdentityRef, Kind, MessageStatus, OperatorStatus, utcnow
 from operators.handlers.help import OPERATOR_COMMANDS, SUPERVISOR_COMMANDS
 from operators.keys import ROUTING
+from operators.texts import t
 from tests.emulators.telegram import SECRET_HEADER
-from tests.helpers import settle
+from tests.helpers import Widget, settle
 from tests.hostile import mutated
 from tests.hostile import text as hostile_text
-from tests.operators.conftest import BOSS, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
+from tests.operators.conftest import ANN_TG, BOSS, CUSTOMER_BOT, EVE, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 
 async def test_webhook_and_menu_are_registered_at_start(desk: Desk) -> None:
@@ -296,3 +300,118 @@ async def _post(desk: Desk, update: dict) -> int:
     body = json.dumps(update)
     response = await desk.client.post("/operators/telegram", data=body, headers={SECRET_HEADER: "desk-secret"})
     return response.status
+
+
+async def test_five_messages_sent_at_once_by_a_new_customer_are_each_shown_once(desk: Desk) -> None:
+    await desk.online(OLGA)
+    widget = await desk.visitor()
+    words = ["one", "two", "three", "four", "five"]
+    for i, word in enumerate(words):  # all five before the first is even acknowledged
+        await widget.ws.send_json({"type": "message", "text": word, "client_id": f"b-{i}"})
+    for _ in words:
+        await widget.expect("ack")
+    await settle(desk.app)
+    texts = desk.texts(OLGA)
+    thread = await desk.store.threads.by_number(1)
+    assert thread is not None and thread.operator_id == OLGA
+    assert [t for t in texts if t.startswith("#1 · ") and t.split(" · ", 1)[1] in words] == [
+        f"#1 · {word}" for word in words
+    ]
+    assert sum(t.startswith("#1 · Visitor") for t in texts) == 1  # one card
+
+
+async def test_a_burst_from_new_telegram_customers_shows_every_message_once(everywhere: Desk) -> None:
+    await everywhere.online(OLGA, SAM)
+    for user in (5002, 5003):
+        everywhere.tg.user(user, f"User {user}")
+    updates = [
+        everywhere.tg.text_update(CUSTOMER_BOT, user, f"{user} says {i}")
+        for user in (ANN_TG, 5002, 5003)
+        for i in range(5)
+    ]
+    statuses = await asyncio.gather(*(everywhere.tg.deliver(CUSTOMER_BOT, u) for u in updates))
+    assert set(statuses) == {200}
+    await settle(everywhere.app)
+    shown = [t.split(" · ", 1)[1] for t in everywhere.texts(OLGA) + everywhere.texts(SAM) if " says " in t]
+    assert sorted(shown) == sorted(f"{user} says {i}" for user in (ANN_TG, 5002, 5003) for i in range(5))
+
+
+async def test_a_reply_to_a_message_whose_thread_is_not_stored_yet_goes_by_its_tag(desk: Desk) -> None:
+    await desk.online(OLGA, SAM)
+    widget = await desk.visitor("Is it in stock?", "c-1")
+    mine = next(m for m in desk.chat(OLGA) if m.text == "#1 · Is it in stock?")
+    # The bot has yet to store which thread its message belongs to (a burst: it sent it a moment ago).
+    await desk.store.relay.collection.delete_many({"chat_id": OLGA})
+    await desk.say(OLGA, "Yes, 3 left", reply_to=mine.message_id)
+    assert (await widget.expect("message"))["text"] == "Yes, 3 left"
+
+    # A tag names a conversation that is not (or no longer) Olga's: asked, never sent to that customer.
+    await desk.say(OLGA, "/transfer 1 @sam")
+    await desk.store.relay.collection.delete_many({"chat_id": OLGA})
+    await desk.say(OLGA, "And 2 more tomorrow", reply_to=mine.message_id)
+    assert desk.texts(OLGA)[-1] == t("en", "reply.unknown")
+    assert await desk.store.messages.collection.count_documents({"text": "And 2 more tomorrow"}) == 0
+    # Nor does a tag in an operator's own message count: only the bot's messages are tagged by the bot.
+    await desk.visitor("Second customer", "d-1")  # #2, Olga's
+    own = await desk.say(OLGA, "/help #2")
+    await desk.say(OLGA, "hello there", reply_to=own)
+    assert await desk.store.messages.collection.count_documents({"text": "hello there", "direction": "out"}) == 0
+
+
+async def test_the_operator_who_loses_a_chat_is_told_once(desk: Desk) -> None:
+    await desk.online(OLGA)
+    await desk.visitor("Hello", "c-1")
+    offline = desk.tg.text_update(OPERATOR_BOT, OLGA, "/offline")
+    await desk.send(offline)
+    await desk.send(offline)  # Telegram delivers the update again
+    gone = "📤 #1 went back to the queue: you went offline."
+    assert desk.texts(OLGA).count(gone) == 1
+    # The same move seen again (another process, a repeated event) is not told twice.
+    thread = await desk.store.threads.get((await desk.store.threads.by_number(1)).id)
+    desk.app[BUS].publish(
+        ThreadAssigned(thread=thread, operator_id=None, previous_operator_id=OLGA, reason="released", why="offline")
+    )
+    await settle(desk.app)
+    assert desk.texts(OLGA).count(gone) == 1
+
+    # Away past the grace period: the routing round hands the chat back and says why.
+    await desk.online(SAM)  # Sam takes #1 from the queue
+    await desk.say(SAM, "/away")
+    await desk.store.operators.update(SAM, {"status_since": utcnow() - timedelta(hours=1)})
+    await desk.app[ROUTING].release_lapsed()
+    await desk.app[ROUTING].release_lapsed()
+    await settle(desk.app)
+    assert desk.texts(SAM).count("📤 #1 вернулся в очередь: вы отошли больше чем на 5 мин.") == 1  # Sam reads Russian
+
+
+async def test_help_describes_every_indicator(desk: Desk) -> None:
+    await desk.say(BOSS, "/help")
+    help_text = desk.texts(BOSS)[-1]
+    assert len(help_text) <= 4096
+    for indicator in ("✏️", "→ Name", "📝", "🧭", "🪪", "🚪", "🔙", "typing…", "📤", "↪️", "✅"):
+        assert indicator in help_text, indicator
+    await desk.say(SAM, "/help")
+    assert "🧭" in desk.texts(SAM)[-1] and "Что показывает бот" in desk.texts(SAM)[-1]
+
+
+async def test_two_processes_relaying_one_burst_show_each_message_once(desk: Desk, serve: Any) -> None:
+    # A second gateway process on the first one's database, with the same operator bot.
+    settings = {
+        "storage": {"uri": desk.store.uri},
+        "operator_bot": {"token": OPERATOR_BOT, "webhook_secret": "desk-secret", "api_base": desk.tg.base_url},
+        "operators": [{"telegram_id": OLGA, "name": "Olga", "username": "olga"}],
+    }
+    other = await serve(**settings)
+    await desk.online(OLGA)
+    here = await desk.visitor()
+    there = await Widget.connect(other, here.token)  # the same visitor, a tab served by the other process
+    for i in range(6):
+        tab = here if i % 2 == 0 else there
+        await tab.ws.send_json({"type": "message", "text": f"burst {i}", "client_id": f"m-{i}"})
+    for tab in (here, there):
+        for _ in range(3):
+            await tab.expect("ack")
+    await settle(desk.app)
+    await settle(other.app)
+    shown = [t for t in desk.texts(OLGA) if " · burst " in t]
+    assert sorted(shown) == [f"#1 · burst {i}" for i in range(6)]

@@ -438,7 +438,7 @@ async def test_transfer_refusals_change_nothing(desk: Desk) -> None:
     assert last(desk, BOSS) == f"#{thread.number} is now with Sam."
     moved = await desk.store.threads.get(thread.id)
     assert moved.operator_id == SAM and moved.transfers[-1].by == BOSS
-    assert f"#{thread.number} was moved to Sam." in desk.texts(OLGA)
+    assert f"↪️ Boss moved #{thread.number} to Sam." in desk.texts(OLGA)
 
     await desk.say(SAM, f"/close {thread.number}")
     await desk.say(SAM, f"/transfer {thread.number} @olga")

@@ -7,10 +7,10 @@ import logging
 import pytest
 
 from channels.base import InboundMessage, Profile
-from gateway.keys import CONVERSATIONS, INBOX
+from gateway.keys import BUS, CONVERSATIONS, INBOX
 from gateway.model import Author, Content, IdentityRef, Kind, Thread
 from tests.emulators.telegram import SentMessage, TelegramEmulator
-from tests.helpers import settle
+from tests.helpers import Widget, settle
 from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
 
 SUPERVISORS = -1001234567890
@@ -206,3 +206,58 @@ async def test_a_chat_without_topics_is_not_mirrored(
     assert len([r for r in caplog.records if "not a forum" in r.message]) == 1
     assert sum(text.endswith("· hello") for text in desk.texts(OLGA)) == 1  # operators work as before
     assert tg.calls("createForumTopic") == []
+
+
+async def test_flood_control_on_the_mirror_group_never_holds_up_an_operator(forum: Desk) -> None:
+    await forum.online(OLGA, SAM)
+    # Telegram answers the mirror group with three 429s in a row (measured: they held every delivery ~15 s).
+    forum.tg.fail(SUPERVISORS, 429, retry_after=30, times=3, method="createForumTopic")
+    first = await Widget.connect(forum.client)
+    await first.say("my first message", "a-1")
+    second = await Widget.connect(forum.client)
+    await second.say("another new customer", "b-1")
+    await forum.app[BUS].drain()  # the operators' side is done; the mirror is still sitting out its wait
+    one, two = await thread_of(forum, "my first message"), await thread_of(forum, "another new customer")
+    shown = forum.texts(OLGA) + forum.texts(SAM)
+    assert f"#{one.number} · my first message" in shown and f"#{two.number} · another new customer" in shown
+    assert sum(text.startswith((f"#{one.number} · Visitor", f"#{two.number} · Visitor")) for text in shown) == 2
+    assert forum.tg.topics(SUPERVISORS) == {}  # the mirror is behind, the operators are not
+
+
+async def test_the_mirror_keeps_to_its_posts_per_minute_and_operators_do_not_wait_for_it(
+    tg: TelegramEmulator, open_desk: OpenDesk
+) -> None:
+    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[BOSS])
+    desk = await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS, "supervisors_messages_per_minute": 3})
+    await desk.online(OLGA)
+    widget = await Widget.connect(desk.client)
+    for i in range(4):
+        await widget.say(f"question {i}", f"q-{i}")
+    await desk.app[BUS].drain()
+    # The topic, the card and one message: the minute's three posts; the rest waits for the window to move on.
+    assert [r.method for r in tg.requests if r.params.get("chat_id") == SUPERVISORS][1:] == [
+        "createForumTopic",
+        "sendMessage",
+        "sendMessage",
+    ]
+    assert all(any(text.endswith(f"question {i}") for text in desk.texts(OLGA)) for i in range(4))
+
+
+async def test_a_deleted_topic_is_opened_again_and_the_message_shown_there(forum: Desk) -> None:
+    await forum.online(OLGA)
+    widget = await forum.visitor("where is my order?", "a-1")
+    thread = await thread_of(forum, "where is my order?")
+    old_topic = (await forum.store.threads.get(thread.id)).topic_id
+    forum.tg.topics(SUPERVISORS)[old_topic].deleted = True  # a supervisor deleted the topic in Telegram
+
+    await widget.say("hello? anyone?", "a-2")
+    await settle(forum.app)
+    new_topic = (await forum.store.threads.get(thread.id)).topic_id
+    assert new_topic not in (None, old_topic) and not forum.tg.topics(SUPERVISORS)[new_topic].deleted
+    n = thread.number
+    texts = topic_texts(forum, new_topic)
+    assert texts[0].startswith(f"#{n} · Visitor")  # the card again
+    assert texts.count(f"#{n} · hello? anyone?") == 1 and f"#{n} · where is my order?" in texts
+    # A supervisor writing in the new topic reaches the customer.
+    await write_in_topic(forum, BOSS, new_topic, "On its way")
+    assert (await widget.expect("message"))["text"] == "On its way"

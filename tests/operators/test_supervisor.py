@@ -140,7 +140,7 @@ async def test_assign_moves_the_conversation_and_later_messages_reach_only_the_n
     assert moved.operator_id == SAM and moved.transfers[-1].by == BOSS
     assert (await desk.store.operators.get(OLGA)).chats == ()
     assert (await desk.store.operators.get(SAM)).chats == (thread.id,)
-    assert desk.texts(OLGA)[olga_before:] == [f"#{thread.number} was moved to Sam."]
+    assert desk.texts(OLGA)[olga_before:] == [f"↪️ Boss moved #{thread.number} to Sam."]
     sam_new = desk.texts(SAM)[sam_before:]
     assert sam_new[0].startswith(f"#{thread.number} · Ann · ")  # the card, then the conversation
     assert sam_new[-1] == f"#{thread.number} · my parcel is late"

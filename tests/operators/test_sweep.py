@@ -80,3 +80,23 @@ async def test_messages_of_unassigned_or_closed_threads_are_left_alone(desk: Des
     await sweep_of(desk).sweep(utcnow() + LAG + timedelta(seconds=1))
     await settle(desk.app)
     assert desk.chat(OLGA) == [] and desk.chat(SAM) == []
+
+
+async def test_a_message_a_stopped_process_had_reserved_is_shown_by_the_sweep_once(desk: Desk) -> None:
+    await desk.online(OLGA)
+    await desk.visitor("hello", "c-1")
+    lost = await stored_but_never_relayed(desk, "reserved, never shown", by=desk.app[LEASES].holder)
+    thread_id = (await desk.store.messages.get(lost)).thread_id
+    # Another process reserved showing it to Olga, then was SIGKILLed before the send.
+    assert await desk.store.relay.reserve(OLGA, str(lost), thread_id, "a process SIGKILLed since", utcnow())
+    sweep = sweep_of(desk)
+    await sweep.sweep(utcnow() + LAG + timedelta(seconds=1))
+    await settle(desk.app)
+    assert sum("reserved, never shown" in t for t in desk.texts(OLGA)) == 1
+    # Swept again, or relayed live by this process: not shown twice.
+    await desk.store.leases.record_progress("relay-sweep", desk.app[LEASES].holder, None)
+    await sweep.sweep(utcnow() + LAG + timedelta(seconds=1))
+    message, thread = await desk.store.messages.get(lost), await desk.store.threads.get(thread_id)
+    assert not await desk.app[OPERATOR_BOT].relay.show_once(OLGA, "en", thread, message)
+    await settle(desk.app)
+    assert sum("reserved, never shown" in t for t in desk.texts(OLGA)) == 1

@@ -13,6 +13,7 @@
   const PENDING_KEY = "gw_pending";
   const MAX_LEN = 4000;
   const TYPING_EVERY_MS = 3000;
+  const OPERATOR_TYPING_MS = 8000; // a "typing" frame shows the hint this long, or until the message lands
   const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
 
   // ---- configuration from our own <script> tag -------------------------------------------
@@ -52,6 +53,7 @@
   let retryTimer = 0;
   let welcomeTimer = 0;
   let noticeTimer = 0;
+  let typingTimer = 0;
   let hiddenAt = 0;
   let lastTypingAt = 0;
   let lastPageUrl = "";
@@ -102,6 +104,7 @@
 .gw-pending .gw-text { opacity: .6; }
 .gw-failed .gw-text { background: #fff; color: #b42318; border: 1px solid #e5484d; }
 .gw-retry { border: 0; background: none; padding: 0; color: #b42318; font: inherit; text-decoration: underline; cursor: pointer; }
+#gw-typing { padding: 4px 14px; font-size: 12px; color: #6b7280; background: #f7f8fa; }
 #gw-notice { padding: 6px 14px; font-size: 12px; background: #fff7e6; color: #8a5a00; border-top: 1px solid #f5e0b3; }
 .gw-compose { display: flex; align-items: flex-end; gap: 8px; padding: 10px 12px; border-top: 1px solid #e4e7eb; background: #fff; margin: 0; }
 #gw-input { flex: 1; resize: none; border: 1px solid #d0d5dd; border-radius: 10px; padding: 8px 10px; max-height: 120px;
@@ -128,6 +131,7 @@
       <button id="gw-close" type="button" aria-label="Close chat">&times;</button>
     </header>
     <div id="gw-messages" aria-live="polite" aria-relevant="additions"></div>
+    <div id="gw-typing" aria-live="polite" hidden>Operator is typing…</div>
     <div id="gw-notice" role="alert" hidden></div>
     <form class="gw-compose">
       <textarea id="gw-input" rows="1" maxlength="${MAX_LEN}" placeholder="Write a message…" aria-label="Message"></textarea>
@@ -147,7 +151,7 @@
   const ui = {
     wrap: $(".gw-wrap"), launcher: $("#gw-launcher"), badge: $("#gw-badge"), panel: $("#gw-panel"),
     status: $("#gw-status"), list: $("#gw-messages"), notice: $("#gw-notice"), form: $(".gw-compose"),
-    input: $("#gw-input"), counter: $("#gw-counter"),
+    input: $("#gw-input"), counter: $("#gw-counter"), typing: $("#gw-typing"),
   };
   $("#gw-title").textContent = cfg.title;
   ui.wrap.classList.toggle("gw-left", cfg.left);
@@ -379,6 +383,14 @@
     else if (f.type === "message") onMessage(f);
     else if (f.type === "edit") onEdit(f);
     else if (f.type === "error") onError(f);
+    else if (f.type === "typing") showTyping(true);
+  }
+
+  // An operator's reply is on its way (the server says so just before it sends the message).
+  function showTyping(on) {
+    clearTimeout(typingTimer);
+    ui.typing.hidden = !on;
+    if (on) typingTimer = setTimeout(() => showTyping(false), OPERATOR_TYPING_MS);
   }
 
   function onWelcome(f) {
@@ -410,6 +422,7 @@
     if (type === "visitor" && f.client_id && findByClientId(f.client_id)) return onAck(f.client_id, f.id);
     addServerMessage(f);
     if (type === "visitor") return;
+    showTyping(false);
     if (f.id) unseen.push(String(f.id));
     if (!isOpen()) setUnread(unread + 1);
     else if (!document.hidden) markSeen();
