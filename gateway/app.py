@@ -17,6 +17,7 @@ from channels.registry import build_channels
 from gateway.api import create_api
 from gateway.config import Settings
 from gateway.conversations import Conversations
+from gateway.csat import Survey
 from gateway.dead_letters import DeadLetters
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
@@ -43,6 +44,7 @@ from gateway.keys import (
     SETTINGS,
     SIGNALS,
     STORE,
+    SURVEY,
 )
 from gateway.leases import Leases
 from gateway.logs import install_context
@@ -81,7 +83,10 @@ def create_app(settings: Settings) -> web.Application:
     dead_letters = DeadLetters(store, metrics)
     leases = Leases(store, settings.server.lease_seconds)
     signals = Signals(store, leases.holder)
-    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases, signals)
+    survey = Survey(store, bus, conversations, settings)
+    inbox = Inbox(
+        store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases, signals, survey
+    )
     channels.update(build_channels(settings, inbox, http))
     for name, channel in channels.items():
         sources.add(name, channel.fetch_media)
@@ -98,6 +103,7 @@ def create_app(settings: Settings) -> web.Application:
     app[CONVERSATIONS] = conversations
     app[PROFILES] = profiles
     app[INBOX] = inbox
+    app[SURVEY] = survey
     app[DEAD_LETTERS] = dead_letters
     app[LEASES] = leases
     app[SIGNALS] = signals

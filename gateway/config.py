@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,30 @@ class PrivacySettings(_Section):
     interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
 
 
+class CsatSettings(_Section):
+    """The satisfaction survey sent when a thread closes."""
+
+    enabled: bool = False
+    question: dict[str, str] = {
+        "en": "How would you rate our help? 1 is poor, 5 is excellent.",
+        "ru": "Как вы оцениваете нашу помощь? 1 — плохо, 5 — отлично.",
+    }
+    # Added to the question where there are no buttons to press (WhatsApp).
+    reply_hint: dict[str, str] = {
+        "en": "Reply with a number from 1 to 5; you may add a comment after it.",
+        "ru": "Ответьте числом от 1 до 5; после него можно добавить комментарий.",
+    }
+    comment_prompt: dict[str, str] = {
+        "en": "Thank you! Anything you would like to add? Reply to this message with a comment.",
+        "ru": "Спасибо! Хотите что-то добавить? Ответьте на это сообщение комментарием.",
+    }
+    thanks: dict[str, str] = {"en": "Thank you for your feedback!", "ru": "Спасибо за отзыв!"}
+    # A [[whatsapp.templates]] name sent instead of the question when WhatsApp's 24-hour window has closed.
+    whatsapp_template: str | None = None
+    # A typed answer (a bare number) counts this many hours after the question.
+    answer_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -220,8 +244,16 @@ class Settings(_Section):
     operators: tuple[OperatorEntry, ...] = ()
     contacts: ContactSettings = ContactSettings()
     privacy: PrivacySettings = PrivacySettings()
+    csat: CsatSettings = CsatSettings()
     logging: LoggingSettings = LoggingSettings()
     source: str = "<settings>"
+
+    @model_validator(mode="after")
+    def _csat_template_known(self) -> Settings:
+        name = self.csat.whatsapp_template
+        if name is not None and name not in {t.name for t in (self.whatsapp.templates if self.whatsapp else ())}:
+            raise ValueError(f"csat.whatsapp_template: no [[whatsapp.templates]] entry is named {name!r}")
+        return self
 
     @field_validator("operators")
     @classmethod
@@ -238,6 +270,8 @@ class Settings(_Section):
                 logger.info("no [%s] section in %s: %s disabled", section, self.source, section)
         if self.webwidget is None or not self.webwidget.enabled:
             logger.info("[webwidget] absent or disabled in %s: web widget disabled", self.source)
+        if not self.csat.enabled:
+            logger.info("csat.enabled is off in %s: customers are not asked to rate closed conversations", self.source)
         if self.privacy.retention_days is None:
             logger.info("no privacy.retention_days in %s: conversations are kept until erased", self.source)
 

@@ -165,6 +165,9 @@ class Content:
     buttons: tuple[Button, ...] = ()
     template: Template | None = None
     reply_to: str | None = None
+    # A question the channel asks in its own way: "rating:<thread number>" (the satisfaction survey, answered 1-5),
+    # "comment" (answer this message with a comment) or "email" (leave an address for the answer).
+    ask: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,17 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Rating:
+    """The customer's satisfaction rating of a closed thread (CSAT)."""
+
+    score: int
+    at: datetime
+    comment: str | None = None
+    # The message that asked for a comment (Telegram): a reply to it is the comment.
+    prompt_id: ObjectId | None = None
+
+
+@dataclass(frozen=True)
 class Thread:
     id: ObjectId
     number: int
@@ -292,6 +306,9 @@ class Thread:
     topic_id: int | None = None
     # Set when its customer's data was erased: only the conversation's timings are left.
     erased_at: datetime | None = None
+    # The satisfaction survey: when the customer was asked, and their answer.
+    csat_asked_at: datetime | None = None
+    csat: Rating | None = None
 
     @property
     def identity_ref(self) -> IdentityRef:

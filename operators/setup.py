@@ -23,8 +23,10 @@ from gateway.keys import (
     PROFILES,
     SETTINGS,
     STORE,
+    SURVEY,
 )
 from operators.bot import OperatorBot
+from operators.csat import RatingAlerts
 from operators.duplicates import DuplicateAlerts
 from operators.erasure import TelegramCopies
 from operators.keys import OPERATOR_BOT, PRESENCE, ROUTING
@@ -61,12 +63,14 @@ def setup_operators(app: web.Application) -> None:
         merger=app[MERGER],
         finder=app[DUPLICATES],
         privacy=app[PRIVACY],
+        survey=app[SURVEY],
     )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
     routing.subscribe()
     relay.subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
+    RatingAlerts(store, relay).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         Mirror(store, relay, settings).subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)

@@ -18,6 +18,7 @@ from channels.webwidget.limits import Limits
 from channels.webwidget.session import VisitorSession
 from channels.webwidget.visitor import address_key, client_ip, describe_agent
 from gateway.config import ServerSettings, Settings, WebWidgetSettings
+from gateway.csat import asked_rating
 from gateway.http import HttpClient
 from gateway.model import Author, MessageStatus
 from gateway.tokens import WIDGET_CHANNEL, VisitorTokens
@@ -78,14 +79,19 @@ class WebWidgetChannel(Channel):
             if message.author is Author.SYSTEM
             else {"type": "operator", "name": message.author_name or "Support"}
         )
-        frame = {
+        frame: dict[str, Any] = {
             "type": "message",
             "id": message.message_id,
             "text": text,
             "author": author,
             "created_at": message.created_at.isoformat() if message.created_at else None,
         }
-        delivered = await self._push(message.recipient.external_id, frame)
+        visitor = message.recipient.external_id
+        if (rated := asked_rating(content.ask)) is not None:
+            frame = {"type": "rating_request", "thread": rated, "id": message.message_id, "text": text}
+        delivered = await self._push(visitor, frame)
+        if content.ask == "email":
+            await self._push(visitor, {"type": "email_request"})
         return SentRef(channel_message_id=None, status=MessageStatus.DELIVERED if delivered else MessageStatus.SENT)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:

@@ -20,6 +20,7 @@ from gateway.storage.leases import LeaseRepo
 from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
+from gateway.storage.ratings import RatingRepo
 from gateway.storage.relay import RelayRepo
 from gateway.storage.threads import ThreadRepo
 from gateway.storage.updates import HandledUpdates
@@ -69,6 +70,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Who may see a thread in /search: operators it was transferred from or to.
         IndexModel([("transfers.from_operator", ASCENDING)], name="transferred_from"),
         IndexModel([("transfers.to_operator", ASCENDING)], name="transferred_to"),
+        # Satisfaction ratings in /stats, by when they were given.
+        IndexModel([("csat.at", ASCENDING)], name="rated"),
     ],
     "messages": [
         # Idempotent ingestion: a re-delivered webhook hits this and stores nothing.
@@ -182,6 +185,7 @@ class Storage:
         self.db = db
         self.contacts = ContactRepo(db["contacts"])
         self.threads = ThreadRepo(db["threads"], db["counters"])
+        self.ratings = RatingRepo(db["threads"])
         self.messages = MessageRepo(db["messages"], db["early_reports"])
         self.operators = OperatorRepo(db["operators"], db["presence_log"])
         self.duplicates = DuplicateRepo(db["duplicates"])
