@@ -21,6 +21,7 @@ from gateway.csat import Survey
 from gateway.dead_letters import DeadLetters
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
+from gateway.hours import AwayNotice
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
 from gateway.inputs import READ_TIMEOUT, file_name, media_type
@@ -111,6 +112,8 @@ def create_app(settings: Settings) -> web.Application:
     app[MERGER] = merger
     app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)
     app[DUPLICATES].subscribe()
+    # Before the operator side subscribes: a customer hears at once when nobody is online to answer.
+    AwayNotice(store, bus, conversations, settings).subscribe()
     app[PRIVACY] = privacy = Privacy(store, bus, links)
 
     for channel in channels.values():

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -145,6 +148,34 @@ class WebWidgetSettings(_Section):
     history_limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RANGE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
+DayHours = tuple[tuple[time, time], ...]
+
+
+def parse_day_hours(text: str) -> DayHours:
+    """`"09:00-12:00, 13:00-18:00"` as sorted (start, end) pairs; "" is a day off. ValueError says what is wrong."""
+    ranges: list[tuple[time, time]] = []
+    for part in (p.replace(" ", "") for p in text.split(",")):
+        if not part:
+            continue
+        match = _HOURS_RANGE.fullmatch(part)
+        if match is None:
+            raise ValueError(f"{part!r} is not a range like 09:00-18:00")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h2 == 24 and m2 != 0:
+            raise ValueError(f"{part!r}: 24:00 is the latest end")
+        start, end = time(h1, m1), time.max if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{part!r} ends before it starts")
+        ranges.append((start, end))
+    ranges.sort()
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        if start < end:
+            raise ValueError(f"{text!r}: the ranges overlap")
+    return tuple(ranges)
+
+
 class RoutingSettings(_Section):
     max_chats_per_operator: Annotated[int, Field(ge=1)] = 5
     offline_grace_seconds: Annotated[float, Field(ge=0)] = 300.0
@@ -154,6 +185,44 @@ class RoutingSettings(_Section):
     }
     closing_message: dict[str, str] = {}
     default_language: str = "en"
+    # Opening hours per weekday (mon..sun, in time_zone); absent: always open. A day not listed is a day off.
+    business_hours: dict[str, DayHours] | None = None
+    time_zone: str = "UTC"
+    holidays: tuple[date, ...] = ()
+    # Told once per conversation when a customer writes outside business hours; {opens} is when the desk opens.
+    away_message: dict[str, str] = {
+        "en": "We are closed right now. We will answer you {opens}.",
+        "ru": "Сейчас мы не работаем. Мы ответим вам {opens}.",
+    }
+    # Told once per conversation when nobody is online within business hours (empty: busy_message).
+    offline_message: dict[str, str] = {}
+
+    @field_validator("business_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(WEEKDAYS))
+        if unknown:
+            raise ValueError(f"unknown weekday {unknown[0]!r} (use {', '.join(WEEKDAYS)})")
+        days: dict[str, DayHours] = {}
+        for day, text in value.items():
+            if not isinstance(text, str):
+                raise ValueError(f'{day}: write the hours as a string such as "09:00-18:00"')
+            try:
+                days[day] = parse_day_hours(text)
+            except ValueError as err:
+                raise ValueError(f"{day}: {err}") from None
+        return days
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name such as Europe/Berlin") from None
+        return value
 
 
 class DeliverySettings(_Section):
