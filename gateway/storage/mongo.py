@@ -83,6 +83,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("thread_id", ASCENDING), ("created_at", ASCENDING)], name="by_thread"),
         IndexModel([("contact_id", ASCENDING), ("created_at", ASCENDING)], name="by_contact"),
+        # /history N customer|operator|notes|actions, and /history N media.
+        IndexModel(
+            [("contact_id", ASCENDING), ("direction", ASCENDING), ("created_at", ASCENDING)],
+            name="by_contact_direction",
+        ),
+        IndexModel([("contact_id", ASCENDING), ("kind", ASCENDING), ("created_at", ASCENDING)], name="by_contact_kind"),
         # What a customer sees again is what went through their own identity (widget history).
         IndexModel([("identity", ASCENDING), ("created_at", ASCENDING)], name="by_identity"),
         IndexModel(

@@ -10,6 +10,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats.csat": "Satisfaction: {count} ratings, average {average}, {good}% rated 4-5",
         "stats.csat_none": "Satisfaction: no ratings",
         "stats.csat_operator": "  {name}: {count} ratings, average {average}, {good}% rated 4-5",
+        "history.only": "· only {only}",
+        "history.empty_of": "{name} has no history of this type ({only}).",
+        "history.filters": "Usage: /history 17 [filter] [page]; filters: {filters}",
     },
     "ru": {
         "csat.rated": "⭐ Клиент оценил #{number}: {stars} ({score}/5).",
@@ -18,5 +21,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats.csat": "Удовлетворённость: оценок {count}, средняя {average}, {good}% поставили 4–5",
         "stats.csat_none": "Удовлетворённость: оценок нет",
         "stats.csat_operator": "  {name}: оценок {count}, средняя {average}, {good}% поставили 4–5",
+        "history.only": "· только {only}",
+        "history.empty_of": "У клиента {name} нет истории этого типа ({only}).",
+        "history.filters": "Использование: /history 17 [фильтр] [страница]; фильтры: {filters}",
     },
 }
