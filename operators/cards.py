@@ -12,6 +12,7 @@ from channels.telegram.limits import TEXT_LIMIT, fits, split_text
 from gateway.model import Author, Contact, Direction, Kind, Message, Thread
 from gateway.splitter import utf16_len
 from operators.texts import CATALOG, t
+from operators.window import window_closed
 
 
 def channel_name(lang: str, channel: str) -> str:
@@ -73,6 +74,8 @@ def card_text(
         lines.append(t(lang, "card.notes", value=f"{note.text} ({note.author_name or '?'}, {note.created_at:%d %b})"))
     if contact.blocked:
         lines.append(t(lang, "card.blocked"))
+    if window_closed(thread, contact):
+        lines.append(t(lang, "card.window_closed", number=thread.number))
     if previous_number:
         lines.append(t(lang, "card.reopened", previous=previous_number))
     if comment:

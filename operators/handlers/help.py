@@ -22,6 +22,7 @@ OPERATOR_COMMANDS = (
     "block",
     "unblock",
     "canned",
+    "template",
     "search",
     "online",
     "away",
