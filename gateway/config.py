@@ -293,6 +293,24 @@ class CsatSettings(_Section):
     answer_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
 
 
+class TranslationSettings(_Section):
+    """A LibreTranslate-compatible service (POST /detect and /translate)."""
+
+    url: str
+    api_key: str | None = None
+    # Each call waits at most this long; a slow or failing translator only means no translation.
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # A detected language counts from this confidence (0-100) on.
+    min_confidence: Annotated[float, Field(ge=0, le=100)] = 50.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("must be an http(s) URL such as https://translate.example.com")
+        return value.rstrip("/")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -314,6 +332,7 @@ class Settings(_Section):
     contacts: ContactSettings = ContactSettings()
     privacy: PrivacySettings = PrivacySettings()
     csat: CsatSettings = CsatSettings()
+    translation: TranslationSettings | None = None
     logging: LoggingSettings = LoggingSettings()
     source: str = "<settings>"
 
@@ -334,7 +353,7 @@ class Settings(_Section):
 
     def log_disabled_parts(self) -> None:
         """One log line for each optional part that is switched off."""
-        for section in ("telegram", "whatsapp", "operator_bot", "api"):
+        for section in ("telegram", "whatsapp", "operator_bot", "api", "translation"):
             if getattr(self, section) is None:
                 logger.info("no [%s] section in %s: %s disabled", section, self.source, section)
         if self.webwidget is None or not self.webwidget.enabled:

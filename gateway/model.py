@@ -345,6 +345,10 @@ class Message:
     notice: Notice | None = None
     # The gateway process that stored a customer message (gateway.leases): while it lives, relaying it is its job.
     stored_by: str | None = None
+    # The language a customer message was detected in, and its translation for the operator (with [translation]).
+    language: str | None = None
+    translation: str | None = None
+    translated_to: str | None = None
 
 
 @dataclass(frozen=True)

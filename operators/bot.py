@@ -29,7 +29,19 @@ from gateway.storage.mongo import Storage
 from operators import commands as supervisor_commands
 from operators import mirror
 from operators.access import OperatorsOnly
-from operators.handlers import canned, chats, close, customers, history, info, privacy, replies, templates, transfer
+from operators.handlers import (
+    canned,
+    chats,
+    close,
+    customers,
+    history,
+    info,
+    privacy,
+    replies,
+    templates,
+    transfer,
+    translate,
+)
 from operators.handlers import duplicates as duplicate_commands
 from operators.handlers import help as help_commands
 from operators.handlers import presence as presence_commands
@@ -88,6 +100,7 @@ class OperatorBot:
             duplicate_commands.build_router(),
             privacy.build_router(),
             templates.build_router(),
+            translate.build_router(),
             help_commands.build_router(),
             replies.build_router(),
         )

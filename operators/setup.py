@@ -25,6 +25,7 @@ from gateway.keys import (
     STORE,
     SURVEY,
 )
+from gateway.translation import Translator
 from operators.bot import OperatorBot
 from operators.csat import RatingAlerts
 from operators.duplicates import DuplicateAlerts
@@ -37,6 +38,7 @@ from operators.relay import SOURCE, Relay
 from operators.routing import Routing
 from operators.sweep import LEASE as SWEEP_LEASE
 from operators.sweep import RelaySweep
+from operators.translation import Translations
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ def setup_operators(app: web.Application) -> None:
     presence = Presence(store, bus)
     routing = Routing(store, bus, conversations, settings)
     relay = Relay(store, app[MEDIA_SOURCES], settings)
+    translator = Translator(settings.translation, app[HTTP]) if settings.translation else None
     bot = OperatorBot(
         settings,
         store,
@@ -64,11 +67,14 @@ def setup_operators(app: web.Application) -> None:
         finder=app[DUPLICATES],
         privacy=app[PRIVACY],
         survey=app[SURVEY],
+        translator=translator,
     )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
     routing.subscribe()
     relay.subscribe(bus)
+    if translator is not None:  # after the relay: a message is shown first, its translation under it
+        Translations(store, relay, translator, settings).subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     RatingAlerts(store, relay).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:

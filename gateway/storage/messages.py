@@ -109,6 +109,13 @@ class MessageRepo:
         )
         return from_doc(Message, doc) if doc else None
 
+    async def set_translation(
+        self, message_id: ObjectId, language: str, translation: str | None, target: str | None
+    ) -> None:
+        """Keep the language a message was detected in, and its translation into `target` (None: none needed)."""
+        fields = {"language": language, "translation": translation, "translated_to": target}
+        await self.collection.update_one({"_id": message_id}, {"$set": fields})
+
     async def record_edit(self, message_id: ObjectId, text: str, now: datetime) -> Message | None:
         """Replace the text of a message, keeping earlier versions in `edits`."""
         doc = await self.collection.find_one({"_id": message_id}, {"text": 1})

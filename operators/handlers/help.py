@@ -23,6 +23,7 @@ OPERATOR_COMMANDS = (
     "unblock",
     "canned",
     "template",
+    "tr",
     "search",
     "online",
     "away",

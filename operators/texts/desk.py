@@ -21,6 +21,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "card.window_closed": "⏰ WhatsApp's 24-hour window has closed: send a template (/template {number}).",
         "cmd.template": "WhatsApp templates for a conversation: /template 17",
         "cmd.tr": "Reply translated into the customer's language: /tr 17 text",
+        "tr.shown": "#{number} 🌐 {source} → {target}: {text}",
+        "tr.off": "Translation is not configured ([translation] in the config).",
+        "tr.usage": "Usage: /tr 17 your reply — it is sent in the customer's language.",
+        "tr.unknown": "The language of #{number}'s customer is not known yet: nothing was sent.",
+        "tr.failed": "The translator could not translate the reply for #{number}: nothing was sent. "
+        "Try again, or reply without /tr.",
+        "tr.original": "Sent translated into {target}; the original: {text}",
+        "tr.sent": "Sent to #{number} in {target}: {text}",
     },
     "ru": {
         "csat.rated": "⭐ Клиент оценил #{number}: {stars} ({score}/5).",
@@ -40,5 +48,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "card.window_closed": "⏰ 24-часовое окно WhatsApp закрыто: отправьте шаблон (/template {number}).",
         "cmd.template": "Шаблоны WhatsApp для диалога: /template 17",
         "cmd.tr": "Ответ с переводом на язык клиента: /tr 17 текст",
+        "tr.shown": "#{number} 🌐 {source} → {target}: {text}",
+        "tr.off": "Перевод не настроен (раздел [translation] в конфигурации).",
+        "tr.usage": "Использование: /tr 17 ваш ответ — он уйдёт на языке клиента.",
+        "tr.unknown": "Язык клиента #{number} пока неизвестен: ничего не отправлено.",
+        "tr.failed": "Переводчик не смог перевести ответ для #{number}: ничего не отправлено. "
+        "Попробуйте ещё раз или ответьте без /tr.",
+        "tr.original": "Отправлено в переводе на {target}; оригинал: {text}",
+        "tr.sent": "Отправлено в #{number} на {target}: {text}",
     },
 }
