@@ -85,8 +85,20 @@ class AwayNotice:
         self.settings = settings
         self.hours = BusinessHours(settings.routing)
 
+    @property
+    def enabled(self) -> bool:
+        """With an operator bot, or with business hours or an offline message to tell; a gateway without either
+        (its conversations answered through the API) says nothing of its own."""
+        routing = self.settings.routing
+        return (
+            self.settings.operator_bot is not None
+            or routing.business_hours is not None
+            or bool(routing.offline_message)
+        )
+
     def subscribe(self) -> None:
-        self.bus.subscribe(MessageReceived, self._on_message)
+        if self.enabled:
+            self.bus.subscribe(MessageReceived, self._on_message)
 
     async def _on_message(self, event: MessageReceived) -> None:
         thread, contact = event.thread, event.contact

@@ -112,3 +112,12 @@ def test_today_is_named_in_the_customers_language() -> None:
     assert opening is not None and opening.date() == date(2026, 3, 2)
     assert describe_opening(opening, now, "ru") == "сегодня в 09:00 (Europe/Berlin)"
     assert describe_opening(opening, now, "xx") == "today at 09:00 (Europe/Berlin)"
+
+
+async def test_with_no_operator_bot_an_offline_message_answers_at_once(serve: Any) -> None:
+    client = await serve(routing={"offline_message": {"en": "We read every message and answer within a day."}})
+    widget = await Widget.connect(client)
+    await widget.say("Hello?", "c-1")
+    assert (await widget.expect("message"))["text"] == "We read every message and answer within a day."
+    await widget.expect("email_request")
+    await widget.close()
