@@ -415,6 +415,8 @@ def _describe(source: str, error: Any) -> str:
         message = "required key is missing"
     elif error["type"] == "string_pattern_mismatch":
         message = f"has the wrong format ({_FORMATS.get(loc[-1], 'see config.example.toml')})"
+    elif not loc and re.match(r"^[a-z_]+\.[a-z_.]+: ", message):
+        return f"{source}: {message}"  # a check across sections names its key itself
     return f"{source}: {_key(loc)}: {message}"
 
 

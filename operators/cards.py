@@ -33,6 +33,11 @@ def channel_label(lang: str, contact: Contact, thread: Thread) -> str:
     return label
 
 
+def typed(lang: str, contact: Contact, value: str) -> str:
+    """A phone or e-mail, marked as unverified when only the customer typed it (the widget)."""
+    return t(lang, "card.unverified", value=value) if value in contact.unverified else value
+
+
 def pretty_phone(e164: str) -> str:
     try:
         return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
@@ -60,7 +65,7 @@ def card_text(
             channel=channel_label(lang, contact, thread),
         )
     ]
-    lines.extend(t(lang, "card.email", value=email) for email in contact.emails)
+    lines.extend(t(lang, "card.email", value=typed(lang, contact, email)) for email in contact.emails)
     identity = contact.identity(thread.identity)
     in_title = identity.external_id if identity and thread.channel == "whatsapp" else None
     lines.extend(t(lang, "card.phone", value=pretty_phone(p)) for p in contact.phones if p != in_title)

@@ -18,6 +18,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "template.list_open": "Templates for #{number} (the 24-hour window is open: a plain reply works too):",
         "template.list_closed": "Templates for #{number}. ⏰ The 24-hour window has closed: only a template gets "
         "through until the customer writes again.",
+        "card.unverified": "{value} (typed by the customer, unverified)",
         "card.window_closed": "⏰ WhatsApp's 24-hour window has closed: send a template (/template {number}).",
         "cmd.template": "WhatsApp templates for a conversation: /template 17",
         "cmd.tr": "Reply translated into the customer's language: /tr 17 text",
@@ -45,6 +46,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "template.list_open": "Шаблоны для #{number} (24-часовое окно открыто: обычный ответ тоже дойдёт):",
         "template.list_closed": "Шаблоны для #{number}. ⏰ 24-часовое окно закрыто: пока клиент не напишет снова, "
         "дойдёт только шаблон.",
+        "card.unverified": "{value} (введён клиентом, не проверен)",
         "card.window_closed": "⏰ 24-часовое окно WhatsApp закрыто: отправьте шаблон (/template {number}).",
         "cmd.template": "Шаблоны WhatsApp для диалога: /template 17",
         "cmd.tr": "Ответ с переводом на язык клиента: /tr 17 текст",

@@ -42,3 +42,16 @@ async def test_within_hours_nobody_online_gets_the_offline_message(open_desk: Op
     assert (await widget.expect("message"))["text"] == "Nobody is online; we answer within the hour."
     await widget.expect("email_request")
     await widget.close()
+
+
+async def test_the_email_left_off_hours_is_on_the_card_as_unverified(open_desk: OpenDesk) -> None:
+    desk = await open_desk(routing={"business_hours": EVERY_DAY, "holidays": closed_today()})
+    widget = await desk.visitor("Please write back", client_id="a-1")
+    await widget.expect("email_request")
+    await widget.ws.send_json({"type": "identify", "email": "ann@example.com"})
+    await widget.say("Thanks", "a-2")
+    await settle(desk.app)
+    await desk.online(OLGA)
+    card = next(text for text in desk.texts(OLGA) if text.startswith("#1"))
+    assert "ann@example.com (typed by the customer, unverified)" in card
+    await widget.close()

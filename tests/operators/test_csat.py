@@ -3,11 +3,13 @@ rating frame, each stored on the thread it rates, returned by the API, shown to 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from gateway.model import Thread
+from gateway.config import ConfigError
+from gateway.model import Thread, utcnow
 from tests.emulators.telegram import TelegramEmulator
 from tests.emulators.twilio import TwilioEmulator
 from tests.helpers import AUTH, settle
@@ -189,3 +191,37 @@ async def test_without_csat_nobody_is_asked(everywhere: Desk) -> None:
     await desk.say(OLGA, "Hello!")
     await desk.say(OLGA, "/close")
     assert [m.text for m in desk.tg.sent(chat_id=ANN_TG, token=CUSTOMER_BOT)] == ["Hello!"]
+
+
+async def test_outside_the_window_whatsapp_gets_the_configured_template(
+    open_desk: OpenDesk, twilio: TwilioEmulator
+) -> None:
+    rate_us = "HX" + "c0" * 16
+    desk = await open_desk(
+        csat={"enabled": True, "whatsapp_template": "rate_us"},
+        whatsapp={
+            "account_sid": twilio.account_sid,
+            "auth_token": twilio.auth_token,
+            "sender": SENDER,
+            "api_base": twilio.base_url,
+            "templates": [{"name": "rate_us", "content_sid": rate_us, "variables": ["name"]}],
+        },
+    )
+    await desk.online(OLGA)
+    await from_whatsapp(desk, twilio, twilio.inbound_text(BOB_WA, "Is it in stock?", profile_name="Bob"))
+    await desk.say(OLGA, "Yes.")
+    thread = await only_thread(desk)
+    # The customer last wrote 25 hours ago: only a template may go out.
+    await desk.store.contacts.update_identity(thread.identity, utcnow(), last_inbound_at=utcnow() - timedelta(hours=25))
+    await desk.say(OLGA, "/close")
+    sent = twilio.messages[-1]
+    assert sent.content_sid == rate_us and '"1": "Bob"' in (sent.content_variables or "")
+
+    # The template's quick-reply buttons answer with their text.
+    await from_whatsapp(desk, twilio, twilio.inbound_button(BOB_WA, "4", "rate-4", profile_name="Bob"))
+    assert (await desk.store.threads.get(thread.id)).csat.score == 4
+
+
+async def test_bad_csat_settings_name_the_key(make_settings: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^test.toml: csat.whatsapp_template: no \[\[whatsapp.templates\]\] entry"):
+        make_settings(csat={"enabled": True, "whatsapp_template": "missing"})
