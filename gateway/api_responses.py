@@ -55,6 +55,14 @@ class TransferOut(Output):
     at: datetime
 
 
+class RatingOut(Output):
+    """The customer's satisfaction rating of a closed conversation."""
+
+    score: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent).")
+    comment: str | None
+    at: datetime
+
+
 class ThreadOut(Output):
     """One conversation with one customer on one channel."""
 
@@ -78,6 +86,7 @@ class ThreadOut(Output):
     previous_thread_id: str | None = Field(description="The customer's thread before this one.")
     transfers: list[TransferOut]
     erased_at: datetime | None = Field(description="When its customer was erased: only its timings are left.")
+    csat: RatingOut | None = Field(description="The customer's rating, once they rated the conversation.")
 
 
 class ThreadList(Output):
@@ -395,6 +404,9 @@ def thread_out(thread: Thread) -> ThreadOut:
         previous_thread_id=_id(thread.previous_thread_id),
         transfers=[transfer_out(t) for t in thread.transfers],
         erased_at=_utc(thread.erased_at),
+        csat=RatingOut(score=thread.csat.score, comment=thread.csat.comment, at=_at(thread.csat.at))
+        if thread.csat
+        else None,
     )
 
 

@@ -17,10 +17,12 @@ from channels.registry import build_channels
 from gateway.api import create_api
 from gateway.config import Settings
 from gateway.conversations import Conversations
+from gateway.csat import Survey
 from gateway.dead_letters import DeadLetters
 from gateway.duplicates import SWEEP_LEASE as DUPLICATE_SWEEP
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
+from gateway.hours import AwayNotice
 from gateway.http import HttpClient
 from gateway.inbox import Inbox
 from gateway.inputs import READ_TIMEOUT, file_name, media_type
@@ -44,6 +46,7 @@ from gateway.keys import (
     SETTINGS,
     SIGNALS,
     STORE,
+    SURVEY,
 )
 from gateway.leases import Leases
 from gateway.logs import install_context
@@ -82,7 +85,10 @@ def create_app(settings: Settings) -> web.Application:
     dead_letters = DeadLetters(store, metrics)
     leases = Leases(store, settings.server.lease_seconds)
     signals = Signals(store, leases.holder)
-    inbox = Inbox(store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases, signals)
+    survey = Survey(store, bus, conversations, settings)
+    inbox = Inbox(
+        store, bus, outbox, conversations, profiles, merger, sources, dead_letters, metrics, leases, signals, survey
+    )
     channels.update(build_channels(settings, inbox, http))
     for name, channel in channels.items():
         sources.add(name, channel.fetch_media)
@@ -99,6 +105,7 @@ def create_app(settings: Settings) -> web.Application:
     app[CONVERSATIONS] = conversations
     app[PROFILES] = profiles
     app[INBOX] = inbox
+    app[SURVEY] = survey
     app[DEAD_LETTERS] = dead_letters
     app[LEASES] = leases
     app[SIGNALS] = signals
@@ -106,6 +113,8 @@ def create_app(settings: Settings) -> web.Application:
     app[MERGER] = merger
     app[DUPLICATES] = DuplicateFinder(store, bus, settings, merger)
     app[DUPLICATES].subscribe()
+    # Before the operator side subscribes: a customer hears at once when nobody is online to answer.
+    AwayNotice(store, bus, conversations, settings).subscribe()
     app[PRIVACY] = privacy = Privacy(store, bus, links)
 
     for channel in channels.values():

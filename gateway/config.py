@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +152,34 @@ class WebWidgetSettings(_Section):
     left_after_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RANGE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
+DayHours = tuple[tuple[time, time], ...]
+
+
+def parse_day_hours(text: str) -> DayHours:
+    """`"09:00-12:00, 13:00-18:00"` as sorted (start, end) pairs; "" is a day off. ValueError says what is wrong."""
+    ranges: list[tuple[time, time]] = []
+    for part in (p.replace(" ", "") for p in text.split(",")):
+        if not part:
+            continue
+        match = _HOURS_RANGE.fullmatch(part)
+        if match is None:
+            raise ValueError(f"{part!r} is not a range like 09:00-18:00")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h2 == 24 and m2 != 0:
+            raise ValueError(f"{part!r}: 24:00 is the latest end")
+        start, end = time(h1, m1), time.max if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{part!r} ends before it starts")
+        ranges.append((start, end))
+    ranges.sort()
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        if start < end:
+            raise ValueError(f"{text!r}: the ranges overlap")
+    return tuple(ranges)
+
+
 class RoutingSettings(_Section):
     max_chats_per_operator: Annotated[int, Field(ge=1)] = 5
     offline_grace_seconds: Annotated[float, Field(ge=0)] = 300.0
@@ -158,6 +189,44 @@ class RoutingSettings(_Section):
     }
     closing_message: dict[str, str] = {}
     default_language: str = "en"
+    # Opening hours per weekday (mon..sun, in time_zone); absent: always open. A day not listed is a day off.
+    business_hours: dict[str, DayHours] | None = None
+    time_zone: str = "UTC"
+    holidays: tuple[date, ...] = ()
+    # Told once per conversation when a customer writes outside business hours; {opens} is when the desk opens.
+    away_message: dict[str, str] = {
+        "en": "We are closed right now. We will answer you {opens}.",
+        "ru": "Сейчас мы не работаем. Мы ответим вам {opens}.",
+    }
+    # Told once per conversation when nobody is online within business hours (empty: busy_message).
+    offline_message: dict[str, str] = {}
+
+    @field_validator("business_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(WEEKDAYS))
+        if unknown:
+            raise ValueError(f"unknown weekday {unknown[0]!r} (use {', '.join(WEEKDAYS)})")
+        days: dict[str, DayHours] = {}
+        for day, text in value.items():
+            if not isinstance(text, str):
+                raise ValueError(f'{day}: write the hours as a string such as "09:00-18:00"')
+            try:
+                days[day] = parse_day_hours(text)
+            except ValueError as err:
+                raise ValueError(f"{day}: {err}") from None
+        return days
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name such as Europe/Berlin") from None
+        return value
 
 
 class DeliverySettings(_Section):
@@ -204,6 +273,48 @@ class PrivacySettings(_Section):
     interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
 
 
+class CsatSettings(_Section):
+    """The satisfaction survey sent when a thread closes."""
+
+    enabled: bool = False
+    question: dict[str, str] = {
+        "en": "How would you rate our help? 1 is poor, 5 is excellent.",
+        "ru": "Как вы оцениваете нашу помощь? 1 — плохо, 5 — отлично.",
+    }
+    # Added to the question where there are no buttons to press (WhatsApp).
+    reply_hint: dict[str, str] = {
+        "en": "Reply with a number from 1 to 5; you may add a comment after it.",
+        "ru": "Ответьте числом от 1 до 5; после него можно добавить комментарий.",
+    }
+    comment_prompt: dict[str, str] = {
+        "en": "Thank you! Anything you would like to add? Reply to this message with a comment.",
+        "ru": "Спасибо! Хотите что-то добавить? Ответьте на это сообщение комментарием.",
+    }
+    thanks: dict[str, str] = {"en": "Thank you for your feedback!", "ru": "Спасибо за отзыв!"}
+    # A [[whatsapp.templates]] name sent instead of the question when WhatsApp's 24-hour window has closed.
+    whatsapp_template: str | None = None
+    # A typed answer (a bare number) counts this many hours after the question.
+    answer_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
+
+
+class TranslationSettings(_Section):
+    """A LibreTranslate-compatible service (POST /detect and /translate)."""
+
+    url: str
+    api_key: str | None = None
+    # Each call waits at most this long; a slow or failing translator only means no translation.
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # A detected language counts from this confidence (0-100) on.
+    min_confidence: Annotated[float, Field(ge=0, le=100)] = 50.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("must be an http(s) URL such as https://translate.example.com")
+        return value.rstrip("/")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -224,8 +335,17 @@ class Settings(_Section):
     operators: tuple[OperatorEntry, ...] = ()
     contacts: ContactSettings = ContactSettings()
     privacy: PrivacySettings = PrivacySettings()
+    csat: CsatSettings = CsatSettings()
+    translation: TranslationSettings | None = None
     logging: LoggingSettings = LoggingSettings()
     source: str = "<settings>"
+
+    @model_validator(mode="after")
+    def _csat_template_known(self) -> Settings:
+        name = self.csat.whatsapp_template
+        if name is not None and name not in {t.name for t in (self.whatsapp.templates if self.whatsapp else ())}:
+            raise ValueError(f"csat.whatsapp_template: no [[whatsapp.templates]] entry is named {name!r}")
+        return self
 
     @field_validator("operators")
     @classmethod
@@ -237,11 +357,13 @@ class Settings(_Section):
 
     def log_disabled_parts(self) -> None:
         """One log line for each optional part that is switched off."""
-        for section in ("telegram", "whatsapp", "operator_bot", "api"):
+        for section in ("telegram", "whatsapp", "operator_bot", "api", "translation"):
             if getattr(self, section) is None:
                 logger.info("no [%s] section in %s: %s disabled", section, self.source, section)
         if self.webwidget is None or not self.webwidget.enabled:
             logger.info("[webwidget] absent or disabled in %s: web widget disabled", self.source)
+        if not self.csat.enabled:
+            logger.info("csat.enabled is off in %s: customers are not asked to rate closed conversations", self.source)
         if self.privacy.retention_days is None:
             logger.info("no privacy.retention_days in %s: conversations are kept until erased", self.source)
 
@@ -297,6 +419,8 @@ def _describe(source: str, error: Any) -> str:
         message = "required key is missing"
     elif error["type"] == "string_pattern_mismatch":
         message = f"has the wrong format ({_FORMATS.get(loc[-1], 'see config.example.toml')})"
+    elif not loc and re.match(r"^[a-z_]+\.[a-z_.]+: ", message):
+        return f"{source}: {message}"  # a check across sections names its key itself
     return f"{source}: {_key(loc)}: {message}"
 
 

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from channels.base import DeliveryUpdate, HostUnavailable, InboundMessage, Profile
 from gateway.conversations import Conversations
+from gateway.csat import Survey
 from gateway.dead_letters import DeadLetters
 from gateway.events import EventBus, MessageEdited, MessageReceived, MessageWaiting, VisitorActivity
 from gateway.leases import Leases
@@ -46,6 +47,7 @@ class Inbox:
         metrics: Metrics,
         leases: Leases,
         signals: Signals,
+        survey: Survey | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -58,6 +60,7 @@ class Inbox:
         self.metrics = metrics
         self.leases = leases
         self.signals = signals
+        self.survey = survey
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -80,6 +83,8 @@ class Inbox:
                 edited = await self._apply_edit(inbound)
                 if edited is not None:
                     return edited
+            if self.survey is not None and (answer := await self.survey.take(inbound)) is not None:
+                return answer  # kept in the thread it rates, which stays closed
             now = utcnow()
             contact, created = await self.profiles.sender_of(inbound, now)
             thread = None
@@ -204,6 +209,15 @@ class Inbox:
             return
         if message is not None and thread is not None:
             self.bus.publish(MessageWaiting(thread=thread, message=message, seconds=seconds, reason=reason))
+
+    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> bool:
+        """Store a rating of thread #thread (None: the sender's last one); False when it is not theirs to rate."""
+        if self.survey is None:
+            return False
+        try:
+            return await self.survey.rate(sender, thread, score, comment) is not None
+        except PyMongoError as err:
+            raise HostUnavailable(f"storage: {err}") from err
 
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep what a channel could not understand as a dead letter."""

@@ -10,6 +10,7 @@ from aiohttp import web
 from channels.base import Channel
 from gateway.config import Settings
 from gateway.conversations import Conversations
+from gateway.csat import Survey
 from gateway.dead_letters import DeadLetters
 from gateway.duplicates import DuplicateFinder
 from gateway.events import EventBus
@@ -45,3 +46,4 @@ LEASES = web.AppKey("leases", Leases)
 SIGNALS = web.AppKey("signals", Signals)
 DUPLICATES = web.AppKey("duplicates", DuplicateFinder)
 PRIVACY = web.AppKey("privacy", Privacy)
+SURVEY = web.AppKey("survey", Survey)

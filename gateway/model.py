@@ -167,6 +167,9 @@ class Content:
     template: Template | None = None
     reply_to: str | None = None
     quote: str | None = None
+    # A question the channel asks in its own way: "rating:<thread number>" (the satisfaction survey, answered 1-5),
+    # "comment" (answer this message with a comment) or "email" (leave an address for the answer).
+    ask: str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,17 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Rating:
+    """The customer's satisfaction rating of a closed thread (CSAT)."""
+
+    score: int
+    at: datetime
+    comment: str | None = None
+    # The message that asked for a comment (Telegram): a reply to it is the comment.
+    prompt_id: ObjectId | None = None
+
+
+@dataclass(frozen=True)
 class Thread:
     id: ObjectId
     number: int
@@ -299,6 +313,9 @@ class Thread:
     # A widget visitor's last window opened, and (while none is open) when the last one closed.
     visitor_seen_at: datetime | None = None
     visitor_left_at: datetime | None = None
+    # The satisfaction survey: when the customer was asked, and their answer.
+    csat_asked_at: datetime | None = None
+    csat: Rating | None = None
 
     @property
     def identity_ref(self) -> IdentityRef:
@@ -335,6 +352,10 @@ class Message:
     notice: Notice | None = None
     # The gateway process that stored a customer message (gateway.leases): while it lives, relaying it is its job.
     stored_by: str | None = None
+    # The language a customer message was detected in, and its translation for the operator (with [translation]).
+    language: str | None = None
+    translation: str | None = None
+    translated_to: str | None = None
 
 
 @dataclass(frozen=True)

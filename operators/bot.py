@@ -29,7 +29,20 @@ from gateway.storage.mongo import Storage
 from operators import commands as supervisor_commands
 from operators import mirror
 from operators.access import OperatorsOnly
-from operators.handlers import canned, chats, close, customers, edits, history, info, privacy, replies, transfer
+from operators.handlers import (
+    canned,
+    chats,
+    close,
+    customers,
+    edits,
+    history,
+    info,
+    privacy,
+    replies,
+    templates,
+    transfer,
+    translate,
+)
 from operators.handlers import duplicates as duplicate_commands
 from operators.handlers import help as help_commands
 from operators.handlers import presence as presence_commands
@@ -87,6 +100,8 @@ class OperatorBot:
             supervisor_commands.build_router(),
             duplicate_commands.build_router(),
             privacy.build_router(),
+            templates.build_router(),
+            translate.build_router(),
             help_commands.build_router(),
             edits.build_router(),
             replies.build_router(),

@@ -12,6 +12,7 @@ from channels.telegram.limits import TEXT_LIMIT, fits, split_text
 from gateway.model import Author, Contact, Direction, Kind, Message, Thread
 from gateway.splitter import utf16_len
 from operators.texts import CATALOG, t
+from operators.window import window_closed
 
 
 def channel_name(lang: str, channel: str) -> str:
@@ -30,6 +31,11 @@ def channel_label(lang: str, contact: Contact, thread: Thread) -> str:
     if thread.channel == "telegram" and identity.username:
         return f"{label} @{identity.username}"
     return label
+
+
+def typed(lang: str, contact: Contact, value: str) -> str:
+    """A phone or e-mail, marked as unverified when only the customer typed it (the widget)."""
+    return t(lang, "card.unverified", value=value) if value in contact.unverified else value
 
 
 def pretty_phone(e164: str) -> str:
@@ -59,7 +65,7 @@ def card_text(
             channel=channel_label(lang, contact, thread),
         )
     ]
-    lines.extend(t(lang, "card.email", value=email) for email in contact.emails)
+    lines.extend(t(lang, "card.email", value=typed(lang, contact, email)) for email in contact.emails)
     identity = contact.identity(thread.identity)
     in_title = identity.external_id if identity and thread.channel == "whatsapp" else None
     lines.extend(t(lang, "card.phone", value=pretty_phone(p)) for p in contact.phones if p != in_title)
@@ -73,6 +79,8 @@ def card_text(
         lines.append(t(lang, "card.notes", value=f"{note.text} ({note.author_name or '?'}, {note.created_at:%d %b})"))
     if contact.blocked:
         lines.append(t(lang, "card.blocked"))
+    if window_closed(thread, contact):
+        lines.append(t(lang, "card.window_closed", number=thread.number))
     if previous_number:
         lines.append(t(lang, "card.reopened", previous=previous_number))
     if comment:

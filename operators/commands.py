@@ -20,6 +20,7 @@ from gateway.storage.mongo import Storage
 from operators.access import SupervisorOnly
 from operators.answers import short
 from operators.cards import channel_label
+from operators.csat import satisfaction
 from operators.handlers.help import set_menu
 from operators.lookup import find_operator, parse_index, parse_number
 from operators.presence import Presence
@@ -124,14 +125,19 @@ async def show_all(message: TgMessage, lang: str, store: Storage) -> None:
     await _answer(message, lang, lines, len(threads))
 
 
-async def show_stats(message: TgMessage, command: CommandObject, lang: str, store: Storage, presence: Presence) -> None:
+async def show_stats(
+    message: TgMessage, command: CommandObject, lang: str, store: Storage, presence: Presence, settings: Settings
+) -> None:
     """/stats [today|7d|YYYY-MM-DD]: the KPIs of a period."""
     period = parse_period(command.args, utcnow())
     if period is None:
         await message.answer(t(lang, "stats.usage"))
         return
     report = await compute(store, presence, period)
-    for text in join_lines(render(lang, report).split("\n")):
+    lines = render(lang, report).split("\n")
+    if ratings := await satisfaction(store, lang, period.start, period.end, enabled=settings.csat.enabled):
+        lines += ["", *ratings]
+    for text in join_lines(lines):
         await message.answer(text)
 
 

@@ -23,8 +23,11 @@ from gateway.keys import (
     PROFILES,
     SETTINGS,
     STORE,
+    SURVEY,
 )
+from gateway.translation import Translator
 from operators.bot import OperatorBot
+from operators.csat import RatingAlerts
 from operators.duplicates import DuplicateAlerts
 from operators.erasure import TelegramCopies
 from operators.indicators import DeliveryMarks
@@ -38,6 +41,7 @@ from operators.releases import Releases
 from operators.routing import Routing
 from operators.sweep import LEASE as SWEEP_LEASE
 from operators.sweep import RelaySweep
+from operators.translation import Translations
 from operators.visitors import Visitors
 
 logger = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ def setup_operators(app: web.Application) -> None:
     presence = Presence(store, bus)
     routing = Routing(store, bus, conversations, settings)
     relay = Relay(store, app[MEDIA_SOURCES], settings, holder=app[LEASES].holder)
+    translator = Translator(settings.translation, app[HTTP]) if settings.translation else None
     bot = OperatorBot(
         settings,
         store,
@@ -65,6 +70,8 @@ def setup_operators(app: web.Application) -> None:
         merger=app[MERGER],
         finder=app[DUPLICATES],
         privacy=app[PRIVACY],
+        survey=app[SURVEY],
+        translator=translator,
     )
     # Routing runs before the relay for each event, so a message that gets its thread
     # assigned is shown once, with the card.
@@ -72,8 +79,11 @@ def setup_operators(app: web.Application) -> None:
     relay.subscribe(bus)
     Releases(store, relay).subscribe(bus)
     Visitors(store, relay).subscribe(bus)
+    if translator is not None:  # after the relay: a message is shown first, its translation under it
+        Translations(store, relay, translator, settings).subscribe(bus)
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     DeliveryMarks(store, relay).subscribe(bus)
+    RatingAlerts(store, relay).subscribe(bus)
     if settings.operator_bot.supervisors_chat_id is not None:
         app[MIRROR_QUEUE] = MirrorQueue()
         Mirror(store, relay, settings, app[MIRROR_QUEUE]).subscribe(bus)

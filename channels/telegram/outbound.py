@@ -21,6 +21,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import (
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -30,6 +31,7 @@ from aiogram.types import (
 from channels.base import ChannelCapabilityError, OutboundMessage, SendError
 from channels.telegram.inbound import parse_message_ref
 from channels.telegram.limits import CALLBACK_DATA_LIMIT, CAPTION_LIMIT, fits, split_text
+from gateway.csat import asked_rating, rating_payload
 from gateway.model import Button, Kind, Media
 
 SendMethod = type[TelegramMethod[Message]]
@@ -86,6 +88,12 @@ def plan(message: OutboundMessage) -> list[Part]:
         parts[0].params["reply_parameters"] = ReplyParameters(message_id=target[1], allow_sending_without_reply=True)
     if content.buttons:
         parts[-1].params["reply_markup"] = keyboard(content.buttons)
+    if (rated := asked_rating(content.ask)) is not None:
+        # 1 to 5 from left to right, in one row; each press names the thread it rates.
+        row = [InlineKeyboardButton(text=str(s), callback_data=rating_payload(rated, s)) for s in range(1, 6)]
+        parts[-1].params["reply_markup"] = InlineKeyboardMarkup(inline_keyboard=[row])
+    elif content.ask == "comment":
+        parts[-1].params["reply_markup"] = ForceReply(force_reply=True)
     return parts
 
 

@@ -19,6 +19,7 @@ from channels.webwidget.limits import Limits
 from channels.webwidget.session import VisitorSession
 from channels.webwidget.visitor import address_key, client_ip, describe_agent
 from gateway.config import ServerSettings, Settings, WebWidgetSettings
+from gateway.csat import asked_rating
 from gateway.http import HttpClient
 from gateway.model import Author, IdentityRef, MessageStatus, utcnow
 from gateway.tokens import WIDGET_CHANNEL, VisitorTokens
@@ -87,20 +88,25 @@ class WebWidgetChannel(Channel):
             if message.author is Author.SYSTEM
             else {"type": "operator", "name": message.author_name or "Support"}
         )
-        frame = {
+        frame: dict[str, Any] = {
             "type": "message",
             "id": message.message_id,
             "text": text,
             "author": author,
             "created_at": message.created_at.isoformat() if message.created_at else None,
         }
-        if message.author is not Author.SYSTEM:
-            # What an operator composes cannot be seen from Telegram: the widget shows them typing while the
-            # reply is on its way (it hides that when the message lands).
-            await self._push(message.recipient.external_id, {"type": "typing"})
+        visitor = message.recipient.external_id
         if message.quoted_id:
             frame["reply_to"] = message.quoted_id
-        delivered = await self._push(message.recipient.external_id, frame)
+        if (rated := asked_rating(message.content.ask)) is not None:
+            frame = {"type": "rating_request", "thread": rated, "id": message.message_id, "text": text}
+        elif message.author is not Author.SYSTEM:
+            # What an operator composes cannot be seen from Telegram: the widget shows them typing while the
+            # reply is on its way (it hides that when the message lands).
+            await self._push(visitor, {"type": "typing"})
+        delivered = await self._push(visitor, frame)
+        if message.content.ask == "email":
+            await self._push(visitor, {"type": "email_request"})
         # The widget names the message by our id; its read frame comes back with it.
         status = MessageStatus.DELIVERED if delivered else MessageStatus.SENT
         return SentRef(channel_message_id=message.message_id, status=status)

@@ -33,6 +33,7 @@ _LIMITS = {
     "name": 200,
     "phone": 40,
     "email": 254,
+    "comment": 1000,
 }
 
 
@@ -250,6 +251,23 @@ class VisitorSession:
         )
         await self._learn(profile, create=True)
 
+    async def _rating(self, frame: dict[str, Any], client_id: str | None) -> None:
+        score, thread = frame.get("score"), frame.get("thread")
+        if type(score) is not int or not 1 <= score <= 5:
+            raise FrameError("bad_frame", "a rating needs a 'score' from 1 to 5")
+        if thread is not None and (type(thread) is not int or not 0 < thread < 10**12):
+            raise FrameError("bad_frame", "'thread' must be the number its rating_request named")
+        comment = _string(frame, "comment", cut=True)
+        assert self.ref is not None
+        try:
+            rated = await self.host.on_rating(self.ref, thread, score, comment)
+        except Exception:
+            logger.exception("widget rating could not be stored")
+            raise FrameError("unavailable", UNAVAILABLE) from None
+        if not rated:
+            raise FrameError("not_asked", "there is no conversation of yours waiting for this rating")
+        await self.ws.send_json({"type": "rated", "thread": thread})
+
     _handlers: ClassVar[dict[str, Callable[[VisitorSession, dict[str, Any], str | None], Awaitable[None]]]] = {
         "hello": _hello,
         "message": _message,
@@ -257,6 +275,7 @@ class VisitorSession:
         "typing": _typing,
         "identify": _identify,
         "read": _read,
+        "rating": _rating,
     }
 
     async def _learn(self, profile: Profile, *, create: bool = False) -> None:

@@ -11,7 +11,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from gateway.model import STATUS_RANK, Direction, Message, MessageStatus, from_doc, to_doc
+from gateway.model import STATUS_RANK, Author, Direction, Kind, Message, MessageStatus, from_doc, to_doc
 
 # What an anonymized message loses: everything but its thread, direction, author kind, timings and status.
 PERSONAL_FIELDS = dict.fromkeys(
@@ -19,6 +19,18 @@ PERSONAL_FIELDS = dict.fromkeys(
      "channel_message_id", "forwarded_from", "payload", "error", "edits", "client_id", "notice", "joined_from"),
     "",
 )  # fmt: skip
+
+
+MEDIA_KINDS = (Kind.IMAGE, Kind.FILE, Kind.AUDIO, Kind.VIDEO, Kind.VOICE, Kind.STICKER)
+# /history's filters: what the customer wrote, what operators sent, operators' notes, the gateway's records of
+# what happened (transfers, releases, merges), files of either side.
+HISTORY_FILTERS: dict[str, dict[str, Any]] = {
+    "customer": {"direction": Direction.IN.value},
+    "operator": {"direction": Direction.OUT.value, "author": Author.OPERATOR.value},
+    "notes": {"direction": Direction.INTERNAL.value, "author": Author.OPERATOR.value},
+    "actions": {"direction": Direction.INTERNAL.value, "author": Author.SYSTEM.value},
+    "media": {"kind": {"$in": [k.value for k in MEDIA_KINDS]}},
+}
 
 
 class MessageRepo:
@@ -66,15 +78,21 @@ class MessageRepo:
         )
         return list(reversed([from_doc(Message, d) async for d in cursor]))
 
-    async def page_for_contact(self, contact_id: ObjectId, *, skip: int, limit: int) -> list[Message]:
-        """One page of the contact's messages across all their threads (notes too), newest first."""
+    async def page_for_contact(
+        self, contact_id: ObjectId, *, skip: int, limit: int, only: str | None = None
+    ) -> list[Message]:
+        """One page of the contact's messages across all their threads (notes too), newest first; `only` is one of
+        HISTORY_FILTERS."""
         cursor = self.collection.find(
-            {"contact_id": contact_id}, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], skip=skip, limit=limit
+            {"contact_id": contact_id, **HISTORY_FILTERS.get(only or "", {})},
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+            skip=skip,
+            limit=limit,
         )
         return [from_doc(Message, d) async for d in cursor]
 
-    async def count_for_contact(self, contact_id: ObjectId) -> int:
-        return await self.collection.count_documents({"contact_id": contact_id})
+    async def count_for_contact(self, contact_id: ObjectId, only: str | None = None) -> int:
+        return await self.collection.count_documents({"contact_id": contact_id, **HISTORY_FILTERS.get(only or "", {})})
 
     async def search(self, text: str, *, threads: list[ObjectId] | None = None, limit: int = 10) -> list[Message]:
         """Messages whose text contains `text` (any case), newest first; `threads` limits where to look."""
@@ -90,6 +108,13 @@ class MessageRepo:
             {"_id": message_id}, update, return_document=ReturnDocument.AFTER
         )
         return from_doc(Message, doc) if doc else None
+
+    async def set_translation(
+        self, message_id: ObjectId, language: str, translation: str | None, target: str | None
+    ) -> None:
+        """Keep the language a message was detected in, and its translation into `target` (None: none needed)."""
+        fields = {"language": language, "translation": translation, "translated_to": target}
+        await self.collection.update_one({"_id": message_id}, {"$set": fields})
 
     async def record_edit(self, message_id: ObjectId, text: str, now: datetime) -> Message | None:
         """Replace the text of a message, keeping earlier versions in `edits`."""

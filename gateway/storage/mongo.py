@@ -20,6 +20,7 @@ from gateway.storage.leases import LeaseRepo
 from gateway.storage.merges import MergeRepo
 from gateway.storage.messages import MessageRepo
 from gateway.storage.operators import OperatorRepo
+from gateway.storage.ratings import RatingRepo
 from gateway.storage.relay import RelayRepo
 from gateway.storage.threads import ThreadRepo
 from gateway.storage.updates import HandledUpdates
@@ -72,6 +73,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Who may see a thread in /search: operators it was transferred from or to.
         IndexModel([("transfers.from_operator", ASCENDING)], name="transferred_from"),
         IndexModel([("transfers.to_operator", ASCENDING)], name="transferred_to"),
+        # Satisfaction ratings in /stats, by when they were given.
+        IndexModel([("csat.at", ASCENDING)], name="rated"),
     ],
     "messages": [
         # Idempotent ingestion: a re-delivered webhook hits this and stores nothing.
@@ -83,6 +86,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("thread_id", ASCENDING), ("created_at", ASCENDING)], name="by_thread"),
         IndexModel([("contact_id", ASCENDING), ("created_at", ASCENDING)], name="by_contact"),
+        # /history N customer|operator|notes|actions, and /history N media.
+        IndexModel(
+            [("contact_id", ASCENDING), ("direction", ASCENDING), ("created_at", ASCENDING)],
+            name="by_contact_direction",
+        ),
+        IndexModel([("contact_id", ASCENDING), ("kind", ASCENDING), ("created_at", ASCENDING)], name="by_contact_kind"),
         # What a customer sees again is what went through their own identity (widget history).
         IndexModel([("identity", ASCENDING), ("created_at", ASCENDING)], name="by_identity"),
         # A text search walks messages newest first and stops at the first page of matches.
@@ -194,6 +203,7 @@ class Storage:
         self.db = db
         self.contacts = ContactRepo(db["contacts"])
         self.threads = ThreadRepo(db["threads"], db["counters"])
+        self.ratings = RatingRepo(db["threads"])
         self.messages = MessageRepo(db["messages"], db["early_reports"])
         self.operators = OperatorRepo(db["operators"], db["presence_log"])
         self.duplicates = DuplicateRepo(db["duplicates"])

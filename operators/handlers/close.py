@@ -9,6 +9,7 @@ from aiogram.types import Message as TgMessage
 
 from gateway.config import Settings
 from gateway.conversations import Conversations, Draft
+from gateway.csat import Survey
 from gateway.model import Author, Contact, Content, Operator, Thread, ThreadStatus
 from gateway.storage.mongo import Storage
 from operators.answers import answer_query, button_arg
@@ -32,6 +33,7 @@ async def close_chat(
     store: Storage,
     conversations: Conversations,
     settings: Settings,
+    survey: Survey,
 ) -> None:
     """`/close [N]`: N defaults to the active conversation, or the only one."""
     if command.args:
@@ -44,7 +46,7 @@ async def close_chat(
         if thread is None:
             await _ask_which(message, operator, lang, store)
             return
-    await message.answer(await close_thread(store, conversations, settings, lang, operator, thread))
+    await message.answer(await close_thread(store, conversations, settings, lang, operator, thread, survey))
 
 
 async def close_button(
@@ -54,19 +56,27 @@ async def close_button(
     store: Storage,
     conversations: Conversations,
     settings: Settings,
+    survey: Survey,
 ) -> None:
     """The card's Close button (and the buttons of the "which one?" question)."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="close")
     if thread is None:
         await answer_query(query, error)
         return
-    await answer_query(query, await close_thread(store, conversations, settings, lang, operator, thread))
+    await answer_query(query, await close_thread(store, conversations, settings, lang, operator, thread, survey))
 
 
 async def close_thread(
-    store: Storage, conversations: Conversations, settings: Settings, lang: str, operator: Operator, thread: Thread
+    store: Storage,
+    conversations: Conversations,
+    settings: Settings,
+    lang: str,
+    operator: Operator,
+    thread: Thread,
+    survey: Survey,
 ) -> str:
-    """Close, then send the configured closing message (never to a blocked customer); returns the confirmation.
+    """Close, then send the configured closing message (never to a blocked customer) and the satisfaction survey;
+    returns the confirmation.
 
     Closing first (a guarded update) means two presses at once say goodbye once: only the one that closed does.
     """
@@ -77,6 +87,7 @@ async def close_thread(
     text = closing_message(settings, contact) if contact is not None and not contact.blocked else None
     if text:
         await conversations.send(closed, Draft(Content(text=text), author=Author.SYSTEM))
+    await survey.ask(closed)
     return t(lang, "close.done_message" if text else "close.done", number=thread.number)
 
 

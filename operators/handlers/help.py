@@ -22,6 +22,8 @@ OPERATOR_COMMANDS = (
     "block",
     "unblock",
     "canned",
+    "template",
+    "tr",
     "search",
     "online",
     "away",

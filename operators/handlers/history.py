@@ -1,4 +1,4 @@
-"""/history N [page] and the card's History button: a customer's messages across conversations."""
+"""/history N [filter] [page] and the card's History button: a customer's messages across conversations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
 from channels.telegram.limits import join_lines
@@ -14,6 +14,7 @@ from gateway.model import Operator, Thread
 from gateway.storage.mongo import Storage
 from operators.answers import answer_query, button_arg
 from operators.cards import message_text
+from operators.history_filters import FILTERS, page_buttons, pages_view
 from operators.lookup import find_thread, live_contact, may_see, parse_number
 from operators.texts import t
 
@@ -32,7 +33,8 @@ def build_router() -> Router:
 async def show_history(
     message: TgMessage, command: CommandObject, operator: Operator, lang: str, store: Storage
 ) -> None:
-    """`/history N [page]`: the customer's messages across all their conversations, newest page first."""
+    """`/history N [customer|operator|notes|actions|pages|media] [page]`: the customer's messages across all their
+    conversations, newest page first, only of one type when a filter is named."""
     args = (command.args or "").split()
     thread, error = await find_thread(
         store, operator, lang, args[0] if args else None, command="history", allowed=may_see
@@ -40,8 +42,16 @@ async def show_history(
     if thread is None:
         await message.answer(error)
         return
-    page = parse_number(args[1]) if len(args) > 1 else 1
-    texts, keyboard = await history_view(store, lang, thread, page or 1)
+    only = args[1].lower() if len(args) > 1 and args[1].lower() in FILTERS else None
+    rest = args[2:] if only else args[1:]
+    page = parse_number(rest[0]) if rest else 1
+    if len(args) > 1 and only is None and page is None:
+        await message.answer(t(lang, "history.filters", filters=" | ".join(FILTERS)))
+        return
+    if only == "pages":
+        texts, keyboard = await pages_view(store, lang, thread, page or 1)
+    else:
+        texts, keyboard = await history_view(store, lang, thread, page or 1, only)
     for i, text in enumerate(texts):
         await message.answer(text, reply_markup=keyboard if i == len(texts) - 1 else None)
 
@@ -60,10 +70,14 @@ async def history_page(query: CallbackQuery, operator: Operator, lang: str, stor
     """Older/Newer under a history page (`hist:N:page`): the page is replaced in place."""
     thread, error = await find_thread(store, operator, lang, button_arg(query.data), command="history", allowed=may_see)
     page = parse_number(button_arg(query.data, 2))
-    if thread is None or page is None:
+    only = button_arg(query.data, 3) or None
+    if thread is None or page is None or (only is not None and only not in FILTERS):
         await answer_query(query, error or t(lang, "thread.usage", command="history"))
         return
-    texts, keyboard = await history_view(store, lang, thread, page)
+    if only == "pages":
+        texts, keyboard = await pages_view(store, lang, thread, page)
+    else:
+        texts, keyboard = await history_view(store, lang, thread, page, only)
     if isinstance(query.message, TgMessage) and len(texts) == 1:
         await query.answer()
         await query.message.edit_text(texts[0], reply_markup=keyboard)
@@ -72,33 +86,26 @@ async def history_page(query: CallbackQuery, operator: Operator, lang: str, stor
 
 
 async def history_view(
-    store: Storage, lang: str, thread: Thread, page: int
+    store: Storage, lang: str, thread: Thread, page: int, only: str | None = None
 ) -> tuple[list[str], InlineKeyboardMarkup | None]:
     """One page of a customer's history (oldest first within the page), every message whole, in as many texts
     as it takes; and its Older/Newer buttons."""
     contact = await live_contact(store, thread)
     contact_id = contact.id if contact else thread.contact_id
     name = contact.display_name if contact else "?"
-    total = await store.messages.count_for_contact(contact_id)
+    total = await store.messages.count_for_contact(contact_id, only)
     if total == 0:
-        return [t(lang, "history.empty", name=name)], None
+        return [t(lang, "history.empty_of" if only else "history.empty", name=name, only=only)], None
     pages = math.ceil(total / PAGE)
     page = min(page, pages)
-    messages = await store.messages.page_for_contact(contact_id, skip=(page - 1) * PAGE, limit=PAGE)
+    messages = await store.messages.page_for_contact(contact_id, skip=(page - 1) * PAGE, limit=PAGE, only=only)
     threads = await store.threads.many(list({m.thread_id for m in messages}))
     lines = [t(lang, "history.title", name=name, page=page, pages=pages)]
+    if only:
+        lines[0] += " " + t(lang, "history.only", only=only)
     lines.extend(
         f"{m.created_at:%d.%m %H:%M} {message_text(lang, threads[m.thread_id], m)}"
         for m in reversed(messages)
         if m.thread_id in threads
     )
-    buttons = []
-    if page < pages:
-        buttons.append(
-            InlineKeyboardButton(text=t(lang, "history.older"), callback_data=f"hist:{thread.number}:{page + 1}")
-        )
-    if page > 1:
-        buttons.append(
-            InlineKeyboardButton(text=t(lang, "history.newer"), callback_data=f"hist:{thread.number}:{page - 1}")
-        )
-    return join_lines(lines), InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
+    return join_lines(lines), page_buttons(lang, thread, page, pages, only)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from operators.texts import activity, commands, core, duplicates, indicators, privacy, supervisor
+from operators.texts import activity, commands, core, desk, duplicates, indicators, privacy, supervisor
 
 LANGUAGES = ("en", "ru")
 
 
 def _merge() -> dict[str, dict[str, str]]:
     catalog: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
-    for module in (core, commands, supervisor, duplicates, privacy, indicators, activity):
+    for module in (core, commands, supervisor, duplicates, privacy, indicators, activity, desk):
         for lang in LANGUAGES:
             duplicated = catalog[lang].keys() & module.TEXTS[lang].keys()
             if duplicated:

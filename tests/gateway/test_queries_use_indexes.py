@@ -292,6 +292,7 @@ async def scene(serve: Any, tg: TelegramEmulator, twilio: TwilioEmulator, record
             {"telegram_id": BOSS, "name": "Boss", "username": "boss", "role": "supervisor"},
         ],
         routing={"max_chats_per_operator": 3, "offline_grace_seconds": 0},
+        csat={"enabled": True},
         telegram={
             "api_base": tg.base_url,
             "bots": [{"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}],
@@ -404,6 +405,10 @@ async def operators_work_the_conversations(s: Scene, n: Cast) -> None:
     ann, bob, web, cid = n.ann, n.bob, n.web, n.cid
     for command in (
         f"/history {ann}",
+        f"/history {ann} media",
+        f"/history {ann} customer",
+        f"/history {n.web} pages",
+        f"/template {bob}",
         f"/info {ann}",
         f"/info {bob} email bob@example.com",  # the widget visitor typed it too: a possible duplicate
         f"/info {bob} phone +1 415 555 2672",
@@ -485,7 +490,12 @@ async def supervisors_look_and_decide(s: Scene, n: Cast) -> None:
 async def conversations_close_and_reopen(s: Scene, n: Cast) -> None:
     """/close and the Close button; a customer writing after close gets a new thread linked to the old one."""
     await s.say(OLGA, f"/close {n.ann}")
+    rate = f"csat:{n.ann}:5"
+    sent = s.tg.sent(chat_id=ANN_TG, token=CUSTOMER_BOT)
+    question = next((m for m in sent if rate in str((m.reply_markup or {}).get("inline_keyboard"))), None)
     await s.telegram(s.tg.text_update(CUSTOMER_BOT, ANN_TG, "one more thing"))
+    if question is not None:  # the satisfaction survey, answered after the next conversation opened
+        await s.telegram(s.tg.callback_update(CUSTOMER_BOT, ANN_TG, question.message_id, rate))
     await s.tap(SAM, "close:")
     await s.say(OLGA, "/close")
 

@@ -103,6 +103,10 @@
 .gw-quote { font-size: 12px; color: #6b7280; border-left: 3px solid #d1d5db; padding-left: 6px; margin: 0 0 2px 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .gw-pending .gw-text { opacity: .6; }
 .gw-failed .gw-text { background: #fff; color: #b42318; border: 1px solid #e5484d; }
+.gw-stars { display: flex; gap: 6px; justify-content: center; margin: 6px 0; }
+.gw-star { min-width: 34px; padding: 6px 10px; border: 1px solid #d0d7de; border-radius: 8px; background: #fff; font: inherit; cursor: pointer; }
+.gw-star:hover { border-color: var(--gw-accent); color: var(--gw-accent); }
+.gw-field { width: 100%; margin: 4px 0; padding: 6px 8px; border: 1px solid #d0d7de; border-radius: 8px; font: inherit; }
 .gw-retry { border: 0; background: none; padding: 0; color: #b42318; font: inherit; text-decoration: underline; cursor: pointer; }
 #gw-typing { padding: 4px 14px; font-size: 12px; color: #6b7280; background: #f7f8fa; }
 #gw-notice { padding: 6px 14px; font-size: 12px; background: #fff7e6; color: #8a5a00; border-top: 1px solid #f5e0b3; }
@@ -384,6 +388,63 @@
     else if (f.type === "edit") onEdit(f);
     else if (f.type === "error") onError(f);
     else if (f.type === "typing") showTyping(true);
+    else if (f.type === "rating_request") onRatingRequest(f);
+    else if (f.type === "rated") onRated(f);
+    else if (f.type === "email_request") onEmailRequest();
+  }
+
+  // ---- satisfaction survey and "leave your e-mail" (server-initiated forms) -------------------------
+  function onRatingRequest(f) {
+    if (!Number.isInteger(f.thread) || ui.list.querySelector(`.gw-rating[data-thread="${f.thread}"]`)) return;
+    if (f.id && seen.has(f.id)) return;
+    if (f.id) seen.add(f.id);
+    const node = el("div", "gw-msg gw-system gw-rating");
+    node.dataset.thread = String(f.thread);
+    node.append(el("div", "gw-text", String(f.text || "How would you rate our help?")));
+    const row = el("div", "gw-stars");
+    const comment = el("input", "gw-field");
+    comment.type = "text";
+    comment.maxLength = 1000;
+    comment.placeholder = "Add a comment (optional)";
+    for (let score = 1; score <= 5; score++) {
+      const b = el("button", "gw-star", String(score));
+      b.type = "button";
+      b.setAttribute("aria-label", `Rate ${score} out of 5`);
+      b.addEventListener("click", () => {
+        const frame = { type: "rating", thread: f.thread, score };
+        if (comment.value.trim()) frame.comment = comment.value.trim();
+        sendFrame(frame);
+      });
+      row.append(b);
+    }
+    node.append(row, comment);
+    append(node);
+  }
+
+  function onRated(f) {
+    const node = ui.list.querySelector(`.gw-rating[data-thread="${f.thread}"]`) || ui.list.querySelector(".gw-rating");
+    if (node) node.replaceChildren(el("div", "gw-text", "Thank you for your feedback!"));
+  }
+
+  function onEmailRequest() {
+    if (ui.list.querySelector(".gw-email")) return;
+    const node = el("form", "gw-msg gw-system gw-email");
+    node.append(el("div", "gw-text", "Leave your e-mail address and we will answer you there too:"));
+    const input = el("input", "gw-field");
+    input.type = "email";
+    input.required = true;
+    input.maxLength = 254;
+    input.placeholder = "you@example.com";
+    const send = el("button", "gw-star", "Send");
+    send.type = "submit";
+    node.append(input, send);
+    node.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (!input.value.trim()) return;
+      identify({ email: input.value });
+      node.replaceChildren(el("div", "gw-text", "Thank you, we will write to " + input.value.trim() + "."));
+    });
+    append(node);
   }
 
   // An operator's reply is on its way (the server says so just before it sends the message).
