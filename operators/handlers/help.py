@@ -49,7 +49,7 @@ def help_text(lang: str, operator: Operator) -> str:
     lines = [t(lang, "help.operator")] + [f"/{c} — {t(lang, f'cmd.{c}')}" for c in OPERATOR_COMMANDS]
     if operator.is_supervisor:
         lines += ["", t(lang, "help.supervisor")] + [f"/{c} — {t(lang, f'cmd.{c}')}" for c in SUPERVISOR_COMMANDS]
-    lines += ["", t(lang, "help.indicators")]
+    lines += ["", t(lang, "help.activity"), "", t(lang, "help.indicators")]
     return "\n".join(lines)
 
 

@@ -15,9 +15,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "visitor.left": "🚪 #{number} · the visitor left the website",
         "visitor.back": "🔙 #{number} · the visitor is back on the website",
         "chats.left": " · 🚪 left the website",
-        "help.indicators": "What the bot shows you:\n"
+        "help.activity": "What the bot shows you:\n"
         "#17 · … — a message of conversation #17: reply to it to answer\n"
-        "✏️ — the customer edited a message · → Name — an answer someone else sent · 📝 — an internal note\n"
+        "✏️ — the customer edited a message · 📝 — an internal note\n"
         "🧭 — the page a website visitor is on (one line per half minute, updated as they move on)\n"
         "🪪 — what a visitor typed about themselves (unverified)\n"
         "🚪 — the visitor left the website (no chat window open for a minute; /chats shows it too) · "
@@ -40,9 +40,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "visitor.left": "🚪 #{number} · посетитель ушёл с сайта",
         "visitor.back": "🔙 #{number} · посетитель вернулся на сайт",
         "chats.left": " · 🚪 ушёл с сайта",
-        "help.indicators": "Что показывает бот:\n"
+        "help.activity": "Что показывает бот:\n"
         "#17 · … — сообщение диалога #17: ответьте (reply) на него, чтобы ответить клиенту\n"
-        "✏️ — клиент исправил сообщение · → Имя — ответ, отправленный кем-то другим · 📝 — внутренняя заметка\n"
+        "✏️ — клиент исправил сообщение · 📝 — внутренняя заметка\n"
         "🧭 — страница, на которой посетитель сайта сейчас (одна строка в полминуты, обновляется по ходу)\n"
         "🪪 — что посетитель сам написал о себе (не проверено)\n"
         "🚪 — посетитель ушёл с сайта (минуту нет открытого окна чата; видно и в /chats) · "
