@@ -17,7 +17,7 @@ from gateway.config import DeliverySettings
 from gateway.events import EventBus, MessageStatusChanged
 from gateway.logs import log_context
 from gateway.metrics import Metrics
-from gateway.model import Media, Message, MessageStatus, Thread, utcnow
+from gateway.model import Direction, Media, Message, MessageStatus, Thread, utcnow
 from gateway.storage.mongo import Storage
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class Outbox:
             identity=update.identity,
         )
         if message is None:
-            if update.identity is not None:
+            if update.identity is not None and not await self._being_sent_to(update):
                 return  # the recipient's own report, of a message that is not theirs or not sent: nothing to park
             stored = await self.store.messages.by_channel_id(update.channel, update.account, update.channel_message_id)
             if stored is None:
@@ -144,6 +144,19 @@ class Outbox:
         if update.status is MessageStatus.FAILED:
             self.metrics.send_failures.labels(update.channel, update.error_code or "failed").inc()
         await self._publish(message)
+
+    async def _being_sent_to(self, update: DeliveryUpdate) -> bool:
+        """Whether a recipient's own report names (by our id, as the widget does) a message to them whose send has
+        not returned yet: the report came first, and waits for it."""
+        if not ObjectId.is_valid(update.channel_message_id):
+            return False
+        message = await self.store.messages.get(ObjectId(update.channel_message_id))
+        return (
+            message is not None
+            and message.identity == update.identity
+            and message.direction is Direction.OUT
+            and message.channel_message_id is None
+        )
 
     async def _attempt(self, message: Message, thread: Thread | None = None) -> Message:
         with log_context(channel=message.channel):

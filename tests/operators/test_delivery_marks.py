@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from bson import ObjectId
+
 from gateway.model import utcnow
 from operators.indicators import MARKS
 from tests.emulators.telegram import TelegramEmulator
@@ -148,3 +152,26 @@ async def test_a_supervisors_message_in_the_forum_topic_gets_its_mark_there(
     assert marks(desk, supervisors, update["message"]["message_id"]) == [("👍",)]
     await visitor.ws.send_json({"type": "read", "id": shown["id"]})
     await eventually(lambda: _async(marks(desk, supervisors, update["message"]["message_id"])[-1] == ("👀",)), "read")
+
+
+async def test_a_read_frame_that_overtakes_its_send_is_kept_until_the_send_returns(desk: Desk) -> None:
+    """The visitor's tab may report a message read before the gateway has recorded that it sent it."""
+    await desk.online(OLGA)
+    visitor = await desk.visitor("Are you there?")
+    await desk.say(OLGA, "Yes!")
+    await visitor.expect("message")
+    # A second reply, stored and about to be sent (its send has not returned: no channel id yet).
+    doc = await desk.store.messages.collection.find_one({"text": "Yes!"})
+    doc |= {"_id": ObjectId(), "text": "One moment", "status": "queued", "channel_message_id": None}
+    doc["next_attempt_at"] = utcnow() + timedelta(hours=1)
+    await desk.store.messages.collection.insert_one(doc)
+
+    await visitor.ws.send_json({"type": "read", "id": str(doc["_id"])})
+    await settle(desk.app)
+    await desk.store.messages.collection.update_one({"_id": doc["_id"]}, {"$set": {"next_attempt_at": utcnow()}})
+
+    async def read() -> bool:
+        stored = await desk.store.messages.collection.find_one({"_id": doc["_id"]})
+        return stored["status"] == "read"
+
+    await eventually(read, "the early read report applied once the send returned")
