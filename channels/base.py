@@ -137,9 +137,10 @@ class ChannelHost(Protocol):
     async def on_delivery(self, update: DeliveryUpdate) -> None:
         """Record a delivery report (HostUnavailable as on_inbound)."""
 
-    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> bool:
-        """Store the customer's 1-5 rating of thread #thread (None: their last one); False when they were not asked
-        to rate it (HostUnavailable as on_inbound). Rating again is no error: the first rating stays."""
+    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> int | None:
+        """Store the customer's 1-5 rating of thread #thread (None: their last one); returns the number of the thread
+        rated, None when they were not asked to rate it (HostUnavailable as on_inbound). Rating again is no error:
+        the first rating stays."""
 
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep an input the channel accepted but cannot understand, with the reason (a dead letter)."""
