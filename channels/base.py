@@ -145,9 +145,10 @@ class ChannelHost(Protocol):
         """Say that the send of an outbound message (OutboundMessage.message_id) is held up for about `seconds`,
         and why (flood control), so that its author sees it; never raises."""
 
-    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> bool:
-        """Store the customer's 1-5 rating of thread #thread (None: their last one); False when they were not asked
-        to rate it (HostUnavailable as on_inbound). Rating again is no error: the first rating stays."""
+    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> int | None:
+        """Store the customer's 1-5 rating of thread #thread (None: their last one); returns the number of the thread
+        rated, None when they were not asked to rate it (HostUnavailable as on_inbound). Rating again is no error:
+        the first rating stays."""
 
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep an input the channel accepted but cannot understand, with the reason (a dead letter)."""

@@ -306,6 +306,8 @@ class TranslationSettings(_Section):
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     # A detected language counts from this confidence (0-100) on.
     min_confidence: Annotated[float, Field(ge=0, le=100)] = 50.0
+    # After a timeout, a connection error or a 5xx, the translator is left alone this long.
+    pause_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
     @field_validator("url")
     @classmethod

@@ -94,6 +94,7 @@ class Survey:
 
     @property
     def enabled(self) -> bool:
+        """Whether [csat] enabled is on."""
         return self.settings.csat.enabled
 
     async def ask(self, thread: Thread) -> bool:

@@ -97,6 +97,7 @@ class AwayNotice:
         )
 
     def subscribe(self) -> None:
+        """Subscribe before the operator side does, so that the notice goes out before routing's busy notice."""
         if self.enabled:
             self.bus.subscribe(MessageReceived, self._on_message)
 

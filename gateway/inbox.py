@@ -210,14 +210,16 @@ class Inbox:
         if message is not None and thread is not None:
             self.bus.publish(MessageWaiting(thread=thread, message=message, seconds=seconds, reason=reason))
 
-    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> bool:
-        """Store a rating of thread #thread (None: the sender's last one); False when it is not theirs to rate."""
+    async def on_rating(self, sender: IdentityRef, thread: int | None, score: int, comment: str | None) -> int | None:
+        """Store a rating of thread #thread (None: the sender's last one); the number of the thread rated, or None
+        when it is not theirs to rate."""
         if self.survey is None:
-            return False
+            return None
         try:
-            return await self.survey.rate(sender, thread, score, comment) is not None
+            rated = await self.survey.rate(sender, thread, score, comment)
         except PyMongoError as err:
             raise HostUnavailable(f"storage: {err}") from err
+        return rated.number if rated else None
 
     async def on_unreadable(self, source: str, reason: str, payload: str) -> None:
         """Keep what a channel could not understand as a dead letter."""

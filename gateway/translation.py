@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from aiohttp import ClientError, ClientTimeout
@@ -31,6 +32,7 @@ class Translator:
     def __init__(self, settings: TranslationSettings, http: HttpClient) -> None:
         self.settings = settings
         self.http = http
+        self._paused_until = 0.0
 
     async def detect(self, text: str) -> str | None:
         """The language of a text when the service is confident enough; None otherwise."""
@@ -45,12 +47,17 @@ class Translator:
         )
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        # A translator that is down is left alone for pause_seconds: it costs one timeout, not one per message.
+        if time.monotonic() < self._paused_until:
+            return None
         if self.settings.api_key:
             body = body | {"api_key": self.settings.api_key}
         timeout = ClientTimeout(total=self.settings.timeout_seconds)
         try:
             async with self.http.session.post(self.settings.url + path, json=body, timeout=timeout) as response:
-                if response.status != 200:
+                if response.status >= 500:
+                    raise ClientError(f"HTTP {response.status}")
+                if response.status != 200:  # this request's fault (a language it does not know): the next may do
                     logger.warning("translator %s answered HTTP %d", path, response.status)
                     return None
                 return await response.json(content_type=None)
@@ -58,6 +65,7 @@ class Translator:
             logger.warning("translator %s did not answer within %.1f s", path, self.settings.timeout_seconds)
         except (ClientError, ValueError) as err:  # ValueError: a body that is not JSON
             logger.warning("translator %s failed: %s", path, err)
+        self._paused_until = time.monotonic() + self.settings.pause_seconds
         return None
 
 

@@ -53,6 +53,7 @@ class RatingAlerts:
         self.relay = relay
 
     def subscribe(self, bus: EventBus) -> None:
+        """Hear of every rating and comment."""
         bus.subscribe(ThreadRated, self._on_rated)
 
     async def _on_rated(self, event: ThreadRated) -> None:

@@ -35,6 +35,7 @@ class Translations:
         self.settings = settings
 
     def subscribe(self, bus: EventBus) -> None:
+        """Subscribe after the relay, so that each message is shown before its translation."""
         bus.subscribe(MessageReceived, self._on_message)
         bus.subscribe(ThreadAssigned, self._on_assigned)
 

@@ -264,9 +264,9 @@ class VisitorSession:
         except Exception:
             logger.exception("widget rating could not be stored")
             raise FrameError("unavailable", UNAVAILABLE) from None
-        if not rated:
+        if rated is None:
             raise FrameError("not_asked", "there is no conversation of yours waiting for this rating")
-        await self.ws.send_json({"type": "rated", "thread": thread})
+        await self.ws.send_json({"type": "rated", "thread": rated})
 
     _handlers: ClassVar[dict[str, Callable[[VisitorSession, dict[str, Any], str | None], Awaitable[None]]]] = {
         "hello": _hello,

@@ -24,12 +24,16 @@ _CYRILLIC = re.compile(r"[а-яё]", re.I)
 
 @dataclass
 class Call:
+    """One request the emulator received."""
+
     path: str
     body: dict[str, Any]
 
 
 @dataclass
 class LibreTranslateEmulator:
+    """The emulated service on 127.0.0.1 at a free port (`base_url`), with what it was asked (`calls`)."""
+
     api_key: str | None = None
     phrases: dict[tuple[str, str, str], str] = field(default_factory=dict)
     failing: bool = False
@@ -44,6 +48,7 @@ class LibreTranslateEmulator:
         self.phrases[(source, target, text)] = translation
 
     def detect_language(self, text: str) -> tuple[str, float]:
+        """(language, confidence) as the emulated /detect sees the text."""
         if _CYRILLIC.search(text):
             return "ru", 95.0
         if _SPANISH.search(text):
@@ -54,6 +59,7 @@ class LibreTranslateEmulator:
         return "en", 60.0 if any(c.isalpha() for c in text) else 0.0
 
     async def start(self) -> None:
+        """Serve on a free port."""
         app = web.Application()
         app.router.add_post("/detect", self._detect)
         app.router.add_post("/translate", self._translate)
@@ -66,6 +72,7 @@ class LibreTranslateEmulator:
         self.base_url = f"http://{host}:{port}"
 
     async def close(self) -> None:
+        """Let go of stalled requests and stop serving."""
         self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -81,6 +88,7 @@ class LibreTranslateEmulator:
         await self.close()
 
     def calls_to(self, path: str) -> list[Call]:
+        """The requests to one path, oldest first."""
         return [c for c in self.calls if c.path == path]
 
     async def _body(self, request: web.Request) -> dict[str, Any]:

@@ -73,8 +73,11 @@ async def test_a_spanish_customer_is_shown_translated_and_answered_in_spanish(
     assert (stored["language"], stored["translation"]) == ("es", "Where is my order?")
 
 
-async def test_a_failing_translator_holds_nothing_back(translating: Desk, libre: LibreTranslateEmulator) -> None:
-    desk = translating
+async def test_a_failing_translator_holds_nothing_back(
+    open_desk: OpenDesk, tg: TelegramEmulator, libre: LibreTranslateEmulator
+) -> None:
+    settings = {"url": libre.base_url, "api_key": KEY, "timeout_seconds": 0.5, "pause_seconds": 0}
+    desk = await open_desk(telegram=customer_bot(tg), translation=settings)
     await desk.online(OLGA)
     await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "Hola, quiero cambiar mi pedido"))
     libre.failing = True
@@ -103,3 +106,17 @@ async def test_without_translation_nothing_is_called(
     assert "Translation is not configured" in desk.texts(OLGA)[-1]
     assert not any("🌐" in text for text in desk.texts(OLGA))
     assert libre.calls == [] and to_ann(desk) == []
+
+
+async def test_a_translator_that_is_down_is_left_alone_for_a_while(
+    translating: Desk, libre: LibreTranslateEmulator
+) -> None:
+    desk = translating
+    await desk.online(OLGA)
+    libre.failing = True
+    await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, "Hola"))
+    calls = len(libre.calls)
+    for text in ("¿Hola?", "Por favor", "Gracias"):
+        await from_telegram(desk, desk.tg.text_update(CUSTOMER_BOT, ANN_TG, text))
+    assert len(libre.calls) == calls == 1  # one failed call; the next messages do not wait for it again
+    assert all(any(t.endswith(said) for t in desk.texts(OLGA)) for said in ("Hola", "¿Hola?", "Por favor", "Gracias"))
