@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -59,6 +58,7 @@ from gateway.profiles import Profiles
 from gateway.retention import Retention
 from gateway.signals import Signals
 from gateway.storage.mongo import Storage
+from gateway.tasks import stop
 
 logger = logging.getLogger(__name__)
 
@@ -204,11 +204,10 @@ async def background_ctx(app: web.Application) -> AsyncIterator[None]:
     """Every long-running loop (outbox retries, routing rounds), cancelled and awaited on shutdown."""
     tasks = [asyncio.create_task(run(), name=getattr(run, "__qualname__", "loop")) for run in app[BACKGROUND]]
     yield
+    await stop(*tasks)
     for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s had stopped", task.get_name(), exc_info=task.exception())
 
 
 async def healthz(request: web.Request) -> web.Response:

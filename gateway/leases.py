@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 
 from gateway.model import utcnow
 from gateway.storage.mongo import Storage
+from gateway.tasks import stop
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ class Leases:
                     logger.warning("lost the lease on %s: stopping it in this process", name)
                     return
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
 
     async def _take(self, name: str) -> bool | None:
         """Whether the lease is ours now; None when storage did not answer."""

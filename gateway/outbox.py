@@ -69,8 +69,10 @@ class Outbox:
                 continue
             if message is None:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow the cancellation that stops us.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                    async with asyncio.timeout(self.settings.poll_seconds):
+                        await self._wake.wait()
                 continue
             try:
                 older = await self.store.messages.older_pending(message)

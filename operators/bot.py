@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from gateway.leases import Leases
 from gateway.logs import log_context
 from gateway.model import utcnow
 from gateway.storage.mongo import Storage
+from gateway.tasks import stop
 from operators import commands as supervisor_commands
 from operators import mirror
 from operators.access import OperatorsOnly
@@ -133,9 +133,7 @@ class OperatorBot:
 
     async def close(self) -> None:
         if self._polling is not None:
-            self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._polling
+            await stop(self._polling)
         self.bot = None
 
     def ready(self) -> bool:

@@ -9,6 +9,8 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from gateway.tasks import stop
+
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
@@ -50,9 +52,7 @@ class MirrorQueue:
             await asyncio.wait_for(self.drain(), SHUTDOWN_GRACE)
         if self._worker is not None:
             logger.warning("stopping with %d posts to the supervisors' chat not made", len(self._jobs))
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            await stop(self._worker)
 
     async def _work(self) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Final
 
@@ -27,6 +26,7 @@ from gateway.http import HttpClient
 from gateway.inputs import InputError, read_body, refusal
 from gateway.logs import log_context
 from gateway.model import Media
+from gateway.tasks import stop
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,7 @@ class TelegramChannel(Channel):
 
     async def close(self) -> None:
         self._started = False
-        for task in self._polls:
-            task.cancel()
-        for task in self._polls:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(*self._polls)
         self._polls.clear()
         self._bots.clear()
 

@@ -22,6 +22,7 @@ from gateway.config import ServerSettings, Settings, WebWidgetSettings
 from gateway.csat import asked_rating
 from gateway.http import HttpClient
 from gateway.model import Author, IdentityRef, MessageStatus, utcnow
+from gateway.tasks import stop
 from gateway.tokens import WIDGET_CHANNEL, VisitorTokens
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,7 @@ class WebWidgetChannel(Channel):
         await asyncio.to_thread(describe_agent, "Mozilla/5.0")
 
     async def close(self) -> None:
-        for task in self._leaving.values():
-            task.cancel()
-        await asyncio.gather(*self._leaving.values(), return_exceptions=True)
+        await stop(*self._leaving.values())
         self._leaving.clear()
 
     async def send(self, message: OutboundMessage) -> SentRef:
