@@ -85,34 +85,28 @@ class AwayNotice:
         self.settings = settings
         self.hours = BusinessHours(settings.routing)
 
-    @property
-    def enabled(self) -> bool:
-        """With an operator bot, or with business hours or an offline message to tell; a gateway without either
-        (its conversations answered through the API) says nothing of its own."""
-        routing = self.settings.routing
-        return (
-            self.settings.operator_bot is not None
-            or routing.business_hours is not None
-            or bool(routing.offline_message)
-        )
-
     def subscribe(self) -> None:
-        """Subscribe before the operator side does, so that the notice goes out before routing's busy notice."""
-        if self.enabled:
+        """Without an operator bot nobody is ever online: tell every new conversation, when business hours or an
+        offline message say what (a gateway answered only through the API says nothing of its own). With one,
+        routing calls `tell` when it finds nobody online."""
+        routing = self.settings.routing
+        if self.settings.operator_bot is None and (routing.business_hours is not None or routing.offline_message):
             self.bus.subscribe(MessageReceived, self._on_message)
 
     async def _on_message(self, event: MessageReceived) -> None:
         thread, contact = event.thread, event.contact
-        if contact.blocked or thread.operator_id is not None or not thread.open:
-            return
-        now = event.message.created_at
-        if await self.store.operators.online(thread.group):
-            return  # routing assigns it, or says everyone is busy
+        if not contact.blocked and thread.operator_id is None and thread.open:
+            await self.tell(thread, contact, event.message.created_at)
+
+    async def tell(self, thread: Thread, contact: Contact, now: datetime) -> bool:
+        """Tell the customer, once per conversation, that nobody is online and when to expect an answer; False
+        when nothing is configured to say (or it was said already)."""
         content = self.notice(thread, contact, now)
         if content is None or not await self.store.threads.flag_busy_notice(thread.id):
-            return
+            return False
         logger.info("nobody online for #%d: the customer is told when to expect an answer", thread.number)
         await self.conversations.send(thread, Draft(content, author=Author.SYSTEM))
+        return True
 
     def notice(self, thread: Thread, contact: Contact, now: datetime) -> Content | None:
         """What to tell this customer now that nobody is online; None when nothing is configured."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar, cast
@@ -62,6 +63,8 @@ MAX_WAIT = 300.0
 # Failures an operator can sensibly try again (the customer may unblock the bot, a network may recover).
 RETRYABLE = {"blocked", "unavailable", "rate_limited"}
 SOURCE = "operator_bot"
+# An operator's language is looked up at most this often: once per half minute, not once per customer message.
+LANGUAGE_SECONDS = 30.0
 # How a file is shown, by kind: the method and the parameter that carries the file (else a document).
 _UPLOADS: dict[Kind, tuple[Callable[..., TelegramMethod[TgMessage]], str]] = {
     Kind.IMAGE: (SendPhoto, "photo"),
@@ -88,6 +91,7 @@ class Relay:
         # Told, by chat, when Telegram refuses a call there (the mirror learns of its deleted topics so).
         self.refusals: dict[int, Callable[[Thread | None, TelegramMethod[Any], SendError], Awaitable[None]]] = {}
         self._sender = Sender()
+        self._languages: dict[int, tuple[float, str]] = {}  # operator id -> (known until, language)
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(ThreadAssigned, self._on_assigned)
@@ -103,7 +107,17 @@ class Relay:
 
     def lang(self, operator: Operator) -> str:
         assert self.settings.operator_bot is not None
-        return language(operator.language, self.settings.operator_bot.default_language)
+        lang = language(operator.language, self.settings.operator_bot.default_language)
+        self._languages[operator.id] = (time.monotonic() + LANGUAGE_SECONDS, lang)
+        return lang
+
+    async def language_of(self, operator_id: int) -> str | None:
+        """An operator's language, from the last half minute's lookups or read again; None: no such operator."""
+        known = self._languages.get(operator_id)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        operator = await self.store.operators.get_brief(operator_id)
+        return self.lang(operator) if operator is not None else None
 
     async def show_thread(
         self,
@@ -115,9 +129,10 @@ class Relay:
         chat_id: int | None = None,
         topic_id: int | None = None,
         contact: Contact | None = None,
+        first: bool = False,
     ) -> None:
         """The card, then the latest messages of the thread (into a forum topic when topic_id is given).
-        `contact`: the thread's card, when the caller has it at hand."""
+        `contact`: the thread's card, when the caller has it at hand; `first`: its first conversation."""
         chat_id = chat_id or operator.id
         lang = self.lang(operator)
         if contact is None or contact.id != thread.contact_id:
@@ -130,7 +145,7 @@ class Relay:
             lang,
             thread,
             contact,
-            earlier=await self.store.threads.count_for(contact.id) - 1,
+            earlier=0 if first else await self.store.threads.count_for(contact.id) - 1,
             comment=comment,
             comment_author=author.name if author else None,
             previous_number=previous.number if previous else None,
@@ -342,8 +357,11 @@ class Relay:
         if event.operator_id is not None:
             operator = event.operator or await self.store.operators.get(event.operator_id)
             if operator is not None:
+                # A card made with this very conversation, assigned the moment it came: nothing earlier to count.
+                card = event.contact
+                first = event.reason == "new" and card is not None and card.created_at == event.thread.created_at
                 await self.show_thread(
-                    operator, event.thread, comment=event.comment, by=event.by, contact=event.contact
+                    operator, event.thread, comment=event.comment, by=event.by, contact=event.contact, first=first
                 )
         # The operator who lost the chat is told by operators.releases.
 
@@ -351,9 +369,9 @@ class Relay:
         # A thread that was not assigned when the message arrived is shown with its backlog on assignment.
         if event.contact.blocked or event.thread.operator_id is None:
             return
-        operator = await self.store.operators.get_brief(event.thread.operator_id)
-        if operator is not None:
-            await self.show_once(operator.id, self.lang(operator), event.thread, event.message)
+        operator_id = event.thread.operator_id
+        if (lang := await self.language_of(operator_id)) is not None:
+            await self.show_once(operator_id, lang, event.thread, event.message)
 
     async def _on_stored(self, event: MessageStored) -> None:
         """A message someone else sent into an operator's conversation (the REST API, another operator, a

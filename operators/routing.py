@@ -21,6 +21,7 @@ from gateway.events import (
     ThreadAssigned,
     ThreadClosed,
 )
+from gateway.hours import AwayNotice
 from gateway.logs import log_context
 from gateway.model import Author, Contact, Content, Notice, Operator, OperatorStatus, Thread, utcnow
 from gateway.storage.mongo import Storage
@@ -53,6 +54,7 @@ class Routing:
         self.bus = bus
         self.conversations = conversations
         self.settings = settings
+        self.away = AwayNotice(store, bus, conversations, settings)
 
     def subscribe(self) -> None:
         """Route new messages, drain the queue when capacity appears, release operators who leave."""
@@ -303,7 +305,10 @@ class Routing:
         return previous.operator_id if previous else None
 
     async def _busy_notice(self, thread: Thread, contact: Contact) -> None:
-        """Tell the customer once per thread that everyone is busy."""
+        """Tell the customer once per thread that everyone is busy, or (nobody online) when to expect an answer."""
+        if not await self.store.operators.online(thread.group):
+            await self.away.tell(thread, contact, utcnow())
+            return
         if not await self.store.threads.flag_busy_notice(thread.id):
             return
         routing = self.settings.routing
