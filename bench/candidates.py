@@ -130,7 +130,7 @@ async def main(total: int, lookups: int) -> None:
         await run(uri, total, lookups)
         return
     async with EmbeddedMongo(None) as server:
-        print("embedded engine, in memory")
+        print("embedded engine, a temporary store")
         await run(server.uri, total, lookups)
 
 
