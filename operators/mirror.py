@@ -157,7 +157,13 @@ class Mirror:
             self.chat_id, thread, None, CloseForumTopic(chat_id=self.chat_id, message_thread_id=topic)
         )
 
-    async def _post(self, thread: Thread, message: Message) -> None:
+    def catch_up(self, thread: Thread, message: Message, reserved_by: str | None) -> None:
+        """Queue a customer message the topic never got (the process that stored it stopped first); `reserved_by`:
+        the stopped process that had reserved showing it."""
+        logger.info("message %s was never mirrored into #%s's topic: posting it now", message.id, thread.number)
+        self.queue.put(lambda: self._post(thread, message, take_over=reserved_by))
+
+    async def _post(self, thread: Thread, message: Message, take_over: str | None = None) -> None:
         """One message of the conversation into its topic, unless the topic already shows it."""
         topic = await self._topic(thread)
         if topic is None:
@@ -165,7 +171,7 @@ class Mirror:
         # A new topic starts with the latest messages, and a supervisor's answer is already there as they wrote it.
         if await self.store.relay.copy_of(self.chat_id, message.id) is not None:
             return
-        await self.relay.show_once(self.chat_id, self.lang, thread, message, topic_id=topic)
+        await self.relay.show_once(self.chat_id, self.lang, thread, message, topic_id=topic, take_over=take_over)
 
     async def _topic(self, thread: Thread) -> int | None:
         """The thread's topic, opened (with the card and the latest messages) when an open thread has none."""

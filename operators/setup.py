@@ -84,15 +84,17 @@ def setup_operators(app: web.Application) -> None:
     DuplicateAlerts(store, relay, app[DUPLICATES]).subscribe(bus)
     DeliveryMarks(store, relay).subscribe(bus)
     RatingAlerts(store, relay).subscribe(bus)
+    mirror = None
     if settings.operator_bot.supervisors_chat_id is not None:
         app[MIRROR_QUEUE] = MirrorQueue()
-        Mirror(store, relay, settings, app[MIRROR_QUEUE]).subscribe(bus)
+        mirror = Mirror(store, relay, settings, app[MIRROR_QUEUE])
+        mirror.subscribe(bus)
     app[MEDIA_SOURCES].add(SOURCE, relay.fetch_media)
     app[PRIVACY].add_eraser(TelegramCopies(relay).erase)
     relay.on_unreachable = Reachability(store, presence, relay).unreachable
     app[PRESENCE], app[ROUTING], app[OPERATOR_BOT] = presence, routing, bot
     lag = timedelta(seconds=settings.operator_bot.catch_up_seconds)
-    sweep = RelaySweep(store, relay, app[LEASES], lag)
+    sweep = RelaySweep(store, relay, app[LEASES], lag, mirror)
     app[BACKGROUND].append(lambda: app[LEASES].run("routing", routing.run))
     app[BACKGROUND].append(lambda: app[LEASES].run(SWEEP_LEASE, sweep.run))
     bot.register(app)

@@ -1,5 +1,5 @@
-"""Customer messages no process showed to their operator (it stopped between storing one and relaying it) are
-shown late, once: a sweep one process runs, a little behind the present, over what was stored."""
+"""Customer messages no process showed to their operator or in the forum mirror (it stopped between storing one
+and showing it) are shown late, once: a sweep one process runs, a little behind the present, over what was stored."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from bson import ObjectId
 
 from gateway.leases import Leases
 from gateway.logs import log_context
-from gateway.model import utcnow
+from gateway.model import Message, Thread, utcnow
 from gateway.rounds import in_rounds
 from gateway.storage.mongo import Storage
+from operators.mirror import Mirror
 from operators.relay import Relay
 
 logger = logging.getLogger(__name__)
@@ -27,15 +28,18 @@ BATCH = 200
 
 
 class RelaySweep:
-    """Finds stored customer messages without a copy in their operator's chat and relays them."""
+    """Finds stored customer messages without a copy in their operator's chat (or the forum topic) and shows them."""
 
-    def __init__(self, store: Storage, relay: Relay, leases: Leases, lag: timedelta) -> None:
+    def __init__(
+        self, store: Storage, relay: Relay, leases: Leases, lag: timedelta, mirror: Mirror | None = None
+    ) -> None:
         """`lag`: how far behind the present to sweep; longer than a relay can take, so one in flight is not
-        repeated."""
+        repeated. With `mirror`, the supervisors' forum topics are swept too."""
         self.store = store
         self.relay = relay
         self.leases = leases
         self.lag = lag
+        self.mirror = mirror
 
     async def run(self) -> None:
         """Sweep every few seconds (run it under the lease, so that one process does)."""
@@ -63,24 +67,35 @@ class RelaySweep:
         if messages:
             shown = await self.store.relay.shown([m.id for m in messages])
             threads = await self.store.threads.many(list({m.thread_id for m in messages}))
-            missing = []
+            missing: list[tuple[Message, Thread, int, str]] = []  # (message, thread, chat, showing key)
             for message in messages:
                 thread = threads.get(message.thread_id)
-                # An unassigned thread is shown with its backlog when assigned; a closed one is over.
-                if thread is None or not thread.open or thread.operator_id is None:
+                # A closed thread is over; an unassigned one is shown with its backlog when assigned.
+                if thread is None or not thread.open:
                     continue
-                if (thread.operator_id, message.id) not in shown:
-                    missing.append((message, thread.operator_id))
+                if thread.operator_id is not None and (thread.operator_id, message.id) not in shown:
+                    missing.append((message, thread, thread.operator_id, str(message.id)))
+                chat, topic = thread.topic_chat_id, thread.topic_id
+                if (
+                    self.mirror is not None
+                    and chat is not None
+                    and topic is not None
+                    and (chat, message.id) not in shown
+                ):
+                    missing.append((message, thread, chat, f"{topic}:{message.id}"))
             # Who reserved showing each one (a process may be showing it right now); else who stored it.
-            holders = await self.store.relay.holders([(o, str(m.id)) for m, o in missing])
-            owners = {m.id: holders.get((o, str(m.id)), m.stored_by) for m, o in missing}
+            holders = await self.store.relay.holders([(chat, key) for _, _, chat, key in missing])
+            owners = {(chat, key): holders.get((chat, key), m.stored_by) for m, _, chat, key in missing}
             alive = await self.leases.alive({owner for owner in owners.values() if owner})
-            for message, operator_id in missing:
-                if owners[message.id] in alive and message.id.generation_time > now - GIVE_UP:
+            for message, thread, chat, key in missing:
+                if owners[chat, key] in alive and message.id.generation_time > now - GIVE_UP:
                     done = ObjectId.from_datetime(message.id.generation_time - timedelta(seconds=1))
                     passed = messages.index(message)
                     break
-                await self._relay(operator_id, message.id, holders.get((operator_id, str(message.id))))
+                if chat == thread.topic_chat_id and self.mirror is not None:
+                    self.mirror.catch_up(thread, message, holders.get((chat, key)))
+                else:
+                    await self._relay(chat, message.id, holders.get((chat, key)))
         await self.store.leases.record_progress(LEASE, self.leases.holder, max(done, after))
         return passed
 

@@ -7,14 +7,17 @@ from datetime import timedelta
 
 from bson import ObjectId
 
-from gateway.keys import LEASES
+from gateway.keys import LEASES, SETTINGS
 from gateway.model import Content, Direction, utcnow
-from operators.keys import OPERATOR_BOT
+from operators.keys import MIRROR_QUEUE, OPERATOR_BOT
+from operators.mirror import Mirror
 from operators.sweep import GIVE_UP, RelaySweep
+from tests.emulators.telegram import TelegramEmulator
 from tests.helpers import settle
-from tests.operators.conftest import OLGA, SAM, Desk
+from tests.operators.conftest import OLGA, SAM, Desk, OpenDesk
 
 LAG = timedelta(minutes=2)
+SUPERVISORS = -1001234567890
 
 
 def sweep_of(desk: Desk) -> RelaySweep:
@@ -100,3 +103,31 @@ async def test_a_message_a_stopped_process_had_reserved_is_shown_by_the_sweep_on
     assert not await desk.app[OPERATOR_BOT].relay.show_once(OLGA, "en", thread, message)
     await settle(desk.app)
     assert sum("reserved, never shown" in t for t in desk.texts(OLGA)) == 1
+
+
+async def test_a_message_the_forum_mirror_never_got_is_posted_into_its_topic_once(
+    tg: TelegramEmulator, open_desk: OpenDesk
+) -> None:
+    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[OLGA])
+    desk = await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS})
+    await desk.online(OLGA)
+    await desk.visitor("hello", "c-1")
+    thread = await desk.store.threads.get((await desk.store.messages.collection.find_one())["thread_id"])
+    assert thread is not None and thread.topic_id is not None
+
+    def in_topic(text: str) -> int:
+        return sum(text in (m.text or "") for m in desk.chat(SUPERVISORS) if m.message_thread_id == thread.topic_id)
+
+    await stored_but_never_relayed(desk, "are you there?")
+    relay = desk.app[OPERATOR_BOT].relay
+    mirror = Mirror(desk.store, relay, desk.app[SETTINGS], desk.app[MIRROR_QUEUE])
+    sweep = RelaySweep(desk.store, relay, desk.app[LEASES], LAG, mirror)
+    later = utcnow() + LAG + timedelta(seconds=1)
+    await sweep.sweep(later)
+    await settle(desk.app)
+    assert in_topic("are you there?") == 1 and sum("are you there?" in t for t in desk.texts(OLGA)) == 1
+
+    await desk.store.leases.record_progress("relay-sweep", desk.app[LEASES].holder, None)  # sweep it all again
+    await sweep.sweep(later)
+    await settle(desk.app)
+    assert in_topic("are you there?") == 1 and in_topic("hello") == 1  # nothing twice
