@@ -15,6 +15,7 @@ from tests.helpers import Widget, merged, settle
 
 OPERATOR_BOT = "7000001:operator-bot-token"
 OLGA, SAM, BOSS, EVE = 1001, 1002, 1003, 6666
+SUPERVISORS = -1001234567890
 CUSTOMER_BOT = "7000002:customer-bot-token"
 ANN_TG = 5001
 ANN_WA = "+14155552671"
@@ -110,9 +111,10 @@ async def twilio() -> AsyncIterator[TwilioEmulator]:
         yield emulator
 
 
-@pytest.fixture
-async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator) -> Desk:
-    """The desk with a Telegram customer bot and a WhatsApp sender, both on their emulators."""
+async def open_everywhere(
+    open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator, whatsapp: dict | None = None, **override: Any
+) -> Desk:
+    """The desk with a Telegram customer bot and a WhatsApp sender, both on their emulators (and overrides)."""
     tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
     tg.user(ANN_TG, "Ann", "Lee", username="annlee")
     return await open_desk(
@@ -125,8 +127,22 @@ async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEm
             "auth_token": twilio.auth_token,
             "sender": SENDER,
             "api_base": twilio.base_url,
-        },
+        }
+        | (whatsapp or {}),
+        **override,
     )
+
+
+@pytest.fixture
+async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator) -> Desk:
+    """The desk with a Telegram customer bot and a WhatsApp sender, both on their emulators."""
+    return await open_everywhere(open_desk, tg, twilio)
+
+
+async def open_forum(tg: TelegramEmulator, open_desk: OpenDesk, members: tuple[int, ...] = (BOSS, OLGA)) -> Desk:
+    """The desk with a supervisors' forum supergroup (SUPERVISORS) that `members` are in."""
+    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=list(members))
+    return await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS})
 
 
 async def from_telegram(desk: Desk, update: dict) -> None:

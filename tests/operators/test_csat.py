@@ -24,27 +24,14 @@ from tests.operators.conftest import (
     OpenDesk,
     from_telegram,
     from_whatsapp,
+    open_everywhere,
 )
 
 
 @pytest.fixture
 async def surveyed(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator) -> Desk:
     """The desk with CSAT on, a Telegram customer bot and a WhatsApp sender."""
-    tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
-    tg.user(ANN_TG, "Ann", "Lee", username="annlee")
-    return await open_desk(
-        csat={"enabled": True},
-        telegram={
-            "api_base": tg.base_url,
-            "bots": [{"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}],
-        },
-        whatsapp={
-            "account_sid": twilio.account_sid,
-            "auth_token": twilio.auth_token,
-            "sender": SENDER,
-            "api_base": twilio.base_url,
-        },
-    )
+    return await open_everywhere(open_desk, tg, twilio, csat={"enabled": True})
 
 
 async def only_thread(desk: Desk) -> Thread:

@@ -19,10 +19,12 @@ from tests.operators.conftest import (
     OLGA,
     OPERATOR_BOT,
     SAM,
+    SUPERVISORS,
     Desk,
     OpenDesk,
     from_telegram,
     from_whatsapp,
+    open_forum,
 )
 
 
@@ -138,9 +140,8 @@ async def test_a_flood_wait_sat_out_in_the_send_is_shown_while_it_lasts(everywhe
 async def test_a_supervisors_message_in_the_forum_topic_gets_its_mark_there(
     tg: TelegramEmulator, open_desk: OpenDesk
 ) -> None:
-    supervisors = -1001234567890
-    tg.supergroup(supervisors, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
-    desk = await open_desk(operator_bot={"supervisors_chat_id": supervisors})
+    supervisors = SUPERVISORS
+    desk = await open_forum(tg, open_desk)
     await desk.online(OLGA)
     visitor = await desk.visitor("Can I get a refund?")
     stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})

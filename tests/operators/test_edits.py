@@ -12,10 +12,12 @@ from tests.operators.conftest import (
     CUSTOMER_BOT,
     OLGA,
     OPERATOR_BOT,
+    SUPERVISORS,
     Desk,
     OpenDesk,
     from_telegram,
     from_whatsapp,
+    open_forum,
 )
 
 
@@ -107,9 +109,8 @@ async def test_editing_anything_but_a_sent_reply_changes_nothing(everywhere: Des
 async def test_a_supervisors_edit_in_the_forum_topic_reaches_the_customer(
     tg: TelegramEmulator, open_desk: OpenDesk
 ) -> None:
-    supervisors = -1001234567890
-    tg.supergroup(supervisors, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
-    desk = await open_desk(operator_bot={"supervisors_chat_id": supervisors})
+    supervisors = SUPERVISORS
+    desk = await open_forum(tg, open_desk)
     await desk.online(OLGA)
     visitor = await desk.visitor("Can I get a refund?")
     stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})

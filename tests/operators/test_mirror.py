@@ -11,17 +11,15 @@ from gateway.keys import BUS, CONVERSATIONS, INBOX
 from gateway.model import Author, Content, IdentityRef, Kind, Thread
 from tests.emulators.telegram import SentMessage, TelegramEmulator
 from tests.helpers import Widget, settle
-from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
+from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, SUPERVISORS, Desk, OpenDesk, open_forum
 
-SUPERVISORS = -1001234567890
 NOT_A_FORUM = -1009999999999
 
 
 @pytest.fixture
 async def forum(tg: TelegramEmulator, open_desk: OpenDesk) -> Desk:
     """The desk with a supervisors' forum supergroup that Boss and Olga are in."""
-    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
-    return await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS})
+    return await open_forum(tg, open_desk)
 
 
 def topic_messages(desk: Desk, topic_id: int) -> list[SentMessage]:

@@ -11,9 +11,7 @@ import pytest
 from gateway.model import Thread, utcnow
 from tests.emulators.telegram import SentMessage, TelegramEmulator
 from tests.helpers import settle
-from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, Desk, OpenDesk
-
-SUPERVISORS = -1001234567890
+from tests.operators.conftest import BOSS, OLGA, OPERATOR_BOT, SAM, SUPERVISORS, Desk, OpenDesk, open_forum
 
 
 async def conversation(desk: Desk, text: str = "Hello, my parcel is late") -> Thread:
@@ -130,8 +128,7 @@ async def test_forget_asks_first_then_erases_and_deletes_what_the_bot_showed(des
 
 @pytest.fixture
 async def forum(tg: TelegramEmulator, open_desk: OpenDesk) -> Desk:
-    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[BOSS, OLGA])
-    return await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS})
+    return await open_forum(tg, open_desk)
 
 
 async def test_the_forum_topic_goes_and_what_telegram_keeps_is_listed(forum: Desk) -> None:

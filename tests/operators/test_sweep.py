@@ -14,10 +14,9 @@ from operators.mirror import Mirror
 from operators.sweep import GIVE_UP, RelaySweep
 from tests.emulators.telegram import TelegramEmulator
 from tests.helpers import settle
-from tests.operators.conftest import OLGA, SAM, Desk, OpenDesk
+from tests.operators.conftest import OLGA, SAM, SUPERVISORS, Desk, OpenDesk, open_forum
 
 LAG = timedelta(minutes=2)
-SUPERVISORS = -1001234567890
 
 
 def sweep_of(desk: Desk) -> RelaySweep:
@@ -108,8 +107,7 @@ async def test_a_message_a_stopped_process_had_reserved_is_shown_by_the_sweep_on
 async def test_a_message_the_forum_mirror_never_got_is_posted_into_its_topic_once(
     tg: TelegramEmulator, open_desk: OpenDesk
 ) -> None:
-    tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=[OLGA])
-    desk = await open_desk(operator_bot={"supervisors_chat_id": SUPERVISORS})
+    desk = await open_forum(tg, open_desk, members=(OLGA,))
     await desk.online(OLGA)
     await desk.visitor("hello", "c-1")
     thread = await desk.store.threads.get((await desk.store.messages.collection.find_one())["thread_id"])

@@ -14,11 +14,11 @@ from tests.operators.conftest import (
     BOB_WA,
     CUSTOMER_BOT,
     OLGA,
-    SENDER,
     Desk,
     OpenDesk,
     from_telegram,
     from_whatsapp,
+    open_everywhere,
 )
 
 FOLLOW_UP = "HX" + "b5" * 16
@@ -26,21 +26,8 @@ FOLLOW_UP = "HX" + "b5" * 16
 
 @pytest.fixture
 async def templated(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEmulator) -> Desk:
-    tg.add_bot(CUSTOMER_BOT, "shop_support_bot", first_name="Shop")
-    tg.user(ANN_TG, "Ann", "Lee", username="annlee")
-    return await open_desk(
-        telegram={
-            "api_base": tg.base_url,
-            "bots": [{"name": "support", "token": CUSTOMER_BOT, "webhook_secret": "customer-secret"}],
-        },
-        whatsapp={
-            "account_sid": twilio.account_sid,
-            "auth_token": twilio.auth_token,
-            "sender": SENDER,
-            "api_base": twilio.base_url,
-            "templates": [{"name": "follow_up", "content_sid": FOLLOW_UP, "variables": ["name"]}],
-        },
-    )
+    templates = [{"name": "follow_up", "content_sid": FOLLOW_UP, "variables": ["name"]}]
+    return await open_everywhere(open_desk, tg, twilio, whatsapp={"templates": templates})
 
 
 async def test_template_is_sent_inside_and_outside_the_window(templated: Desk, twilio: TwilioEmulator) -> None:
