@@ -139,6 +139,18 @@ async def everywhere(open_desk: OpenDesk, tg: TelegramEmulator, twilio: TwilioEm
     return await open_everywhere(open_desk, tg, twilio)
 
 
+async def boss_answers_in_the_topic(desk: Desk, text: str) -> tuple[Widget, int, dict]:
+    """A visitor writes, Olga (online) gets the chat, and Boss answers in its forum topic: the visitor, the
+    Telegram id of Boss's message, and the frame the visitor got."""
+    await desk.online(OLGA)
+    visitor = await desk.visitor("Can I get a refund?")
+    stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})
+    topic_id = (await desk.store.threads.get(stored["thread_id"])).topic_id
+    update = desk.tg.text_update(OPERATOR_BOT, BOSS, text, chat_id=SUPERVISORS, message_thread_id=topic_id)
+    assert await desk.send(update) == 200
+    return visitor, update["message"]["message_id"], await visitor.expect("message")
+
+
 async def open_forum(tg: TelegramEmulator, open_desk: OpenDesk, members: tuple[int, ...] = (BOSS, OLGA)) -> Desk:
     """The desk with a supervisors' forum supergroup (SUPERVISORS) that `members` are in."""
     tg.supergroup(SUPERVISORS, "Support supervisors", is_forum=True, members=list(members))

@@ -14,7 +14,6 @@ from tests.helpers import eventually, settle
 from tests.operators.conftest import (
     ANN_TG,
     BOB_WA,
-    BOSS,
     CUSTOMER_BOT,
     OLGA,
     OPERATOR_BOT,
@@ -22,6 +21,7 @@ from tests.operators.conftest import (
     SUPERVISORS,
     Desk,
     OpenDesk,
+    boss_answers_in_the_topic,
     from_telegram,
     from_whatsapp,
     open_forum,
@@ -140,19 +140,11 @@ async def test_a_flood_wait_sat_out_in_the_send_is_shown_while_it_lasts(everywhe
 async def test_a_supervisors_message_in_the_forum_topic_gets_its_mark_there(
     tg: TelegramEmulator, open_desk: OpenDesk
 ) -> None:
-    supervisors = SUPERVISORS
     desk = await open_forum(tg, open_desk)
-    await desk.online(OLGA)
-    visitor = await desk.visitor("Can I get a refund?")
-    stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})
-    topic_id = (await desk.store.threads.get(stored["thread_id"])).topic_id
-
-    update = tg.text_update(OPERATOR_BOT, BOSS, "Yes", chat_id=supervisors, message_thread_id=topic_id)
-    assert await desk.send(update) == 200
-    shown = await visitor.expect("message")
-    assert marks(desk, supervisors, update["message"]["message_id"]) == [("👍",)]
+    visitor, answer, shown = await boss_answers_in_the_topic(desk, "Yes")
+    assert marks(desk, SUPERVISORS, answer) == [("👍",)]
     await visitor.ws.send_json({"type": "read", "id": shown["id"]})
-    await eventually(lambda: _async(marks(desk, supervisors, update["message"]["message_id"])[-1] == ("👀",)), "read")
+    await eventually(lambda: _async(marks(desk, SUPERVISORS, answer)[-1] == ("👀",)), "read")
 
 
 async def test_a_read_frame_that_overtakes_its_send_is_kept_until_the_send_returns(desk: Desk) -> None:

@@ -8,13 +8,13 @@ from tests.helpers import Widget, settle
 from tests.operators.conftest import (
     ANN_TG,
     BOB_WA,
-    BOSS,
     CUSTOMER_BOT,
     OLGA,
     OPERATOR_BOT,
     SUPERVISORS,
     Desk,
     OpenDesk,
+    boss_answers_in_the_topic,
     from_telegram,
     from_whatsapp,
     open_forum,
@@ -109,17 +109,9 @@ async def test_editing_anything_but_a_sent_reply_changes_nothing(everywhere: Des
 async def test_a_supervisors_edit_in_the_forum_topic_reaches_the_customer(
     tg: TelegramEmulator, open_desk: OpenDesk
 ) -> None:
-    supervisors = SUPERVISORS
     desk = await open_forum(tg, open_desk)
-    await desk.online(OLGA)
-    visitor = await desk.visitor("Can I get a refund?")
-    stored = await desk.store.messages.collection.find_one({"text": "Can I get a refund?"})
-    topic_id = (await desk.store.threads.get(stored["thread_id"])).topic_id
-
-    update = tg.text_update(OPERATOR_BOT, BOSS, "Yes, 100 EUR", chat_id=supervisors, message_thread_id=topic_id)
-    assert await desk.send(update) == 200
-    shown = await visitor.expect("message")
-    await edit(desk, supervisors, update["message"]["message_id"], text="Yes, 10 EUR")
+    visitor, answer, shown = await boss_answers_in_the_topic(desk, "Yes, 100 EUR")
+    await edit(desk, SUPERVISORS, answer, text="Yes, 10 EUR")
     assert await visitor.expect("edit") == {"type": "edit", "id": shown["id"], "text": "Yes, 10 EUR"}
 
 
