@@ -23,7 +23,7 @@ from tests.helpers import Widget
 from tests.hostile import json_values, mutated, text
 
 MAX_FRAME_BYTES = 1024
-KNOWN_TYPES = {"hello", "message", "page", "typing", "identify", "read"}
+KNOWN_TYPES = {"hello", "message", "page", "typing", "identify", "read", "rating"}
 PAGE = {"url": "https://shop.example/pricing", "title": "Pricing", "referrer": "https://search.example/"}
 VALID = [
     {"type": "hello", "page": PAGE, "language": "de-DE"},
@@ -32,6 +32,7 @@ VALID = [
     {"type": "typing"},
     {"type": "identify", "name": "Ann Lee", "email": "ann@example.com", "phone": "+1 415 555 2671"},
     {"type": "read", "id": "6650f0c2a1b2c3d4e5f60718"},
+    {"type": "rating", "thread": 1, "score": 4, "comment": "Quick and kind"},
 ]
 
 
@@ -114,7 +115,8 @@ async def gateway(aiohttp_client: Any, make_settings: Any) -> TestClient:
         "visitors_per_minute_per_ip": 10**6,
         "sockets_per_ip": 10**6,
     }
-    return await aiohttp_client(create_app(make_settings(webwidget=limits)))
+    # With the survey on, rating frames reach it.
+    return await aiohttp_client(create_app(make_settings(webwidget=limits, csat={"enabled": True})))
 
 
 @EXAMPLES
