@@ -356,6 +356,8 @@ class Message:
     language: str | None = None
     translation: str | None = None
     translated_to: str | None = None
+    # (chat, message id) of the note an operator chat shows while this message waits to be sent.
+    wait_note: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ class DeliveryMarks:
             seconds = (message.next_attempt_at - utcnow()).total_seconds()
             if seconds > WAIT_SHOWN:
                 await self._show_wait(event.thread, message, chat_id, message_id, seconds, message.error)
-        elif message.status is not MessageStatus.QUEUED:
-            await self._end_wait(message.id)
+        elif message.status is not MessageStatus.QUEUED and message.wait_note:
+            await self._end_wait(message.id)  # (the message as stored says whether it has a note to take away)
         await self._react(chat_id, message_id, MARKS[message.status])
 
     async def _on_waiting(self, event: MessageWaiting) -> None:

@@ -106,6 +106,7 @@ class Relay:
         self._sender.pace(chat_id, per_minute)
 
     def lang(self, operator: Operator) -> str:
+        """The operator's language, remembered for `language_of`."""
         assert self.settings.operator_bot is not None
         lang = language(operator.language, self.settings.operator_bot.default_language)
         self._languages[operator.id] = (time.monotonic() + LANGUAGE_SECONDS, lang)
