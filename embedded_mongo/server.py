@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from bson import Binary, Int64, ObjectId
 
@@ -239,8 +239,7 @@ class _Connection(asyncio.Protocol):
         self._waiting: asyncio.Task | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # a stream transport (uvloop's is no subclass)
         self._connection = Connection(self._number, self._server._me(transport))
         self._server._connections.add(self)
 
