@@ -1,11 +1,13 @@
 """The MongoDB commands one customer message costs: a known contact (a Telegram customer whose open thread is
-assigned to an online operator) and a new contact (a Telegram user writing for the first time).
+assigned to an online operator) and a new contact (a Telegram user writing for the first time); and what an
+operator's answer costs (a Telegram reply to the relayed message, until the customer bot's sendMessage and after).
 
 The gateway runs in this process on the embedded engine (or MONGODB_URI), its customer bot and operator bot on the
 Telegram emulator; PyMongo's command monitoring lists every command the message caused, in order, with its
 collection, a short filter and the method that sent it. Commands of background loops (the outbox poll, routing
 rounds) are left out: only the webhook's request and the event handlers it started count. Two totals: before the
 webhook is answered, and in all (the relay to the operator too, up to and after the operator bot's sendMessage).
+An operator's reply is one update at the operator bot's webhook; its send happens while that webhook is handled.
 
     python bench/roundtrips.py [--repeat 3]
 
@@ -160,15 +162,15 @@ class Cost:
         return sum(1 for s in self.steps if s.command)
 
 
-async def measure(repeat: int) -> tuple[list[Cost], list[Cost]]:
-    """The steps of `repeat` known-contact and `repeat` new-contact messages."""
+async def measure(repeat: int) -> tuple[list[Cost], list[Cost], list[Cost]]:
+    """The steps of `repeat` known-contact and `repeat` new-contact messages, and of `repeat` operator replies."""
     recorder = Recorder()
     monitoring.register(recorder)  # before the app's client exists: PyMongo tells only clients made later
-    state = {"armed": False, "measuring": False}
+    state: dict[str, Any] = {"armed": False, "measuring": False, "shown_by": OPERATOR_BOT}
 
     @web.middleware
     async def cause(request: web.Request, handler: Any) -> web.StreamResponse:
-        if not (state["armed"] and request.path.startswith("/channels/telegram/")):
+        if not (state["armed"] and request.path.startswith(("/channels/telegram/", "/operators/telegram"))):
             return await handler(request)
         state["armed"] = False
         recorder.request = asyncio.current_task()
@@ -180,8 +182,12 @@ async def measure(repeat: int) -> tuple[list[Cost], list[Cost]]:
             recorder.request = None
             CAUSE.reset(token)  # the connection's task serves the next request on it too
 
+    last_shown: dict[str, int] = {}
+
     def shown(call: BotCall) -> None:
-        if state["measuring"] and call.token == OPERATOR_BOT and call.method == "sendMessage":
+        if call.token == OPERATOR_BOT and call.method == "sendMessage" and call.status == 200:
+            last_shown["message_id"] = call.result["message_id"]
+        if state["measuring"] and call.method == "sendMessage" and call.token == state["shown_by"]:
             recorder.mark("SHOWN")
 
     customers = [FIRST_CUSTOMER + n for n in range(2 * repeat + 1)]
@@ -218,15 +224,28 @@ async def measure(repeat: int) -> tuple[list[Cost], list[Cost]]:
                     state["measuring"] = False
                     return Cost(label, recorder.steps) if label else None
 
+                async def answer(label: str) -> Cost:
+                    recorder.steps = []
+                    state["armed"] = state["measuring"] = True
+                    state["shown_by"] = CUSTOMER_BOT
+                    words = "Thanks, looking into it"
+                    update = tg.text_update(OPERATOR_BOT, FIRST_OPERATOR, words, reply_to=last_shown["message_id"])
+                    assert await tg.deliver(OPERATOR_BOT, update) == 200
+                    await app[BUS].drain()
+                    state["measuring"], state["shown_by"] = False, OPERATOR_BOT
+                    return Cost(label, recorder.steps)
+
                 online = tg.text_update(OPERATOR_BOT, FIRST_OPERATOR, "/online")
                 assert await tg.deliver(OPERATOR_BOT, online) == 200
                 await app[BUS].drain()
-                known, new = [], []
+                known, new, replies = [], [], []
                 for n in range(repeat):
                     customer = customers[2 * n]
                     await write(customer, 10 * n, None)  # the first message: from now on a known contact
                     known.append(await write(customer, 10 * n + 1, "known contact"))
                     new.append(await write(customers[2 * n + 1], 10 * n + 2, "new contact"))
+                    await write(customer, 10 * n + 3, None)
+                    replies.append(await answer("operator reply"))
             finally:
                 await server.close()
                 if settings.storage.uri != "embedded":
@@ -235,52 +254,58 @@ async def measure(repeat: int) -> tuple[list[Cost], list[Cost]]:
                     client: AsyncMongoClient = AsyncMongoClient(settings.storage.uri)
                     await client.drop_database(settings.storage.database)
                     await client.close()
-    return [c for c in known if c], [c for c in new if c]
+    return [c for c in known if c], [c for c in new if c], replies
 
 
 def show(cost: Cost) -> None:
     print(f"\n{cost.label}: one Telegram message")
+    bot = "customer" if cost.label == "operator reply" else "operator"
     print(f"  {'#':>3}  {'command':<14} {'collection':<15} {'filter / what':<52} sent by")
     n = 0
     for step in cost.steps:
         if step.what == "ANSWER":
             print(f"  {'':>3}  ---- webhook answered ({n} commands so far) ----")
         elif step.what == "SHOWN":
-            print(f"  {'':>3}  ---- operator bot sendMessage at the Telegram emulator ({n} commands so far) ----")
+            print(f"  {'':>3}  ---- {bot} bot sendMessage at the Telegram emulator ({n} commands so far) ----")
         else:
             n += 1
             where = "" if step.in_request else "  [event handler]"
             print(f"  {n:>3}  {step.what:<14} {step.collection:<15} {step.summary[:52]:<52} {step.site}{where}")
 
 
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="messages of each kind measured (default 3)")
     args = parser.parse_args()
-    known, new = asyncio.run(measure(args.repeat))
+    known, new, replies = asyncio.run(measure(args.repeat))
     storage = os.environ.get("MONGODB_URI", "embedded engine")
     print(f"MongoDB commands per customer message ({storage}; {revision()})")
     show(known[-1])
     show(new[-1])
+    show(replies[-1])
 
     print(
         f"\n{'message':<15} {'before answer':>14} {'target':>7} {'until sendMessage':>18} {'in all':>7} {'target':>7}"
     )
-    rows = []
-    for label, costs in (("known", known), ("new", new)):
-        before_target, total_target = TARGETS[label]
+    totals = {}
+    for label, costs in (("known", known), ("new", new), ("reply", replies)):
+        before_target, total_target = TARGETS.get(label, (None, None))
         counts = {(c.before_answer, c.until_relay, c.total) for c in costs}
         before, until, total = costs[-1].before_answer, costs[-1].until_relay, costs[-1].total
         varied = "" if len(counts) == 1 else f"  (varied over {len(costs)} messages: {sorted(counts)})"
         print(
-            f"{label + ' contact':<15} {before:>14} {before_target if before_target is not None else '-':>7} "
-            f"{until:>18} {total:>7} {total_target:>7}{varied}"
+            f"{costs[-1].label:<15} {before:>14} {_or_dash(before_target):>7} "
+            f"{until:>18} {total:>7} {_or_dash(total_target):>7}{varied}"
         )
-        rows.append((label, before, total))
-    (_, kb, kt), (_, _nb, nt) = rows
+        totals[label] = (before, total)
     print(
-        f"\nsummary: known contact {kb} commands before the answer, {kt} in all (targets 3 and 5); "
-        f"new contact {nt} in all (target 12)"
+        f"\nsummary: known contact {totals['known'][0]} commands before the answer, {totals['known'][1]} in all "
+        f"(targets 3 and 5); new contact {totals['new'][1]} in all (target 12); "
+        f"operator reply {totals['reply'][1]} in all"
     )
     print(f"reproduce: {reproduce('roundtrips.py', sys.argv[1:])}")
 
