@@ -184,6 +184,8 @@ class Channel(ABC):
     name: ClassVar[str]
     # Whether a message the customer already has can be changed in place (see `edit`).
     can_edit: ClassVar[bool] = False
+    # Whether delivery reports (`ChannelHost.on_delivery`) follow a send; they may come before its answer.
+    reports_delivery: ClassVar[bool] = False
 
     def __init__(self, host: ChannelHost) -> None:
         self.host = host

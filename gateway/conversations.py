@@ -38,6 +38,7 @@ class Draft:
     author: Author = Author.OPERATOR
     author_id: int | None = None
     author_name: str | None = None
+    origin: tuple[int, int] | None = None  # the operator's own message it was made from (chat, message id)
 
 
 class Conversations:
@@ -67,8 +68,11 @@ class Conversations:
             return previous, False
         return await self.store.threads.open(contact.id, ref.key, ref.channel, now, previous, unread=unread)
 
-    async def send(self, thread: Thread, draft: Draft) -> Message:
-        """Store an outbound message, then hand it to the thread's channel; returns it with its status."""
+    async def send(self, thread: Thread, draft: Draft, *, read: bool = False) -> Message:
+        """Store an outbound message, then hand it to the thread's channel; returns it with its status.
+
+        `read`: its author answers having read the thread, so nothing in it is unread any more.
+        """
         now = utcnow()
         with log_context(thread=thread.number, channel=thread.channel):
             message = Message(
@@ -80,6 +84,7 @@ class Conversations:
                 author=draft.author,
                 author_id=draft.author_id,
                 author_name=draft.author_name,
+                origin=draft.origin,
                 channel=thread.channel,
                 account=thread.identity_ref.account,
                 identity=thread.identity,
@@ -88,7 +93,8 @@ class Conversations:
                 next_attempt_at=self.outbox.lease_until(now),
             )
             await self.store.messages.insert(message)
-            await self.store.threads.record_outbound(thread.id, now, by_operator=draft.author is Author.OPERATOR)
+            by_operator = draft.author is Author.OPERATOR
+            await self.store.threads.record_outbound(thread.id, now, by_operator=by_operator, read=read)
             self.bus.publish(MessageStored(thread=thread, message=message))
             return await self.outbox.submit(message, thread)
 

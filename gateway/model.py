@@ -358,6 +358,8 @@ class Message:
     translated_to: str | None = None
     # (chat, message id) of the note an operator chat shows while this message waits to be sent.
     wait_note: tuple[int, ...] | None = None
+    # (chat, message id) of the operator's own message this one was sent from: where its delivery is shown.
+    origin: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

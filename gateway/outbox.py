@@ -195,12 +195,14 @@ class Outbox:
             self.metrics.messages_out.labels(message.channel).inc()
             logger.info("message %s %s", message.id, ref.status)
             await self._publish(sent, thread)
-            if ref.channel_message_id:
-                for report in await self.store.messages.take_reports(
+            if ref.channel_message_id and channel.reports_delivery:
+                reports = await self.store.messages.take_reports(
                     message.channel, message.account or "", ref.channel_message_id
-                ):
+                )
+                for report in reports:
                     await self.record_delivery(_update(report))
-                sent = await self.store.messages.get(message.id)
+                if reports:
+                    sent = await self.store.messages.get(message.id)
             return sent or message
 
     async def _failed(self, message: Message, err: SendError) -> Message:

@@ -24,4 +24,5 @@ def draft_of(message: TgMessage, operator: Operator, reply_to_id: ObjectId | Non
         author=Author.OPERATOR,
         author_id=operator.id,
         author_name=operator.name,
+        origin=(message.chat.id, message.message_id),
     )

@@ -69,6 +69,9 @@ class DeliveryMarks:
         """The operator's own message: in their chat with the bot, or a supervisor's in the forum topic."""
         if message.author is not Author.OPERATOR or message.author_id is None:
             return None
+        if message.origin is not None:
+            origin_chat, origin_message = message.origin
+            return origin_chat, origin_message
         config = self.relay.settings.operator_bot
         forum = config.supervisors_chat_id if config is not None else None
         for chat_id in (message.author_id, forum):

@@ -44,6 +44,7 @@ class WebWidgetChannel(Channel):
 
     name = WIDGET_CHANNEL
     can_edit = True
+    reports_delivery = True
 
     def __init__(self, host: ChannelHost, settings: WebWidgetSettings, server: ServerSettings) -> None:
         super().__init__(host)

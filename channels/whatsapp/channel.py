@@ -59,6 +59,7 @@ class WhatsAppChannel(Channel):
     """Customers write from WhatsApp; replies go out through Twilio, within WhatsApp's 24-hour rule."""
 
     name = CHANNEL
+    reports_delivery = True
 
     def __init__(
         self, host: ChannelHost, settings: WhatsAppSettings, public_url: str, region: str, http: HttpClient

@@ -108,18 +108,15 @@ class ThreadRepo:
         )
         return from_doc(Thread, doc) if doc else None
 
-    async def record_outbound(self, thread_id: ObjectId, now: datetime, *, by_operator: bool) -> None:
-        """Note the time of a reply; the first operator reply sets first_response_at once."""
-        if not by_operator:
-            await self.collection.update_one({"_id": thread_id}, {"$set": {"last_message_at": now}})
-            return
-        first = {"$ifNull": ["$first_response_at", {"$literal": now}]}
-        await self.collection.update_one(
-            {"_id": thread_id}, [{"$set": {"last_message_at": {"$literal": now}, "first_response_at": first}}]
-        )
-
-    async def mark_read(self, thread_id: ObjectId) -> None:
-        await self.collection.update_one({"_id": thread_id}, {"$set": {"unread": 0}})
+    async def record_outbound(
+        self, thread_id: ObjectId, now: datetime, *, by_operator: bool, read: bool = False
+    ) -> None:
+        """Note the time of a reply (`read`: nothing is unread any more); the first operator reply sets
+        first_response_at once."""
+        fields: dict[str, Any] = {"last_message_at": {"$literal": now}} | ({"unread": 0} if read else {})
+        if by_operator:
+            fields["first_response_at"] = {"$ifNull": ["$first_response_at", {"$literal": now}]}
+        await self.collection.update_one({"_id": thread_id}, [{"$set": fields}])
 
     async def close(self, thread_id: ObjectId, now: datetime, by: int | None) -> Thread | None:
         """Close an open thread; returns None when it was already closed."""

@@ -59,8 +59,7 @@ async def reply_to_customer(
     assert draft.id is not None
     if not await store.relay.claim(message.chat.id, message.message_id, thread.id, draft.id, utcnow()):
         return
-    await conversations.send(thread, draft)
-    await store.threads.mark_read(thread.id)
+    await conversations.send(thread, draft, read=True)
 
 
 async def _target(

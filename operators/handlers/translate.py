@@ -79,7 +79,8 @@ async def translate_reply(
             author=Author.OPERATOR,
             author_id=operator.id,
             author_name=operator.name,
+            origin=(message.chat.id, message.message_id),
         ),
+        read=True,
     )
-    await store.threads.mark_read(thread.id)
     await message.answer(t(lang, "tr.sent", number=thread.number, target=target, text=translated))
