@@ -83,7 +83,8 @@ class OperatorBot:
         self.dead_letters = dead_letters
         self.bot: Bot | None = None
         self._polling: asyncio.Task[None] | None = None
-        self.dispatcher = Dispatcher(store=store, relay=relay, settings=settings, **services)
+        # No conversation states (FSM): every update stands alone, and what it needs is in MongoDB.
+        self.dispatcher = Dispatcher(store=store, relay=relay, settings=settings, disable_fsm=True, **services)
         self.dispatcher.update.outer_middleware(OperatorsOnly(store, self.config))
         # Commands first; then the help router answers any command nobody handled; the replies
         # router catches every other message, so it comes last.

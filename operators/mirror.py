@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from channels.base import SendError
 from channels.telegram.errors import topic_missing
+from channels.telegram.filters import Magic
 from channels.telegram.limits import TOPIC_NAME_LIMIT
 from gateway.config import Settings
 from gateway.conversations import Conversations
@@ -224,12 +225,12 @@ def build_router() -> Router:
     """Messages in the conversation topics of the supervisors' chat; included first, before the commands."""
     router = Router(name="mirror")
     router.message.register(
-        answer_from_topic, in_conversation_topic, F.content_type.in_(CONTENT), ~F.text.startswith("/")
+        answer_from_topic, in_conversation_topic, Magic(F.content_type.in_(CONTENT)), Magic(~F.text.startswith("/"))
     )
     return router
 
 
-def in_conversation_topic(message: TgMessage, settings: Settings) -> bool:
+async def in_conversation_topic(message: TgMessage, settings: Settings) -> bool:
     """A message in a topic of the supervisors' chat (the General topic is not one)."""
     config = settings.operator_bot
     return (

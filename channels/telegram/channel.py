@@ -52,7 +52,7 @@ class TelegramChannel(Channel):
         self.source = source
         self.http = http
         self._webhook_secrets = {b.name: b.webhook_secret for b in settings.bots}
-        self._dispatcher = Dispatcher(host=host)
+        self._dispatcher = Dispatcher(host=host, disable_fsm=True)  # customers' updates need no FSM state
         self._dispatcher.include_routers(*build_routers(settings.accept_groups))
         self._bots: dict[str, Bot] = {}
         self._polls: list[asyncio.Task[None]] = []

@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message
 
 from channels.base import ChannelHost
+from channels.telegram.filters import Magic
 from channels.telegram.inbound import from_callback, from_message
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,8 @@ def chats_router(accept_groups: bool) -> Router:
     router.channel_post.register(_ignore_channel_post)
     router.edited_channel_post.register(_ignore_channel_post)
     if not accept_groups:
-        router.message.register(_ignore_group, F.chat.type != ChatType.PRIVATE)
-        router.edited_message.register(_ignore_group, F.chat.type != ChatType.PRIVATE)
+        router.message.register(_ignore_group, Magic(F.chat.type != ChatType.PRIVATE))
+        router.edited_message.register(_ignore_group, Magic(F.chat.type != ChatType.PRIVATE))
     router.message.register(_ignore_anonymous, _anonymous)
     router.edited_message.register(_ignore_anonymous, _anonymous)
     return router
@@ -78,7 +79,7 @@ async def _ignore_group(message: Message, account: str) -> None:
     )
 
 
-def _anonymous(message: Message) -> bool:
+async def _anonymous(message: Message) -> bool:
     return message.from_user is None or message.from_user.is_bot
 
 

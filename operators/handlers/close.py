@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from gateway.config import Settings
 from gateway.conversations import Conversations, Draft
 from gateway.csat import Survey
@@ -21,7 +22,7 @@ def build_router() -> Router:
     """/close and the card's Close button."""
     router = Router(name="close")
     router.message.register(close_chat, Command("close"))
-    router.callback_query.register(close_button, F.data.startswith("close:"))
+    router.callback_query.register(close_button, Magic(F.data.startswith("close:")))
     return router
 
 

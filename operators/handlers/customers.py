@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from channels.telegram.limits import join_lines
 from gateway.config import Settings
 from gateway.contacts import normalize_phone
@@ -30,8 +31,8 @@ def build_router() -> Router:
     router.message.register(block, Command("block"))
     router.message.register(unblock, Command("unblock"))
     router.message.register(search, Command("search"))
-    router.callback_query.register(block_button, F.data.startswith("block:"))
-    router.callback_query.register(unblock_button, F.data.startswith("unblock:"))
+    router.callback_query.register(block_button, Magic(F.data.startswith("block:")))
+    router.callback_query.register(unblock_button, Magic(F.data.startswith("unblock:")))
     return router
 
 

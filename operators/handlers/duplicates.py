@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
+from channels.telegram.filters import Magic
 from channels.telegram.limits import ALERT_LIMIT
 from gateway.duplicates import DismissOutcome, DuplicateFinder
 from gateway.merge import MergeOutcome, Merger
@@ -31,8 +32,8 @@ def build_router() -> Router:
     router.message.register(unmerge, Command("unmerge"), SupervisorOnly())
     router.message.register(refuse, Command("duplicates", "unmerge"))
     router.message.register(merge, Command("merge"))
-    router.callback_query.register(merge_button, F.data.startswith("dup:m:"))
-    router.callback_query.register(dismiss_button, F.data.startswith("dup:n:"))
+    router.callback_query.register(merge_button, Magic(F.data.startswith("dup:m:")))
+    router.callback_query.register(dismiss_button, Magic(F.data.startswith("dup:n:")))
     return router
 
 

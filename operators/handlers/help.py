@@ -7,6 +7,7 @@ from aiogram.filters import Command
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from gateway.model import Operator
 from operators.texts import LANGUAGES, t
 
@@ -41,7 +42,7 @@ def build_router() -> Router:
     """Include after every command router: it answers any command nobody else handled."""
     router = Router(name="help")
     router.message.register(show_help, Command("help"))
-    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(unknown_command, Magic(F.text.startswith("/")))
     return router
 
 

@@ -9,6 +9,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from channels.telegram.limits import join_lines
 from gateway.model import Operator, Thread
 from gateway.storage.mongo import Storage
@@ -25,8 +26,8 @@ def build_router() -> Router:
     """/history and its buttons."""
     router = Router(name="history")
     router.message.register(show_history, Command("history"))
-    router.callback_query.register(history_button, F.data.startswith("history:"))
-    router.callback_query.register(history_page, F.data.startswith("hist:"))
+    router.callback_query.register(history_button, Magic(F.data.startswith("history:")))
+    router.callback_query.register(history_page, Magic(F.data.startswith("hist:")))
     return router
 
 

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from channels.telegram.limits import join_lines
 from gateway.config import Settings
 from gateway.contacts import normalize_email, normalize_phone
@@ -26,7 +27,7 @@ def build_router() -> Router:
     """/info and the card's Info button."""
     router = Router(name="info")
     router.message.register(show_info, Command("info"))
-    router.callback_query.register(info_button, F.data.startswith("info:"))
+    router.callback_query.register(info_button, Magic(F.data.startswith("info:")))
     return router
 
 

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import KeyboardButton, ReplyKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from gateway.config import Settings
 from gateway.model import Operator, OperatorStatus
 from operators.presence import Presence
@@ -20,7 +21,7 @@ def build_router() -> Router:
     for status in OperatorStatus:
         buttons = {CATALOG[lang][f"button.{status.value}"] for lang in LANGUAGES}
         router.message.register(_setter(status), Command(status.value))
-        router.message.register(_setter(status), F.text.in_(buttons))
+        router.message.register(_setter(status), Magic(F.text.in_(buttons)))
     return router
 
 

@@ -10,6 +10,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
+from channels.telegram.filters import Magic
 from channels.telegram.limits import ALERT_LIMIT
 from gateway.api_responses import export_out
 from gateway.model import Operator
@@ -31,7 +32,7 @@ def build_router() -> Router:
     router.message.register(export, Command("export"), SupervisorOnly())
     router.message.register(forget, Command("forget"), SupervisorOnly())
     router.message.register(refuse, Command("export", "forget"))
-    router.callback_query.register(forget_button, F.data.startswith("forget:"))
+    router.callback_query.register(forget_button, Magic(F.data.startswith("forget:")))
     return router
 
 

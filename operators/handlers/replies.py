@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.types import Message as TgMessage
 from bson import ObjectId
 
+from channels.telegram.filters import Magic
 from gateway.config import Settings
 from gateway.conversations import Conversations, Draft
 from gateway.model import Author, Content, Operator, Template, Thread, utcnow
@@ -31,10 +32,10 @@ _TAG = re.compile(r"#([1-9][0-9]{0,17})\b")
 def build_router() -> Router:
     """Catches every non-command message in the operator's private chat, so it must be included last."""
     router = Router(name="replies")
-    router.message.register(reply_to_customer, F.chat.type == "private", ~F.text.startswith("/"))
-    router.callback_query.register(pick, F.data.startswith("pick:"))
-    router.callback_query.register(retry, F.data.startswith("retry:"))
-    router.callback_query.register(send_template, F.data.startswith("tpl:"))
+    router.message.register(reply_to_customer, Magic(F.chat.type == "private"), Magic(~F.text.startswith("/")))
+    router.callback_query.register(pick, Magic(F.data.startswith("pick:")))
+    router.callback_query.register(retry, Magic(F.data.startswith("retry:")))
+    router.callback_query.register(send_template, Magic(F.data.startswith("tpl:")))
     return router
 
 

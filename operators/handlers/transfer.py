@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
+from channels.telegram.filters import Magic
 from channels.telegram.limits import CALLBACK_DATA_LIMIT
 from gateway.config import Settings
 from gateway.model import Operator, Thread
@@ -21,8 +22,8 @@ def build_router() -> Router:
     """/transfer, the card's Transfer button and its picker."""
     router = Router(name="transfer")
     router.message.register(transfer_command, Command("transfer"))
-    router.callback_query.register(show_picker, F.data.startswith("transfer:"))
-    router.callback_query.register(pick_target, F.data.startswith("xfer:"))
+    router.callback_query.register(show_picker, Magic(F.data.startswith("transfer:")))
+    router.callback_query.register(pick_target, Magic(F.data.startswith("xfer:")))
     return router
 
 
