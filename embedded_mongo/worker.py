@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 SWEEP_INTERVAL = 60.0
+# A command or commit taking longer is logged (MongoDB's slowms): everyone else waits for it.
+SLOW_SECONDS = 0.1
 _SIGNATURE = {"hash": Binary(bytes(20)), "keyId": Int64(0)}
 
 
@@ -182,7 +184,11 @@ class EngineThread:
         try:
             storage.begin()
             outcomes = [self._execute(engine, job) for job in jobs]
+            committing = time.perf_counter()
             storage.commit()
+            took = time.perf_counter() - committing
+            if took >= SLOW_SECONDS:
+                logger.warning("slow commit: %.0f ms for a batch of %d commands", took * 1000, len(jobs))
         except Exception as exc:  # a failed commit (disk full, I/O error): nothing of the batch happened
             logger.exception("engine batch failed")
             if storage.in_transaction:
@@ -212,7 +218,11 @@ class EngineThread:
         except wire.ProtocolError as exc:
             return Outcome(close=str(exc))
         ctx = CommandContext(job.connection.id, job.connection.me, final=job.final, thread=self)
+        started = time.perf_counter()
         result = engine.execute(request, ctx)
+        took = time.perf_counter() - started
+        if took >= SLOW_SECONDS:
+            _log_slow(request, took)
         if isinstance(result, AwaitData):
             return Outcome(wait=result)
         if request.more_to_come:
@@ -234,6 +244,22 @@ class EngineThread:
         self._on_commit(committed_ts)
         for job, outcome in zip(jobs, outcomes, strict=True):
             job.done(job, outcome)
+
+
+def _log_slow(request: wire.Request, seconds: float) -> None:
+    name, target = next(iter(request.command.items()), ("?", None))
+    where = f"{request.database}.{target}" if isinstance(target, str) else request.database
+    shape = {key: request.command[key] for key in ("filter", "query", "sort", "pipeline") if key in request.command}
+    logger.warning("slow command: %s on %s took %.0f ms %s", name, where, seconds * 1000, _shape(shape))
+
+
+def _shape(value: Any) -> Any:
+    """A query with its values left out (they may be personal data): the fields and operators only."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value[:3]] + (["…"] if len(value) > 3 else [])
+    return "?"
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure
 
-from embedded_mongo import EmbeddedMongo, sorting
+from embedded_mongo import EmbeddedMongo, sorting, worker
 from embedded_mongo.storage import Storage
 
 from .conftest import engine_only
@@ -103,3 +104,23 @@ async def test_a_cursor_over_a_dropped_collection_ends_with_an_error(tmp_path):
         await client.app.other.insert_one({"_id": "still fine"})
         assert await client.app.other.find_one() == {"_id": "still fine"}
         await client.close()
+
+
+async def test_a_slow_command_is_logged_with_its_shape_not_its_values(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(worker, "SLOW_SECONDS", 0.05)
+    real_scan = Storage.scan_documents
+
+    def slow_scan(self, *args, **kwargs):
+        time.sleep(0.06)
+        return real_scan(self, *args, **kwargs)
+
+    async with EmbeddedMongo(tmp_path / "db") as server:
+        client = AsyncMongoClient(server.uri)
+        await client.app.people.insert_one({"name": "Ann Secret"})
+        assert not [r for r in caplog.records if "slow command" in r.getMessage()]
+        monkeypatch.setattr(Storage, "scan_documents", slow_scan)
+        assert await client.app.people.find_one({"name": "Ann Secret"}) is not None
+        await client.close()
+    slow = [r.getMessage() for r in caplog.records if "slow command" in r.getMessage()]
+    assert len(slow) == 1 and slow[0].startswith("slow command: find on app.people took ")
+    assert "{'filter': {'name': '?'}}" in slow[0] and "Secret" not in slow[0]
