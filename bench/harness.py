@@ -370,6 +370,11 @@ class Gateway:
         found = re.findall(r"embedded MongoDB engine on (mongodb://\S+?),? ", self.log.read_text(errors="replace"))
         return found[-1] if found else None
 
+    def slow(self) -> list[str]:
+        """The embedded engine's warnings of commands and commits that held everyone up."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [line.split("WARNING ", 1)[-1] for line in lines if "slow command:" in line or "slow commit:" in line]
+
     def errors(self) -> list[str]:
         """Tracebacks and errors in its log."""
         return [line for line in self.log.read_text(errors="replace").splitlines() if " ERROR " in line
