@@ -95,7 +95,7 @@ def setup_logging(settings: LoggingSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
-    # Both log every request at INFO; the gateway logs what matters about each message itself.
-    for noisy in ("aiohttp.access", "twilio.async_http_client", "twilio.http_client"):
+    # They log every request or update at INFO; the gateway logs what matters about each message itself.
+    for noisy in ("aiohttp.access", "aiogram.event", "twilio.async_http_client", "twilio.http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
