@@ -6,10 +6,21 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from .datadir import DataDirectoryInUseError
 from .oplog import History
 from .server import serve
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop  # less CPU per byte moved, where it is installed
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-mb", type=int, default=256, help="change history kept for change streams (MiB)")
     parser.add_argument("--history-hours", type=float, default=24.0, help="age of the oldest change history kept")
     parser.add_argument("--ttl-interval", type=float, default=60.0, help="seconds between TTL index passes")
+    parser.add_argument(
+        "--until-stdin-closes", action="store_true", help="also stop when standard input ends (a parent process died)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     history = History(max_bytes=args.history_mb * 1024 * 1024, max_age_seconds=args.history_hours * 3600)
     try:
-        asyncio.run(
+        _run(
             serve(
                 args.host,
                 args.port,
@@ -34,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 cache_mb=args.cache_mb,
                 history=history,
                 ttl_interval=args.ttl_interval,
+                until_stdin_closes=args.until_stdin_closes,
             )
         )
     except DataDirectoryInUseError as exc:

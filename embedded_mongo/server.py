@@ -366,14 +366,29 @@ class _Connection(asyncio.Protocol):
         self._timer = loop.call_at(job.deadline, once)
 
 
-async def serve(host: str, port: int, data_dir: str | os.PathLike | None, **options: Any) -> None:
-    """Run an embedded MongoDB until cancelled or sent SIGINT/SIGTERM, then close cleanly."""
+class _EndOfInput(asyncio.Protocol):
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop.set()
+
+
+async def serve(
+    host: str, port: int, data_dir: str | os.PathLike | None, *, until_stdin_closes: bool = False, **options: Any
+) -> None:
+    """Run an embedded MongoDB until cancelled or sent SIGINT/SIGTERM, then close cleanly.
+
+    until_stdin_closes: also stop when standard input ends, as it does when a parent process holding it dies.
+    """
     async with EmbeddedMongo(data_dir, host=host, port=port, **options) as server:
         sys.stdout.write(f"listening on {server.uri}\n")  # what scripts starting the server wait for
         sys.stdout.flush()
         logger.info("serving %s from %s", server.uri, server.data_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if until_stdin_closes:
+            await loop.connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
         installed = []
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
