@@ -88,8 +88,17 @@ def median(values: Sequence[float]) -> float:
 # -- /proc ---------------------------------------------------------------------------------------
 
 
+def children(pid: int) -> list[int]:
+    """A process's children (the gateway's: its embedded engine, when that runs in a process of its own)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process (every thread, the embedded engine's included)."""
+    """User plus system CPU of a process (every thread, the embedded engine's included when it is a thread)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
@@ -248,6 +257,7 @@ class Config:
     max_chats: int = 200
     port: int = field(default_factory=free_port)
     storage_uri: str = "embedded"  # or a shared engine's mongodb:// URI, for several processes
+    engine: str = "process"  # where an embedded engine runs: "process" or "thread"
     name: str = "gateway"  # of its config and log files in the work directory
 
     @property
@@ -275,6 +285,7 @@ secret = "bench-server-secret-0123456789"
 
 [storage]
 uri = "{self.storage_uri}"
+engine = "{self.engine}"
 database = "gateway"
 data_dir = "{self.data_dir}"
 
@@ -359,11 +370,18 @@ class Gateway:
             self.process.kill()
             await self.process.wait()
 
+    def pids(self) -> list[int]:
+        """Its process and its engine's, when that runs in a process of its own."""
+        return [self.pid, *children(self.pid)]
+
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        """CPU seconds of the gateway and its engine."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def memory(self) -> tuple[float, float]:
-        return memory_mb(self.pid)
+        """(RSS, peak RSS) in MB of the gateway and its engine together."""
+        readings = [memory_mb(pid) for pid in self.pids()]
+        return sum(r[0] for r in readings), sum(r[1] for r in readings)
 
     def engine_uri(self) -> str | None:
         """Where the embedded engine inside the gateway listens (from its start-up log line)."""

@@ -373,7 +373,7 @@ async def offered(desk: Desk, relayed: Relayed, senders: list[int], rate: float,
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.5
     load = Load()
-    others = Others(desk.gateway.pid)
+    others = Others(*desk.gateway.pids())
 
     async def one(k: int, customer: int, marker: int) -> None:
         slot = start + k / rate

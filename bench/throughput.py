@@ -178,8 +178,9 @@ class Phase:
 class Run:
     """One gateway (one Telegram mode) with its emulators, operators online."""
 
-    def __init__(self, mode: str, workdir: Path, customer_ids: list[int], capacity: int) -> None:
+    def __init__(self, mode: str, workdir: Path, customer_ids: list[int], capacity: int, engine: str) -> None:
         self.mode = mode
+        self.engine = engine
         self.workdir = workdir
         self.customer_ids = customer_ids
         self.capacity = capacity
@@ -214,7 +215,7 @@ class Run:
         operators = range(FIRST_OPERATOR, FIRST_OPERATOR + OPERATORS)
         self.tg.watchers.append(answered)
         config = Config(self.workdir, self.workdir / "data", self.tg.base_url, self.twilio.base_url, mode=self.mode,
-                        operators=OPERATORS, max_chats=self.capacity)  # fmt: skip
+                        operators=OPERATORS, max_chats=self.capacity, engine=self.engine)  # fmt: skip
         self.gateway = Gateway(config)
         await self.gateway.start(self.session)
         self.stack.push_async_callback(self.gateway.stop)
@@ -243,7 +244,7 @@ class Run:
         jobs = [job(i, next(self.markers)) for _ in range(rounds) for i in range(n)]
         await self.quiet()
         cpu, own, started = self.gateway.cpu(), own_cpu_seconds(), time.perf_counter()
-        others = Others(self.gateway.pid)
+        others = Others(*self.gateway.pids())
         latencies = await gather_limited(jobs, min(n, WEBHOOK_CONNECTIONS))
         elapsed = time.perf_counter() - started
         busy = others.cores()
@@ -273,7 +274,7 @@ async def until(check: Callable[[], bool], what: str) -> None:
     raise RuntimeError(f"gave up waiting for {what}")
 
 
-async def run_mode(mode: str, sizes: list[int], channels: list[str]) -> tuple[list[Phase], list[str]]:
+async def run_mode(mode: str, sizes: list[int], channels: list[str], engine: str) -> tuple[list[Phase], list[str]]:
     """Every phase of every channel and size on one gateway in `mode`."""
     ids = iter(range(FIRST_CUSTOMER, FIRST_CUSTOMER + 10_000_000))
     plan = {(c, n): [next(ids) for _ in range(n)] for c in channels for n in sizes}
@@ -281,7 +282,7 @@ async def run_mode(mode: str, sizes: list[int], channels: list[str]) -> tuple[li
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix=f"bench-throughput-{mode}-") as workdir:
         capacity = sum(len(us) for us in plan.values())  # one operator could take every conversation
-        async with Run(mode, Path(workdir), telegram_ids, capacity) as run:
+        async with Run(mode, Path(workdir), telegram_ids, capacity, engine) as run:
             idle_cpu = run.gateway.cpu()
             await asyncio.sleep(2.0)
             idle = (run.gateway.cpu() - idle_cpu) / 2.0
@@ -352,6 +353,7 @@ def main() -> None:
     parser.add_argument("--customers", default="50,500", help="distinct customers per channel (default 50,500)")
     parser.add_argument("--channels", default="telegram,whatsapp,widget")
     parser.add_argument("--modes", default="webhook,polling", help="Telegram modes; polling runs Telegram only")
+    parser.add_argument("--engine", default="process", choices=["process", "thread"], help="storage.engine")
     args = parser.parse_args()
     sizes = [int(s) for s in args.customers.split(",")]
     channels = [c for c in args.channels.split(",") if c]
@@ -361,7 +363,7 @@ def main() -> None:
         chosen = channels if mode == "webhook" else [c for c in channels if c == "telegram"]
         if not chosen:
             continue
-        got, said = asyncio.run(run_mode(mode, sizes, chosen))
+        got, said = asyncio.run(run_mode(mode, sizes, chosen, args.engine))
         phases += got
         notes += said
     report(phases, notes)

@@ -122,13 +122,13 @@ async def run_gateway(settings: Settings) -> None:
     try:
         await runner.setup()
         await web.TCPSite(runner, server.host, server.port).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # before saying so: a stop sent on hearing it is handled
+            loop.add_signal_handler(signum, stop.set)
         logging.getLogger("gateway").info(
             "listening on http://%s:%d (public URL %s)", server.host, server.port, server.public_url
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         # Closes whatever started, in reverse order, even when start-up failed halfway.

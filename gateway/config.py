@@ -69,6 +69,8 @@ class StorageSettings(_Section):
     cache_mb: Annotated[int, Field(ge=4, le=65536)] = 64
     history_mb: Annotated[int, Field(ge=1, le=65536)] = 256
     history_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
+    # Where the embedded engine runs: a child process of its own (on another core), or a thread of this one.
+    engine: Literal["process", "thread"] = "process"
 
     @field_validator("uri")
     @classmethod

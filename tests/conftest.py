@@ -48,7 +48,8 @@ async def make_settings(tmp_path: Path) -> AsyncIterator[SettingsFactory]:
     def factory(**override: Any) -> Settings:
         raw = {
             "server": {"public_url": "http://gateway.test", "secret": "test-server-secret-0123456789"},
-            "storage": {"uri": uri, "database": database, "data_dir": str(tmp_path / "data")},
+            # The engine as a thread of the test process: a child process per test would cost a second each.
+            "storage": {"uri": uri, "database": database, "data_dir": str(tmp_path / "data"), "engine": "thread"},
             "webwidget": {"secret": WIDGET_SECRET, "allowed_origins": ["https://shop.example"]},
             "api": {"tokens": [API_TOKEN]},
             "delivery": {"retry_base_seconds": 0.05, "poll_seconds": 0.05},

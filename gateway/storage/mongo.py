@@ -26,7 +26,7 @@ from gateway.storage.threads import ThreadRepo
 from gateway.storage.updates import HandledUpdates
 
 if TYPE_CHECKING:
-    from embedded_mongo import EmbeddedMongo
+    from embedded_mongo import EmbeddedMongo, EngineProcess
 
 logger = logging.getLogger(__name__)
 
@@ -170,19 +170,17 @@ class Storage:
         self.source = source
         self.client: AsyncMongoClient | None = None
         self.uri: str | None = None
-        self._engine: EmbeddedMongo | None = None
+        self._engine: EmbeddedMongo | EngineProcess | None = None
 
     async def open(self) -> None:
         """Connect, create indexes and build the repositories."""
         uri = self.settings.uri
         if uri == "embedded":
-            from embedded_mongo import DataDirectoryInUseError, EmbeddedMongo, History
+            from embedded_mongo import DataDirectoryInUseError, EngineStartError
 
             data_dir = Path(self.settings.data_dir)
             await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-            history = History(max_bytes=self.settings.history_mb * 1024 * 1024,
-                              max_age_seconds=self.settings.history_hours * 3600)  # fmt: skip
-            self._engine = EmbeddedMongo(data_dir, cache_mb=self.settings.cache_mb, history=history)
+            self._engine = self._embedded(data_dir)
             try:
                 await self._engine.start()
             except DataDirectoryInUseError:
@@ -190,13 +188,26 @@ class Storage:
                     f"{self.source}: storage.data_dir: {data_dir} is in use by another process (is a gateway "
                     "already running on it?); stop it, or set storage.data_dir to another directory"
                 ) from None
+            except EngineStartError as err:
+                raise ConfigError(f"{self.source}: storage.data_dir: {data_dir}: {err}") from None
             uri = self._engine.uri
-            logger.info("embedded MongoDB engine on %s, data in %s", uri, data_dir)
+            logger.info("embedded MongoDB engine on %s, data in %s (storage.engine = %s)", uri, data_dir,
+                        self.settings.engine)  # fmt: skip
         self.uri = uri
         self.client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
         db = self.client[self.settings.database]
         await ensure_indexes(db)
         self.bind(db)
+
+    def _embedded(self, data_dir: Path) -> EmbeddedMongo | EngineProcess:
+        from embedded_mongo import EmbeddedMongo, EngineProcess, History
+
+        settings = self.settings
+        if settings.engine == "process":
+            return EngineProcess(data_dir, cache_mb=settings.cache_mb, history_mb=settings.history_mb,
+                                 history_hours=settings.history_hours)  # fmt: skip
+        history = History(max_bytes=settings.history_mb * 1024 * 1024, max_age_seconds=settings.history_hours * 3600)
+        return EmbeddedMongo(data_dir, cache_mb=settings.cache_mb, history=history)
 
     def bind(self, db: AsyncDatabase) -> None:
         """Build the repositories over a database."""

@@ -99,3 +99,22 @@ async def test_run_says_listening_once_bound_and_a_second_process_on_the_data_di
     finally:
         first.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(first.wait(), 30) == 0
+
+
+async def test_a_killed_gateway_takes_its_engine_process_along_and_frees_the_data_dir(tmp_path: Path) -> None:
+    async def listening(process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        async with asyncio.timeout(30):
+            while b"listening on" not in (line := await process.stderr.readline()):
+                assert line, "the gateway stopped before it was listening"
+
+    first = await start_gateway(gateway_config(tmp_path, "first", free_port()))
+    await listening(first)
+    first.kill()  # no chance to stop its engine: the engine notices on its own
+    await first.wait()
+    second = await start_gateway(gateway_config(tmp_path, "second", free_port()))
+    try:
+        await listening(second)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 30) == 0

@@ -27,7 +27,7 @@ def error_for(raw: dict, environ: dict | None = None) -> str:
 
 def test_example_config_is_valid() -> None:
     settings = load_settings(ROOT / "config.example.toml", environ={})
-    assert settings.storage.uri == "embedded"
+    assert settings.storage.uri == "embedded" and settings.storage.engine == "process"
     assert settings.webwidget is not None and settings.api is not None
     assert settings.telegram is None and settings.whatsapp is None and settings.operator_bot is None
     assert settings.routing.offline_message  # with no operator bot, a visitor is still told something at once
@@ -43,6 +43,7 @@ def test_example_config_is_valid() -> None:
         ({"server": {"prot": 8080}}, "server.prot"),
         ({"storage": {"uri": "postgres://x"}}, "storage.uri"),
         ({"storage": {"database": "has space"}}, "storage.database"),
+        ({"storage": {"engine": "fork"}}, "storage.engine"),
         ({"telegram": {}}, "telegram.bots"),
         ({"telegram": {"bots": []}}, "telegram.bots"),
         ({"telegram": {"bots": [BOT, BOT]}}, "telegram.bots"),
