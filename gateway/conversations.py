@@ -39,6 +39,7 @@ class Draft:
     author_id: int | None = None
     author_name: str | None = None
     origin: tuple[int, int] | None = None  # the operator's own message it was made from (chat, message id)
+    quoted: Message | None = None  # the stored message content.reply_to names, when the caller has read it
 
 
 class Conversations:
@@ -96,7 +97,7 @@ class Conversations:
             by_operator = draft.author is Author.OPERATOR
             await self.store.threads.record_outbound(thread.id, now, by_operator=by_operator, read=read)
             self.bus.publish(MessageStored(thread=thread, message=message))
-            return await self.outbox.submit(message, thread)
+            return await self.outbox.submit(message, thread, quoted=draft.quoted)
 
     async def note(
         self,

@@ -50,12 +50,15 @@ class Outbox:
     def lease_until(now: datetime) -> datetime:
         return now + LEASE
 
-    async def submit(self, message: Message, thread: Thread) -> Message:
-        """Send a freshly stored message of `thread` now, unless an earlier one of the thread still waits."""
+    async def submit(self, message: Message, thread: Thread, *, quoted: Message | None = None) -> Message:
+        """Send a freshly stored message of `thread` now, unless an earlier one of the thread still waits.
+
+        `quoted`: the message it answers, when the caller has it at hand (it is not read again).
+        """
         if await self.store.messages.older_pending(message):
             self._wake.set()
             return await self._reschedule(message, utcnow()) or message
-        return await self._attempt(message, thread)
+        return await self._attempt(message, thread, quoted)
 
     async def run(self) -> None:
         """Retry due messages until cancelled; the queue lives in MongoDB, so it survives restarts."""
@@ -160,7 +163,7 @@ class Outbox:
             and message.channel_message_id is None
         )
 
-    async def _attempt(self, message: Message, thread: Thread | None = None) -> Message:
+    async def _attempt(self, message: Message, thread: Thread | None = None, quoted: Message | None = None) -> Message:
         with log_context(channel=message.channel):
             channel = self.channels.get(message.channel)
             if channel is None:
@@ -170,7 +173,7 @@ class Outbox:
                 )
             try:
                 thread = thread or await self.store.threads.get(message.thread_id)
-                outbound = await self._outbound(message, thread)
+                outbound = await self._outbound(message, thread, quoted)
                 ref = await channel.send(outbound)
             except SendError as err:
                 return await self._failed(message, err)
@@ -234,7 +237,9 @@ class Outbox:
     async def _reschedule(self, message: Message, at: datetime) -> Message | None:
         return await self.store.messages.update(message.id, {"next_attempt_at": at})
 
-    async def _outbound(self, message: Message, thread: Thread | None) -> OutboundMessage:
+    async def _outbound(
+        self, message: Message, thread: Thread | None, quoted: Message | None = None
+    ) -> OutboundMessage:
         """The channel's view of a stored message: recipient, reply target, reachable media."""
         contact = await self.store.contacts.get(message.contact_id)
         identity = contact.identity(message.identity or "") if contact else None
@@ -243,7 +248,9 @@ class Outbox:
         content, quoted_id = message.content, None
         if content.reply_to is not None:
             # Inside, the quoted message is named by our id; the channel knows it by its own.
-            original = await self.store.messages.get(ObjectId(content.reply_to))
+            original = quoted
+            if original is None or str(original.id) != content.reply_to:
+                original = await self.store.messages.get(ObjectId(content.reply_to))
             ours = original is not None and original.identity == message.identity
             quoted_id = content.reply_to if ours else None
             content = dataclasses.replace(content, reply_to=original.channel_message_id if ours and original else None)

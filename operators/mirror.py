@@ -267,7 +267,7 @@ async def answer_from_topic(
     await conversations.send(thread, draft)
 
 
-async def _answered(message: TgMessage, thread: Thread, store: Storage) -> ObjectId | None:
+async def _answered(message: TgMessage, thread: Thread, store: Storage) -> Message | None:
     """The customer message a supervisor replied to in the topic, if they replied to one."""
     if message.reply_to_message is None:
         return None
@@ -275,7 +275,7 @@ async def _answered(message: TgMessage, thread: Thread, store: Storage) -> Objec
     if entry is None or entry.thread_id != thread.id or entry.gateway_message_id is None:
         return None
     original = await store.messages.get(entry.gateway_message_id)
-    return original.id if original is not None and original.author is Author.CONTACT else None
+    return original if original is not None and original.author is Author.CONTACT else None
 
 
 async def _refuse_once(message: TgMessage, operator: Operator, lang: str, store: Storage) -> None:

@@ -14,7 +14,7 @@ from bson import ObjectId
 from channels.telegram.filters import Magic
 from gateway.config import Settings
 from gateway.conversations import Conversations, Draft
-from gateway.model import Author, Content, Operator, Template, Thread, utcnow
+from gateway.model import Author, Content, Message, Operator, Template, Thread, utcnow
 from gateway.outbox import Outbox
 from gateway.storage.mongo import Storage
 from operators.answers import button_arg
@@ -43,10 +43,10 @@ async def reply_to_customer(
     message: TgMessage, operator: Operator, lang: str, store: Storage, conversations: Conversations
 ) -> None:
     """Send what the operator wrote to the customer of the conversation it unambiguously belongs to."""
-    thread, reply_to_id = await _target(message, operator, lang, store)
+    thread, quoted = await _target(message, operator, lang, store)
     if thread is None:
         return
-    draft = draft_of(message, operator, reply_to_id)
+    draft = draft_of(message, operator, quoted)
     if draft is None:
         await message.reply(t(lang, "reply.unsupported"))
         return
@@ -65,9 +65,9 @@ async def reply_to_customer(
 
 async def _target(
     message: TgMessage, operator: Operator, lang: str, store: Storage
-) -> tuple[Thread | None, ObjectId | None]:
+) -> tuple[Thread | None, Message | None]:
     """The thread the message is for, and the customer message it answers; tells the operator when unclear."""
-    reply_to_id = None
+    quoted = None
     if message.reply_to_message is not None:
         entry = await store.relay.find(message.chat.id, message.reply_to_message.message_id)
         if entry is None:
@@ -79,7 +79,7 @@ async def _target(
             thread = await store.threads.get(entry.thread_id)
             original = await store.messages.get(entry.gateway_message_id) if entry.gateway_message_id else None
             if original is not None and original.author is Author.CONTACT:
-                reply_to_id = original.id
+                quoted = original
     else:
         thread = await active_thread(operator, store)
         if thread is None:
@@ -94,7 +94,7 @@ async def _target(
     if thread.operator_id != operator.id and not operator.is_supervisor:
         await message.reply(t(lang, "reply.not_yours", number=thread.number))
         return None, None
-    return thread, reply_to_id
+    return thread, quoted
 
 
 async def _tagged_thread(message: TgMessage, operator: Operator, store: Storage) -> Thread | None:

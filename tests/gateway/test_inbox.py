@@ -233,3 +233,27 @@ async def test_a_first_time_customer_costs_few_commands(gateway: TestClient) -> 
     # The same message again stores nothing and counts nothing.
     await inbox.on_inbound(text("m1"))
     assert (await store.threads.get(thread.id)).unread == 1
+
+
+async def test_a_reply_quoting_a_message_the_caller_has_read_does_not_read_it_again(gateway: TestClient) -> None:
+    inbox, store = gateway.app[INBOX], gateway.app[STORE]
+    await inbox.on_inbound(text("m1", "where is my order?"))
+    await settle(gateway.app)
+    thread = await store.threads.open_for((await store.contacts.by_identity(ANN.key)).id)
+    question = (await store.messages.for_thread(thread.id))[0]
+    answer = Content(text="on its way", reply_to=str(question.id))
+
+    async def commands(draft: Draft) -> list[str]:
+        names: list[str] = []
+        token = RECORDING.set(names)
+        try:
+            sent = await gateway.app[CONVERSATIONS].send(thread, draft)
+        finally:
+            RECORDING.reset(token)
+        assert sent.content.reply_to == str(question.id) and sent.status is not MessageStatus.FAILED
+        return names
+
+    at_hand = await commands(Draft(answer, quoted=question))
+    looked_up = await commands(Draft(answer))
+    # The second reads the quoted message to find what the channel calls it; the first already has it.
+    assert looked_up.count("find") == at_hand.count("find") + 1
