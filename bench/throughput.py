@@ -309,9 +309,9 @@ async def run_mode(mode: str, sizes: list[int], channels: list[str], engine: str
     return phases, notes
 
 
-def report(phases: list[Phase], notes: list[str]) -> None:
+def report(phases: list[Phase], notes: list[str], engine: str) -> None:
     reference = next((p for p in phases if p.kind == "known" and p.channel == "telegram"), phases[0])
-    print(f"\nend-to-end throughput, gateway in a child process on the embedded engine ({revision()})")
+    print(f"\nend-to-end throughput, gateway in a child process, embedded engine in a {engine} ({revision()})")
     print(f"ratios (x) are to {reference.mode} {reference.channel} {reference.customers} customers, known contacts")
     header = (
         f"{'mode':<8} {'channel':<9} {'cust.':>5} {'phase':<6} {'msgs':>5} {'msg/s':>7} {'x':>5} "
@@ -366,7 +366,7 @@ def main() -> None:
         got, said = asyncio.run(run_mode(mode, sizes, chosen, args.engine))
         phases += got
         notes += said
-    report(phases, notes)
+    report(phases, notes, args.engine)
     print(f"reproduce: {reproduce('throughput.py', sys.argv[1:])}")
 
 
