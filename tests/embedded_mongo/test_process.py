@@ -90,22 +90,54 @@ async def test_stops_when_its_parent_dies_and_frees_the_data(tmp_path: Path) -> 
         await client.close()
 
 
-async def test_its_log_lines_are_logged_again_and_its_death_is_reported(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_its_log_lines_are_logged_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    async with EngineProcess(tmp_path / "db") as engine:
-        assert engine.pid is not None
+    async with EngineProcess(tmp_path / "db"):
         for _ in range(200):
             if any(r.name == "embedded_mongo.server" and "serving" in r.getMessage() for r in caplog.records):
-                break
+                return
             await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the engine's own log line was not logged in the parent")
-        os.kill(engine.pid, signal.SIGKILL)
+    raise AssertionError("the engine's own log line was not logged in the parent")
+
+
+async def test_an_engine_that_dies_is_started_again_on_its_port_and_clients_carry_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with EngineProcess(tmp_path / "db") as engine:
+        uri, first = engine.uri, engine.pid
+        assert first is not None
+        client: AsyncMongoClient = AsyncMongoClient(engine.uri, serverSelectionTimeoutMS=20_000)
+        await client.shop.orders.insert_one({"_id": 1})
+        os.kill(first, signal.SIGKILL)
+        assert await gone(first)
+        # The driver retries this write once the engine listens again; what it acknowledged before is kept.
+        await client.shop.orders.insert_one({"_id": 2})
+        assert [d["_id"] async for d in client.shop.orders.find()] == [1, 2]
+        assert engine.uri == uri and engine.pid not in (None, first)
+        await client.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "embedded_mongo.process"]
+    assert any(f"(process {first}) exited with code -9: starting it again" in m for m in said), said
+
+
+async def test_an_engine_that_cannot_start_again_is_tried_again_until_it_can(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data, aside = tmp_path / "db", tmp_path / "aside"
+    async with EngineProcess(data) as engine:
+        client: AsyncMongoClient = AsyncMongoClient(engine.uri, serverSelectionTimeoutMS=20_000)
+        await client.shop.orders.insert_one({"_id": 1})
+        first = engine.pid
+        assert first is not None
+        data.rename(aside)
+        data.write_text("not a directory")  # the next start fails
+        os.kill(first, signal.SIGKILL)
         for _ in range(200):
-            if any(r.levelno == logging.ERROR and "exited with code -9" in r.getMessage() for r in caplog.records):
+            if any("could not start the embedded engine again" in r.getMessage() for r in caplog.records):
                 break
             await asyncio.sleep(0.05)
         else:
-            raise AssertionError("the engine's death went unreported")
+            raise AssertionError("the failed restart went unreported")
+        data.unlink()
+        aside.rename(data)
+        assert await client.shop.orders.find_one({}) == {"_id": 1}  # a later attempt started it
+        await client.close()
