@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _LISTENING = b"listening on "
+# The format `python -m embedded_mongo` logs in: "date time LEVEL logger: message".
 _LINE = re.compile(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) (\S+): (.*)$")
 _IN_USE = 2  # the exit code of `python -m embedded_mongo` when the data directory is locked
 STOP_SECONDS = 30.0
@@ -148,7 +149,7 @@ class EngineProcess:
                 try:
                     self._child = await self._spawn()
                     break
-                except (DataDirectoryInUseError, EngineStartError) as err:
+                except (DataDirectoryInUseError, EngineStartError, OSError) as err:
                     logger.error("could not start the embedded engine again (%s): next try in %.0f s", err, delay)
                     await asyncio.sleep(delay)
             logger.warning("the embedded engine runs again (process %d)", self._child.process.pid)
@@ -171,9 +172,9 @@ async def _relay(stream: asyncio.StreamReader) -> str:
         if not line:
             continue
         last = line
-        match = _LINE.match(line)
         if line.startswith("error: "):  # its last word, raised by start() instead
             continue
+        match = _LINE.match(line)
         if match is None:  # a traceback's lines
             logger.warning("%s", line)
         else:
