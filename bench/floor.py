@@ -4,7 +4,7 @@ A bare relay bot built only from what the gateway is built from (aiohttp's serve
 Dispatcher and Bot, PyMongo's async driver, the embedded engine in its own process, uvloop) runs in a child
 process and does the least a relay must do for one Telegram customer message and one operator reply:
 
-  customer update   parse it, store the message (insert, idempotent on the update), sendMessage to the operator,
+  customer update   parse it, store the message (insert, keyed by the update), sendMessage to the operator,
                     remember which operator message shows it (update)
   operator update   parse it, find the customer the replied-to message belongs to (find), store the answer before
                     it is sent (insert), sendMessage to the customer, mark it sent (update)
