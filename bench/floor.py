@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +48,8 @@ from bench.harness import (
     cpu_seconds,
     free_port,
     gather_limited,
+    import_seconds,
+    median,
     reproduce,
     revision,
     setup_telegram,
@@ -59,6 +60,26 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 # -- the bare relay bot (the child process) -----------------------------------------------------------------
+
+
+class InMemory:
+    """The collection calls the bare relay makes, answered from dicts (`--store none`)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.by_shown: dict[int, dict[str, Any]] = {}
+
+    async def insert_one(self, doc: dict[str, Any]) -> None:
+        self.docs[doc["_id"]] = doc
+
+    async def update_one(self, query: dict[str, Any], update: dict[str, Any]) -> None:
+        doc = self.docs[query["_id"]]
+        doc.update(update["$set"])
+        if "shown" in update["$set"]:
+            self.by_shown[doc["shown"]] = doc
+
+    async def find_one(self, query: dict[str, Any], projection: dict[str, Any]) -> dict[str, Any] | None:
+        return self.by_shown.get(query["shown"])
 
 
 async def serve(port: int, api_base: str, store: str, data_dir: str, operator: int) -> None:
@@ -73,13 +94,13 @@ async def serve(port: int, api_base: str, store: str, data_dir: str, operator: i
     from embedded_mongo import EngineProcess
 
     engine = client = None
+    messages: Any = InMemory()
     if store == "engine":
         engine = EngineProcess(data_dir)
         await engine.start()
         client = AsyncMongoClient(engine.uri)
         messages = client.floor.messages
         await messages.create_index("shown")
-    memory: dict[Any, dict[str, Any]] = {}
     api = TelegramAPIServer.from_base(api_base)
     customer_bot = Bot(CUSTOMER_BOT, session=AiohttpSession(api=api))
     operator_bot = Bot(OPERATOR_BOT, session=AiohttpSession(api=api))
@@ -90,35 +111,17 @@ async def serve(port: int, api_base: str, store: str, data_dir: str, operator: i
     @customers.message(F.text)
     async def inbound(message: Message, event_update: Update) -> None:
         key = f"tg:{event_update.update_id}"
-        doc = {"_id": key, "chat": message.chat.id, "text": message.text}
-        if client is not None:
-            await messages.insert_one(doc)
-        else:
-            memory[key] = doc
+        await messages.insert_one({"_id": key, "chat": message.chat.id, "text": message.text})
         shown = await operator_bot.send_message(operator, f"{message.from_user.full_name}: {message.text}")
-        if client is not None:
-            await messages.update_one({"_id": key}, {"$set": {"shown": shown.message_id}})
-        else:
-            memory[shown.message_id] = doc
+        await messages.update_one({"_id": key}, {"$set": {"shown": shown.message_id}})
 
     @operators.message(F.reply_to_message)
     async def answer(message: Message, event_update: Update) -> None:
-        replied = message.reply_to_message.message_id
-        if client is not None:
-            found = await messages.find_one({"shown": replied}, {"chat": 1})
-        else:
-            found = memory.get(replied)
+        found = await messages.find_one({"shown": message.reply_to_message.message_id}, {"chat": 1})
         key = f"out:{event_update.update_id}"
-        doc = {"_id": key, "chat": found["chat"], "text": message.text, "sent": None}
-        if client is not None:
-            await messages.insert_one(doc)
-        else:
-            memory[key] = doc
+        await messages.insert_one({"_id": key, "chat": found["chat"], "text": message.text, "sent": None})
         sent = await customer_bot.send_message(found["chat"], message.text)
-        if client is not None:
-            await messages.update_one({"_id": key}, {"$set": {"sent": sent.message_id}})
-        else:
-            doc["sent"] = sent.message_id
+        await messages.update_one({"_id": key}, {"$set": {"sent": sent.message_id}})
 
     def webhook(bot: Bot, secret: str, router: Router) -> Any:
         dispatcher = Dispatcher()
@@ -208,14 +211,9 @@ async def measure(store: str, customers: int, rounds: int) -> dict[str, Any]:
                 await child.wait()
 
 
-def aiogram_import_seconds() -> float:
+async def aiogram_import_seconds() -> float:
     """The median of three bare imports of aiogram's types (which build their pydantic models)."""
-    times = []
-    for _ in range(3):
-        began = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import aiogram.types"], check=True)
-        times.append(time.perf_counter() - began)
-    return sorted(times)[1]
+    return median([await import_seconds("aiogram.types") for _ in range(3)])
 
 
 def main() -> None:
@@ -240,7 +238,7 @@ def main() -> None:
         (known_rate, known_cpu), (reply_rate, reply_cpu) = result["known"], result["reply"]
         print(f"{store:8} {known_rate:11.0f} {known_cpu:10.2f} {reply_rate:11.0f} {reply_cpu:16.2f}  "
               f"{result['others']:.2f} cores")  # fmt: skip
-    print(f"python -c 'import aiogram.types': {aiogram_import_seconds():.2f} s (median of 3)")
+    print(f"python -c 'import aiogram.types': {asyncio.run(aiogram_import_seconds()):.2f} s (median of 3)")
     print("rerun:", reproduce("floor.py", sys.argv[1:]))
 
 
