@@ -120,7 +120,26 @@ class Outbox:
         return edited or changed
 
     async def record_delivery(self, update: DeliveryUpdate) -> None:
-        """Apply a delivery report, never moving a status backwards."""
+        """Apply a delivery report, never moving a status backwards; one that overtook its message's send waits
+        for the send to store the channel's id."""
+        if await self._advance(update):
+            return
+        if update.identity is not None and not await self._sent_to(update):
+            return  # the recipient's own report, of a message that is not theirs: nothing to park
+        channel, account, channel_id = update.channel, update.account, update.channel_message_id
+        if await self.store.messages.by_channel_id(channel, account, channel_id) is not None:
+            # Stored by now: the send stored its id since the first try, or the report is older than the status.
+            if not await self._advance(update):
+                logger.info("delivery report %s for %s ignored: the message is past it", update.status, channel_id)
+            return
+        # The provider can call back before we have stored the id its send returned.
+        await self.store.messages.park_report({**dataclasses.asdict(update), "at": utcnow()})
+        # The send may have stored the id, and taken the parked reports, since we looked: then nobody else will.
+        if await self.store.messages.by_channel_id(channel, account, channel_id) is not None:
+            await self._take_parked(channel, account, channel_id)
+
+    async def _advance(self, update: DeliveryUpdate) -> bool:
+        """Move the reported message's status forward; whether it moved."""
         message = await self.store.messages.advance_status(
             update.channel,
             update.account,
@@ -132,36 +151,25 @@ class Outbox:
             identity=update.identity,
         )
         if message is None:
-            if update.identity is not None and not await self._being_sent_to(update):
-                return  # the recipient's own report, of a message that is not theirs or not sent: nothing to park
-            stored = await self.store.messages.by_channel_id(update.channel, update.account, update.channel_message_id)
-            if stored is None:
-                # The provider can call back before we have stored the id its send returned.
-                await self.store.messages.park_report({**dataclasses.asdict(update), "at": utcnow()})
-            else:
-                logger.info(
-                    "delivery report %s for %s ignored: the message is already %s",
-                    update.status,
-                    update.channel_message_id,
-                    stored.status,
-                )
-            return
+            return False
         if update.status is MessageStatus.FAILED:
             self.metrics.send_failures.labels(update.channel, update.error_code or "failed").inc()
         await self._publish(message)
+        return True
 
-    async def _being_sent_to(self, update: DeliveryUpdate) -> bool:
-        """Whether a recipient's own report names (by our id, as the widget does) a message to them whose send has
-        not returned yet: the report came first, and waits for it."""
+    async def _take_parked(self, channel: str, account: str, channel_id: str) -> bool:
+        """Apply the reports parked for a message whose channel id is stored now; whether there were any."""
+        reports = await self.store.messages.take_reports(channel, account, channel_id)
+        for report in reports:
+            await self._advance(_update(report))  # two takers may apply one report: the second moves nothing
+        return bool(reports)
+
+    async def _sent_to(self, update: DeliveryUpdate) -> bool:
+        """Whether a recipient's own report names (by our id, as the widget does) a message sent to them."""
         if not ObjectId.is_valid(update.channel_message_id):
             return False
         message = await self.store.messages.get(ObjectId(update.channel_message_id))
-        return (
-            message is not None
-            and message.identity == update.identity
-            and message.direction is Direction.OUT
-            and message.channel_message_id is None
-        )
+        return message is not None and message.identity == update.identity and message.direction is Direction.OUT
 
     async def _attempt(self, message: Message, thread: Thread | None = None, quoted: Message | None = None) -> Message:
         with log_context(channel=message.channel):
@@ -198,14 +206,12 @@ class Outbox:
             self.metrics.messages_out.labels(message.channel).inc()
             logger.info("message %s %s", message.id, ref.status)
             await self._publish(sent, thread)
-            if ref.channel_message_id and channel.reports_delivery:
-                reports = await self.store.messages.take_reports(
-                    message.channel, message.account or "", ref.channel_message_id
-                )
-                for report in reports:
-                    await self.record_delivery(_update(report))
-                if reports:
-                    sent = await self.store.messages.get(message.id)
+            if (
+                ref.channel_message_id
+                and channel.reports_delivery
+                and await self._take_parked(message.channel, message.account or "", ref.channel_message_id)
+            ):
+                sent = await self.store.messages.get(message.id)
             return sent or message
 
     async def _failed(self, message: Message, err: SendError) -> Message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -517,6 +518,38 @@ async def test_a_status_that_overtakes_the_send_is_applied_once_the_sid_is_store
     assert status == 200
 
     await gateway.reply("Done!")
+    assert (await gateway.message(sid)).status is MessageStatus.DELIVERED
+    assert await gateway.store.messages.reports.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("paused_before", ["by_channel_id", "park_report"])
+async def test_a_status_racing_the_send_is_applied_whichever_finishes_first(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, paused_before: str
+) -> None:
+    await gateway.conversation()
+    sid = "SM" + "8" * 32
+    monkeypatch.setattr(twilio_emulator, "new_sid", lambda prefix: sid if prefix == "SM" else new_sid(prefix))
+    # The callback finds no message with the sid, then waits at `paused_before` while the send stores the sid
+    # and takes the parked reports (none yet); only then does it go on. The real method runs after the wait.
+    messages, release = gateway.store.messages, asyncio.Event()
+    original = getattr(messages, paused_before)
+    reached = asyncio.Event()
+
+    async def paused(*args: Any, **kwargs: Any) -> Any:
+        reached.set()
+        await release.wait()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(messages, paused_before, paused)
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "To": "whatsapp:" + ANN, "From": SENDER,
+              "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01"}  # fmt: skip
+    callback = asyncio.create_task(gateway.emulator.post_inbound(gateway.public_url + STATUS, params))
+    await asyncio.wait_for(reached.wait(), 10)
+    monkeypatch.setattr(messages, paused_before, original)
+    await gateway.reply("Done!")
+    release.set()
+    status, _ = await callback
+    assert status == 200
     assert (await gateway.message(sid)).status is MessageStatus.DELIVERED
     assert await gateway.store.messages.reports.count_documents({}) == 0
 
